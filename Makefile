@@ -1,0 +1,45 @@
+# pgsafe — everything `make demo` and `make test` need is set up here.
+# The venv is built from Debian's /usr/bin/python3 when present: unlike a
+# pyenv interpreter under /root, the `postgres` OS user can run it, which
+# archive_command / restore_command need.
+SHELL := /bin/bash
+VENV ?= .venv
+PYTHON ?= $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || command -v python3)
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck unit setup system-deps bench clean
+
+setup: $(STAMP)
+
+system-deps:
+	@bash scripts/system-deps.sh "$(PYTHON)"
+
+$(STAMP): pyproject.toml scripts/system-deps.sh
+	@$(MAKE) --no-print-directory system-deps
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
+	@$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/pgsafe demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+typecheck: $(STAMP)
+	$(BIN)/mypy src
+
+test: $(STAMP) lint typecheck
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile tests
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest -q tests/unit tests/storage
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) build *.egg-info src/*.egg-info

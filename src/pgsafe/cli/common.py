@@ -1,0 +1,110 @@
+"""Shared CLI pieces: global flags (accepted before and after the command name),
+connection flags, settings, and output."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from pgsafe.config import Settings, load_settings
+from pgsafe.pg.conninfo import ConnOptions
+from pgsafe.progress import NullProgress, Progress
+
+F = TypeVar("F", bound=Callable[..., Any])
+_META = "pgsafe.flags"
+
+
+def _store(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    if value is None or value is False or value == 0 or value == ():
+        return value
+    flags: dict[str, Any] = ctx.meta.setdefault(_META, {})
+    assert param.name is not None
+    flags[param.name] = value
+    return value
+
+
+def global_options(f: F) -> F:
+    opts = [
+        click.option("--config", type=str, default=None, expose_value=False, callback=_store,
+                     help="TOML config file"),
+        click.option("--repo", type=str, default=None, expose_value=False, callback=_store,
+                     help="repository: a folder (or $PGSAFE_REPO)"),
+        click.option("--server", type=str, default=None, expose_value=False, callback=_store,
+                     help="server name inside the repository (default main)"),
+        click.option("--json", "json", is_flag=True, default=False, expose_value=False,
+                     callback=_store, help="one JSON document on stdout"),
+        click.option("-q", "--quiet", "quiet", is_flag=True, default=False, expose_value=False,
+                     callback=_store, help="print only what is asked for"),
+        click.option("-v", "--verbose", "verbose", count=True, expose_value=False,
+                     callback=_store, help="more logging"),
+    ]  # fmt: skip
+    for o in reversed(opts):
+        f = o(f)
+    return f
+
+
+def conn_options(f: F) -> F:
+    opts = [
+        click.option("-d", "--dbname", type=str, default=None,
+                     help="database name or connection string / URI"),
+        click.option("-h", "--host", type=str, default=None, help="server host or socket folder"),
+        click.option("-p", "--port", type=int, default=None, help="server port"),
+        click.option("-U", "--username", type=str, default=None, help="user name"),
+    ]  # fmt: skip
+    for o in reversed(opts):
+        f = o(f)
+    return f
+
+
+def settings() -> Settings:
+    ctx = click.get_current_context()
+    root = ctx.find_root()
+    cached = root.meta.get("pgsafe.settings")
+    if isinstance(cached, Settings):
+        return cached
+    s = load_settings(ctx.meta.get(_META, {}))
+    root.meta["pgsafe.settings"] = s
+    return s
+
+
+def conn(
+    dbname: str | None, host: str | None, port: int | None, username: str | None
+) -> ConnOptions:
+    pg = settings().postgres
+    return ConnOptions(
+        dbname=dbname or pg.get("dbname"),
+        host=host or pg.get("host"),
+        port=port or (int(pg["port"]) if pg.get("port") else None),
+        user=username or pg.get("user"),
+    )
+
+
+def emit(doc: dict[str, Any], text: str | Callable[[], str]) -> None:
+    """Print the result: JSON with --json, else the text (unless --quiet)."""
+    s = settings()
+    if s.json:
+        click.echo(json.dumps(doc, indent=2, default=str, ensure_ascii=False))
+        return
+    out = text() if callable(text) else text
+    if out:
+        click.echo(out)
+
+
+def info(message: str) -> None:
+    """A line for people on stderr (never with --json or --quiet)."""
+    s = settings()
+    if not s.json and not s.quiet:
+        click.echo(message, err=True)
+
+
+def progress(description: str) -> Progress:
+    s = settings()
+    if s.json or s.quiet or not sys.stderr.isatty():
+        return NullProgress()
+    from pgsafe.cli.richprogress import RichProgress
+
+    return RichProgress(description)

@@ -1,0 +1,1 @@
+"""Local PostgreSQL clusters: initdb, start, wait ready, stop, promote."""

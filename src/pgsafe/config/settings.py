@@ -1,0 +1,130 @@
+"""Frozen settings, validated once at the edge.
+
+The config file is TOML: ``--config FILE``, else ``$PGSAFE_CONFIG``, else
+``./pgsafe.toml``, else ``~/.config/pgsafe/pgsafe.toml``, else ``/etc/pgsafe/pgsafe.toml``.
+Recognised top-level keys: ``repo``, ``server``, ``compress_level``; table
+``[postgres]`` with ``dbname``, ``host``, ``port``, ``user``.  Other tables
+(``[retention]``, ``[[jobs]]``, ...) are kept in ``raw`` for the features that own them.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pgsafe.errors import BadInput
+
+
+def state_home() -> Path:
+    """pgsafe's state folder: ``$PGSAFE_HOME``; as root ``/var/lib/pgsafe`` (which the
+    server's OS user can reach); else ``$XDG_DATA_HOME/pgsafe`` or ``~/.local/share/pgsafe``."""
+    env = os.environ.get("PGSAFE_HOME")
+    if env:
+        return Path(env).expanduser().absolute()
+    if os.geteuid() == 0:
+        return Path("/var/lib/pgsafe")
+    xdg = os.environ.get("XDG_DATA_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".local" / "share"
+    return base / "pgsafe"
+
+
+@dataclass(frozen=True)
+class Settings:
+    repo: str | None = None
+    server: str = "main"
+    json: bool = False
+    quiet: bool = False
+    verbose: int = 0
+    compress_level: int = 3
+    config_path: Path | None = None
+    postgres: Mapping[str, Any] = field(default_factory=dict)
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _config_candidates() -> list[Path]:
+    return [
+        Path("pgsafe.toml"),
+        Path.home() / ".config" / "pgsafe" / "pgsafe.toml",
+        Path("/etc/pgsafe/pgsafe.toml"),
+    ]
+
+
+def find_config(explicit: str | None) -> Path | None:
+    if explicit:
+        p = Path(explicit).expanduser()
+        if not p.is_file():
+            raise BadInput(f"config file {p} does not exist", hint="check --config")
+        return p
+    env = os.environ.get("PGSAFE_CONFIG")
+    if env:
+        p = Path(env).expanduser()
+        if not p.is_file():
+            raise BadInput(f"config file {p} (from PGSAFE_CONFIG) does not exist")
+        return p
+    for p in _config_candidates():
+        try:
+            if p.is_file():
+                return p
+        except PermissionError:
+            continue
+    return None
+
+
+def read_config(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except tomllib.TOMLDecodeError as exc:
+        raise BadInput(f"config file {path} is not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise BadInput(f"cannot read config file {path}: {exc.strerror}") from None
+
+
+def _int(value: Any, what: str) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise BadInput(f"{what} must be a whole number, not {value!r}") from None
+
+
+def load_settings(flags: Mapping[str, Any]) -> Settings:
+    """Merge defaults, file, environment and flags (flags that are None are unset)."""
+    path = find_config(flags.get("config"))
+    file_cfg: dict[str, Any] = read_config(path) if path else {}
+    merged: dict[str, Any] = {
+        "repo": file_cfg.get("repo"),
+        "server": file_cfg.get("server", "main"),
+        "compress_level": file_cfg.get("compress_level", 3),
+    }
+    env_map = {
+        "repo": "PGSAFE_REPO",
+        "server": "PGSAFE_SERVER",
+        "compress_level": "PGSAFE_COMPRESS_LEVEL",
+    }
+    for key, var in env_map.items():
+        if os.environ.get(var):
+            merged[key] = os.environ[var]
+    for key in ("repo", "server"):
+        if flags.get(key) is not None:
+            merged[key] = flags[key]
+    level = _int(merged["compress_level"], "compress_level")
+    if not 1 <= level <= 19:
+        raise BadInput(f"compress_level must be between 1 and 19, not {level}")
+    pg = file_cfg.get("postgres", {})
+    if not isinstance(pg, dict):
+        raise BadInput(f"[postgres] in {path} must be a table")
+    return Settings(
+        repo=str(merged["repo"]) if merged["repo"] else None,
+        server=str(merged["server"]),
+        json=bool(flags.get("json")),
+        quiet=bool(flags.get("quiet")),
+        verbose=int(flags.get("verbose") or 0),
+        compress_level=level,
+        config_path=path,
+        postgres=pg,
+        raw=file_cfg,
+    )

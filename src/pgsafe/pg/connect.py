@@ -1,0 +1,54 @@
+"""Open psycopg connections, translating failures into pgsafe errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+
+from pgsafe.errors import ConnectionFailed
+from pgsafe.pg.conninfo import describe
+
+
+def connect(conninfo: str, *, autocommit: bool = True, **kwargs: Any) -> psycopg.Connection[Any]:
+    """Connect, or raise :class:`ConnectionFailed` (exit 2) with a hint."""
+    kwargs.setdefault("connect_timeout", 10)
+    kwargs.setdefault("application_name", "pgsafe")
+    try:
+        return psycopg.connect(conninfo, autocommit=autocommit, **kwargs)
+    except psycopg.OperationalError as exc:
+        raise _translate(exc, conninfo) from None
+    except psycopg.ProgrammingError as exc:
+        raise ConnectionFailed(
+            f"malformed connection string: {exc}",
+            hint="use a database name, key=value pairs or a postgresql:// URI",
+        ) from None
+
+
+def _translate(exc: psycopg.OperationalError, conninfo: str) -> ConnectionFailed:
+    text = str(exc).strip()
+    detail = text.splitlines()[-1] if text else "unknown error"
+    for line in text.splitlines():
+        if "FATAL" in line or "failed" in line or "refused" in line:
+            detail = line.strip()
+            break
+    where = describe(conninfo)
+    if "password authentication failed" in text or "no password supplied" in text:
+        return ConnectionFailed(
+            f"PostgreSQL refused the credentials ({where}): {detail}",
+            hint="check the user name and password "
+            "(PGPASSWORD, ~/.pgpass or the connection string)",
+        )
+    if "does not exist" in text and "database" in text:
+        return ConnectionFailed(
+            f"cannot connect ({where}): {detail}",
+            hint="check the database name given with -d",
+        )
+    return ConnectionFailed(
+        f"cannot connect to PostgreSQL ({where}): {detail}",
+        hint="is the server running and reachable? check -h/-p or PGHOST/PGPORT",
+    )
+
+
+def server_major(conn: psycopg.Connection[Any]) -> int:
+    return int(conn.info.server_version) // 10000

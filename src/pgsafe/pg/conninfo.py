@@ -1,0 +1,84 @@
+"""Connection options following libpq conventions.
+
+``-d`` may be a database name or a full connection string / URI; ``-h -p -U`` add to
+it; everything else (PG* variables, ~/.pgpass, service files) is libpq's own doing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from pgsafe.errors import BadInput
+
+
+@dataclass(frozen=True)
+class ConnOptions:
+    """What the user said about where PostgreSQL is; None means libpq's default."""
+
+    dbname: str | None = None
+    host: str | None = None
+    port: int | None = None
+    user: str | None = None
+
+    def conninfo(self, dbname: str | None = None) -> str:
+        """A libpq connection string; ``dbname`` overrides the database."""
+        base = self.dbname or ""
+        try:
+            kwargs: dict[str, str | int] = {}
+            if self.host:
+                kwargs["host"] = self.host
+            if self.port:
+                kwargs["port"] = self.port
+            if self.user:
+                kwargs["user"] = self.user
+            if dbname is not None:
+                kwargs["dbname"] = dbname
+            if base and not _looks_like_conninfo(base):
+                kwargs.setdefault("dbname", base)
+                base = ""
+            return make_conninfo(base, **kwargs)
+        except Exception as exc:  # psycopg.ProgrammingError on a malformed string
+            raise BadInput(
+                f"malformed connection string: {exc}",
+                hint="use a database name, key=value pairs or a postgresql:// URI",
+            ) from exc
+
+    def with_dbname(self, dbname: str) -> ConnOptions:
+        return ConnOptions(dbname=self.conninfo(dbname), host=None, port=None, user=None)
+
+
+def _looks_like_conninfo(s: str) -> bool:
+    return "=" in s or s.startswith(("postgresql://", "postgres://"))
+
+
+def split_password(conninfo: str) -> tuple[str, str | None]:
+    """Remove the password from a connection string, returning (clean, password)."""
+    try:
+        params = conninfo_to_dict(conninfo)
+    except Exception:
+        return conninfo, None
+    password = params.pop("password", None)
+    if password is None:
+        return conninfo, None
+    return make_conninfo(**{k: str(v) for k, v in params.items() if v is not None}), str(password)
+
+
+def describe(conninfo: str) -> str:
+    """A printable description of a connection string, without any password."""
+    try:
+        params = conninfo_to_dict(conninfo)
+    except Exception:
+        return "(unparsable connection string)"
+    params.pop("password", None)
+    parts = [f"{k}={params[k]}" for k in ("host", "port", "user", "dbname") if params.get(k)]
+    return " ".join(parts) or "(libpq defaults)"
+
+
+def dbname_of(conninfo: str) -> str | None:
+    try:
+        v = conninfo_to_dict(conninfo).get("dbname")
+    except Exception:
+        return None
+    return str(v) if v else None

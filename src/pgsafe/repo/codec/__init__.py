@@ -1,0 +1,1 @@
+"""Codecs: compression and checksums applied to streams on their way to storage."""

@@ -1,0 +1,216 @@
+"""A repository: one storage backend, a server name, and the catalog layout on it.
+
+Layout (keys)::
+
+    pgsafe-repo.json                       marker: format version
+    <server>/backups/<id>/manifest.json    catalog entry, written last
+    <server>/backups/<id>/<objects>        the backup's files
+    <server>/wal/...                       archived WAL (see pgsafe.wal)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import re
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from datetime import datetime
+from pathlib import Path
+
+from pgsafe.errors import BadInput, NotFound, RepositoryError, VerificationFailed
+from pgsafe.repo import catalog
+from pgsafe.repo.catalog import Manifest
+from pgsafe.repo.storage.base import Storage, read_all
+from pgsafe.repo.storage.posix import PosixStorage
+
+MARKER = "pgsafe-repo.json"
+_SERVER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+
+
+def validate_server(name: str) -> str:
+    if not _SERVER_RE.match(name):
+        raise BadInput(
+            f"bad server name {name!r}",
+            hint="use letters, digits, '.', '_' and '-' (e.g. main)",
+        )
+    return name
+
+
+def open_storage(url: str, *, create: bool) -> Storage:
+    """Storage for a repository URL: a local folder (s3:// comes with the S3 backend)."""
+    if url.startswith("s3://"):
+        raise BadInput(
+            f"S3 repositories are not supported yet: {url}",
+            hint="use a local folder for --repo",
+        )
+    if "://" in url:
+        raise BadInput(f"unsupported repository URL {url!r}", hint="use a local folder path")
+    root = Path(url).expanduser()
+    if root.exists() and not root.is_dir():
+        raise RepositoryError(
+            f"repository path {root} is not a folder", hint="choose a folder for --repo"
+        )
+    if not root.exists():
+        if not create:
+            raise RepositoryError(
+                f"no repository at {root}",
+                hint="check --repo / PGSAFE_REPO; a backup command creates it",
+            )
+        try:
+            root.mkdir(parents=True, mode=0o700)
+        except OSError as exc:
+            raise RepositoryError(
+                f"cannot create the repository folder {root}: {exc.strerror}",
+                hint="choose a folder you can write, or fix its permissions",
+            ) from None
+        _give_to_server_user(root)
+    elif create and not os.access(root, os.W_OK | os.X_OK):
+        raise RepositoryError(
+            f"repository {root} is not writable",
+            hint="fix its permissions or choose another --repo",
+        )
+    return PosixStorage(root)
+
+
+def _give_to_server_user(root: Path) -> None:
+    """As root, a new repository belongs to the server's OS user (it runs wal-push)."""
+    if os.geteuid() != 0:
+        return
+    name = os.environ.get("PGSAFE_SERVER_USER", "postgres")
+    try:
+        pw = pwd.getpwnam(name)
+    except KeyError:
+        return
+    os.chown(root, pw.pw_uid, pw.pw_gid)
+
+
+class Repository:
+    def __init__(self, storage: Storage, server: str = "main") -> None:
+        self.storage = storage
+        self.server = validate_server(server)
+
+    @classmethod
+    def open(cls, url: str | None, server: str = "main", *, create: bool = False) -> Repository:
+        if not url:
+            raise BadInput("no repository given", hint="pass --repo PATH or set PGSAFE_REPO")
+        storage = open_storage(url, create=create)
+        repo = cls(storage, server)
+        repo._check_marker(create=create)
+        return repo
+
+    def _check_marker(self, *, create: bool) -> None:
+        if self.storage.stat(MARKER) is not None:
+            try:
+                doc = json.loads(read_all(self.storage, MARKER))
+            except ValueError:
+                raise RepositoryError(f"repository marker {MARKER} is damaged") from None
+            if int(doc.get("format", 0)) > catalog.FORMAT_VERSION:
+                raise RepositoryError(
+                    "repository was written by a newer pgsafe", hint="upgrade pgsafe"
+                )
+            return
+        if any(True for _ in self.storage.list("")):
+            raise RepositoryError(
+                f"{self.storage.url} is not empty and is not a pgsafe repository",
+                hint="choose an empty or new folder for --repo",
+            )
+        if not create:
+            raise RepositoryError(
+                f"{self.storage.url} is not a pgsafe repository yet",
+                hint="a backup command (pgsafe dump / pgsafe backup) creates it",
+            )
+        body = {"format": catalog.FORMAT_VERSION, "created_by": "pgsafe"}
+        self.storage.put(MARKER, [json.dumps(body).encode() + b"\n"], overwrite=True)
+
+    # -- keys ----------------------------------------------------------------
+    def backup_prefix(self, backup_id: str) -> str:
+        return f"{self.server}/backups/{backup_id}"
+
+    def object_key(self, backup_id: str, name: str) -> str:
+        return f"{self.backup_prefix(backup_id)}/{name}"
+
+    def lock(self, name: str = "catalog", *, wait: bool = True) -> AbstractContextManager[None]:
+        return self.storage.lock(f"{self.server}-{name}", wait=wait)
+
+    # -- catalog -------------------------------------------------------------
+    def backup_ids(self) -> list[str]:
+        ids = set()
+        prefix = f"{self.server}/backups/"
+        for key in self.storage.list(f"{self.server}/backups"):
+            rest = key[len(prefix) :]
+            parts = rest.split("/")
+            if len(parts) == 2 and parts[1] == "manifest.json":
+                ids.add(parts[0])
+        return sorted(ids)
+
+    def iter_backups(self) -> Iterator[Manifest]:
+        for bid in self.backup_ids():
+            yield self.load(bid)
+
+    def list_backups(self, *, skip_damaged: bool = True) -> list[Manifest]:
+        out = []
+        for bid in self.backup_ids():
+            try:
+                out.append(self.load(bid))
+            except VerificationFailed:
+                if not skip_damaged:
+                    raise
+        return out
+
+    def load(self, backup_id: str) -> Manifest:
+        key = self.object_key(backup_id, "manifest.json")
+        try:
+            data = read_all(self.storage, key)
+        except NotFound:
+            raise NotFound(
+                f"no backup {backup_id!r} in {self.storage.url} (server {self.server})",
+                hint="`pgsafe list` shows the backups",
+            ) from None
+        return catalog.decode(data, key)
+
+    def resolve(self, ref: str) -> Manifest:
+        """A backup by id, unique id prefix, or ``latest``."""
+        ids = self.backup_ids()
+        if ref == "latest":
+            if not ids:
+                raise NotFound("the repository has no backups yet", hint="run pgsafe dump")
+            return self.load(ids[-1])
+        if ref in ids:
+            return self.load(ref)
+        matches = [i for i in ids if i.startswith(ref)]
+        if len(matches) == 1:
+            return self.load(matches[0])
+        if len(matches) > 1:
+            raise BadInput(
+                f"backup id {ref!r} is ambiguous: {', '.join(matches[:5])}",
+                hint="give more of the id",
+            )
+        raise NotFound(
+            f"no backup {ref!r} in {self.storage.url} (server {self.server})",
+            hint="`pgsafe list` shows the backups",
+        )
+
+    def save(self, manifest: Manifest) -> None:
+        key = self.object_key(manifest.id, "manifest.json")
+        self.storage.put(key, [catalog.encode(manifest)], overwrite=True)
+
+    def new_id(self, when: datetime, *parts: str) -> str:
+        stamp = when.strftime("%Y%m%dT%H%M%SZ")
+        words = [re.sub(r"[^a-z0-9_]+", "_", p.lower()).strip("_")[:40] or "x" for p in parts]
+        base = "-".join([stamp, *words])
+        existing = set(self.backup_ids())
+        existing |= {k.split("/")[2] for k in self.storage.list(f"{self.server}/backups")}
+        candidate, n = base, 1
+        while candidate in existing:
+            n += 1
+            candidate = f"{base}-{n}"
+        return candidate
+
+    def delete_backup(self, backup_id: str) -> None:
+        """Remove a backup: its manifest first (so it stops being listed), then objects."""
+        prefix = self.backup_prefix(backup_id)
+        self.storage.delete(f"{prefix}/manifest.json")
+        for key in list(self.storage.list(prefix)):
+            self.storage.delete(key)

@@ -1,0 +1,68 @@
+"""The storage interface every backend implements.
+
+Keys are ``/``-separated relative paths.  ``put`` is atomic: a reader sees either no
+object or the whole object, never a part; an interrupted ``put`` leaves nothing
+visible.  ``put(..., overwrite=False)`` refuses to replace an existing object.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import BinaryIO, Protocol, runtime_checkable
+
+
+@dataclass(frozen=True)
+class ObjectStat:
+    key: str
+    size: int
+    mtime: float
+
+
+@runtime_checkable
+class Storage(Protocol):
+    """Put a stream atomically, get a stream, list, stat, delete, lock."""
+
+    @property
+    def url(self) -> str: ...
+
+    def put(self, key: str, chunks: Iterable[bytes], *, overwrite: bool = False) -> int:
+        """Store ``chunks`` under ``key`` atomically; return the number of bytes stored.
+
+        Raises :class:`pgsafe.errors.ObjectExists` when ``key`` exists and not ``overwrite``.
+        """
+        ...
+
+    def open(self, key: str) -> BinaryIO:
+        """A readable binary stream of the object; :class:`NotFound` when missing."""
+        ...
+
+    def stat(self, key: str) -> ObjectStat | None: ...
+
+    def list(self, prefix: str = "") -> Iterator[str]:
+        """Every key under ``prefix`` (recursively), sorted."""
+        ...
+
+    def delete(self, key: str) -> None:
+        """Remove one object; removing a missing object is not an error."""
+        ...
+
+    def lock(self, name: str, *, wait: bool = True) -> AbstractContextManager[None]:
+        """An exclusive lock shared by every process using this repository."""
+        ...
+
+    def free_bytes(self) -> int | None: ...
+
+
+def read_all(storage: Storage, key: str) -> bytes:
+    with storage.open(key) as f:
+        return f.read()
+
+
+def iter_chunks(stream: BinaryIO, size: int = 1 << 20) -> Iterator[bytes]:
+    while True:
+        chunk = stream.read(size)
+        if not chunk:
+            return
+        yield chunk

@@ -1,0 +1,123 @@
+"""Shared fixtures: real PostgreSQL clusters (initdb on a free port), repositories in
+folders the server's OS user can reach, and a runner for the pgsafe CLI."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from pgsafe.cluster.local import LocalCluster
+
+PAGILA = Path(__file__).resolve().parents[2] / "shared" / "data" / "pagila"
+if not PAGILA.is_dir():  # a clone elsewhere: shared/ sits beside the repository
+    PAGILA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "pagila"
+
+
+def reachable_tmpdir(prefix: str) -> Path:
+    """A temp folder the postgres OS user can traverse (pytest's own are 0700)."""
+    d = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    os.chmod(d, 0o755)
+    return d
+
+
+@dataclass
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_pgsafe(*args: str, env: dict[str, str] | None = None, timeout: float = 300,
+               input: str | None = None) -> Result:  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "pgsafe", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=timeout,
+        input=input,
+        stdin=None if input is not None else subprocess.DEVNULL,
+    )
+    return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+@pytest.fixture(scope="session")
+def state_home() -> Iterator[Path]:
+    d = reachable_tmpdir("pgsafe-home-")
+    old = os.environ.get("PGSAFE_HOME")
+    os.environ["PGSAFE_HOME"] = str(d)
+    yield d
+    if old is None:
+        os.environ.pop("PGSAFE_HOME", None)
+    else:
+        os.environ["PGSAFE_HOME"] = old
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def make_cluster(base: Path, name: str, settings: dict[str, str] | None = None) -> LocalCluster:
+    c = LocalCluster(base / name, settings={"fsync": "off", **(settings or {})})
+    c.initdb()
+    c.start()
+    return c
+
+
+@pytest.fixture(scope="session")
+def pg(state_home: Path) -> Iterator[LocalCluster]:
+    """One real PostgreSQL cluster per test worker."""
+    c = make_cluster(state_home, "pg")
+    yield c
+    c.destroy()
+
+
+def psql_exec(conninfo: str, sql: str) -> None:
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(sql)
+
+
+def query(conninfo: str, sql: str) -> list[tuple[object, ...]]:
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        return list(conn.execute(sql).fetchall())
+
+
+def load_pagila(cluster: LocalCluster, dbname: str) -> None:
+    psql_exec(cluster.conninfo(), f'CREATE DATABASE "{dbname}" TEMPLATE template0 ENCODING UTF8')
+    for f in ("prelude-create-postgres-role.sql", "pagila-schema.sql", "pagila-data.sql"):
+        subprocess.run(
+            [cluster.program("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1",
+             "-d", cluster.conninfo(dbname), "-f", str(PAGILA / f)],
+            check=True, capture_output=True,
+        )  # fmt: skip
+
+
+def pagila_fingerprint(conninfo: str) -> str:
+    proc = subprocess.run(
+        ["psql", "-X", "-q", "-At", "-F", "|", "-v", "ON_ERROR_STOP=1", "-d", conninfo,
+         "-f", str(PAGILA / "fingerprint.sql")],
+        check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    return proc.stdout
+
+
+@pytest.fixture(scope="session")
+def pagila_template(pg: LocalCluster) -> str:
+    """A database holding pagila, to be copied with CREATE DATABASE ... TEMPLATE."""
+    load_pagila(pg, "pagila_tpl")
+    return "pagila_tpl"
+
+
+@pytest.fixture
+def repo(state_home: Path) -> Iterator[Path]:
+    d = Path(tempfile.mkdtemp(prefix="repo-", dir=state_home))
+    os.chmod(d, 0o755)
+    path = d / "repo"
+    yield path
+    shutil.rmtree(d, ignore_errors=True)
