@@ -1,7 +1,297 @@
-"""Logical commands (filled in below)."""
+"""Logical commands: dump, list, show, restore, verify, export."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import click
 
-COMMANDS: list[click.Command] = []
+from pgsafe.cli.common import (
+    conn,
+    conn_options,
+    emit,
+    global_options,
+    human_size,
+    info,
+    open_repo,
+    progress,
+    settings,
+    table,
+)
+from pgsafe.config import state_home
+from pgsafe.errors import BadInput
+from pgsafe.logical import contents as contents_mod
+from pgsafe.logical import dump as dump_mod
+from pgsafe.logical import export as export_mod
+from pgsafe.logical import restore as restore_mod
+from pgsafe.repo.catalog import Manifest
+
+
+def backup_json(m: Manifest) -> dict[str, Any]:
+    last = m.last_verification
+    return {
+        "id": m.id,
+        "kind": m.kind,
+        "server": m.server,
+        "database": m.database,
+        "format": m.format,
+        "label": m.label,
+        "started_at": m.started_at,
+        "finished_at": m.finished_at,
+        "size_bytes": m.size_bytes,
+        "raw_bytes": m.raw_bytes,
+        "status": m.status,
+        "verified": None if last is None else {"at": last.at, "ok": last.ok, "kind": last.kind},
+        "keep": m.keep,
+        "pg_version": m.pg_version,
+    }
+
+
+@click.command("dump")
+@conn_options
+@click.option(
+    "--format",
+    "-F",
+    "fmt",
+    type=click.Choice(dump_mod.FORMATS),
+    default="custom",
+    show_default=True,
+    help="pg_dump format",
+)
+@click.option("-t", "--table", "tables", multiple=True, help="dump only this table (repeatable)")
+@click.option("-T", "--exclude-table", "exclude", multiple=True, help="leave this table out")
+@click.option("--schema-only", is_flag=True, help="definitions only, no data")
+@click.option("--data-only", is_flag=True, help="data only, no definitions")
+@click.option(
+    "-j",
+    "--jobs",
+    type=int,
+    default=1,
+    show_default=True,
+    help="parallel dump jobs (directory format)",
+)
+@click.option("--label", type=str, default=None, help="a note stored with the backup")
+@click.option(
+    "--all", "all_databases", is_flag=True, help="every database, with roles and tablespaces"
+)
+@global_options
+def dump_cmd(
+    dbname: str | None,
+    host: str | None,
+    port: int | None,
+    username: str | None,
+    fmt: str,
+    tables: tuple[str, ...],
+    exclude: tuple[str, ...],
+    schema_only: bool,
+    data_only: bool,
+    jobs: int,
+    label: str | None,
+    all_databases: bool,
+) -> None:
+    """Logical backup of one database (or --all) into the repository."""
+    req = dump_mod.DumpRequest(
+        conn=conn(dbname, host, port, username),
+        format=fmt,
+        tables=tables,
+        exclude=exclude,
+        schema_only=schema_only,
+        data_only=data_only,
+        jobs=jobs,
+        label=label,
+        all_databases=all_databases,
+        compress_level=settings().compress_level,
+    )
+    dump_mod.validate(req)
+    repo = open_repo(create=True)
+    what = "all databases" if all_databases else (dbname or "the default database")
+    m = dump_mod.dump(repo, req, workdir=state_home(), progress=progress(f"dump {what}"))
+    ratio = f"{m.raw_bytes / m.size_bytes:.1f}x" if m.size_bytes else "-"
+    ntables = sum(len(v) for v in m.fingerprint.values())
+    text = (
+        f"backup {m.id} done: {m.format}, {human_size(m.raw_bytes)} dumped, "
+        f"{human_size(m.size_bytes)} stored ({ratio}), {ntables} tables fingerprinted"
+    )
+    emit(backup_json(m), text, quiet_text=m.id)
+
+
+@click.command("list")
+@global_options
+def list_cmd() -> None:
+    """Every backup: id, kind, database, format, times, size, status, last verification."""
+    repo = open_repo()
+    backups = repo.list_backups()
+    rows = []
+    for m in backups:
+        last = m.last_verification
+        verified = "never" if last is None else f"{'ok' if last.ok else 'FAILED'} {last.at[:16]}"
+        rows.append(
+            [
+                m.id,
+                m.kind,
+                m.database or "(all)",
+                m.format or "-",
+                m.started_at[:19],
+                human_size(m.size_bytes),
+                m.status,
+                verified,
+            ]
+        )
+    headers = ["ID", "KIND", "DATABASE", "FORMAT", "STARTED", "SIZE", "STATUS", "VERIFIED"]
+    text = table(headers, rows) if rows else "no backups yet"
+    emit({"backups": [backup_json(m) for m in backups]}, text)
+
+
+@click.command("show")
+@click.argument("backup_id")
+@click.option("--contents", is_flag=True, help="list the objects inside (as pg_restore -l)")
+@global_options
+def show_cmd(backup_id: str, contents: bool) -> None:
+    """One backup's details."""
+    repo = open_repo()
+    m = repo.resolve(backup_id)
+    doc = backup_json(m)
+    doc["options"] = {k: v for k, v in m.options.items() if k != "roles"}
+    doc["objects"] = [vars(o) for o in m.objects]
+    doc["fingerprint"] = m.fingerprint
+    doc["verifications"] = [vars(v) for v in m.verifications]
+    doc["physical"] = m.physical
+    doc["system_identifier"] = m.system_identifier
+    listing: list[str] = []
+    if contents:
+        listing = contents_mod.contents(repo, m)
+        doc["contents"] = listing
+
+    def text() -> str:
+        lines = [
+            f"backup      {m.id}",
+            f"kind        {m.kind} ({m.format})",
+            f"database    {m.database or '(all)'}",
+            f"label       {m.label or '-'}",
+            f"server      {m.server}, PostgreSQL {m.pg_version}, system id {m.system_identifier}",
+            f"taken       {m.started_at} → {m.finished_at}",
+            f"size        {human_size(m.size_bytes)} stored, {human_size(m.raw_bytes)} raw",
+            f"status      {m.status}",
+        ]
+        for o in m.objects:
+            lines.append(f"  object    {o.name}  {human_size(o.size)}  sha256 {o.sha256[:16]}…")
+        for db, tables in m.fingerprint.items():
+            for name, f in tables.items():
+                label = f"{db}/{name}" if db else name
+                lines.append(f"  table     {label}: {f['rows']} rows")
+        for v in m.verifications[-3:]:
+            lines.append(f"  {v.kind:<9} {v.at} {'ok' if v.ok else 'FAILED'}")
+        if contents:
+            lines.append("contents:")
+            lines += [f"  {ln}" for ln in listing]
+        return "\n".join(lines)
+
+    emit(doc, text)
+
+
+@click.command("restore")
+@click.argument("backup_id")
+@conn_options
+@click.option("--create", is_flag=True, help="create the target database (-d NAME)")
+@click.option("--clean", is_flag=True, help="drop existing objects before restoring them")
+@click.option("-t", "--table", "tables", multiple=True, help="restore only this table")
+@click.option("-j", "--jobs", type=int, default=1, show_default=True, help="parallel jobs")
+@click.option("--dry-run", is_flag=True, help="print the plan, change nothing")
+@global_options
+def restore_cmd(
+    backup_id: str,
+    dbname: str | None,
+    host: str | None,
+    port: int | None,
+    username: str | None,
+    create: bool,
+    clean: bool,
+    tables: tuple[str, ...],
+    jobs: int,
+    dry_run: bool,
+) -> None:
+    """Put a logical backup back: same database (--clean), a new one (--create), one table."""
+    repo = open_repo()
+    m = repo.resolve(backup_id)
+    req = restore_mod.RestoreRequest(
+        backup=m,
+        conn=conn(dbname, host, port, username),
+        create=create,
+        clean=clean,
+        tables=tables,
+        jobs=jobs,
+        dry_run=dry_run,
+    )
+    if not dry_run:
+        info(f"restoring {m.id} ...")
+    result = restore_mod.restore(repo, req)
+    p = result.plan
+    doc: dict[str, Any] = {
+        "id": m.id,
+        "target": p.target,
+        "server": p.server,
+        "dry_run": dry_run,
+        "plan": p.steps,
+        "done": result.done,
+        "ok": result.ok if result.done else None,
+        "checks": [{"name": c.table, "ok": c.ok, "detail": c.detail()} for c in result.checks],
+    }
+    lines = [f"plan for restoring {m.id} into {p.target} on {p.server}:"]
+    lines += [f"  {i}. {s}" for i, s in enumerate(p.steps, 1)]
+    if result.done:
+        for c in result.checks:
+            lines.append(f"  {'✓' if c.ok else '✗'} {c.table}: {c.detail()}")
+        n = len(result.checks)
+        lines.append(
+            f"restored {m.id} into {p.target}: "
+            + (
+                f"{n} tables match the backup's fingerprints"
+                if result.ok
+                else "FINGERPRINT MISMATCH"
+            )
+        )
+    else:
+        lines.append("dry run: nothing was changed")
+    emit(doc, "\n".join(lines))
+    if result.done and not result.ok:
+        raise click.exceptions.Exit(3)
+
+
+@click.command("verify")
+@click.argument("backup_id", required=False)
+@click.option("--latest", is_flag=True, help="verify the newest backup")
+@global_options
+def verify_cmd(backup_id: str | None, latest: bool) -> None:
+    """Checksums, a restore into a throwaway PostgreSQL, and a fingerprint comparison."""
+    if bool(backup_id) == latest:
+        raise BadInput("give a backup id or --latest", hint="`pgsafe list` shows the ids")
+    repo = open_repo()
+    m = repo.resolve("latest" if latest else str(backup_id))
+    info(f"verifying {m.id} ...")
+    if m.kind == "logical":
+        from pgsafe.verify.logical import verify_logical
+
+        result = verify_logical(repo, m, state_home())
+    else:
+        from pgsafe.verify import physical as vp  # type: ignore[attr-defined]
+
+        result = vp.verify_physical(repo, m, state_home())
+    emit(result.to_json(), lambda: result.render(f"verification of {m.id}"))
+    if not result.ok:
+        raise click.exceptions.Exit(3)
+
+
+@click.command("export")
+@click.argument("backup_id")
+@click.argument("path", type=click.Path(path_type=Path))
+@global_options
+def export_cmd(backup_id: str, path: Path) -> None:
+    """Write a backup out as plain standard files (readable without pgsafe)."""
+    repo = open_repo()
+    m = repo.resolve(backup_id)
+    r = export_mod.export(repo, m, path)
+    emit(vars(r), f"exported {r.id} to {r.path}:\n" + "\n".join(f"  {f}" for f in r.files))
+
+
+COMMANDS: list[click.Command] = [dump_cmd, list_cmd, show_cmd, restore_cmd, verify_cmd, export_cmd]

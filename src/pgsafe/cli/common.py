@@ -13,6 +13,7 @@ import click
 from pgsafe.config import Settings, load_settings
 from pgsafe.pg.conninfo import ConnOptions
 from pgsafe.progress import NullProgress, Progress
+from pgsafe.repo.repository import Repository
 
 F = TypeVar("F", bound=Callable[..., Any])
 _META = "pgsafe.flags"
@@ -83,11 +84,17 @@ def conn(
     )
 
 
-def emit(doc: dict[str, Any], text: str | Callable[[], str]) -> None:
-    """Print the result: JSON with --json, else the text (unless --quiet)."""
+def emit(
+    doc: dict[str, Any], text: str | Callable[[], str], *, quiet_text: str | None = None
+) -> None:
+    """Print the result: JSON with --json, else the text; with --quiet only ``quiet_text``."""
     s = settings()
     if s.json:
         click.echo(json.dumps(doc, indent=2, default=str, ensure_ascii=False))
+        return
+    if s.quiet:
+        if quiet_text:
+            click.echo(quiet_text)
         return
     out = text() if callable(text) else text
     if out:
@@ -108,3 +115,28 @@ def progress(description: str) -> Progress:
     from pgsafe.cli.richprogress import RichProgress
 
     return RichProgress(description)
+
+
+def open_repo(*, create: bool = False) -> Repository:
+    s = settings()
+    return Repository.open(s.repo, s.server, create=create)
+
+
+def human_size(n: int | None) -> str:
+    if n is None:
+        return "-"
+    size = float(n)
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if size < 1024 or unit == "TB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
+def table(headers: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
+              for i, h in enumerate(headers)]  # fmt: skip
+    fmt = "  ".join("{:<" + str(w) + "}" for w in widths)
+    lines = [fmt.format(*headers)]
+    lines += [fmt.format(*r) for r in rows]
+    return "\n".join(line.rstrip() for line in lines)

@@ -1,0 +1,410 @@
+"""``pgsafe dump``: pg_dump (or pg_dumpall for globals) streamed into the repository.
+
+Each database is dumped from an exported snapshot; the data fingerprint of every
+dumped table is computed in that same snapshot while pg_dump runs, so a restore can
+be proven against exactly what was dumped.  pg_dump's own compression is off: the
+stream is zstd-compressed once, on its way to storage.  The manifest is written last;
+an interrupted dump leaves no listed backup.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import subprocess
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from pgsafe import __version__, clock
+from pgsafe.errors import BadInput, OperationFailed, PgsafeError, ToolFailed
+from pgsafe.logical import fingerprint as fp
+from pgsafe.logical.stream import store_stream
+from pgsafe.logical.tables import Table, list_tables, resolve
+from pgsafe.pg.connect import connect, server_major
+from pgsafe.pg.conninfo import ConnOptions, dbname_of
+from pgsafe.pg.programs import find_program
+from pgsafe.pg.runner import first_error_line, tool_env
+from pgsafe.progress import NullProgress, Progress
+from pgsafe.repo.catalog import Manifest, StoredObject
+from pgsafe.repo.repository import Repository
+
+log = logging.getLogger(__name__)
+
+FORMATS = ("custom", "plain", "directory")
+_SUFFIX = {"custom": ".dump", "plain": ".sql", "directory": ".dir"}
+
+
+@dataclass(frozen=True)
+class DumpRequest:
+    conn: ConnOptions
+    format: str = "custom"
+    tables: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    schema_only: bool = False
+    data_only: bool = False
+    jobs: int = 1
+    label: str | None = None
+    all_databases: bool = False
+    compress_level: int = 3
+    excluded: tuple[Table, ...] = ()
+
+
+@dataclass
+class _Db:
+    """What one database's dump produced."""
+
+    objects: list[StoredObject] = field(default_factory=list)
+    fingerprint: dict[str, dict[str, Any]] = field(default_factory=dict)
+    tables: list[Table] = field(default_factory=list)
+
+
+def validate(req: DumpRequest) -> None:
+    if req.format not in FORMATS:
+        raise BadInput(f"unknown format {req.format!r}", hint="use custom, plain or directory")
+    if req.schema_only and req.data_only:
+        raise BadInput("--schema-only and --data-only exclude each other")
+    if req.jobs < 1:
+        raise BadInput("-j must be at least 1")
+    if req.jobs > 1 and req.format != "directory" and not req.all_databases:
+        raise BadInput(
+            f"-j {req.jobs} needs the directory format (pg_dump dumps in parallel only there)",
+            hint="add --format directory, or drop -j",
+        )
+    if req.all_databases and (req.tables or req.exclude or req.schema_only or req.data_only):
+        raise BadInput("--all dumps whole databases; -t/-T/--schema-only/--data-only do not apply")
+    if req.all_databases and req.format != "custom":
+        raise BadInput("--all stores each database in the custom format; drop --format")
+
+
+def dump(
+    repo: Repository, req: DumpRequest, *, workdir: Path, progress: Progress | None = None
+) -> Manifest:
+    validate(req)
+    prog = progress or NullProgress()
+    conninfo = req.conn.conninfo()
+    started = clock.now()
+    with connect(conninfo) as conn:
+        major = server_major(conn)
+        version = str(conn.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
+        sysid = _system_identifier(conn)
+        dbname = str(conn.info.dbname)
+        roles_sql = "SELECT rolname FROM pg_catalog.pg_roles WHERE rolname !~ '^pg_' ORDER BY 1"
+        roles = [str(r[0]) for r in conn.execute(roles_sql)]
+        databases: list[str] = []
+        tables = list_tables(conn)
+        if req.all_databases:
+            databases = [str(r[0]) for r in conn.execute(
+                "SELECT datname FROM pg_catalog.pg_database"
+                " WHERE datallowconn AND NOT datistemplate ORDER BY 1")]  # fmt: skip
+    selected = _select(tables, req) if not req.all_databases else []
+    if req.exclude and not req.all_databases:
+        req = replace(req, excluded=tuple(resolve(req.exclude, tables, "table to exclude")))
+    fmt = "all" if req.all_databases else req.format
+    with repo.lock("ids"):
+        backup_id = repo.new_id(started, "all" if req.all_databases else dbname, fmt)
+        repo.storage.put(repo.object_key(backup_id, "in-progress"), [b"pgsafe dump\n"])
+    log.info("dump %s: begin", backup_id)
+    prefix = repo.backup_prefix(backup_id)
+    try:
+        result = _Db()
+        db_tables: dict[str, list[list[str]]] = {}
+        if req.all_databases:
+            result.objects.append(_dump_globals(repo, backup_id, conninfo, major, req, prog))
+            for db in databases:
+                one = _dump_one(repo, backup_id, req.conn.conninfo(db), db, major, req, None, prog)
+                result.objects += one.objects
+                result.fingerprint.update({f"{db}/{k}": v for k, v in one.fingerprint.items()})
+                db_tables[db] = [[t.schema, t.name] for t in one.tables]
+        else:
+            result = _dump_one(repo, backup_id, conninfo, dbname, major, req, selected, prog)
+        manifest = Manifest(
+            id=backup_id,
+            kind="logical",
+            server=repo.server,
+            status="ok",
+            started_at=clock.iso(started),
+            finished_at=clock.iso(clock.now()),
+            database=None if req.all_databases else dbname,
+            format=fmt,
+            label=req.label,
+            options={
+                "tables": [[t.schema, t.name] for t in result.tables],
+                "table_args": list(req.tables),
+                "exclude_args": list(req.exclude),
+                "schema_only": req.schema_only,
+                "data_only": req.data_only,
+                "jobs": req.jobs,
+                "databases": databases,
+                "db_tables": db_tables,
+                "roles": roles,
+            },
+            pg_version=version,
+            pg_major=major,
+            system_identifier=sysid,
+            objects=result.objects,
+            fingerprint={"": result.fingerprint} if not req.all_databases else _split(result),
+            pgsafe_version=__version__,
+        )
+        repo.save(manifest)
+        repo.storage.delete(repo.object_key(backup_id, "in-progress"))
+    except BaseException:
+        prog.close()
+        _discard(repo, prefix)
+        raise
+    prog.close()
+    log.info("dump %s: end, %d bytes stored", backup_id, manifest.size_bytes)
+    return manifest
+
+
+def _split(result: _Db) -> dict[str, dict[str, dict[str, Any]]]:
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for key, value in result.fingerprint.items():
+        db, _, table = key.partition("/")
+        out.setdefault(db, {})[table] = value
+    return out
+
+
+def _discard(repo: Repository, prefix: str) -> None:
+    with contextlib.suppress(Exception):
+        for key in list(repo.storage.list(prefix)):
+            repo.storage.delete(key)
+
+
+def _system_identifier(conn: psycopg.Connection[Any]) -> str | None:
+    try:
+        row = conn.execute(
+            "SELECT system_identifier FROM pg_catalog.pg_control_system()"
+        ).fetchone()
+    except psycopg.Error:
+        return None
+    return str(row[0]) if row else None
+
+
+def _select(tables: list[Table], req: DumpRequest) -> list[Table]:
+    chosen = resolve(req.tables, tables) if req.tables else list(tables)
+    if req.exclude:
+        excluded = set(resolve(req.exclude, tables, "table to exclude"))
+        chosen = [t for t in chosen if t not in excluded]
+    if req.tables and not chosen:
+        raise BadInput("-T excludes every table chosen with -t")
+    return chosen
+
+
+@contextlib.contextmanager
+def _snapshot(conninfo: str) -> Iterator[tuple[psycopg.Connection[Any], str]]:
+    """A repeatable-read transaction whose snapshot pg_dump imports."""
+    conn = connect(conninfo, autocommit=False)
+    try:
+        conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        conn.read_only = True
+        row = conn.execute("SELECT pg_catalog.pg_export_snapshot()").fetchone()
+        assert row is not None
+        yield conn, str(row[0])
+        conn.rollback()
+    finally:
+        conn.close()
+
+
+def _dump_one(
+    repo: Repository,
+    backup_id: str,
+    conninfo: str,
+    dbname: str,
+    major: int,
+    req: DumpRequest,
+    selected: list[Table] | None,
+    prog: Progress,
+) -> _Db:
+    """Dump one database. ``selected`` None means a whole-database dump for --all."""
+    whole = selected is None
+    fmt = "custom" if whole else req.format
+    out = _Db()
+    with _snapshot(conninfo) as (snap_conn, snapshot):
+        tables = list_tables(snap_conn) if whole else list(selected or [])
+        out.tables = tables
+        argv = [find_program("pg_dump", major), "--snapshot", snapshot, "--no-password"]
+        argv += {"custom": ["-Fc", "-Z0"], "plain": ["-Fp"], "directory": ["-Fd", "-Z0"]}[fmt]
+        if whole:
+            argv.append("--create")
+        else:
+            argv += _selection_args(req, selected or [])
+        clean, env = tool_env(conninfo)
+        argv += ["-d", clean or ""]
+        fp_result: dict[str, dict[str, Any]] = {}
+        fp_error: list[BaseException] = []
+
+        def take_fingerprint() -> None:
+            try:
+                if req.schema_only:
+                    fp_result.update({t.qualified: dict(fp.EMPTY) for t in tables
+                                      if not t.partitioned})  # fmt: skip
+                else:
+                    fp_result.update(fp.fingerprint(snap_conn, tables, in_transaction=True))
+            except BaseException as exc:  # reported after pg_dump finishes
+                fp_error.append(exc)
+
+        worker = threading.Thread(target=take_fingerprint, name="fingerprint")
+        worker.start()
+        try:
+            label = "all" if whole else dbname
+            if fmt == "directory":
+                out.objects += _dump_directory(repo, backup_id, argv, env, dbname, req, prog)
+            else:
+                suffix = ".dump" if fmt == "custom" else ".sql"
+                name = (f"databases/{dbname}" if whole else dbname) + suffix + ".zst"
+                role = f"db:{dbname}" if whole else "dump"
+                out.objects.append(
+                    _run_streaming(repo, backup_id, argv, env, name, role, req, prog, label)
+                )
+        finally:
+            worker.join()
+        if fp_error:
+            raise OperationFailed(f"fingerprint of {dbname} failed: {fp_error[0]}")
+        out.fingerprint = fp_result
+    if req.data_only and not whole:
+        # A data-only dump cannot be restored into an empty database: keep the schema of
+        # the same tables beside it, used only by `verify` to prove the data restores.
+        schema_req = replace(req, format="custom", schema_only=True, data_only=False)
+        argv = [find_program("pg_dump", major), "--no-password", "-Fc", "-Z0"]
+        argv += _selection_args(schema_req, selected or [])
+        clean, env = tool_env(conninfo)
+        argv += ["-d", clean or ""]
+        name = f"{dbname}.schema.dump.zst"
+        out.objects.append(
+            _run_streaming(repo, backup_id, argv, env, name, "schema", req, prog, dbname)
+        )
+    return out
+
+
+def _selection_args(req: DumpRequest, selected: list[Table]) -> list[str]:
+    """pg_dump flags for the chosen tables, each as an exact quoted pattern."""
+    argv: list[str] = []
+    if req.tables:
+        for t in selected:
+            argv += ["-t", t.pattern()]
+        argv.append("--strict-names")
+    elif req.exclude:
+        chosen = set(selected)
+        argv += [a for t in req.excluded if t not in chosen for a in ("-T", t.pattern())]
+    if req.schema_only:
+        argv.append("--schema-only")
+    if req.data_only:
+        argv.append("--data-only")
+    elif req.format == "plain":
+        # A plain dump replays over existing objects only after dropping them; pgsafe
+        # itself refuses to restore into a non-empty database without --clean.
+        argv += ["--clean", "--if-exists"]
+    return argv
+
+
+def _run_streaming(
+    repo: Repository,
+    backup_id: str,
+    argv: list[str],
+    env: dict[str, str],
+    name: str,
+    role: str,
+    req: DumpRequest,
+    prog: Progress,
+    label: str,
+) -> StoredObject:
+    log.debug("running %s", argv[0])
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    stderr_chunks: list[bytes] = []
+    drain = threading.Thread(target=lambda: stderr_chunks.append(proc.stderr.read()))  # type: ignore[union-attr]
+    drain.start()
+    try:
+        obj = store_stream(
+            repo.storage, repo.object_key(backup_id, name), name, proc.stdout,
+            level=req.compress_level, role=role, report=lambda n: prog.update(n),
+        )  # fmt: skip
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        drain.join()
+        raise
+    rc = proc.wait()
+    drain.join()
+    if rc != 0:
+        repo.storage.delete(repo.object_key(backup_id, name))
+        err = b"".join(stderr_chunks).decode(errors="replace")
+        raise ToolFailed(f"pg_dump of {label} failed (exit {rc}): {first_error_line(err)}")
+    return obj
+
+
+def _dump_directory(
+    repo: Repository,
+    backup_id: str,
+    argv: list[str],
+    env: dict[str, str],
+    dbname: str,
+    req: DumpRequest,
+    prog: Progress,
+) -> list[StoredObject]:
+    """pg_dump -Fd writes files (in parallel with -j); each is then compressed into the
+    repository and removed at once.  PostgreSQL 15's pg_dump cannot write zstd itself."""
+    from pgsafe.config import state_home
+
+    staging = state_home() / "tmp" / backup_id
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir(parents=True, mode=0o700)
+    target = staging / "dump"
+    try:
+        cmd = [*argv, "-f", str(target)]
+        if req.jobs > 1:
+            cmd += ["-j", str(req.jobs)]
+        proc = subprocess.run(
+            cmd, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL
+        )
+        if proc.returncode != 0:
+            raise ToolFailed(
+                f"pg_dump of {dbname} failed (exit {proc.returncode}): "
+                f"{first_error_line(proc.stderr)}"
+            )
+        files = sorted(p for p in target.iterdir() if p.is_file())
+        done = [0]
+        lock = threading.Lock()
+
+        def one(path: Path) -> StoredObject:
+            name = f"{dbname}.dir/{path.name}.zst"
+            with path.open("rb") as f:
+                obj = store_stream(
+                    repo.storage, repo.object_key(backup_id, name), name, f,
+                    level=req.compress_level, role="dirfile",
+                )  # fmt: skip
+            path.unlink()
+            with lock:
+                done[0] += obj.raw_size
+                prog.update(done[0])
+            return obj
+
+        with ThreadPoolExecutor(max_workers=max(1, min(req.jobs, os.cpu_count() or 1))) as ex:
+            return list(ex.map(one, files))
+    except PgsafeError:
+        raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _dump_globals(
+    repo: Repository, backup_id: str, conninfo: str, major: int, req: DumpRequest, prog: Progress
+) -> StoredObject:
+    clean, env = tool_env(conninfo)
+    argv = [find_program("pg_dumpall", major), "--globals-only", "--no-password",
+            "-d", clean or ""]  # fmt: skip
+    return _run_streaming(
+        repo, backup_id, argv, env, "globals.sql.zst", "globals", req, prog,
+        dbname_of(conninfo) or "globals",
+    )  # fmt: skip

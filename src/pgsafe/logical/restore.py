@@ -1,0 +1,418 @@
+"""``pgsafe restore``: plan, then put a logical backup back.
+
+The plan is made first and checked against the target server: does the target
+database exist (and should it), is it empty, are the requested tables in the backup.
+A plan that would overwrite something the user did not ask to replace is refused
+(exit 2) before anything changes.  After the restore, the fingerprints of the restored
+tables are compared with those taken at dump time.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from psycopg import sql
+
+from pgsafe.errors import BadInput, NotFound, OperationFailed, ToolFailed
+from pgsafe.logical import fingerprint as fp
+from pgsafe.logical import materialize as mat
+from pgsafe.logical import single_table as single
+from pgsafe.logical.tables import Table, match
+from pgsafe.pg.connect import connect, server_major
+from pgsafe.pg.conninfo import ConnOptions, dbname_of
+from pgsafe.pg.pipe import run_fed
+from pgsafe.pg.programs import find_program
+from pgsafe.pg.runner import tool_env
+from pgsafe.repo.catalog import Manifest
+from pgsafe.repo.repository import Repository
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RestoreRequest:
+    backup: Manifest
+    conn: ConnOptions
+    create: bool = False
+    clean: bool = False
+    tables: tuple[str, ...] = ()
+    jobs: int = 1
+    dry_run: bool = False
+    no_owner: bool = False
+
+
+@dataclass
+class RestorePlan:
+    backup_id: str
+    format: str
+    target: str  # database name, or "(cluster)" for --all
+    server: str  # printable, no password
+    create_database: bool
+    clean: bool
+    tables: list[Table]
+    jobs: int
+    steps: list[str]
+    databases: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RestoreResult:
+    plan: RestorePlan
+    checks: list[fp.TableCheck]
+    done: bool
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+
+def backup_tables(m: Manifest) -> list[Table]:
+    return [Table(s, n) for s, n in m.options.get("tables", [])]
+
+
+def _non_empty(conn: Any) -> int:
+    row = conn.execute(
+        "SELECT count(*) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n"
+        " ON n.oid = c.relnamespace WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')"
+        " AND n.nspname NOT LIKE 'pg\\_%' AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')"
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _db_exists(conn: Any, name: str) -> bool:
+    return bool(
+        conn.execute("SELECT 1 FROM pg_catalog.pg_database WHERE datname = %s", (name,)).fetchone()
+    )
+
+
+def plan(req: RestoreRequest) -> RestorePlan:
+    """Check everything against the target server; raise before anything changes."""
+    m = req.backup
+    if m.kind != "logical":
+        raise BadInput(
+            f"backup {m.id} is a {m.kind} backup", hint="use `pgsafe recover` for physical backups"
+        )
+    if req.jobs < 1:
+        raise BadInput("-j must be at least 1")
+    if m.format == "plain" and req.tables:
+        raise BadInput(
+            "a plain-format backup cannot restore single tables",
+            hint="restore it whole, or take custom-format backups (the default)",
+        )
+    if m.format == "plain" and req.jobs > 1:
+        raise BadInput("a plain-format backup is replayed by psql and cannot use -j")
+    if m.format == "all":
+        return _plan_all(req)
+    target = dbname_of(req.conn.conninfo()) if req.conn.dbname else None
+    target = target or m.database
+    assert target is not None
+    chosen: list[Table] = []
+    if req.tables:
+        in_backup = backup_tables(m)
+        for name in req.tables:
+            found = match(name, in_backup)
+            if not found:
+                raise NotFound(
+                    f"table {name!r} is not in backup {m.id}",
+                    hint=f"`pgsafe show {m.id} --contents` lists what it holds",
+                )
+            chosen += [t for t in found if t not in chosen]
+    maint = req.conn.conninfo("postgres")
+    steps: list[str] = []
+    with connect(maint) as conn:
+        server = f"{conn.info.host}:{conn.info.port}"
+        exists = _db_exists(conn, target)
+    create = False
+    if req.create:
+        if exists and not req.clean:
+            raise BadInput(
+                f"database {target!r} already exists",
+                hint="choose a new name with -d, or add --clean to replace its contents",
+            )
+        create = not exists
+    elif not exists:
+        raise NotFound(
+            f"database {target!r} does not exist on {server}",
+            hint="add --create to create it",
+        )
+    if create:
+        steps.append(f'create database "{target}" (template0)')
+    else:
+        with connect(req.conn.conninfo(target)) as conn:
+            if chosen:
+                present = fp.fingerprint_existing(conn, chosen)
+                if present and not req.clean:
+                    raise BadInput(
+                        f"table {', '.join(sorted(present))} already exists in database {target!r}",
+                        hint="add --clean to replace it, or restore into another database",
+                    )
+            else:
+                n = _non_empty(conn)
+                if n and not req.clean:
+                    raise BadInput(
+                        f"database {target!r} is not empty ({n} relations)",
+                        hint="add --clean to replace its objects, or --create -d NEWNAME "
+                        "to restore into a new database",
+                    )
+    what = ", ".join(t.qualified for t in chosen) if chosen else "every object"
+    tool = "psql (ON_ERROR_STOP, one transaction)" if m.format == "plain" else "pg_restore"
+    clean_note = " after dropping the existing ones (--clean)" if req.clean else ""
+    steps.append(f"restore {what} from {m.id} ({m.format}) with {tool}{clean_note}")
+    if req.jobs > 1:
+        steps.append(f"run {req.jobs} restore jobs in parallel")
+    steps.append("compare the restored tables' fingerprints with the backup's")
+    return RestorePlan(
+        m.id, m.format or "", target, server, create, req.clean, chosen, req.jobs, steps
+    )
+
+
+def _plan_all(req: RestoreRequest) -> RestorePlan:
+    m = req.backup
+    if req.tables:
+        raise BadInput("single tables cannot be restored from an all-databases backup")
+    dbs = list(m.options.get("databases", []))
+    with connect(req.conn.conninfo("postgres")) as conn:
+        server = f"{conn.info.host}:{conn.info.port}"
+        existing = [d for d in dbs if _db_exists(conn, d)]
+    if existing and not req.clean:
+        raise BadInput(
+            f"database(s) {', '.join(existing)} already exist on {server}",
+            hint="add --clean to drop and recreate them, or restore into another cluster",
+        )
+    steps = ["replay roles and tablespaces (globals); existing roles are kept"]
+    steps += [
+        f"{'drop and re' if d in existing else ''}create database {d!r} and restore it" for d in dbs
+    ]
+    steps.append("compare every restored table's fingerprint with the backup's")
+    return RestorePlan(
+        m.id, "all", "(cluster)", server, True, req.clean, [], req.jobs, steps, databases=dbs
+    )
+
+
+def restore(repo: Repository, req: RestoreRequest) -> RestoreResult:
+    p = plan(req)
+    if req.dry_run:
+        return RestoreResult(p, [], False)
+    m = req.backup
+    if m.format == "all":
+        checks = _restore_all(repo, req, p)
+        return RestoreResult(p, checks, True)
+    target_conninfo = req.conn.conninfo(p.target)
+    if p.create_database:
+        with connect(req.conn.conninfo("postgres")) as conn:
+            conn.execute(
+                sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(p.target))
+            )
+    try:
+        restore_objects(repo, req, p, target_conninfo)
+    except BaseException:
+        if p.create_database:
+            _drop_database(req.conn, p.target)
+        raise
+    expected = m.fingerprint.get("", {})
+    names = [t.qualified for t in p.tables] if p.tables else list(expected)
+    wanted = {k: v for k, v in expected.items() if k in names}
+    if m.options.get("data_only") and not p.create_database:
+        pass
+    with connect(target_conninfo) as conn:
+        tables = [t for t in backup_tables(m) if t.qualified in wanted]
+        actual = fp.fingerprint_existing(conn, tables)
+    return RestoreResult(p, fp.compare(wanted, actual), True)
+
+
+def _drop_database(conn: ConnOptions, name: str) -> None:
+    try:
+        with connect(conn.conninfo("postgres")) as c:
+            c.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+    except Exception as exc:  # pragma: no cover - best effort cleanup
+        log.warning("could not drop %s after a failed restore: %s", name, exc)
+
+
+def _major(conninfo: str) -> int:
+    with connect(conninfo) as conn:
+        return server_major(conn)
+
+
+def restore_objects(repo: Repository, req: RestoreRequest, p: RestorePlan, conninfo: str) -> None:
+    m = req.backup
+    major = _major(conninfo)
+    if m.format == "plain":
+        obj = m.object("dump")
+        assert obj is not None
+        psql(conninfo, major, mat.chunks(repo, m, obj), single_transaction=True)
+        return
+    if p.tables:
+        _restore_tables(repo, req, p, conninfo, major)
+        return
+    args = _pg_restore_args(req, p)
+    if m.format == "custom":
+        obj = m.object("dump")
+        assert obj is not None
+        if req.jobs > 1:
+            with mat.scratch("restore-") as tmp:
+                path = tmp / "backup.dump"
+                mat.write_file(repo, m, obj, path)
+                pg_restore(conninfo, major, [*args, str(path)])
+        else:
+            pg_restore(conninfo, major, args, stdin=mat.chunks(repo, m, obj))
+    elif m.format == "directory":
+        with mat.scratch("restore-") as tmp:
+            prefix = f"{m.database}.dir/"
+            mat.materialize_directory(repo, m, prefix, tmp / "dump")
+            pg_restore(conninfo, major, [*args, str(tmp / "dump")])
+    else:
+        raise OperationFailed(f"unknown backup format {m.format!r}")
+
+
+def _restore_tables(
+    repo: Repository, req: RestoreRequest, p: RestorePlan, conninfo: str, major: int
+) -> None:
+    """Single tables: missing ones with their indexes, constraints and triggers; existing
+    ones (with --clean) have their contents replaced in one transaction."""
+    m = req.backup
+    with mat.scratch("restore-") as tmp:
+        if m.format == "custom":
+            obj = m.object("dump")
+            assert obj is not None
+            archive = tmp / "backup.dump"
+            mat.write_file(repo, m, obj, archive)
+        else:
+            archive = tmp / "dump"
+            mat.materialize_directory(repo, m, f"{m.database}.dir/", archive)
+        with connect(conninfo) as conn:
+            present = set(fp.fingerprint_existing(conn, p.tables))
+            row = conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+            superuser = bool((row.fetchone() or [False])[0])
+        missing = [t for t in p.tables if t.qualified not in present]
+        existing = [t for t in p.tables if t.qualified in present]
+        if missing:
+            _, lines = single.entries_for(archive, major, missing)
+            listfile = tmp / "tables.list"
+            listfile.write_text("\n".join(lines) + "\n")
+            args = ["--exit-on-error", "--no-password", "-L", str(listfile)]
+            args += ["-j", str(req.jobs)] if req.jobs > 1 else ["--single-transaction"]
+            pg_restore(conninfo, major, [*args, str(archive)])
+        if existing:
+            listing, _ = run_fed(
+                [find_program("pg_restore", major), "-l", str(archive)],
+                tool_env(None)[1],
+                None,
+                "pg_restore -l",
+                capture_stdout=True,
+            )
+            listfile = tmp / "data.list"
+            listfile.write_text("\n".join(single.data_lines(listing, existing)) + "\n")
+            script = tmp / "data.sql"
+            pg_restore_to_file(major, ["-a", "-L", str(listfile), str(archive)], script)
+            prologue = "SET LOCAL session_replication_role = replica;\n" if superuser else ""
+            prologue += "".join(
+                sql.SQL("DELETE FROM {};\n").format(sql.Identifier(t.schema, t.name)).as_string()
+                for t in existing
+            )
+            clean, env = tool_env(conninfo)
+            argv = [
+                find_program("psql", major),
+                "-X",
+                "-q",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "--single-transaction",
+                "-d",
+                clean or "",
+                "-c",
+                prologue,
+                "-f",
+                str(script),
+            ]
+            run_fed(argv, env, None, "psql")
+
+
+def pg_restore_to_file(major: int, args: list[str], dest: Path) -> None:
+    _, env = tool_env(None)
+    run_fed([find_program("pg_restore", major), "-f", str(dest), *args], env, None, "pg_restore")
+
+
+def _pg_restore_args(req: RestoreRequest, p: RestorePlan) -> list[str]:
+    args = ["--exit-on-error", "--no-password"]
+    if req.clean:
+        args += ["--clean", "--if-exists"]
+    if req.jobs > 1:
+        args += ["-j", str(req.jobs)]
+    else:
+        args.append("--single-transaction")
+    if req.no_owner:
+        args += ["--no-owner", "--no-acl"]
+    for t in p.tables:
+        args += ["-n", t.schema, "-t", t.name]
+    return args
+
+
+def psql(
+    conninfo: str,
+    major: int,
+    data: Iterable[bytes],
+    *,
+    single_transaction: bool,
+    stop_on_error: bool = True,
+) -> str:
+    clean, env = tool_env(conninfo)
+    argv = [find_program("psql", major), "-X", "-q", "-d", clean or "", "-f", "-"]
+    if stop_on_error:
+        argv[1:1] = ["-v", "ON_ERROR_STOP=1"]
+    if single_transaction:
+        argv.append("--single-transaction")
+    return run_fed(argv, env, data, "psql")[1]
+
+
+def pg_restore(
+    conninfo: str, major: int, args: list[str], stdin: Iterable[bytes] | None = None
+) -> str:
+    clean, env = tool_env(conninfo)
+    argv = [find_program("pg_restore", major), "-d", clean or "", *args]
+    return run_fed(argv, env, stdin, "pg_restore")[1]
+
+
+def _restore_all(repo: Repository, req: RestoreRequest, p: RestorePlan) -> list[fp.TableCheck]:
+    m = req.backup
+    maint = req.conn.conninfo("postgres")
+    major = _major(maint)
+    globals_obj = m.object("globals")
+    if globals_obj is not None:
+        err = psql(
+            maint,
+            major,
+            mat.chunks(repo, m, globals_obj),
+            single_transaction=False,
+            stop_on_error=False,
+        )
+        bad = [ln for ln in err.splitlines() if "ERROR" in ln and "already exists" not in ln]
+        if bad:
+            raise ToolFailed(f"replaying roles and tablespaces failed: {bad[0].strip()}")
+    checks: list[fp.TableCheck] = []
+    for db in p.databases:
+        obj = m.object(f"db:{db}")
+        if obj is None:
+            raise OperationFailed(f"backup {m.id} has no object for database {db!r}")
+        args = ["--exit-on-error", "--no-password", "--create"]
+        if req.clean:
+            args += ["--clean", "--if-exists"]
+        if req.jobs > 1:
+            with mat.scratch("restore-") as tmp:
+                path = tmp / "db.dump"
+                mat.write_file(repo, m, obj, path)
+                pg_restore(maint, major, [*args, "-j", str(req.jobs), str(path)])
+        else:
+            pg_restore(maint, major, args, stdin=mat.chunks(repo, m, obj))
+        expected = m.fingerprint.get(db, {})
+        with connect(req.conn.conninfo(db)) as conn:
+            tables = [Table(s, n) for s, n in m.options.get("db_tables", {}).get(db, [])]
+            actual = fp.fingerprint_existing(conn, tables)
+        checks += [
+            fp.TableCheck(f"{db}/{c.table}", c.expected, c.actual)
+            for c in fp.compare(expected, actual)
+        ]
+    return checks

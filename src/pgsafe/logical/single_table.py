@@ -1,0 +1,121 @@
+"""Restoring single tables from a custom or directory archive.
+
+``pg_restore -t`` alone brings back a table's definition and data but not its
+indexes, constraints, defaults or triggers.  pgsafe selects those too: it reads the
+archive's schema script (``pg_restore -s -f -``), keeps each entry that belongs to the
+table (by its ``-- Name: …; Type: …`` header, and for indexes by their ``ON table``),
+and restores exactly those TOC entries with ``pg_restore -L``.
+
+When the table still exists and ``--clean`` was given, the table's *contents* are
+replaced in one transaction (DELETE, then the archive's data) so that foreign keys
+and dependent views stay in place.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from pgsafe.logical.tables import Table
+from pgsafe.pg.pipe import run_fed
+from pgsafe.pg.programs import find_program
+from pgsafe.pg.runner import tool_env
+
+_HEADER = re.compile(r"^-- Name: (.*); Type: (.*); Schema: (.*); Owner: (.*)$")
+_TOC_LINE = re.compile(r"^(\d+); (\d+) (\d+) (.*)$")
+_PLAIN_IDENT = re.compile(r"^[a-z_][a-z0-9_$]*$")
+
+
+@dataclass(frozen=True)
+class Entry:
+    type: str
+    schema: str
+    name: str
+    owner: str
+    body: str
+
+
+def _quote(ident: str) -> str:
+    return ident if _PLAIN_IDENT.match(ident) else '"' + ident.replace('"', '""') + '"'
+
+
+def parse_script(script: str) -> list[Entry]:
+    entries: list[Entry] = []
+    current: list[str] | None = None
+    body: list[str] = []
+    for line in script.splitlines():
+        m = _HEADER.match(line)
+        if m:
+            if current is not None:
+                entries.append(Entry(*current, "\n".join(body)))  # type: ignore[call-arg]
+            current = [m.group(2), m.group(3), m.group(1), m.group(4)]
+            body = []
+        elif current is not None:
+            body.append(line)
+    if current is not None:
+        entries.append(Entry(*current, "\n".join(body)))  # type: ignore[call-arg]
+    return entries
+
+
+def _on_table(body: str, t: Table) -> bool:
+    names = {f"{s}.{n}" for s in (t.schema, _quote(t.schema)) for n in (t.name, _quote(t.name))}
+    return any(re.search(rf" ON (?:ONLY )?{re.escape(q)}(?: |$)", body) for q in names)
+
+
+def belongs(e: Entry, t: Table) -> bool:
+    """Does this archive entry belong to table ``t`` (and go away with it)?"""
+    if e.schema != t.schema and e.type not in ("COMMENT", "ACL"):
+        return False
+    prefix = t.name + " "
+    if e.type == "TABLE":
+        return e.name == t.name
+    if e.type in ("DEFAULT", "CONSTRAINT", "FK CONSTRAINT", "TRIGGER", "POLICY", "RULE"):
+        return e.name.startswith(prefix)
+    if e.type == "INDEX":
+        return _on_table(e.body, t)
+    if e.type in ("COMMENT", "ACL"):
+        return e.schema == t.schema and e.name in (f"TABLE {t.name}", f"COLUMN {t.name}.")
+    return False
+
+
+def toc_lines(listing: str, wanted: set[tuple[str, str, str, str]]) -> list[str]:
+    """The ``pg_restore -l`` lines whose (type, schema, name, owner) is wanted."""
+    out = []
+    for line in listing.splitlines():
+        m = _TOC_LINE.match(line)
+        if not m:
+            continue
+        rest = m.group(4)
+        for key in wanted:
+            if rest == " ".join(key) or (key[3] == "" and rest == " ".join(key[:3])):
+                out.append(line)
+                break
+    return out
+
+
+def entries_for(archive: Path, major: int | None, tables: list[Table]) -> tuple[str, list[str]]:
+    """(full listing, the TOC lines to restore for ``tables``: definitions and data)."""
+    _, env = tool_env(None)
+    pg_restore = find_program("pg_restore", major)
+    listing, _ = run_fed([pg_restore, "-l", str(archive)], env, None, "pg_restore -l",
+                         capture_stdout=True)  # fmt: skip
+    script, _ = run_fed([pg_restore, "-s", "-f", "-", str(archive)], env, None, "pg_restore -s",
+                        capture_stdout=True)  # fmt: skip
+    wanted: set[tuple[str, str, str, str]] = set()
+    for e in parse_script(script):
+        if any(belongs(e, t) for t in tables):
+            wanted.add((e.type, e.schema, e.name, e.owner))
+    owners = {(e.schema, e.name): e.owner for e in parse_script(script) if e.type == "TABLE"}
+    for t in tables:
+        wanted.add(("TABLE DATA", t.schema, t.name, owners.get((t.schema, t.name), "")))
+    return listing, toc_lines(listing, wanted)
+
+
+def data_lines(listing: str, tables: list[Table]) -> list[str]:
+    out = []
+    for line in listing.splitlines():
+        m = _TOC_LINE.match(line)
+        if m and any(m.group(4).startswith(f"TABLE DATA {t.schema} {t.name} ") for t in tables):
+            out.append(line)
+    return out

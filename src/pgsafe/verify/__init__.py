@@ -1,0 +1,1 @@
+"""Verification: checksums of what is stored, restore tests, fingerprint comparisons."""
