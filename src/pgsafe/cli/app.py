@@ -47,7 +47,9 @@ def _setup_logging(args: list[str]) -> None:
 def run(args: list[str]) -> int:
     _setup_logging(args)
     try:
-        cli.main(args=args, prog_name="pgsafe", standalone_mode=False)
+        rv = cli.main(args=args, prog_name="pgsafe", standalone_mode=False)
+        if isinstance(rv, int) and not isinstance(rv, bool):
+            return rv  # click returns the code of a click.exceptions.Exit here
     except PgsafeError as exc:
         return _report(args, exc.message, exc.hint, exc.exit_code)
     except click.exceptions.Exit as exc:

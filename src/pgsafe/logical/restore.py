@@ -57,6 +57,7 @@ class RestorePlan:
     jobs: int
     steps: list[str]
     databases: list[str] = field(default_factory=list)
+    modes: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -171,26 +172,47 @@ def plan(req: RestoreRequest) -> RestorePlan:
 
 
 def _plan_all(req: RestoreRequest) -> RestorePlan:
+    """Per database: create it; or restore into it where it exists (the ``postgres``
+    database of any cluster) and is empty; or, with --clean, replace it."""
     m = req.backup
     if req.tables:
         raise BadInput("single tables cannot be restored from an all-databases backup")
     dbs = list(m.options.get("databases", []))
+    blocking: list[str] = []
+    steps = ["replay roles and tablespaces (globals); existing roles are kept"]
+    modes: dict[str, str] = {}
     with connect(req.conn.conninfo("postgres")) as conn:
         server = f"{conn.info.host}:{conn.info.port}"
-        existing = [d for d in dbs if _db_exists(conn, d)]
-    if existing and not req.clean:
+        for d in dbs:
+            if not _db_exists(conn, d):
+                modes[d] = "create"
+                continue
+            with connect(req.conn.conninfo(d)) as dconn:
+                empty = _non_empty(dconn) == 0
+            if d == "postgres":
+                modes[d] = "into" if empty else "clean-into"
+            else:
+                modes[d] = "clean-create"
+            if (not empty and not req.clean) or (d != "postgres" and not req.clean):
+                blocking.append(d)
+    if blocking:
         raise BadInput(
-            f"database(s) {', '.join(existing)} already exist on {server}",
+            f"database(s) {', '.join(blocking)} already exist on {server}",
             hint="add --clean to drop and recreate them, or restore into another cluster",
         )
-    steps = ["replay roles and tablespaces (globals); existing roles are kept"]
-    steps += [
-        f"{'drop and re' if d in existing else ''}create database {d!r} and restore it" for d in dbs
-    ]
+    words = {
+        "create": "create database {!r} and restore it",
+        "into": "restore database {!r} into the existing empty one",
+        "clean-into": "replace the objects of database {!r} (--clean)",
+        "clean-create": "drop and recreate database {!r}, then restore it (--clean)",
+    }
+    steps += [words[modes[d]].format(d) for d in dbs]
     steps.append("compare every restored table's fingerprint with the backup's")
-    return RestorePlan(
+    plan = RestorePlan(
         m.id, "all", "(cluster)", server, True, req.clean, [], req.jobs, steps, databases=dbs
     )
+    plan.modes = modes
+    return plan
 
 
 def restore(repo: Repository, req: RestoreRequest) -> RestoreResult:
@@ -240,6 +262,8 @@ def _major(conninfo: str) -> int:
 def restore_objects(repo: Repository, req: RestoreRequest, p: RestorePlan, conninfo: str) -> None:
     m = req.backup
     major = _major(conninfo)
+    if m.options.get("table_args"):
+        _create_missing_schemas(conninfo, backup_tables(m))
     if m.format == "plain":
         obj = m.object("dump")
         assert obj is not None
@@ -266,6 +290,13 @@ def restore_objects(repo: Repository, req: RestoreRequest, p: RestorePlan, conni
             pg_restore(conninfo, major, [*args, str(tmp / "dump")])
     else:
         raise OperationFailed(f"unknown backup format {m.format!r}")
+
+
+def _create_missing_schemas(conninfo: str, tables: list[Table]) -> None:
+    """pg_dump -t dumps tables without their schema; create the missing schemas."""
+    with connect(conninfo) as conn:
+        for schema in sorted({t.schema for t in tables}):
+            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
 
 
 def _restore_tables(
@@ -397,16 +428,22 @@ def _restore_all(repo: Repository, req: RestoreRequest, p: RestorePlan) -> list[
         obj = m.object(f"db:{db}")
         if obj is None:
             raise OperationFailed(f"backup {m.id} has no object for database {db!r}")
-        args = ["--exit-on-error", "--no-password", "--create"]
-        if req.clean:
+        mode = p.modes.get(db, "create")
+        args = ["--exit-on-error", "--no-password"]
+        if mode in ("create", "clean-create"):
+            args.append("--create")
+            where = maint
+        else:
+            where = req.conn.conninfo(db)
+        if mode.startswith("clean"):
             args += ["--clean", "--if-exists"]
         if req.jobs > 1:
             with mat.scratch("restore-") as tmp:
                 path = tmp / "db.dump"
                 mat.write_file(repo, m, obj, path)
-                pg_restore(maint, major, [*args, "-j", str(req.jobs), str(path)])
+                pg_restore(where, major, [*args, "-j", str(req.jobs), str(path)])
         else:
-            pg_restore(maint, major, args, stdin=mat.chunks(repo, m, obj))
+            pg_restore(where, major, args, stdin=mat.chunks(repo, m, obj))
         expected = m.fingerprint.get(db, {})
         with connect(req.conn.conninfo(db)) as conn:
             tables = [Table(s, n) for s, n in m.options.get("db_tables", {}).get(db, [])]
