@@ -36,8 +36,9 @@ class Result:
     stderr: str
 
 
-def run_pgsafe(*args: str, env: dict[str, str] | None = None, timeout: float = 300,
-               input: str | None = None) -> Result:  # fmt: skip
+def run_pgsafe(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 300, input: str | None = None
+) -> Result:
     proc = subprocess.run(
         [sys.executable, "-m", "pgsafe", *args],
         capture_output=True,
@@ -92,18 +93,42 @@ def load_pagila(cluster: LocalCluster, dbname: str) -> None:
     psql_exec(cluster.conninfo(), f'CREATE DATABASE "{dbname}" TEMPLATE template0 ENCODING UTF8')
     for f in ("prelude-create-postgres-role.sql", "pagila-schema.sql", "pagila-data.sql"):
         subprocess.run(
-            [cluster.program("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1",
-             "-d", cluster.conninfo(dbname), "-f", str(PAGILA / f)],
-            check=True, capture_output=True,
-        )  # fmt: skip
+            [
+                cluster.program("psql"),
+                "-X",
+                "-q",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-d",
+                cluster.conninfo(dbname),
+                "-f",
+                str(PAGILA / f),
+            ],
+            check=True,
+            capture_output=True,
+        )
 
 
 def pagila_fingerprint(conninfo: str) -> str:
     proc = subprocess.run(
-        ["psql", "-X", "-q", "-At", "-F", "|", "-v", "ON_ERROR_STOP=1", "-d", conninfo,
-         "-f", str(PAGILA / "fingerprint.sql")],
-        check=True, capture_output=True, text=True,
-    )  # fmt: skip
+        [
+            "psql",
+            "-X",
+            "-q",
+            "-At",
+            "-F",
+            "|",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-d",
+            conninfo,
+            "-f",
+            str(PAGILA / "fingerprint.sql"),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return proc.stdout
 
 

@@ -11,10 +11,10 @@ import time
 from pathlib import Path
 
 import pytest
+from tests.conftest import psql_exec, query, run_pgsafe
 
 from pgsafe.cluster.local import LocalCluster
 from pgsafe.cluster.ports import free_port
-from tests.conftest import psql_exec, query, run_pgsafe
 
 
 @pytest.fixture(scope="module")
@@ -22,12 +22,15 @@ def shop(pg: LocalCluster) -> str:
     db = "shop_errors"
     psql_exec(pg.conninfo(), f"DROP DATABASE IF EXISTS {db}")
     psql_exec(pg.conninfo(), f"CREATE DATABASE {db}")
-    psql_exec(pg.conninfo(db), "CREATE TABLE orders(id int primary key, note text);"
-              "INSERT INTO orders SELECT g, 'n' || g FROM generate_series(1, 100) g;"
-              'CREATE TABLE "My ""odd"" table"(id int primary key, "naïve col" text);'
-              """INSERT INTO "My ""odd"" table" VALUES (1, 'x'), (2, 'y');"""
-              'CREATE SCHEMA "Sales Dept"; CREATE TABLE "Sales Dept"."café ü"(v int);'
-              """INSERT INTO "Sales Dept"."café ü" SELECT generate_series(1, 7);""")  # fmt: skip
+    psql_exec(
+        pg.conninfo(db),
+        "CREATE TABLE orders(id int primary key, note text);"
+        "INSERT INTO orders SELECT g, 'n' || g FROM generate_series(1, 100) g;"
+        'CREATE TABLE "My ""odd"" table"(id int primary key, "naïve col" text);'
+        """INSERT INTO "My ""odd"" table" VALUES (1, 'x'), (2, 'y');"""
+        'CREATE SCHEMA "Sales Dept"; CREATE TABLE "Sales Dept"."café ü"(v int);'
+        """INSERT INTO "Sales Dept"."café ü" SELECT generate_series(1, 7);""",
+    )
     return db
 
 
@@ -52,8 +55,12 @@ def backups(repo: Path) -> list[str]:
 
 def test_unknown_backup_id(repo: Path, pg: LocalCluster, shop: str) -> None:
     assert run_pgsafe("--repo", str(repo), "dump", "-d", pg.conninfo(shop)).returncode == 0
-    for cmd in (["show", "20000101T000000Z-nope"], ["verify", "nope"],
-                ["restore", "nope", "-d", pg.conninfo(shop)], ["export", "nope", "/tmp/x"]):  # fmt: skip
+    for cmd in (
+        ["show", "20000101T000000Z-nope"],
+        ["verify", "nope"],
+        ["restore", "nope", "-d", pg.conninfo(shop)],
+        ["export", "nope", "/tmp/x"],
+    ):
         assert_bad_input(run_pgsafe("--repo", str(repo), *cmd), "no backup")
 
 
@@ -71,15 +78,24 @@ def test_unreachable_server_and_wrong_password(repo: Path, pg: LocalCluster) -> 
     assert_bad_input(r, "cannot connect")
     psql_exec(pg.conninfo(), "DROP ROLE IF EXISTS pw_user")
     psql_exec(pg.conninfo(), "CREATE ROLE pw_user LOGIN PASSWORD 'right-secret'")
-    r = run_pgsafe("--repo", str(repo), "dump", "-d",
-                   f"host=127.0.0.1 port={pg.port} user=pw_user dbname=postgres",
-                   env={"PGPASSWORD": "wrong-secret"})  # fmt: skip
+    r = run_pgsafe(
+        "--repo",
+        str(repo),
+        "dump",
+        "-d",
+        f"host=127.0.0.1 port={pg.port} user=pw_user dbname=postgres",
+        env={"PGPASSWORD": "wrong-secret"},
+    )
     assert_bad_input(r, "refused the credentials")
     assert "wrong-secret" not in r.stderr + r.stdout
     # and the right password works, without ever appearing in output
-    ok = run_pgsafe("--repo", str(repo), "dump", "-d",
-                    f"host=127.0.0.1 port={pg.port} user=pw_user dbname=postgres "
-                    "password=right-secret")  # fmt: skip
+    ok = run_pgsafe(
+        "--repo",
+        str(repo),
+        "dump",
+        "-d",
+        f"host=127.0.0.1 port={pg.port} user=pw_user dbname=postgres password=right-secret",
+    )
     assert ok.returncode == 0, ok.stderr
     assert "right-secret" not in ok.stderr + ok.stdout
     stored = b"".join(p.read_bytes() for p in repo.rglob("*") if p.is_file())
@@ -116,36 +132,56 @@ def test_repository_not_writable(tmp_path: Path, pg: LocalCluster, shop: str) ->
 
 def test_dump_no_repository_given(pg: LocalCluster, shop: str) -> None:
     env = {k: v for k, v in os.environ.items() if k != "PGSAFE_REPO"}
-    proc = subprocess.run([sys.executable, "-m", "pgsafe", "dump", "-d", pg.conninfo(shop)],
-                          capture_output=True, text=True, env=env, cwd="/")  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "pgsafe", "dump", "-d", pg.conninfo(shop)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd="/",
+    )
     assert proc.returncode == 2 and "--repo" in proc.stderr
 
 
 def test_odd_table_names_roundtrip(repo: Path, pg: LocalCluster, shop: str) -> None:
-    r = run_pgsafe("--repo", str(repo), "dump", "-d", pg.conninfo(shop), "--json",
-                   "-t", 'My "odd" table', "-t", "Sales Dept.café ü")  # fmt: skip
+    r = run_pgsafe(
+        "--repo",
+        str(repo),
+        "dump",
+        "-d",
+        pg.conninfo(shop),
+        "--json",
+        "-t",
+        'My "odd" table',
+        "-t",
+        "Sales Dept.café ü",
+    )
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
     shown = json.loads(run_pgsafe("--repo", str(repo), "show", doc["id"], "--json").stdout)
     assert set(shown["fingerprint"][""]) == {'public.My "odd" table', "Sales Dept.café ü"}
     target = "shop_odd_copy"
     psql_exec(pg.conninfo(), f"DROP DATABASE IF EXISTS {target}")
-    r = run_pgsafe("--repo", str(repo), "restore", doc["id"], "--create", "-d",
-                   pg.conninfo(target), "--json")  # fmt: skip
+    r = run_pgsafe(
+        "--repo", str(repo), "restore", doc["id"], "--create", "-d", pg.conninfo(target), "--json"
+    )
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["ok"] is True
     assert query(pg.conninfo(target), 'SELECT count(*) FROM "Sales Dept"."café ü"') == [(7,)]
     assert query(pg.conninfo(target), "SELECT to_regclass('public.orders')") == [(None,)]
     # single-table restore by its exact name, after the table was dropped
     psql_exec(pg.conninfo(target), 'DROP TABLE "My ""odd"" table"')
-    r = run_pgsafe("--repo", str(repo), "restore", doc["id"], "-d", pg.conninfo(target),
-                   "-t", 'My "odd" table')  # fmt: skip
+    r = run_pgsafe(
+        "--repo", str(repo), "restore", doc["id"], "-d", pg.conninfo(target), "-t", 'My "odd" table'
+    )
     assert r.returncode == 0, r.stderr
     assert query(pg.conninfo(target), 'SELECT "naïve col" FROM "My ""odd"" table" ORDER BY id') == [
-        ("x",), ("y",)]  # fmt: skip
+        ("x",),
+        ("y",),
+    ]
     # a table not in this backup is refused by name
-    r = run_pgsafe("--repo", str(repo), "restore", doc["id"], "-d", pg.conninfo(target),
-                   "-t", "orders")  # fmt: skip
+    r = run_pgsafe(
+        "--repo", str(repo), "restore", doc["id"], "-d", pg.conninfo(target), "-t", "orders"
+    )
     assert_bad_input(r, "not in backup")
 
 
@@ -153,10 +189,16 @@ def test_dump_killed_halfway_leaves_no_backup(repo: Path, pg: LocalCluster) -> N
     db = "big_for_kill"
     psql_exec(pg.conninfo(), f"DROP DATABASE IF EXISTS {db}")
     psql_exec(pg.conninfo(), f"CREATE DATABASE {db}")
-    psql_exec(pg.conninfo(db), "CREATE TABLE t AS SELECT g, md5(g::text) || md5((g+1)::text) AS v"
-              " FROM generate_series(1, 1500000) g")  # fmt: skip
-    proc = subprocess.Popen([sys.executable, "-m", "pgsafe", "--repo", str(repo), "dump", "-d",
-                             pg.conninfo(db)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    psql_exec(
+        pg.conninfo(db),
+        "CREATE TABLE t AS SELECT g, md5(g::text) || md5((g+1)::text) AS v"
+        " FROM generate_series(1, 1500000) g",
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pgsafe", "--repo", str(repo), "dump", "-d", pg.conninfo(db)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 60
     partial = []
     while time.monotonic() < deadline and not partial:

@@ -10,9 +10,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from tests.conftest import PAGILA, pagila_fingerprint, psql_exec, query, run_pgsafe
 
 from pgsafe.cluster.local import LocalCluster
-from tests.conftest import PAGILA, pagila_fingerprint, psql_exec, query, run_pgsafe
 
 EXPECTED = (PAGILA / "fingerprint.expected.txt").read_text()
 
@@ -42,16 +42,18 @@ def test_pagila_roundtrip_each_format(pg: LocalCluster, pagila: str, repo: Path,
     assert backup_id.endswith(f"-{fmt}") and pagila.lower()[:10] in backup_id
 
     target = f"{pagila}_r"
-    r = run_pgsafe("--repo", str(repo), "restore", backup_id, "--create",
-                   "-d", pg.conninfo(target), "--json")  # fmt: skip
+    r = run_pgsafe(
+        "--repo", str(repo), "restore", backup_id, "--create", "-d", pg.conninfo(target), "--json"
+    )
     assert r.returncode == 0, r.stderr
     restored = json.loads(r.stdout)
     assert restored["ok"] is True and len(restored["checks"]) == 21
     assert pagila_fingerprint(pg.conninfo(target)) == EXPECTED
     # the materialized view stays unpopulated, as pg_dump left it
-    assert query(pg.conninfo(target),
-                 "SELECT ispopulated FROM pg_matviews WHERE matviewname='rental_by_category'"
-                 ) == [(False,)]  # fmt: skip
+    assert query(
+        pg.conninfo(target),
+        "SELECT ispopulated FROM pg_matviews WHERE matviewname='rental_by_category'",
+    ) == [(False,)]
     # sequences come back at their values
     assert query(pg.conninfo(target), "SELECT last_value FROM public.payment_payment_id_seq") == [
         (32098,)
@@ -67,8 +69,17 @@ def test_pagila_roundtrip_each_format(pg: LocalCluster, pagila: str, repo: Path,
 
     listed = json.loads(run_pgsafe("--repo", str(repo), "list", "--json").stdout)
     (entry,) = [b for b in listed["backups"] if b["id"] == backup_id]
-    for key in ("id", "kind", "database", "format", "started_at", "finished_at",
-                "size_bytes", "status", "verified"):  # fmt: skip
+    for key in (
+        "id",
+        "kind",
+        "database",
+        "format",
+        "started_at",
+        "finished_at",
+        "size_bytes",
+        "status",
+        "verified",
+    ):
         assert key in entry
     assert entry["verified"]["ok"] is True and entry["size_bytes"] > 0
 
@@ -89,8 +100,11 @@ def test_dump_all_restores_into_another_cluster(
 ) -> None:
     psql_exec(pg.conninfo(), "DROP ROLE IF EXISTS app_owner")
     psql_exec(pg.conninfo(), "CREATE ROLE app_owner LOGIN")
-    psql_exec(pg.conninfo(pagila), "CREATE TABLE owned_by_app(x int); INSERT INTO owned_by_app "
-              "SELECT generate_series(1, 10); ALTER TABLE owned_by_app OWNER TO app_owner")  # fmt: skip
+    psql_exec(
+        pg.conninfo(pagila),
+        "CREATE TABLE owned_by_app(x int); INSERT INTO owned_by_app "
+        "SELECT generate_series(1, 10); ALTER TABLE owned_by_app OWNER TO app_owner",
+    )
     doc = dump(repo, pg.conninfo(), "--all")
     assert doc["format"] == "all" and doc["database"] is None
     other = LocalCluster(state_home / "other-all", settings={"fsync": "off"})
@@ -100,9 +114,10 @@ def test_dump_all_restores_into_another_cluster(
         r = run_pgsafe("--repo", str(repo), "restore", str(doc["id"]), "-d", other.conninfo())
         assert r.returncode == 0, r.stderr
         assert pagila_fingerprint(other.conninfo(pagila)) == EXPECTED
-        assert query(other.conninfo(pagila),
-                     "SELECT tableowner FROM pg_tables WHERE tablename='owned_by_app'"
-                     ) == [("app_owner",)]  # fmt: skip
+        assert query(
+            other.conninfo(pagila),
+            "SELECT tableowner FROM pg_tables WHERE tablename='owned_by_app'",
+        ) == [("app_owner",)]
         # the same restore again is refused: the databases exist now
         again = run_pgsafe("--repo", str(repo), "restore", str(doc["id"]), "-d", other.conninfo())
         assert again.returncode == 2 and "already exist" in again.stderr
@@ -121,13 +136,30 @@ def test_export_is_readable_by_stock_tools(
     out_c, out_p = tmp_path / "c", tmp_path / "p"
     assert run_pgsafe("--repo", str(repo), "export", custom, str(out_c)).returncode == 0
     assert run_pgsafe("--repo", str(repo), "export", plain, str(out_p)).returncode == 0
-    listing = subprocess.run(["pg_restore", "-l", str(out_c / f"{pagila}.dump")],
-                             capture_output=True, text=True, check=True).stdout  # fmt: skip
+    listing = subprocess.run(
+        ["pg_restore", "-l", str(out_c / f"{pagila}.dump")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert "TABLE DATA public payment_p2022_07" in listing
     target = f"{pagila}_from_sql"
     psql_exec(pg.conninfo(), f'CREATE DATABASE "{target}" TEMPLATE template0')
-    subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", pg.conninfo(target),
-                    "-f", str(out_p / f"{pagila}.sql")], check=True, capture_output=True)  # fmt: skip
+    subprocess.run(
+        [
+            "psql",
+            "-X",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-d",
+            pg.conninfo(target),
+            "-f",
+            str(out_p / f"{pagila}.sql"),
+        ],
+        check=True,
+        capture_output=True,
+    )
     assert pagila_fingerprint(pg.conninfo(target)) == EXPECTED
     assert (out_c / "README.txt").read_text().count("pg_restore") >= 1
     # never overwrites
