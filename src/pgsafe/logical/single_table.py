@@ -58,9 +58,28 @@ def parse_script(script: str) -> list[Entry]:
     return entries
 
 
+def _qualified_forms(t: Table) -> set[str]:
+    return {f"{s}.{n}" for s in (t.schema, _quote(t.schema)) for n in (t.name, _quote(t.name))}
+
+
 def _on_table(body: str, t: Table) -> bool:
-    names = {f"{s}.{n}" for s in (t.schema, _quote(t.schema)) for n in (t.name, _quote(t.name))}
-    return any(re.search(rf" ON (?:ONLY )?{re.escape(q)}(?: |$)", body) for q in names)
+    return any(
+        re.search(rf" ON (?:ONLY )?{re.escape(q)}(?: |$)", body) for q in _qualified_forms(t)
+    )
+
+
+def owned_sequences(entries: list[Entry], t: Table) -> set[str]:
+    """Sequences that go away with the table: serial (OWNED BY) and identity columns."""
+    out = set()
+    for e in entries:
+        if e.schema != t.schema:
+            continue
+        for q in _qualified_forms(t):
+            if (e.type == "SEQUENCE OWNED BY" and f"OWNED BY {q}." in e.body) or (
+                e.type == "SEQUENCE" and f"ALTER TABLE {q} " in e.body
+            ):
+                out.add(e.name)
+    return out
 
 
 def belongs(e: Entry, t: Table) -> bool:
@@ -102,13 +121,20 @@ def entries_for(archive: Path, major: int | None, tables: list[Table]) -> tuple[
                          capture_stdout=True)  # fmt: skip
     script, _ = run_fed([pg_restore, "-s", "-f", "-", str(archive)], env, None, "pg_restore -s",
                         capture_stdout=True)  # fmt: skip
+    entries = parse_script(script)
     wanted: set[tuple[str, str, str, str]] = set()
-    for e in parse_script(script):
+    for e in entries:
         if any(belongs(e, t) for t in tables):
             wanted.add((e.type, e.schema, e.name, e.owner))
-    owners = {(e.schema, e.name): e.owner for e in parse_script(script) if e.type == "TABLE"}
+    owners = {(e.schema, e.name): e.owner for e in entries if e.type == "TABLE"}
     for t in tables:
-        wanted.add(("TABLE DATA", t.schema, t.name, owners.get((t.schema, t.name), "")))
+        owner = owners.get((t.schema, t.name), "")
+        wanted.add(("TABLE DATA", t.schema, t.name, owner))
+        for seq in owned_sequences(entries, t):
+            for e in entries:
+                if e.schema == t.schema and e.name == seq and e.type.startswith("SEQUENCE"):
+                    wanted.add((e.type, e.schema, e.name, e.owner))
+            wanted.add(("SEQUENCE SET", t.schema, seq, owner))
     return listing, toc_lines(listing, wanted)
 
 

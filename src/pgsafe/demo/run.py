@@ -1,0 +1,48 @@
+"""Run the whole demo: sandbox, repository, part one (logical), part two (PITR)."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pgsafe import clock, sandbox
+from pgsafe.demo import logical
+from pgsafe.demo.report import DemoReport
+from pgsafe.pg.conninfo import ConnOptions
+from pgsafe.repo.repository import Repository
+
+
+def demo_repo_path(home: Path) -> Path:
+    stamp = clock.now().strftime("%Y%m%dT%H%M%SZ")
+    base = home / "demo"
+    base.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() == 0:
+        os.chmod(base, 0o755)
+    path = base / f"repo-{stamp}"
+    n = 1
+    while path.exists():
+        n += 1
+        path = base / f"repo-{stamp}-{n}"
+    return path
+
+
+def run_demo(
+    home: Path, say: Callable[[str], None], *, repo_url: str | None = None, physical: bool = True
+) -> tuple[DemoReport, dict[str, Any]]:
+    report = DemoReport(say)
+    st = sandbox.start(home)
+    say(f"sandbox PostgreSQL: {st.conninfo}")
+    url = repo_url or str(demo_repo_path(home))
+    repo = Repository.open(url, "demo", create=True)
+    say(f"repository: {url}")
+    base = ConnOptions(dbname=st.conninfo)
+    info: dict[str, Any] = {"sandbox": st.conninfo, "repo": url}
+    info["logical"] = logical.run(report, repo, base, home)
+    if physical and importlib.util.find_spec("pgsafe.demo.physical") is not None:
+        physical_part = importlib.import_module("pgsafe.demo.physical")
+        info["physical"] = physical_part.run(report, repo, home)
+    return report, info

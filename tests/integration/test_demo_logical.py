@@ -1,0 +1,43 @@
+"""The demo's first part runs end to end on a sandbox and every check passes."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from tests.conftest import reachable_tmpdir, run_pgsafe
+
+
+def test_demo_logical_part(tmp_path: Path) -> None:
+    home = reachable_tmpdir("pgsafe-demo-")
+    env = {"PGSAFE_HOME": str(home)}
+    try:
+        r = run_pgsafe("demo", "--logical-only", "--json", env=env, timeout=600)
+        assert r.returncode == 0, r.stdout + r.stderr
+        doc = json.loads(r.stdout)
+        assert doc["ok"] is True
+        names = [c["name"] for c in doc["checks"]]
+        for expected in (
+            "plain backup taken",
+            "custom backup taken",
+            "single-table backup taken",
+            "all-databases backup taken",
+            "restore --clean from the custom backup",
+            "restore -t important_data from the single-table backup",
+            "restore --create -d ecommerce_restored",
+            "verify custom backup",
+        ):
+            assert expected in names
+        assert all(c["ok"] for c in doc["checks"])
+        assert set(doc["logical"]["backups"]) == {
+            "plain",
+            "custom",
+            "single-table",
+            "all-databases",
+        }
+        listed = run_pgsafe("--repo", doc["repo"], "--server", "demo", "list", "--json", env=env)
+        assert len(json.loads(listed.stdout)["backups"]) == 4
+    finally:
+        run_pgsafe("sandbox", "stop", "--remove", env=env)
+        os.system(f"rm -rf {home}")
