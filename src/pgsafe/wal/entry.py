@@ -1,10 +1,121 @@
-"""Lean entry point for ``wal-push`` / ``wal-get`` (no click, rich or psycopg)."""
+"""Lean entry point for ``wal-push`` / ``wal-get`` (no click, rich or psycopg).
+
+PostgreSQL runs these once per WAL segment, so start-up matters: this module and what
+it imports use only the standard library, zstandard and pgsafe's lean modules (errors,
+config, repo, wal).  ``tests/unit/test_wal_lean.py`` holds that line.
+
+Exit codes: 0 done; 1 failed (and, for ``wal-get``, "not in the archive", quietly);
+2 bad usage.  Never 126 or more: PostgreSQL aborts recovery on those.
+
+``--probe`` (with either command) checks that this runtime works for the calling OS user;
+with ``wal-push`` it also writes and removes a probe object in the repository.
+"""
 
 from __future__ import annotations
 
+import secrets
 import sys
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from pgsafe.errors import BadInput, PgsafeError
+
+if TYPE_CHECKING:
+    from pgsafe.repo.repository import Repository
+
+_VALUE = {"--repo", "--server", "--config"}
+_FLAGS = {"--json", "-q", "--quiet", "-v", "-vv", "--verbose", "--probe"}
+USAGE = (
+    "usage: pgsafe [--repo R] [--server S] wal-push PATH\n"
+    "       pgsafe [--repo R] [--server S] wal-get NAME DEST"
+)
+
+
+@dataclass
+class LeanArgs:
+    command: str = ""
+    positional: list[str] = field(default_factory=list)
+    flags: dict[str, object] = field(default_factory=dict)
+    probe: bool = False
+
+
+def parse_args(args: list[str]) -> LeanArgs:
+    out = LeanArgs()
+    it = iter(args)
+    for a in it:
+        key, eq, value = a.partition("=")
+        if key in _VALUE:
+            if not eq:
+                value = next(it, "")
+                if not value:
+                    raise BadInput(f"{key} needs a value", hint=USAGE)
+            out.flags[key[2:]] = value
+        elif a == "--probe":
+            out.probe = True
+        elif a in _FLAGS:
+            out.flags["quiet" if a in ("-q", "--quiet") else a.lstrip("-")] = True
+        elif a.startswith("-") and a != "-":
+            raise BadInput(f"unknown option {a}", hint=USAGE)
+        elif not out.command:
+            out.command = a
+        else:
+            out.positional.append(a)
+    return out
+
+
+def _open_repo(flags: dict[str, object]) -> Repository:
+    from pgsafe.config.settings import load_settings
+    from pgsafe.repo.repository import Repository
+
+    s = load_settings(flags)
+    return Repository.open(s.repo, s.server, create=False)
+
+
+def _push(a: LeanArgs) -> int:
+    from pgsafe.wal.push import push
+
+    repo = _open_repo(a.flags)
+    if a.probe:
+        key = f"{repo.server}/probe/{secrets.token_hex(8)}"
+        repo.storage.put(key, [b"probe\n"])
+        repo.storage.delete(key)
+        print("ok")
+        return 0
+    if len(a.positional) != 1:
+        raise BadInput("wal-push takes one argument, the path of the WAL file", hint=USAGE)
+    result = push(repo, a.positional[0])
+    if a.flags.get("verbose"):
+        print(f"pgsafe: {result.name}: {result.status}", file=sys.stderr)
+    return 0
+
+
+def _get(a: LeanArgs) -> int:
+    from pgsafe.wal.get import get
+
+    if a.probe:
+        import zstandard  # noqa: F401  (the probe proves it imports)
+
+        print("ok")
+        return 0
+    if len(a.positional) != 2:
+        raise BadInput("wal-get takes two arguments: NAME DEST", hint=USAGE)
+    repo = _open_repo(a.flags)
+    return 0 if get(repo, a.positional[0], a.positional[1]) else 1
 
 
 def main(args: list[str]) -> int:
-    print("error: wal-push / wal-get are not implemented yet", file=sys.stderr)
-    return 1
+    try:
+        a = parse_args(args)
+        if a.command == "wal-push":
+            return _push(a)
+        if a.command == "wal-get":
+            return _get(a)
+        raise BadInput(f"not a lean command: {a.command!r}", hint=USAGE)
+    except PgsafeError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        if exc.hint:
+            print(f"HINT: {exc.hint}", file=sys.stderr)
+        return min(exc.exit_code, 2) or 1
+    except Exception as exc:  # never a traceback exit code PostgreSQL might misread
+        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1

@@ -1,0 +1,199 @@
+"""A pgsafe the PostgreSQL server's OS user can run, for archive/restore commands.
+
+``archive_command`` and ``restore_command`` run as the server's OS user (``postgres``
+when pgsafe runs as root), not as the user who installed pgsafe.  The project may live
+where that user cannot read (a clone under ``/root``, an editable install pointing
+there), so :func:`wal_runtime` answers with the argv prefix that user *can* run:
+
+1. the current interpreter with ``-I -m pgsafe`` when that works for the user (tried by
+   actually running it as the user);
+2. else a self-contained copy under ``<state>/runtime/<content hash>/``: the ``pgsafe``
+   and ``zstandard`` packages in ``lib/`` and a launcher run by an interpreter the user
+   can execute (``sys._base_executable``, else ``/usr/bin/python3``) in isolated mode.
+
+Either way the result is verified by running ``wal-get --probe`` as the user; when
+nothing works the error says why and what to do.
+"""
+
+from __future__ import annotations
+
+import compileall
+import hashlib
+import os
+import secrets
+import shlex
+import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from pgsafe.cluster import runas
+from pgsafe.errors import OperationFailed
+
+_PACKAGES = ("pgsafe", "zstandard")
+_LAUNCHER = """\
+# pgsafe's WAL endpoints, installed for the PostgreSQL server's OS user.
+import sys
+sys.path.insert(0, {lib!r})
+from pgsafe.__main__ import main
+sys.exit(main())
+"""
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """An argv prefix that runs ``pgsafe`` (lean commands included) for the server's user."""
+
+    argv: tuple[str, ...]
+    kind: str  # "direct" | "installed"
+    location: str | None = None
+
+
+def _run_as(
+    argv: Sequence[str], user: runas.OsUser | None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(
+            list(argv),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            stdin=subprocess.DEVNULL,
+            **runas.popen_kwargs(user),
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        return subprocess.CompletedProcess(list(argv), 127, "", str(exc))
+
+
+def probe(runtime: Runtime, user: runas.OsUser | None) -> str | None:
+    """None when ``runtime`` works for ``user``, else what went wrong."""
+    proc = _run_as([*runtime.argv, "wal-get", "--probe"], user)
+    if proc.returncode == 0 and proc.stdout.strip() == "ok":
+        return None
+    lines = [ln for ln in (proc.stderr or proc.stdout).strip().splitlines() if ln.strip()]
+    return lines[-1] if lines else f"exit {proc.returncode}"
+
+
+def direct_argv() -> tuple[str, ...]:
+    return (sys.executable, "-I", "-m", "pgsafe")
+
+
+def _package_dirs() -> list[Path]:
+    import zstandard
+
+    import pgsafe
+
+    return [Path(pgsafe.__file__).parent, Path(zstandard.__file__).parent]
+
+
+def _files(root: Path) -> list[Path]:
+    out: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
+        out.extend(Path(dirpath) / f for f in sorted(filenames) if not f.endswith(".pyc"))
+    return out
+
+
+def content_hash(interpreter: str) -> str:
+    h = hashlib.sha256(f"{interpreter}\0{sys.version}\0".encode())
+    for pkg in _package_dirs():
+        for f in _files(pkg):
+            h.update(f"{pkg.name}/{f.relative_to(pkg)}\0".encode())
+            h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _interpreters() -> list[str]:
+    seen: list[str] = []
+    base = getattr(sys, "_base_executable", "") or ""
+    for c in (base, os.path.realpath(sys.executable), "/usr/bin/python3"):
+        if c and os.path.isfile(c) and c not in seen:
+            seen.append(c)
+    return seen
+
+
+def _pick_interpreter(user: runas.OsUser | None) -> str:
+    for interp in _interpreters():
+        proc = _run_as([interp, "-I", "-c", "import sys; print(sys.version_info[:2])"], user)
+        if proc.returncode == 0 and proc.stdout.strip() == str(sys.version_info[:2]):
+            return interp
+    who = user.name if user else "this user"
+    raise OperationFailed(
+        f"no Python {sys.version_info[0]}.{sys.version_info[1]} interpreter that the OS user "
+        f"{who!r} can run was found (tried {', '.join(_interpreters())})",
+        hint="install python3 system-wide (e.g. apt-get install python3), "
+        "or install pgsafe into a virtualenv outside /root",
+    )
+
+
+def install(home: Path, user: runas.OsUser | None) -> Runtime:
+    """Install (once per content) the self-contained runtime under ``home/runtime``."""
+    runas.require_reachable(home, user, "pgsafe state folder (PGSAFE_HOME)")
+    interp = _pick_interpreter(user)
+    root = home / "runtime"
+    target = root / content_hash(interp)
+    launcher = target / "pgsafe-wal"
+    if not launcher.is_file():
+        root.mkdir(parents=True, exist_ok=True, mode=0o755)
+        if user is not None:  # the server's user must be able to pass through home
+            os.chmod(home, os.stat(home).st_mode | 0o011)
+        os.chmod(root, 0o755)
+        tmp = root / f".tmp-{secrets.token_hex(6)}"
+        try:
+            lib = tmp / "lib"
+            for pkg in _package_dirs():
+                shutil.copytree(
+                    pkg, lib / pkg.name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+                )
+            compileall.compile_dir(str(lib), quiet=1, ddir=str(target / "lib"))
+            (tmp / "pgsafe-wal").write_text(_LAUNCHER.format(lib=str(target / "lib")))
+            for dirpath, _dirs, filenames in os.walk(tmp):
+                os.chmod(dirpath, 0o755)
+                for f in filenames:
+                    os.chmod(os.path.join(dirpath, f), 0o644)
+            try:
+                os.rename(tmp, target)
+            except OSError:
+                if not launcher.is_file():  # not another installer winning the race
+                    raise
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return Runtime((interp, "-I", str(launcher)), "installed", str(target))
+
+
+def wal_runtime(
+    home: Path,
+    user: runas.OsUser | None = None,
+    *,
+    direct: Sequence[str] | None = None,
+) -> Runtime:
+    """The runtime the server's OS user should use (verified by running it as that user)."""
+    user = user if user is not None else runas.server_user()
+    first = Runtime(tuple(direct) if direct else direct_argv(), "direct")
+    problem = probe(first, user)
+    if problem is None:
+        return first
+    installed = install(home, user)
+    problem2 = probe(installed, user)
+    if problem2 is None:
+        return installed
+    who = user.name if user else "this user"
+    raise OperationFailed(
+        f"the OS user {who!r} cannot run pgsafe's WAL endpoints: {problem}; "
+        f"the copy installed in {installed.location} fails too: {problem2}",
+        hint=f"install pgsafe where {who!r} can read it (e.g. a virtualenv under /opt), "
+        "or set PGSAFE_HOME to a folder it can enter",
+    )
+
+
+def command_line(runtime: Runtime, repo_url: str, server: str, verb: str) -> str:
+    """A shell command for postgresql.conf, every path quoted, ``%`` escaped.
+
+    ``verb`` is ``"wal-push %p"`` or ``"wal-get %f %p"``: its placeholders stay live.
+    """
+    words = [*runtime.argv, "--repo", repo_url, "--server", server]
+    quoted = " ".join(shlex.quote(w) for w in words).replace("%", "%%")
+    return f"{quoted} {verb}"

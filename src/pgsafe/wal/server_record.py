@@ -1,0 +1,65 @@
+"""The repository's record of the PostgreSQL server it archives (lean).
+
+It pins the system identifier: WAL from another cluster is refused by ``wal-push``.
+The first of ``archive enable``, ``backup`` or ``wal-push`` to run writes it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+
+from pgsafe.errors import ObjectExists, OperationFailed
+from pgsafe.repo.repository import Repository
+from pgsafe.repo.storage.base import read_all
+from pgsafe.wal.layout import server_record_key
+from pgsafe.wal.names import DEFAULT_SEGMENT_SIZE
+
+
+@dataclass(frozen=True)
+class ServerRecord:
+    system_identifier: str
+    wal_segment_size: int = DEFAULT_SEGMENT_SIZE
+    pg_major: int | None = None
+
+
+def load(repo: Repository) -> ServerRecord | None:
+    key = server_record_key(repo.server)
+    if repo.storage.stat(key) is None:
+        return None
+    try:
+        doc = json.loads(read_all(repo.storage, key))
+        return ServerRecord(
+            system_identifier=str(doc["system_identifier"]),
+            wal_segment_size=int(doc.get("wal_segment_size", DEFAULT_SEGMENT_SIZE)),
+            pg_major=int(doc["pg_major"]) if doc.get("pg_major") else None,
+        )
+    except (ValueError, KeyError, TypeError):
+        raise OperationFailed(
+            f"the server record {key} in {repo.storage.url} is damaged",
+            hint="restore it from a copy, or remove it to let the next backup write it again",
+        ) from None
+
+
+def ensure(repo: Repository, record: ServerRecord) -> ServerRecord:
+    """The stored record, writing ``record`` when there is none yet.
+
+    Raises :class:`OperationFailed` when the stored one names another system.
+    """
+    current = load(repo)
+    if current is None:
+        body = json.dumps(asdict(record), indent=2).encode() + b"\n"
+        try:
+            repo.storage.put(server_record_key(repo.server), [body])
+            return record
+        except ObjectExists:  # another process won the race
+            current = load(repo)
+            assert current is not None
+    if current.system_identifier != record.system_identifier:
+        raise OperationFailed(
+            f"this PostgreSQL cluster (system identifier {record.system_identifier}) is not "
+            f"the one archived as server {repo.server!r} in {repo.storage.url} "
+            f"(system identifier {current.system_identifier})",
+            hint="use another --server name (or another --repo) for this cluster",
+        )
+    return current
