@@ -1,0 +1,137 @@
+"""Every logical command as an ordinary (non-root) OS user.
+
+The suite runs as root; here pgsafe runs as the unprivileged ``postgres`` account,
+so its sandbox server runs as itself, with no user switching.  The project may live
+where that account cannot read (CI clones anywhere), so the test gives it a copy of
+pgsafe and its dependencies in a folder it can reach, run by the venv's own
+base interpreter."""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import shutil
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+
+import pgsafe
+from pgsafe.cluster import runas
+from tests.conftest import reachable_tmpdir
+
+PACKAGES = [
+    "psycopg",
+    "psycopg_binary",
+    "psycopg_binary.libs",
+    "zstandard",
+    "click",
+    "rich",
+    "markdown_it",
+    "mdurl",
+    "pygments",
+    "typing_extensions.py",
+]
+
+
+@pytest.fixture(scope="module")
+def as_user() -> object:
+    if os.geteuid() != 0:
+        pytest.fail("this test switches to the postgres OS user and must run as root, as CI does")
+    pw = pwd.getpwnam("postgres")
+    base = reachable_tmpdir("pgsafe-user-")
+    lib = base / "lib"
+    lib.mkdir()
+    shutil.copytree(
+        Path(pgsafe.__file__).parent, lib / "pgsafe", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    site = Path(sysconfig.get_paths()["purelib"])
+    for name in PACKAGES:
+        src = site / name
+        if src.is_dir():
+            shutil.copytree(src, lib / name, ignore=shutil.ignore_patterns("__pycache__"))
+        elif src.is_file():
+            shutil.copy2(src, lib / name)
+    home = base / "home"
+    home.mkdir()
+    for root, dirs, files in os.walk(base):
+        for n in dirs + files:
+            os.lchown(os.path.join(root, n), pw.pw_uid, pw.pw_gid)
+    os.chown(base, pw.pw_uid, pw.pw_gid)
+    python = os.path.realpath(getattr(sys, "_base_executable", sys.executable))
+    user = runas.server_user()
+    assert runas.can_read(Path(python), user), f"{python} is not usable by postgres"
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        code = (
+            f"import sys; sys.path[:0] = [{str(lib)!r}]; from pgsafe.__main__ import main;"
+            " sys.exit(main(sys.argv[1:]))"
+        )
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(home),
+            "PGSAFE_HOME": str(home / "state"),
+            "LANG": "C.UTF-8",
+        }
+        return subprocess.run(
+            [python, "-I", "-c", code, *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            user=pw.pw_uid,
+            group=pw.pw_gid,
+            extra_groups=[],
+            cwd=str(home),
+            timeout=300,
+        )
+
+    yield run
+    run("sandbox", "stop", "--remove")
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def test_logical_commands_as_an_ordinary_user(as_user: object) -> None:
+    run = as_user  # type: ignore[assignment]
+    started = run("sandbox", "start", "--json")  # type: ignore[operator]
+    assert started.returncode == 0, started.stderr
+    conninfo = json.loads(started.stdout)["conninfo"]
+    psql = shutil.which("psql") or "/usr/bin/psql"
+    shop = conninfo.replace("dbname=postgres", "dbname=shop")
+    subprocess.run([psql, "-X", "-q", "-d", conninfo, "-c", "CREATE DATABASE shop"], check=True)
+    subprocess.run(
+        [
+            psql,
+            "-X",
+            "-q",
+            "-d",
+            shop,
+            "-c",
+            "CREATE TABLE t AS SELECT g AS id FROM generate_series(1, 50) g",
+        ],
+        check=True,
+    )
+    repo = "repo"  # relative to the user's working folder
+    d = run("--repo", repo, "dump", "-d", shop, "--json")  # type: ignore[operator]
+    assert d.returncode == 0, d.stderr
+    backup_id = json.loads(d.stdout)["id"]
+    listed = run("--repo", repo, "list", "--json")  # type: ignore[operator]
+    assert [b["id"] for b in json.loads(listed.stdout)["backups"]] == [backup_id]
+    v = run("--repo", repo, "verify", backup_id)  # type: ignore[operator]
+    assert v.returncode == 0, v.stdout + v.stderr
+    target = conninfo.replace("dbname=postgres", "dbname=shop_copy")
+    r = run("--repo", repo, "restore", backup_id, "--create", "-d", target)  # type: ignore[operator]
+    assert r.returncode == 0, r.stderr
+    out = subprocess.run(
+        [psql, "-X", "-At", "-d", target, "-c", "SELECT sum(id) FROM t"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert out.strip() == "1275"
+    e = run("--repo", repo, "export", backup_id, "exported")  # type: ignore[operator]
+    assert e.returncode == 0, e.stderr
+    s = run("--repo", repo, "show", backup_id, "--contents")  # type: ignore[operator]
+    assert s.returncode == 0 and "TABLE DATA public t" in s.stdout
