@@ -1,0 +1,287 @@
+"""The codec pipeline: compression then (optionally) age encryption, as one stream.
+
+A :class:`CodecSpec` says what a repository does to objects (it holds no secret and can
+go into configs and manifests); a :class:`Pipeline` applies it with the keys at hand::
+
+    pipe = Pipeline(CodecSpec("zstd", 3, AgeSpec("x25519")), load_age_keys())
+    storage.put(name + pipe.suffix, pipe.encode(chunks))
+    with storage.open(name + pipe.suffix) as f:
+        for piece in pipe.decode(f, what=name):
+            ...
+
+Stored objects keep standard framing, one standard layer per suffix: ``.zst`` is read
+by ``zstd -d``, ``.lz4`` by ``lz4 -d``, ``.gz`` by ``gzip -d``, ``.age`` by ``age -d``
+(so ``x.zst.age`` is ``age -d x.zst.age | zstd -d``).  Everything streams: memory stays
+bounded whatever the object's size (a few MiB; about 25 MiB more when zstd uses its
+worker threads on large objects, see :mod:`pgsafe.repo.codec.zstdstream`).  Every
+codec runs in C code that releases the GIL.
+
+Errors while decoding: :class:`~pgsafe.errors.BadInput` (exit 2) when the key is
+missing or wrong, :class:`~pgsafe.errors.VerificationFailed` (exit 3) when the object
+is damaged, truncated or extended.  A decode that fails may already have yielded
+earlier pieces: write them somewhere temporary and keep them only on a clean end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, BinaryIO, Literal, cast, get_args
+
+from pgsafe.errors import BadInput
+from pgsafe.repo.codec import age, gzip, lz4, none, zstdstream
+from pgsafe.repo.keys import (
+    ENV_IDENTITY_FILE,
+    ENV_PASSPHRASE,
+    ENV_PASSPHRASE_FILE,
+    ENV_RECIPIENTS,
+    ENV_RECIPIENTS_FILE,
+    AgeKeys,
+)
+
+Compression = Literal["zstd", "lz4", "gzip", "none"]
+AgeMode = Literal["x25519", "passphrase"]
+COMPRESSIONS: tuple[Compression, ...] = get_args(Compression)
+READ_SIZE = 1 << 20
+
+_SUFFIX: dict[Compression, str] = {
+    "zstd": zstdstream.EXTENSION,
+    "lz4": lz4.EXTENSION,
+    "gzip": gzip.EXTENSION,
+    "none": none.EXTENSION,
+}
+_DEFAULT_LEVEL: dict[Compression, int | None] = {
+    "zstd": zstdstream.DEFAULT_LEVEL,
+    "lz4": lz4.DEFAULT_LEVEL,
+    "gzip": gzip.DEFAULT_LEVEL,
+    "none": None,
+}
+_LEVELS: dict[Compression, range] = {
+    "zstd": zstdstream.LEVELS,
+    "lz4": lz4.LEVELS,
+    "gzip": gzip.LEVELS,
+    "none": range(0),
+}
+
+
+@dataclass(frozen=True)
+class AgeSpec:
+    """How objects are encrypted: to X25519 recipients, or with a passphrase (scrypt).
+
+    Which recipients and which passphrase is not part of the spec: those come from
+    :func:`pgsafe.repo.keys.load_age_keys` when a :class:`Pipeline` is made.
+    """
+
+    mode: AgeMode = "x25519"
+    work_factor: int = age.DEFAULT_WORK_FACTOR
+
+    def __post_init__(self) -> None:
+        if self.mode not in get_args(AgeMode):
+            raise BadInput(
+                f"unknown age encryption mode {self.mode!r}", hint="use x25519 or passphrase"
+            )
+        if not 10 <= self.work_factor <= age.MAX_WORK_FACTOR:
+            raise BadInput(
+                f"scrypt work factor {self.work_factor} is out of range",
+                hint=f"use 10..{age.MAX_WORK_FACTOR} (age's CLI uses 18)",
+            )
+
+
+@dataclass(frozen=True)
+class CodecSpec:
+    """What a repository does to each object: compression (and its level), encryption."""
+
+    compression: Compression = "zstd"
+    level: int | None = None
+    encryption: AgeSpec | None = None
+
+    def __post_init__(self) -> None:
+        if self.compression not in COMPRESSIONS:
+            raise BadInput(
+                f"unknown compression {self.compression!r}",
+                hint="use one of " + ", ".join(COMPRESSIONS),
+            )
+        if self.level is not None:
+            levels = _LEVELS[self.compression]
+            if self.level not in levels:
+                where = f"{levels.start}..{levels.stop - 1}" if levels else "no level"
+                raise BadInput(
+                    f"compression level {self.level} is not valid for {self.compression}",
+                    hint=f"{self.compression} takes {where}",
+                )
+
+    @property
+    def effective_level(self) -> int | None:
+        return self.level if self.level is not None else _DEFAULT_LEVEL[self.compression]
+
+    @property
+    def suffix(self) -> str:
+        return _SUFFIX[self.compression] + (age.EXTENSION if self.encryption else "")
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able description (no secret in it), e.g. for a manifest."""
+        enc = self.encryption
+        return {
+            "compression": self.compression,
+            "level": self.effective_level,
+            "encryption": None
+            if enc is None
+            else {"format": "age", "mode": enc.mode, "work_factor": enc.work_factor},
+        }
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> CodecSpec:
+        enc = doc.get("encryption")
+        spec = None
+        if enc:
+            spec = AgeSpec(
+                mode=enc.get("mode", "x25519"),
+                work_factor=int(enc.get("work_factor", age.DEFAULT_WORK_FACTOR)),
+            )
+        level = doc.get("level")
+        return cls(
+            cast(Compression, doc.get("compression", "zstd")),
+            None if level is None else int(level),
+            spec,
+        )
+
+    @classmethod
+    def parse(
+        cls, compression: str, level: int | None = None, encryption: str | None = None
+    ) -> CodecSpec:
+        """From config words: ``compression`` ``zstd|lz4|gzip|none``; ``encryption``
+        ``none``/empty, ``age`` or ``age-x25519`` (recipients), ``age-passphrase``."""
+        enc: AgeSpec | None
+        word = (encryption or "none").strip().lower()
+        if word in ("", "none", "off", "no"):
+            enc = None
+        elif word in ("age", "age-x25519", "x25519"):
+            enc = AgeSpec("x25519")
+        elif word in ("age-passphrase", "passphrase", "age-scrypt"):
+            enc = AgeSpec("passphrase")
+        else:
+            raise BadInput(
+                f"unknown encryption {encryption!r}", hint="use none, age or age-passphrase"
+            )
+        return cls(cast(Compression, compression.strip().lower()), level, enc)
+
+
+def split_suffix(name: str) -> tuple[str, CodecSpec]:
+    """``("base", spec)`` of an object name such as ``base.zst.age``, from its suffixes.
+
+    The spec's level is unknown (None) and an encryption's mode is a guess: decoding
+    does not need either (the age header says which recipient type it holds).
+    """
+    encryption = None
+    if name.endswith(age.EXTENSION):
+        name, encryption = name[: -len(age.EXTENSION)], AgeSpec()
+    comp: Compression
+    for comp in ("zstd", "lz4", "gzip"):
+        ext = _SUFFIX[comp]
+        if name.endswith(ext):
+            return name[: -len(ext)], CodecSpec(comp, None, encryption)
+    return name, CodecSpec("none", None, encryption)
+
+
+_Compressor = Callable[[Iterable[bytes], int], Iterator[bytes]]
+
+
+def _compressor(compression: Compression) -> _Compressor:
+    if compression == "zstd":
+        return zstdstream.compress
+    if compression == "lz4":
+        return lz4.compress
+    if compression == "gzip":
+        return gzip.compress
+    return none.compress
+
+
+def _decompressor(compression: Compression) -> Callable[..., Iterator[bytes]]:
+    if compression == "zstd":
+        return zstdstream.decompress
+    if compression == "lz4":
+        return lz4.decompress
+    if compression == "gzip":
+        return gzip.decompress
+    return none.decompress
+
+
+class Pipeline:
+    """Encode and decode streams for one :class:`CodecSpec` with the keys at hand."""
+
+    def __init__(self, spec: CodecSpec, keys: AgeKeys | None = None) -> None:
+        self.spec = spec
+        self._keys = keys or AgeKeys()
+
+    def __repr__(self) -> str:
+        return f"Pipeline({self.spec!r}, keys from {list(self._keys.sources)!r})"
+
+    @property
+    def suffix(self) -> str:
+        return self.spec.suffix
+
+    def check_encode(self) -> None:
+        """Raise :class:`BadInput` now if ``encode`` would lack a key (nothing written)."""
+        enc = self.spec.encryption
+        if enc is None:
+            return
+        if enc.mode == "passphrase" and self._keys.passphrase is None:
+            raise BadInput(
+                "the repository encrypts with a passphrase and none was given",
+                hint=f"set {ENV_PASSPHRASE} or {ENV_PASSPHRASE_FILE}",
+            )
+        if enc.mode == "x25519" and not self._keys.encryption_recipients():
+            raise BadInput(
+                "the repository encrypts to age recipients and none was given",
+                hint=f"set {ENV_RECIPIENTS}, {ENV_RECIPIENTS_FILE} or {ENV_IDENTITY_FILE}",
+            )
+
+    def check_decode(self) -> None:
+        """Raise :class:`BadInput` now if no key at all could decrypt (nothing read)."""
+        if self.spec.encryption is not None and (
+            self._keys.passphrase is None and not self._keys.identities
+        ):
+            raise BadInput(
+                "the repository is encrypted and no identity or passphrase was given",
+                hint=f"set {ENV_IDENTITY_FILE} (X25519) or {ENV_PASSPHRASE_FILE}",
+            )
+
+    def encode(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
+        """The stored form of a plaintext stream (keys are checked before this returns)."""
+        self.check_encode()
+        level = self.spec.effective_level
+        out = _compressor(self.spec.compression)(chunks, 0 if level is None else level)
+        enc = self.spec.encryption
+        if enc is None:
+            return out
+        if enc.mode == "passphrase":
+            return age.encrypt(out, passphrase=self._keys.passphrase, work_factor=enc.work_factor)
+        return age.encrypt(out, recipients=self._keys.encryption_recipients())
+
+    def decode_chunks(
+        self, chunks: Iterable[bytes], *, what: str = "the object"
+    ) -> Iterator[bytes]:
+        """The plaintext of a stored stream given as chunks (see :meth:`decode`)."""
+        self.check_decode()
+        if self.spec.encryption is not None:
+            chunks = age.decrypt(
+                chunks,
+                identities=self._keys.identities,
+                passphrase=self._keys.passphrase,
+                what=what,
+            )
+        return _decompressor(self.spec.compression)(chunks, what=what)
+
+    def decode(self, stream: BinaryIO, *, what: str = "the object") -> Iterator[bytes]:
+        """The plaintext of a stored object, in pieces of at most about 1 MiB."""
+        return self.decode_chunks(_read_chunks(stream), what=what)
+
+
+def _read_chunks(stream: BinaryIO) -> Iterator[bytes]:
+    while chunk := stream.read(READ_SIZE):
+        yield chunk
+
+
+def pipeline_for(name: str, keys: AgeKeys | None = None) -> Pipeline:
+    """A pipeline that decodes the object ``name`` by its suffixes (``.zst.age``...)."""
+    return Pipeline(split_suffix(name)[1], keys)
