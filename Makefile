@@ -25,9 +25,11 @@ $(STAMP): pyproject.toml scripts/system-deps.sh
 demo: $(STAMP)
 	$(BIN)/pgsafe demo
 
+LINT_DIRS := src tests $(wildcard benchmarks/*.py)
+
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check $(LINT_DIRS)
+	$(BIN)/ruff format --check $(LINT_DIRS)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy src

@@ -11,10 +11,10 @@ import time
 from pathlib import Path
 
 import pytest
-from tests.conftest import psql_exec, query, run_pgsafe
 
 from pgsafe.cluster.local import LocalCluster
 from pgsafe.cluster.ports import free_port
+from tests.conftest import psql_exec, query, run_pgsafe
 
 
 @pytest.fixture(scope="module")

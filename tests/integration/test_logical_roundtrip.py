@@ -10,9 +10,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from tests.conftest import PAGILA, pagila_fingerprint, psql_exec, query, run_pgsafe
 
 from pgsafe.cluster.local import LocalCluster
+from tests.conftest import PAGILA, pagila_fingerprint, psql_exec, query, run_pgsafe
 
 EXPECTED = (PAGILA / "fingerprint.expected.txt").read_text()
 
