@@ -236,10 +236,12 @@ def restore_cmd(
         "done": result.done,
         "ok": result.ok if result.done else None,
         "checks": [{"name": c.table, "ok": c.ok, "detail": c.detail()} for c in result.checks],
+        "warnings": result.warnings,
     }
     lines = [f"plan for restoring {m.id} into {p.target} on {p.server}:"]
     lines += [f"  {i}. {s}" for i, s in enumerate(p.steps, 1)]
     if result.done:
+        lines += [f"  ! {w}" for w in result.warnings]
         for c in result.checks:
             lines.append(f"  {'✓' if c.ok else '✗'} {c.table}: {c.detail()}")
         n = len(result.checks)

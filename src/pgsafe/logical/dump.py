@@ -27,7 +27,7 @@ from pgsafe import __version__, clock
 from pgsafe.errors import BadInput, OperationFailed, PgsafeError, ToolFailed
 from pgsafe.logical import fingerprint as fp
 from pgsafe.logical.stream import store_stream
-from pgsafe.logical.tables import Table, list_tables, resolve
+from pgsafe.logical.tables import Table, default_sequences, list_tables, resolve
 from pgsafe.pg.connect import connect, server_major
 from pgsafe.pg.conninfo import ConnOptions, dbname_of
 from pgsafe.pg.programs import find_program
@@ -55,6 +55,7 @@ class DumpRequest:
     all_databases: bool = False
     compress_level: int = 3
     excluded: tuple[Table, ...] = ()
+    sequences: tuple[Table, ...] = ()
 
 
 @dataclass
@@ -100,10 +101,18 @@ def dump(
         roles = [str(r[0]) for r in conn.execute(roles_sql)]
         databases: list[str] = []
         tables = list_tables(conn)
+        if req.tables and not req.all_databases:
+            chosen = _select(tables, req)
+            # pg_dump -t leaves out the sequences the tables' defaults need
+            req = replace(req, sequences=tuple(default_sequences(conn, chosen)))
         if req.all_databases:
-            databases = [str(r[0]) for r in conn.execute(
-                "SELECT datname FROM pg_catalog.pg_database"
-                " WHERE datallowconn AND NOT datistemplate ORDER BY 1")]  # fmt: skip
+            databases = [
+                str(r[0])
+                for r in conn.execute(
+                    "SELECT datname FROM pg_catalog.pg_database"
+                    " WHERE datallowconn AND NOT datistemplate ORDER BY 1"
+                )
+            ]
     selected = _select(tables, req) if not req.all_databases else []
     if req.exclude and not req.all_databases:
         req = replace(req, excluded=tuple(resolve(req.exclude, tables, "table to exclude")))
@@ -244,8 +253,9 @@ def _dump_one(
         def take_fingerprint() -> None:
             try:
                 if req.schema_only:
-                    fp_result.update({t.qualified: dict(fp.EMPTY) for t in tables
-                                      if not t.partitioned})  # fmt: skip
+                    fp_result.update(
+                        {t.qualified: dict(fp.EMPTY) for t in tables if not t.partitioned}
+                    )
                 else:
                     fp_result.update(fp.fingerprint(snap_conn, tables, in_transaction=True))
             except BaseException as exc:  # reported after pg_dump finishes
@@ -288,7 +298,7 @@ def _selection_args(req: DumpRequest, selected: list[Table]) -> list[str]:
     """pg_dump flags for the chosen tables, each as an exact quoted pattern."""
     argv: list[str] = []
     if req.tables:
-        for t in selected:
+        for t in [*selected, *req.sequences]:
             argv += ["-t", t.pattern()]
         argv.append("--strict-names")
     elif req.exclude:
@@ -326,9 +336,14 @@ def _run_streaming(
     drain.start()
     try:
         obj = store_stream(
-            repo.storage, repo.object_key(backup_id, name), name, proc.stdout,
-            level=req.compress_level, role=role, report=lambda n: prog.update(n),
-        )  # fmt: skip
+            repo.storage,
+            repo.object_key(backup_id, name),
+            name,
+            proc.stdout,
+            level=req.compress_level,
+            role=role,
+            report=lambda n: prog.update(n),
+        )
     except BaseException:
         proc.kill()
         proc.wait()
@@ -381,9 +396,13 @@ def _dump_directory(
             name = f"{dbname}.dir/{path.name}.zst"
             with path.open("rb") as f:
                 obj = store_stream(
-                    repo.storage, repo.object_key(backup_id, name), name, f,
-                    level=req.compress_level, role="dirfile",
-                )  # fmt: skip
+                    repo.storage,
+                    repo.object_key(backup_id, name),
+                    name,
+                    f,
+                    level=req.compress_level,
+                    role="dirfile",
+                )
             path.unlink()
             with lock:
                 done[0] += obj.raw_size
@@ -402,9 +421,15 @@ def _dump_globals(
     repo: Repository, backup_id: str, conninfo: str, major: int, req: DumpRequest, prog: Progress
 ) -> StoredObject:
     clean, env = tool_env(conninfo)
-    argv = [find_program("pg_dumpall", major), "--globals-only", "--no-password",
-            "-d", clean or ""]  # fmt: skip
+    argv = [find_program("pg_dumpall", major), "--globals-only", "--no-password", "-d", clean or ""]
     return _run_streaming(
-        repo, backup_id, argv, env, "globals.sql.zst", "globals", req, prog,
+        repo,
+        backup_id,
+        argv,
+        env,
+        "globals.sql.zst",
+        "globals",
+        req,
+        prog,
         dbname_of(conninfo) or "globals",
-    )  # fmt: skip
+    )

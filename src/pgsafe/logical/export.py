@@ -33,12 +33,17 @@ def _restore_hint(m: Manifest) -> list[str]:
     if m.format == "plain":
         return [f"createdb -T template0 {db}", f"psql -v ON_ERROR_STOP=1 -d {db} -f {db}.sql"]
     if m.format == "custom":
-        return [f"pg_restore -l {db}.dump", f"createdb -T template0 {db}",
-                f"pg_restore -d {db} {db}.dump"]  # fmt: skip
+        return [
+            f"pg_restore -l {db}.dump",
+            f"createdb -T template0 {db}",
+            f"pg_restore -d {db} {db}.dump",
+        ]
     if m.format == "directory":
         return [f"createdb -T template0 {db}", f"pg_restore -j 4 -d {db} {db}.dir"]
-    return ["psql -d postgres -f globals.sql   # roles, tablespaces",
-            "pg_restore -C -d postgres databases/NAME.dump   # each database"]  # fmt: skip
+    return [
+        "psql -d postgres -f globals.sql   # roles, tablespaces",
+        "pg_restore -C -d postgres databases/NAME.dump   # each database",
+    ]
 
 
 def export(repo: Repository, m: Manifest, dest: Path) -> ExportResult:

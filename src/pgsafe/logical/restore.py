@@ -10,7 +10,7 @@ tables are compared with those taken at dump time.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,6 +65,7 @@ class RestoreResult:
     plan: RestorePlan
     checks: list[fp.TableCheck]
     done: bool
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -230,7 +231,7 @@ def restore(repo: Repository, req: RestoreRequest) -> RestoreResult:
                 sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(p.target))
             )
     try:
-        restore_objects(repo, req, p, target_conninfo)
+        warnings = restore_objects(repo, req, p, target_conninfo)
     except BaseException:
         if p.create_database:
             _drop_database(req.conn, p.target)
@@ -243,7 +244,7 @@ def restore(repo: Repository, req: RestoreRequest) -> RestoreResult:
     with connect(target_conninfo) as conn:
         tables = [t for t in backup_tables(m) if t.qualified in wanted]
         actual = fp.fingerprint_existing(conn, tables)
-    return RestoreResult(p, fp.compare(wanted, actual), True)
+    return RestoreResult(p, fp.compare(wanted, actual), True, warnings)
 
 
 def _drop_database(conn: ConnOptions, name: str) -> None:
@@ -259,7 +260,11 @@ def _major(conninfo: str) -> int:
         return server_major(conn)
 
 
-def restore_objects(repo: Repository, req: RestoreRequest, p: RestorePlan, conninfo: str) -> None:
+def restore_objects(
+    repo: Repository, req: RestoreRequest, p: RestorePlan, conninfo: str
+) -> list[str]:
+    """Restore the backup's objects into ``conninfo``; return warnings (definitions of a
+    table subset that needed objects outside it)."""
     m = req.backup
     major = _major(conninfo)
     if m.options.get("table_args"):
@@ -268,10 +273,9 @@ def restore_objects(repo: Repository, req: RestoreRequest, p: RestorePlan, conni
         obj = m.object("dump")
         assert obj is not None
         psql(conninfo, major, mat.chunks(repo, m, obj), single_transaction=True)
-        return
-    if p.tables:
-        _restore_tables(repo, req, p, conninfo, major)
-        return
+        return []
+    if p.tables or m.options.get("table_args"):
+        return _restore_subset(repo, req, p, conninfo, major)
     args = _pg_restore_args(req, p)
     if m.format == "custom":
         obj = m.object("dump")
@@ -290,6 +294,7 @@ def restore_objects(repo: Repository, req: RestoreRequest, p: RestorePlan, conni
             pg_restore(conninfo, major, [*args, str(tmp / "dump")])
     else:
         raise OperationFailed(f"unknown backup format {m.format!r}")
+    return []
 
 
 def _create_missing_schemas(conninfo: str, tables: list[Table]) -> None:
@@ -299,11 +304,28 @@ def _create_missing_schemas(conninfo: str, tables: list[Table]) -> None:
             conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
 
 
-def _restore_tables(
+def _exists_in(conninfo: str) -> Callable[[str], bool]:
+    def exists(name: str) -> bool:
+        with connect(conninfo) as conn:
+            row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (name,)).fetchone()
+        return bool(row and row[0])
+
+    return exists
+
+
+def _restore_subset(
     repo: Repository, req: RestoreRequest, p: RestorePlan, conninfo: str, major: int
-) -> None:
-    """Single tables: missing ones with their indexes, constraints and triggers; existing
-    ones (with --clean) have their contents replaced in one transaction."""
+) -> list[str]:
+    """Part of a database: tables chosen with -t now, or a backup taken with -t.
+
+    Missing tables come back with their indexes, constraints, triggers and owned
+    sequences; existing ones (with --clean) have their contents replaced in one
+    transaction.  Foreign keys and partition attachments that point at relations
+    neither in the backup nor in the target are left out, and other definitions that
+    need objects outside the subset (pg_dump -t does not follow dependencies) are
+    reported as warnings rather than stopping the restore; the data is then proven by
+    the fingerprint comparison."""
+    warnings: list[str] = []
     m = req.backup
     with mat.scratch("restore-") as tmp:
         if m.format == "custom":
@@ -315,26 +337,36 @@ def _restore_tables(
             archive = tmp / "dump"
             mat.materialize_directory(repo, m, f"{m.database}.dir/", archive)
         with connect(conninfo) as conn:
-            present = set(fp.fingerprint_existing(conn, p.tables))
+            present = set(fp.fingerprint_existing(conn, p.tables or backup_tables(m)))
             row = conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
             superuser = bool((row.fetchone() or [False])[0])
-        missing = [t for t in p.tables if t.qualified not in present]
-        existing = [t for t in p.tables if t.qualified in present]
+        chosen = p.tables or backup_tables(m)
+        missing = [t for t in chosen if t.qualified not in present]
+        existing = [t for t in chosen if t.qualified in present]
+        listing, entries = single.read_archive(archive, major)
+        skip = single.dangling(entries, single.archive_relations(entries), _exists_in(conninfo))
+        warnings += [
+            f"left out {e.type} {e.name}: it needs {single.dependency_of(e)}, which is "
+            "neither in the backup nor in the target"
+            for e in skip
+        ]
         if missing:
-            _, lines = single.entries_for(archive, major, missing)
+            keep = set(single.without(listing, skip))
+            lines = [ln for ln in single.entries_for(listing, entries, missing) if ln in keep]
+            if not p.tables and not present:  # a -t backup restored whole, nothing there yet
+                lines = single.without(listing, skip)
             listfile = tmp / "tables.list"
             listfile.write_text("\n".join(lines) + "\n")
-            args = ["--exit-on-error", "--no-password", "-L", str(listfile)]
-            args += ["-j", str(req.jobs)] if req.jobs > 1 else ["--single-transaction"]
-            pg_restore(conninfo, major, [*args, str(archive)])
+            args = ["--no-password", "-L", str(listfile)]
+            if req.jobs > 1:
+                args += ["-j", str(req.jobs)]
+            err = pg_restore(conninfo, major, [*args, str(archive)], allow_errors=True)
+            warnings += [
+                f"not restored: {ln.split('ERROR:', 1)[1].strip()}"
+                for ln in err.splitlines()
+                if "ERROR:" in ln
+            ]
         if existing:
-            listing, _ = run_fed(
-                [find_program("pg_restore", major), "-l", str(archive)],
-                tool_env(None)[1],
-                None,
-                "pg_restore -l",
-                capture_stdout=True,
-            )
             listfile = tmp / "data.list"
             listfile.write_text("\n".join(single.data_lines(listing, existing)) + "\n")
             script = tmp / "data.sql"
@@ -360,6 +392,7 @@ def _restore_tables(
                 str(script),
             ]
             run_fed(argv, env, None, "psql")
+    return warnings
 
 
 def pg_restore_to_file(major: int, args: list[str], dest: Path) -> None:
@@ -400,11 +433,16 @@ def psql(
 
 
 def pg_restore(
-    conninfo: str, major: int, args: list[str], stdin: Iterable[bytes] | None = None
+    conninfo: str,
+    major: int,
+    args: list[str],
+    stdin: Iterable[bytes] | None = None,
+    *,
+    allow_errors: bool = False,
 ) -> str:
     clean, env = tool_env(conninfo)
     argv = [find_program("pg_restore", major), "-d", clean or "", *args]
-    return run_fed(argv, env, stdin, "pg_restore")[1]
+    return run_fed(argv, env, stdin, "pg_restore", allow_failure=allow_errors)[1]
 
 
 def _restore_all(repo: Repository, req: RestoreRequest, p: RestorePlan) -> list[fp.TableCheck]:

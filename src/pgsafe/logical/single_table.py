@@ -14,6 +14,7 @@ and dependent views stay in place.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,6 +99,43 @@ def belongs(e: Entry, t: Table) -> bool:
     return False
 
 
+_REFERENCES = re.compile(r"REFERENCES (\S+?)\(")
+_ATTACH = re.compile(r"ALTER (?:TABLE|INDEX) (?:ONLY )?(\S+) ATTACH PARTITION")
+
+
+def dependency_of(e: Entry) -> str | None:
+    """The other relation an entry needs (as printed, SQL-quoted), for entries that can
+    refer outside a table subset: foreign keys and partition attachments."""
+    if e.type == "FK CONSTRAINT":
+        m = _REFERENCES.search(e.body)
+        return m.group(1) if m else None
+    if e.type in ("TABLE ATTACH", "INDEX ATTACH"):
+        m = _ATTACH.search(e.body)
+        return m.group(1) if m else None
+    return None
+
+
+def dangling(
+    entries: list[Entry], in_archive: set[str], exists: Callable[[str], bool]
+) -> list[Entry]:
+    """Entries whose referenced relation is neither in the archive nor in the target."""
+    out = []
+    for e in entries:
+        dep = dependency_of(e)
+        if dep is not None and dep not in in_archive and not exists(dep):
+            out.append(e)
+    return out
+
+
+def archive_relations(entries: list[Entry]) -> set[str]:
+    """Every table and index of the archive, in each way pg_dump may print its name."""
+    out: set[str] = set()
+    for e in entries:
+        if e.type in ("TABLE", "INDEX"):
+            out |= _qualified_forms(Table(e.schema, e.name))
+    return out
+
+
 def toc_lines(listing: str, wanted: set[tuple[str, str, str, str]]) -> list[str]:
     """The ``pg_restore -l`` lines whose (type, schema, name, owner) is wanted."""
     out = []
@@ -113,15 +151,27 @@ def toc_lines(listing: str, wanted: set[tuple[str, str, str, str]]) -> list[str]
     return out
 
 
-def entries_for(archive: Path, major: int | None, tables: list[Table]) -> tuple[str, list[str]]:
-    """(full listing, the TOC lines to restore for ``tables``: definitions and data)."""
+def read_archive(archive: Path, major: int | None) -> tuple[str, list[Entry]]:
+    """(``pg_restore -l`` listing, parsed schema entries) of an archive file or folder."""
     _, env = tool_env(None)
     pg_restore = find_program("pg_restore", major)
-    listing, _ = run_fed([pg_restore, "-l", str(archive)], env, None, "pg_restore -l",
-                         capture_stdout=True)  # fmt: skip
-    script, _ = run_fed([pg_restore, "-s", "-f", "-", str(archive)], env, None, "pg_restore -s",
-                        capture_stdout=True)  # fmt: skip
-    entries = parse_script(script)
+    listing, _ = run_fed(
+        [pg_restore, "-l", str(archive)], env, None, "pg_restore -l", capture_stdout=True
+    )
+    script, _ = run_fed(
+        [pg_restore, "-s", "-f", "-", str(archive)], env, None, "pg_restore -s", capture_stdout=True
+    )
+    return listing, parse_script(script)
+
+
+def without(listing: str, drop: list[Entry]) -> list[str]:
+    """The listing's TOC lines minus the given entries."""
+    gone = set(toc_lines(listing, {(e.type, e.schema, e.name, e.owner) for e in drop}))
+    return [ln for ln in listing.splitlines() if _TOC_LINE.match(ln) and ln not in gone]
+
+
+def entries_for(listing: str, entries: list[Entry], tables: list[Table]) -> list[str]:
+    """The TOC lines to restore for ``tables``: definitions, indexes, constraints, data."""
     wanted: set[tuple[str, str, str, str]] = set()
     for e in entries:
         if any(belongs(e, t) for t in tables):
@@ -135,7 +185,7 @@ def entries_for(archive: Path, major: int | None, tables: list[Table]) -> tuple[
                 if e.schema == t.schema and e.name == seq and e.type.startswith("SEQUENCE"):
                     wanted.add((e.type, e.schema, e.name, e.owner))
             wanted.add(("SEQUENCE SET", t.schema, seq, owner))
-    return listing, toc_lines(listing, wanted)
+    return toc_lines(listing, wanted)
 
 
 def data_lines(listing: str, tables: list[Table]) -> list[str]:

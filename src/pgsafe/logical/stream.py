@@ -36,9 +36,13 @@ def store_stream(
     stored = Hasher(zstd.compress(raw, level))
     storage.put(key, stored)
     return StoredObject(
-        name=name, size=stored.size, sha256=stored.sha256, raw_size=raw.size,
-        compression="zstd", role=role,
-    )  # fmt: skip
+        name=name,
+        size=stored.size,
+        sha256=stored.sha256,
+        raw_size=raw.size,
+        compression="zstd",
+        role=role,
+    )
 
 
 def open_object(storage: Storage, key: str) -> Iterator[bytes]:

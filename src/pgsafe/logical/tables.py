@@ -76,9 +76,10 @@ def match(name: str, tables: list[Table]) -> list[Table]:
         raise BadInput("empty table name", hint="give a table name after -t / -T")
     if any(ch in name for ch in "*?"):
         return [
-            t for t in tables if fnmatch.fnmatchcase(t.name, name) or fnmatch.fnmatchcase(
-                t.qualified, name)
-        ]  # fmt: skip
+            t
+            for t in tables
+            if fnmatch.fnmatchcase(t.name, name) or fnmatch.fnmatchcase(t.qualified, name)
+        ]
     for candidate in (name, name.lower()):
         exact = [t for t in tables if t.name == candidate]
         if "." in candidate:
@@ -95,3 +96,21 @@ def match(name: str, tables: list[Table]) -> list[Table]:
         if exact:
             return exact
     return []
+
+
+_DEFAULT_SEQUENCES_SQL = """
+SELECT DISTINCT sn.nspname, s.relname
+  FROM pg_catalog.pg_attrdef ad
+  JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_attrdef'::regclass
+       AND d.objid = ad.oid AND d.refclassid = 'pg_catalog.pg_class'::regclass
+  JOIN pg_catalog.pg_class s ON s.oid = d.refobjid AND s.relkind = 'S'
+  JOIN pg_catalog.pg_namespace sn ON sn.oid = s.relnamespace
+ WHERE ad.adrelid = ANY (ARRAY(SELECT pg_catalog.to_regclass(x) FROM unnest(%s::text[]) x))
+ ORDER BY 1, 2
+"""
+
+
+def default_sequences(conn: psycopg.Connection[Any], tables: list[Table]) -> list[Table]:
+    """Sequences the tables' column defaults use (serial columns and plain nextval)."""
+    rows = conn.execute(_DEFAULT_SEQUENCES_SQL, ([t.pattern() for t in tables],)).fetchall()
+    return [Table(str(s), str(n)) for s, n in rows]
