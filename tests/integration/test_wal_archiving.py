@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.conftest import make_cluster, query, reachable_tmpdir, run_pgsafe
 
 from pgsafe import runtime
 from pgsafe.cluster import runas
@@ -23,6 +22,7 @@ from pgsafe.repo.repository import Repository
 from pgsafe.repo.storage.base import read_all
 from pgsafe.wal import layout, names
 from pgsafe.wal.header import read_long_header
+from tests.conftest import make_cluster, query, reachable_tmpdir, run_pgsafe
 
 
 @pytest.fixture(scope="module")
