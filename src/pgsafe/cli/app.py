@@ -22,9 +22,21 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from pgsafe.cli import commands_demo, commands_logical, commands_physical, commands_sandbox
+    from pgsafe.cli import (
+        commands_demo,
+        commands_logical,
+        commands_ops,
+        commands_physical,
+        commands_sandbox,
+    )
 
-    modules: list[Any] = [commands_logical, commands_physical, commands_sandbox, commands_demo]
+    modules: list[Any] = [
+        commands_logical,
+        commands_physical,
+        commands_ops,
+        commands_sandbox,
+        commands_demo,
+    ]
     for m in modules:
         for c in m.COMMANDS:
             cli.add_command(c)

@@ -220,6 +220,12 @@ def restore(repo: Repository, req: RestoreRequest) -> RestoreResult:
     p = plan(req)
     if req.dry_run:
         return RestoreResult(p, [], False)
+    with repo.in_use(req.backup.id):
+        return restore_unlocked(repo, req, p)
+
+
+def restore_unlocked(repo: Repository, req: RestoreRequest, p: RestorePlan) -> RestoreResult:
+    """The restore itself; the caller holds the backup's in-use lock."""
     m = req.backup
     if m.format == "all":
         checks = _restore_all(repo, req, p)

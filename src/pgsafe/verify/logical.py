@@ -59,7 +59,8 @@ def verify_logical(repo: Repository, m: Manifest, home: Path) -> VerifyResult:
     result = VerifyResult(m.id)
     if check_objects(repo, m, result):
         try:
-            _restore_test(repo, m, home, result)
+            with repo.in_use(m.id):
+                _restore_test(repo, m, home, result)
         except PgsafeError as exc:
             result.add("restore into a throwaway cluster", False, exc.message)
     else:
@@ -84,7 +85,7 @@ def _restore_test(repo: Repository, m: Manifest, home: Path, result: VerifyResul
         warnings: list[str] = []
         if m.format == "all":
             req = rs.RestoreRequest(backup=m, conn=conn_opts, clean=False)
-            checks = rs.restore(repo, req).checks
+            checks = rs.restore_unlocked(repo, req, rs.plan(req)).checks
         else:
             assert m.database is not None
             target = ConnOptions(dbname=cluster.conninfo(m.database))

@@ -1,0 +1,1 @@
+"""Retention: which backups and WAL to keep, and removing the rest."""

@@ -1,0 +1,86 @@
+"""``pgsafe expire``: apply the retention plan to a repository.
+
+The plan is computed under the repository's ``expire`` lock.  Each backup to remove is
+locked (``in_use``) before its manifest and objects are deleted, so a restore that
+started after planning keeps its backup.  ``--dry-run`` computes the same plan and
+changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from pgsafe.errors import BadInput, RepositoryError
+from pgsafe.repo.repository import Repository
+from pgsafe.retention.plan import ExpiryPlan, plan_expiry
+from pgsafe.retention.policy import Policy
+from pgsafe.wal import layout, names, server_record
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ExpiryResult:
+    plan: ExpiryPlan
+    dry_run: bool
+    removed_backups: list[str] = field(default_factory=list)
+    removed_wal: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+def archived_wal(repo: Repository) -> dict[str, str]:
+    """Archive file name -> storage key, for every archived WAL file of the server."""
+    out: dict[str, str] = {}
+    for key in repo.storage.list(layout.wal_prefix(repo.server)):
+        name = layout.name_of_key(key)
+        if name is not None:
+            out[name] = key
+    return out
+
+
+def _locked_now(repo: Repository, backup_id: str) -> bool:
+    try:
+        with repo.in_use(backup_id, wait=False):
+            return False
+    except RepositoryError:
+        return True
+
+
+def expire(repo: Repository, policy: Policy, now: datetime, *, dry_run: bool) -> ExpiryResult:
+    if policy.logical.empty and policy.physical.empty:
+        raise BadInput(
+            "no retention policy: nothing would be removed",
+            hint="set [retention] keep_last / keep_days in the config, or pass "
+            "--keep-last N / --keep-days D",
+        )
+    with repo.lock("expire"):
+        backups = repo.list_backups()
+        in_use = frozenset(m.id for m in backups if _locked_now(repo, m.id))
+        wal = archived_wal(repo)
+        segment_size = _segment_size(repo)
+        plan = plan_expiry(
+            backups, policy, now, in_use=in_use, wal_names=wal, segment_size=segment_size
+        )
+        result = ExpiryResult(plan, dry_run)
+        if dry_run:
+            return result
+        for backup_id in plan.remove:
+            try:
+                with repo.in_use(backup_id, wait=False):
+                    repo.delete_backup(backup_id)
+            except RepositoryError:
+                result.skipped.append(backup_id)
+                continue
+            log.info("expired backup %s", backup_id)
+            result.removed_backups.append(backup_id)
+        for name in plan.remove_wal:
+            repo.storage.delete(wal[name])
+            result.removed_wal.append(name)
+        return result
+
+
+def _segment_size(repo: Repository) -> int:
+    rec = server_record.load(repo)
+    return rec.wal_segment_size if rec is not None else names.DEFAULT_SEGMENT_SIZE
