@@ -134,6 +134,11 @@ class Repository:
     def lock(self, name: str = "catalog", *, wait: bool = True) -> AbstractContextManager[None]:
         return self.storage.lock(f"{self.server}-{name}", wait=wait)
 
+    def in_use(self, backup_id: str, *, wait: bool = True) -> AbstractContextManager[None]:
+        """Held while a restore, verification or recovery reads a backup; ``expire``
+        skips a backup whose lock it cannot take."""
+        return self.storage.lock(f"{self.server}-use-{backup_id}", wait=wait)
+
     # -- catalog -------------------------------------------------------------
     def backup_ids(self) -> list[str]:
         ids = set()
