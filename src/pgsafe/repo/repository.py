@@ -39,14 +39,20 @@ def validate_server(name: str) -> str:
 
 
 def open_storage(url: str, *, create: bool) -> Storage:
-    """Storage for a repository URL: a local folder (s3:// comes with the S3 backend)."""
+    """Storage for a repository URL: a local folder, or ``s3://bucket/prefix``.
+
+    S3 settings and credentials come from the environment (see
+    :mod:`pgsafe.repo.storage.s3`); the bucket must exist, ``create`` never makes one.
+    """
     if url.startswith("s3://"):
-        raise BadInput(
-            f"S3 repositories are not supported yet: {url}",
-            hint="use a local folder for --repo",
-        )
+        from pgsafe.repo.storage.s3 import S3Storage  # imports botocore only when used
+
+        return S3Storage(url)
     if "://" in url:
-        raise BadInput(f"unsupported repository URL {url!r}", hint="use a local folder path")
+        raise BadInput(
+            f"unsupported repository URL {url!r}",
+            hint="use a local folder path or s3://bucket/prefix",
+        )
     root = Path(url).expanduser()
     if root.exists() and not root.is_dir():
         raise RepositoryError(
