@@ -7,9 +7,18 @@ from typing import Any
 import click
 
 from pgsafe import clock
-from pgsafe.cli.common import emit, global_options, open_repo, settings
+from pgsafe.cli.common import (
+    conn,
+    conn_options,
+    emit,
+    global_options,
+    human_size,
+    open_repo,
+    settings,
+)
 from pgsafe.retention import expire as expire_mod
 from pgsafe.retention.policy import from_config
+from pgsafe.status import health, metrics
 
 
 @click.command("expire")
@@ -65,3 +74,51 @@ def keep_cmd(backup_id: str, release: bool) -> None:
 
 
 COMMANDS: list[click.Command] = [expire_cmd, keep_cmd]
+
+
+def _health_conninfo(
+    dbname: str | None, host: str | None, port: int | None, username: str | None
+) -> str | None:
+    if not any((dbname, host, port, username)):
+        return None
+    return conn(dbname, host, port, username).conninfo()
+
+
+@click.command("status")
+@conn_options
+@global_options
+def status_cmd(
+    dbname: str | None, host: str | None, port: int | None, username: str | None
+) -> None:
+    """Health for people and monitoring: exit 0 when OK, 1 on WARN or FAIL."""
+    repo = open_repo()
+    th = health.thresholds_from(settings().raw)
+    h = health.collect(repo, th, clock.now(), _health_conninfo(dbname, host, port, username))
+
+    def text() -> str:
+        lines = [f"pgsafe status of server {h.server} in {h.repo}: {h.level}"]
+        mark = {health.OK: "✓", health.WARN: "!", health.FAIL: "✗"}
+        lines += [f"  {mark[i.level]} {i.level:<4} {i.name:<16} {i.detail}" for i in h.items]
+        free = human_size(h.free_bytes) if h.free_bytes is not None else "?"
+        lines.append(f"  repository: {human_size(h.repo_bytes)} stored, {free} free")
+        return "\n".join(lines)
+
+    emit(h.to_json(), text, quiet_text=h.level)
+    if h.level != health.OK:
+        raise click.exceptions.Exit(1)
+
+
+@click.command("metrics")
+@conn_options
+@global_options
+def metrics_cmd(
+    dbname: str | None, host: str | None, port: int | None, username: str | None
+) -> None:
+    """Print the Prometheus text format: ages, sizes, counts, last results."""
+    repo = open_repo()
+    th = health.thresholds_from(settings().raw)
+    text = metrics.render(repo, th, clock.now(), _health_conninfo(dbname, host, port, username))
+    click.echo(text, nl=False)
+
+
+COMMANDS += [status_cmd, metrics_cmd]

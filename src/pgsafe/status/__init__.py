@@ -1,0 +1,1 @@
+"""Health of a server's backups, for people (``status``) and monitoring (``metrics``)."""

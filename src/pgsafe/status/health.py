@@ -1,0 +1,268 @@
+"""Collect a server's health from its repository (and the server, when reachable).
+
+Per kind (logical, physical): the last successful backup and its age, the last proof
+(verify or drill) and its result; archiving: the newest archived WAL and its age, and
+pg_stat_archiver's failures when the server answers; the repository's size and free
+space.  Each item gets a level from the thresholds — over a threshold WARN, over twice
+it (or a failed proof, or no backup at all) FAIL — and the worst level is the verdict.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pgsafe.repo.catalog import Manifest
+from pgsafe.repo.repository import Repository
+from pgsafe.status.durations import human, parse_duration
+from pgsafe.wal import layout
+
+OK, WARN, FAIL = "OK", "WARN", "FAIL"
+_RANK = {OK: 0, WARN: 1, FAIL: 2}
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    max_backup_age: timedelta = timedelta(hours=26)
+    max_wal_age: timedelta = timedelta(minutes=15)
+    max_unproven_age: timedelta = timedelta(days=8)
+
+
+def thresholds_from(raw: Mapping[str, Any]) -> Thresholds:
+    """From top-level keys or a ``[status]`` table of the config."""
+    table = dict(raw.get("status", {})) if isinstance(raw.get("status"), Mapping) else {}
+    out = Thresholds()
+    values: dict[str, timedelta] = {}
+    for key in ("max_backup_age", "max_wal_age", "max_unproven_age"):
+        text = table.get(key, raw.get(key))
+        if text is not None:
+            values[key] = parse_duration(str(text), key)
+    return Thresholds(**{**asdict(out), **values})
+
+
+@dataclass
+class Item:
+    name: str
+    level: str
+    detail: str
+
+
+@dataclass
+class KindHealth:
+    kind: str
+    count: int
+    last_backup_id: str | None
+    last_backup_at: str | None
+    age_seconds: float | None
+    size_bytes: int | None
+    last_proof_at: str | None
+    last_proof_ok: bool | None
+    last_proof_kind: str | None
+
+
+@dataclass
+class Archiving:
+    last_wal: str | None = None
+    last_at: str | None = None
+    age_seconds: float | None = None
+    failed_count: int | None = None
+    last_failed_wal: str | None = None
+    last_failed_at: str | None = None
+
+
+@dataclass
+class Health:
+    server: str
+    repo: str
+    now: str
+    kinds: list[KindHealth] = field(default_factory=list)
+    archiving: Archiving | None = None
+    repo_bytes: int = 0
+    free_bytes: int | None = None
+    items: list[Item] = field(default_factory=list)
+    jobs: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def level(self) -> str:
+        worst = max((_RANK[i.level] for i in self.items), default=_RANK[FAIL])
+        return [OK, WARN, FAIL][worst]
+
+    def to_json(self) -> dict[str, Any]:
+        doc = asdict(self)
+        doc["status"] = self.level
+        return doc
+
+
+def _age_level(age: timedelta, limit: timedelta) -> str:
+    if age > 2 * limit:
+        return FAIL
+    if age > limit:
+        return WARN
+    return OK
+
+
+def _dt(text: str) -> datetime:
+    d = datetime.fromisoformat(text)
+    return d if d.tzinfo else d.replace(tzinfo=UTC)
+
+
+def _kind_health(kind: str, backups: list[Manifest], now: datetime) -> KindHealth:
+    ok = [m for m in backups if m.status == "ok"]
+    last = ok[-1] if ok else None
+    proofs = [(v, m) for m in backups for v in m.verifications]
+    proofs.sort(key=lambda p: _dt(p[0].at))
+    proof = proofs[-1][0] if proofs else None
+    return KindHealth(
+        kind=kind,
+        count=len(backups),
+        last_backup_id=last.id if last else None,
+        last_backup_at=last.finished_at if last else None,
+        age_seconds=(now - _dt(last.finished_at)).total_seconds() if last else None,
+        size_bytes=last.size_bytes if last else None,
+        last_proof_at=proof.at if proof else None,
+        last_proof_ok=proof.ok if proof else None,
+        last_proof_kind=proof.kind if proof else None,
+    )
+
+
+def _archiving(repo: Repository, now: datetime) -> Archiving | None:
+    newest: tuple[float, str] | None = None
+    for key in repo.storage.list(layout.wal_prefix(repo.server)):
+        name = layout.name_of_key(key)
+        if name is None or name.endswith(".history"):
+            continue
+        st = repo.storage.stat(key)
+        if st is not None and (newest is None or (st.mtime, name) > newest):
+            newest = (st.mtime, name)
+    if newest is None:
+        return None
+    at = datetime.fromtimestamp(newest[0], UTC)
+    return Archiving(newest[1], at.isoformat(timespec="seconds"), (now - at).total_seconds())
+
+
+def _server_archiver(conninfo: str, arch: Archiving) -> str | None:
+    """Fill pg_stat_archiver's failures; return an error text when unreachable."""
+    from pgsafe.errors import PgsafeError
+    from pgsafe.pg.connect import connect
+
+    try:
+        with connect(conninfo) as conn:
+            row = conn.execute(
+                "SELECT failed_count, last_failed_wal, last_failed_time, last_archived_time"
+                " FROM pg_stat_archiver"
+            ).fetchone()
+    except PgsafeError as exc:
+        return exc.message
+    if row is None:
+        return None
+    failed, wal, failed_at, archived_at = row
+    arch.failed_count = int(failed)
+    if failed_at is not None and (archived_at is None or failed_at > archived_at):
+        arch.last_failed_wal = str(wal)
+        arch.last_failed_at = failed_at.isoformat(timespec="seconds")
+    return None
+
+
+def _jobs(repo: Repository) -> list[dict[str, Any]]:
+    if importlib.util.find_spec("pgsafe.schedule.history") is None:
+        return []
+    history = importlib.import_module("pgsafe.schedule.history")
+    last: dict[str, dict[str, Any]] = {}
+    try:
+        runs = history.read_history(repo)
+    except Exception:
+        return []
+    for run in runs:
+        doc = asdict(run) if hasattr(run, "__dataclass_fields__") else dict(run)
+        last[str(doc.get("job") or doc.get("name"))] = doc
+    return list(last.values())
+
+
+def collect(repo: Repository, th: Thresholds, now: datetime, conninfo: str | None = None) -> Health:
+    h = Health(repo.server, repo.storage.url, now.isoformat(timespec="seconds"))
+    backups = repo.list_backups()
+    for kind in ("logical", "physical"):
+        mine = [m for m in backups if m.kind == kind]
+        if not mine:
+            continue
+        k = _kind_health(kind, mine, now)
+        h.kinds.append(k)
+        if k.age_seconds is None:
+            h.items.append(Item(f"{kind} backups", FAIL, "no successful backup"))
+        else:
+            age = timedelta(seconds=k.age_seconds)
+            lvl = _age_level(age, th.max_backup_age)
+            h.items.append(
+                Item(
+                    f"{kind} backups",
+                    lvl,
+                    f"last {k.last_backup_id}, {human(age)} ago (limit {human(th.max_backup_age)})",
+                )
+            )
+        if k.last_proof_at is None:
+            h.items.append(Item(f"{kind} proof", WARN, "no backup was ever verified"))
+        elif not k.last_proof_ok:
+            h.items.append(
+                Item(
+                    f"{kind} proof",
+                    FAIL,
+                    f"the last {k.last_proof_kind} failed ({k.last_proof_at})",
+                )
+            )
+        else:
+            age = now - _dt(k.last_proof_at)
+            lvl = _age_level(age, th.max_unproven_age)
+            h.items.append(
+                Item(
+                    f"{kind} proof",
+                    lvl,
+                    f"last {k.last_proof_kind} passed "
+                    f"{human(age)} ago (limit {human(th.max_unproven_age)})",
+                )
+            )
+    if not backups:
+        h.items.append(Item("backups", FAIL, "the repository holds no backup for this server"))
+    arch = _archiving(repo, now)
+    if arch is not None:
+        h.archiving = arch
+        if conninfo:
+            err = _server_archiver(conninfo, arch)
+            if err:
+                h.items.append(Item("server", WARN, f"not reachable: {err}"))
+        assert arch.age_seconds is not None
+        age = timedelta(seconds=arch.age_seconds)
+        h.items.append(
+            Item(
+                "archiving",
+                _age_level(age, th.max_wal_age),
+                f"last {arch.last_wal}, {human(age)} ago (limit {human(th.max_wal_age)})",
+            )
+        )
+        if arch.last_failed_wal:
+            h.items.append(
+                Item(
+                    "archiver",
+                    FAIL,
+                    f"archiving {arch.last_failed_wal} failed at "
+                    f"{arch.last_failed_at} and has not succeeded since",
+                )
+            )
+    sizes = [repo.storage.stat(k) for k in repo.storage.list(repo.server)]
+    h.repo_bytes = sum(s.size for s in sizes if s is not None)
+    h.free_bytes = repo.storage.free_bytes()
+    for job in _jobs(repo):
+        ok = bool(job.get("ok", job.get("outcome") == "ok"))
+        h.jobs.append(job)
+        if not ok:
+            h.items.append(
+                Item(
+                    f"job {job.get('job') or job.get('name')}",
+                    WARN,
+                    f"last run failed at {job.get('finished_at') or job.get('at')}",
+                )
+            )
+    return h
