@@ -46,10 +46,12 @@ _register()
 
 
 def _wants_json(args: list[str]) -> bool:
-    return "--json" in args
+    return "--json" in (args[: args.index("--")] if "--" in args else args)
 
 
 def _setup_logging(args: list[str]) -> None:
+    if "--" in args:  # what follows belongs to another program (pgsafe guard -- ...)
+        args = args[: args.index("--")]
     verbose = sum(a.count("v") for a in args if a.startswith("-v") and set(a[1:]) == {"v"})
     verbose += args.count("--verbose")
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG

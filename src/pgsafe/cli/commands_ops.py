@@ -122,3 +122,52 @@ def metrics_cmd(
 
 
 COMMANDS += [status_cmd, metrics_cmd]
+
+
+@click.command(
+    "guard", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False}
+)
+@conn_options
+@global_options
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+def guard_cmd(
+    dbname: str | None,
+    host: str | None,
+    port: int | None,
+    username: str | None,
+    command: tuple[str, ...],
+) -> None:
+    """Backup (or restore point) first, then run a risky COMMAND, then print the undo."""
+    from pgsafe.guard import guard
+
+    repo = open_repo(create=True)
+    r = guard(
+        repo,
+        conn(dbname, host, port, username),
+        list(command),
+        compress_level=settings().compress_level,
+    )
+    what = f"backup {r.backup_id}" if r.backup_id else f"restore point {r.mark}"
+    text = (
+        f"guard: took {r.method} ({what}), then ran: {' '.join(r.command)}\n"
+        f"guard: the command exited with {r.exit_code}\n"
+        f"guard: to undo it, run:\n  {r.undo}"
+    )
+    doc = {
+        "command": r.command,
+        "exit_code": r.exit_code,
+        "method": r.method,
+        "backup_id": r.backup_id,
+        "mark": r.mark,
+        "undo": r.undo,
+    }
+    s = settings()
+    if s.json:
+        emit(doc, "")
+    else:
+        click.echo(text, err=True)
+    if r.exit_code != 0:
+        raise click.exceptions.Exit(r.exit_code if r.exit_code < 126 else 1)
+
+
+COMMANDS += [guard_cmd]

@@ -86,7 +86,11 @@ def validate(req: DumpRequest) -> None:
 
 
 def dump(
-    repo: Repository, req: DumpRequest, *, workdir: Path, progress: Progress | None = None
+    repo: Repository,
+    req: DumpRequest,
+    *,
+    workdir: Path | None = None,
+    progress: Progress | None = None,
 ) -> Manifest:
     validate(req)
     prog = progress or NullProgress()
