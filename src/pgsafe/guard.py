@@ -14,6 +14,7 @@ import subprocess
 from dataclasses import dataclass
 
 from pgsafe import clock
+from pgsafe.config import state_home
 from pgsafe.errors import BadInput, PgsafeError
 from pgsafe.logical import dump
 from pgsafe.pg.connect import connect
