@@ -54,7 +54,6 @@ def guard(
     command: list[str],
     *,
     compress_level: int = 3,
-    pgdata_hint: str = "/path/to/new/pgdata",
 ) -> GuardResult:
     if not command:
         raise BadInput("no command to guard", hint="pgsafe guard -d DB -- psql -f migration.sql")
@@ -68,6 +67,7 @@ def guard(
         mark_name = "guard-" + clock.now().strftime("%Y%m%dT%H%M%S%fZ")
         mark(conninfo, repo, mark_name)
         method = "restore point"
+        pgdata_hint = str(state_home() / "recovered" / mark_name)
         undo = shlex.join(
             [
                 *repo_args,

@@ -21,6 +21,7 @@ from pgsafe.cli.common import (
 )
 from pgsafe.config import state_home
 from pgsafe.errors import BadInput
+from pgsafe.pg.conninfo import dbname_of
 from pgsafe.logical import contents as contents_mod
 from pgsafe.logical import dump as dump_mod
 from pgsafe.logical import export as export_mod
@@ -105,7 +106,7 @@ def dump_cmd(
     )
     dump_mod.validate(req)
     repo = open_repo(create=True)
-    what = "all databases" if all_databases else (dbname or "the default database")
+    what = "all databases" if all_databases else (dbname_of(req.conn.conninfo()) or "database")
     m = dump_mod.dump(repo, req, workdir=state_home(), progress=progress(f"dump {what}"))
     ratio = f"{m.raw_bytes / m.size_bytes:.1f}x" if m.size_bytes else "-"
     ntables = sum(len(v) for v in m.fingerprint.values())
