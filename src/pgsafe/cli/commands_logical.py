@@ -21,11 +21,11 @@ from pgsafe.cli.common import (
 )
 from pgsafe.config import state_home
 from pgsafe.errors import BadInput
-from pgsafe.pg.conninfo import dbname_of
 from pgsafe.logical import contents as contents_mod
 from pgsafe.logical import dump as dump_mod
 from pgsafe.logical import export as export_mod
 from pgsafe.logical import restore as restore_mod
+from pgsafe.pg.conninfo import dbname_of
 from pgsafe.repo.catalog import Manifest
 
 
