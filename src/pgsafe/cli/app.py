@@ -28,6 +28,7 @@ def _register() -> None:
         commands_ops,
         commands_physical,
         commands_sandbox,
+        commands_schedule,
     )
 
     modules: list[Any] = [
@@ -36,6 +37,7 @@ def _register() -> None:
         commands_ops,
         commands_sandbox,
         commands_demo,
+        commands_schedule,
     ]
     for m in modules:
         for c in m.COMMANDS:

@@ -1,0 +1,19 @@
+"""Scheduled jobs: ``[[jobs]]`` in the config, ``pgsafe daemon``, ``pgsafe schedule``.
+
+Modules, one idea each:
+
+* :mod:`~pgsafe.schedule.cron` — cron expressions and their next instant (UTC);
+* :mod:`~pgsafe.schedule.jobs` — the config sections, validated once at load;
+* :mod:`~pgsafe.schedule.plan` — pure decisions: missed runs, what is due;
+* :mod:`~pgsafe.schedule.runner` — one run as a child ``pgsafe`` process;
+* :mod:`~pgsafe.schedule.history` — the run records in the repository
+  (:func:`read_history` for ``pgsafe status``);
+* :mod:`~pgsafe.schedule.hooks` — ``on_success`` / ``on_failure`` commands;
+* :mod:`~pgsafe.schedule.daemon` — the loop, its clock and stop handling;
+* :mod:`~pgsafe.schedule.stats`, :mod:`~pgsafe.schedule.metrics_http` — daemon metrics;
+* :mod:`~pgsafe.schedule.install` — crontab and systemd timer files.
+"""
+
+from pgsafe.schedule.history import Run, last_runs, read_history
+
+__all__ = ["Run", "last_runs", "read_history"]

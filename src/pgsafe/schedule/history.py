@@ -1,0 +1,121 @@
+"""The run history of scheduled jobs, kept in the repository.
+
+One JSON object per run, stored atomically under
+``<server>/history/<started>-<job>.json`` and never overwritten (a clash of names gets
+a ``~2`` suffix, which sorts after the first), so the history survives the daemon and
+is shared by everything that runs jobs: the daemon, ``pgsafe schedule run`` from cron
+or a systemd timer, and readers such as ``pgsafe status`` (:func:`read_history`,
+:func:`last_runs`).
+
+A record holds no secrets: the command line as configured (the config holds no
+passwords, libpq's environment and ~/.pgpass do), and the command's own ``--json``
+result, which pgsafe keeps free of secrets.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pgsafe.errors import ObjectExists
+from pgsafe.repo.repository import Repository
+from pgsafe.repo.storage.base import read_all
+
+log = logging.getLogger(__name__)
+
+OUTCOMES = ("success", "failed", "interrupted", "timeout")
+FORMAT = 1
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run of a job."""
+
+    job: str
+    command: list[str]
+    outcome: str  # success | failed | interrupted | timeout
+    exit_code: int | None
+    scheduled_for: str | None  # ISO 8601 UTC: the schedule slot this run covers
+    started_at: str
+    finished_at: str
+    duration_s: float
+    reason: str = "schedule"  # schedule | missed | manual
+    server: str = "main"
+    result: dict[str, Any] | None = None  # the command's --json output
+    error: str | None = None  # a one-line reason when it did not succeed
+    format: int = FORMAT
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome == "success"
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> Run:
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in doc.items() if k in known})
+
+    def started(self) -> datetime:
+        return datetime.fromisoformat(self.started_at)
+
+    def slot(self) -> datetime:
+        """The schedule slot this run covered (its start, for runs outside a schedule)."""
+        return datetime.fromisoformat(self.scheduled_for or self.started_at)
+
+
+def _prefix(repo: Repository) -> str:
+    return f"{repo.server}/history"
+
+
+def record(repo: Repository, run: Run) -> str:
+    """Store ``run`` as a new history object; returns its key.  Never overwrites."""
+    stamp = run.started().strftime("%Y%m%dT%H%M%S") + f"{run.started().microsecond:06d}Z"
+    job = re.sub(r"[^A-Za-z0-9_.-]+", "_", run.job)
+    base = f"{_prefix(repo)}/{stamp}-{job}"
+    body = json.dumps(run.to_json(), indent=1, ensure_ascii=False, default=str).encode() + b"\n"
+    n = 1
+    while True:
+        key = f"{base}.json" if n == 1 else f"{base}~{n}.json"  # '~' sorts after '.'
+        try:
+            repo.storage.put(key, [body], overwrite=False)
+            return key
+        except ObjectExists:
+            n += 1
+
+
+def read_history(repo: Repository) -> list[Run]:
+    """Every recorded run of this repository's server, oldest first.
+
+    A damaged record is logged and skipped: history is informative, never fatal.
+    """
+    runs: list[Run] = []
+    for key in repo.storage.list(_prefix(repo)):
+        if not key.endswith(".json"):
+            continue
+        try:
+            doc = json.loads(read_all(repo.storage, key))
+            runs.append(Run.from_json(doc))
+        except (ValueError, TypeError) as exc:
+            log.warning("skipping damaged history record %s: %s", key, exc)
+    runs.sort(key=lambda r: (r.started(), r.job))
+    return runs
+
+
+def last_runs(runs: Iterable[Run], *, completed_only: bool = False) -> dict[str, Run]:
+    """The newest run of each job; ``completed_only`` leaves out interrupted runs."""
+    out: dict[str, Run] = {}
+    for r in runs:
+        if completed_only and r.outcome == "interrupted":
+            continue
+        prev = out.get(r.job)
+        if prev is None or r.started() >= prev.started():
+            out[r.job] = r
+    return out
