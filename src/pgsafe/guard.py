@@ -9,6 +9,7 @@ to just before the command).  Otherwise pgsafe takes a logical backup of the dat
 
 from __future__ import annotations
 
+import importlib
 import shlex
 import subprocess
 from dataclasses import dataclass
@@ -62,10 +63,9 @@ def guard(
     mark_name: str | None = None
     backup_id: str | None = None
     if _archives_here(conninfo, repo) and _has_base_backup(repo):
-        from pgsafe.physical.marks import mark
-
+        marks = importlib.import_module("pgsafe.physical.marks")
         mark_name = "guard-" + clock.now().strftime("%Y%m%dT%H%M%S%fZ")
-        mark(conninfo, repo, mark_name)
+        marks.mark(conninfo, repo, mark_name)
         method = "restore point"
         pgdata_hint = str(state_home() / "recovered" / mark_name)
         undo = shlex.join(
