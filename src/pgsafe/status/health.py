@@ -9,8 +9,6 @@ it (or a failed proof, or no backup at all) FAIL — and the worst level is the 
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -168,17 +166,20 @@ def _server_archiver(conninfo: str, arch: Archiving) -> str | None:
 
 
 def _jobs(repo: Repository) -> list[dict[str, Any]]:
-    if importlib.util.find_spec("pgsafe.schedule.history") is None:
-        return []
-    history = importlib.import_module("pgsafe.schedule.history")
+    """The last run of each scheduled job, from the repository's run history."""
+    from pgsafe.schedule.history import read_history
+
     last: dict[str, dict[str, Any]] = {}
-    try:
-        runs = history.read_history(repo)
-    except Exception:
-        return []
-    for run in runs:
-        doc = asdict(run) if hasattr(run, "__dataclass_fields__") else dict(run)
-        last[str(doc.get("job") or doc.get("name"))] = doc
+    for run in read_history(repo):
+        last[run.job] = {
+            "job": run.job,
+            "outcome": run.outcome,
+            "ok": run.ok,
+            "started_at": run.started_at,
+            "finished_at": run.finished_at,
+            "duration_s": run.duration_s,
+            "error": run.error,
+        }
     return list(last.values())
 
 
@@ -255,14 +256,8 @@ def collect(repo: Repository, th: Thresholds, now: datetime, conninfo: str | Non
     h.repo_bytes = sum(s.size for s in sizes if s is not None)
     h.free_bytes = repo.storage.free_bytes()
     for job in _jobs(repo):
-        ok = bool(job.get("ok", job.get("outcome") == "ok"))
         h.jobs.append(job)
-        if not ok:
-            h.items.append(
-                Item(
-                    f"job {job.get('job') or job.get('name')}",
-                    WARN,
-                    f"last run failed at {job.get('finished_at') or job.get('at')}",
-                )
-            )
+        if not job["ok"]:
+            detail = f"last run {job['outcome']} at {job['finished_at']}"
+            h.items.append(Item(f"job {job['job']}", WARN, detail))
     return h
