@@ -4,6 +4,7 @@ through the lean entry), backup, mark, info, recover, check."""
 from __future__ import annotations
 
 from dataclasses import asdict
+from datetime import UTC
 from typing import Any
 
 import click
@@ -119,4 +120,159 @@ def backup_cmd(
     emit(doc, m.id if s.quiet else summary)
 
 
-COMMANDS: list[click.Command] = [archive_group, wal_push_cmd, wal_get_cmd, backup_cmd]
+@click.command("mark")
+@click.argument("name")
+@conn_options
+@global_options
+def mark_cmd(
+    name: str, dbname: str | None, host: str | None, port: int | None, username: str | None
+) -> None:
+    """A named restore point (pg_create_restore_point), recorded in the catalog."""
+    from pgsafe.physical.marks import mark
+
+    doc = mark(conn(dbname, host, port, username).conninfo(), _repo(), name)
+    emit(doc, f"restore point {name!r} at LSN {doc['lsn']} ({doc['time']})")
+
+
+def _info_text(r: Any) -> str:
+    lines = [f"server {r.server} (system identifier {r.system_identifier}) in {r.repo}"]
+    for t in r.timelines:
+        lines.append(f"timeline {t.timeline}" + (
+            f" (from timeline {t.parent['timeline']} at {t.parent['switch_lsn']})"
+            if t.parent else ""))  # fmt: skip
+        for b in t.backups:
+            lines.append(f"  backup {b['id']}  ended {b['finished_at']}  LSN {b['stop_lsn']}")
+        w = t.wal
+        if w.get("count"):
+            lines.append(f"  WAL {w['first']} .. {w['last']} ({w['count']} segments)")
+        else:
+            lines.append("  WAL none archived")
+        if t.recoverable_from:
+            lines.append(f"  recoverable {t.recoverable_from} .. {t.recoverable_to}")
+        else:
+            lines.append("  recoverable: no point in time yet (a backup, then archived commits)")
+        for g in t.gaps:
+            what = g["first"] if g["count"] == 1 else f"{g['first']} .. {g['last']}"
+            lines.append(f"  GAP: missing {what} ({g['count']} segment(s))")
+    for m in r.marks:
+        lines.append(f"restore point {m['name']}: LSN {m['lsn']} at {m['time']}")
+    return "\n".join(lines)
+
+
+@click.command("info")
+@global_options
+def info_cmd() -> None:
+    """Per timeline: base backups, archived WAL, the recoverable window, gaps."""
+    from pgsafe.physical.info import info
+
+    r = info(_repo())
+    emit(asdict(r), lambda: _info_text(r))
+
+
+_TARGETS = ("time", "xid", "lsn", "name", "latest", "immediate")
+
+
+@click.command("recover")
+@click.option("--pgdata", "pgdata", required=True, type=click.Path(), help="data directory")
+@click.option("--time", "t_time", help="recover to this time (ISO 8601)")
+@click.option("--xid", "t_xid", help="recover to this transaction id")
+@click.option("--lsn", "t_lsn", help="recover to this LSN")
+@click.option("--name", "t_name", help="recover to this restore point")
+@click.option("--latest", "t_latest", is_flag=True, help="everything archived")
+@click.option("--immediate", "t_immediate", is_flag=True, help="the end of the base backup")
+@click.option("--exclusive", is_flag=True, help="stop just before the target")
+@click.option("--backup", "backup_id", help="base backup id (default: newest before target)")
+@click.option("--timeline", type=int, help="target timeline (default: latest)")
+@click.option("--port", type=int, help="port for --start (default: a free one)")
+@click.option("--start", is_flag=True, help="start the server and wait for the target")
+@click.option("--promote", is_flag=True, help="end recovery at the target (read-write)")
+@click.option("--pause", is_flag=True, help="stay paused at the target, read-only")
+@click.option("--check", "checks", multiple=True, help="SQL that must return true (repeatable)")
+@click.option("--check-db", default="postgres", show_default=True, help="database for --check")
+@click.option("--archive", is_flag=True, help="keep archiving on in the recovered cluster")
+@click.option("--timeout", type=float, default=3600, show_default=True, help="seconds to wait")
+@click.option("--dry-run", is_flag=True, help="print the plan only")
+@click.option("--force", is_flag=True, help="replace the contents of a non-empty --pgdata")
+@global_options
+def recover_cmd(pgdata: str, t_time: str | None, t_xid: str | None, t_lsn: str | None,
+                t_name: str | None, t_latest: bool, t_immediate: bool, exclusive: bool,
+                backup_id: str | None, timeline: int | None, port: int | None, start: bool,
+                promote: bool, pause: bool, checks: tuple[str, ...], check_db: str,
+                archive: bool, timeout: float, dry_run: bool, force: bool) -> None:  # fmt: skip
+    """Restore a base backup into --pgdata and recover to a target (PITR)."""
+    from pathlib import Path
+
+    from pgsafe.errors import BadInput, VerificationFailed
+    from pgsafe.recovery.execute import RecoverRequest, recover
+
+    given = {"time": t_time, "xid": t_xid, "lsn": t_lsn, "name": t_name,
+             "latest": t_latest or None, "immediate": t_immediate or None}  # fmt: skip
+    chosen = [k for k, v in given.items() if v is not None]
+    if len(chosen) != 1:
+        raise BadInput(
+            "give exactly one target: --time, --xid, --lsn, --name, --latest or --immediate"
+        )
+    kind = chosen[0]
+    value = given[kind]
+    req = RecoverRequest(
+        pgdata=Path(pgdata).absolute(), kind=kind,
+        value=value if isinstance(value, str) else None, exclusive=exclusive,
+        backup_id=backup_id, timeline=timeline, port=port, start=start, promote=promote,
+        pause=pause, checks=list(checks), check_db=check_db, dry_run=dry_run, force=force,
+        archive=archive, timeout=timeout,
+    )  # fmt: skip
+    from pgsafe.cli.common import info as say
+
+    if kind == "time":
+        from pgsafe.recovery.execute import resolve_target
+        from pgsafe.recovery.inventory import load
+
+        repo = _repo()
+        t = resolve_target(req, repo, load(repo).timezone)
+        assert t.time is not None
+        say(f"target time {req.value} = {t.time.astimezone(UTC).isoformat(sep=' ')} (UTC)")
+    r = recover(_repo(), req)
+    doc = asdict(r)
+    emit(doc, lambda: _recover_text(r))
+    if not r.ok:
+        failed = [c["name"] for c in r.checks if not c["ok"]]
+        raise VerificationFailed(f"{len(failed)} check(s) failed: {'; '.join(failed)}")
+
+
+def _recover_text(r: Any) -> str:
+    p = r.plan
+    w = p["wal_needed"]
+    lines = [
+        f"target: {r.target['description']}" + ("" if r.target["inclusive"] else " (exclusive)"),
+        f"plan: backup {p['backup']} (ended {p['backup_finished_at']}), timeline {p['timeline']}",
+        f"  archived WAL needed: {w['count']} segment(s)"
+        + (f" {w['first']} .. {w['last']}" if w["count"] else "")
+        + ("" if w["exact"] else " at most"),
+        f"  window from this backup: {p['window']['from']} .. {p['window']['to']}",
+    ]
+    lines += [f"  note: {n}" for n in r.notes]
+    if r.state == "planned":
+        lines.append("dry run: nothing was written")
+    elif not r.started:
+        lines.append(f"{r.pgdata} is ready: start it (pg_ctl -D {r.pgdata} start) to recover")
+    if r.reached:
+        x = r.reached
+        lines.append(f"server on port {r.port}: {r.state}")
+        lines.append(f"  last replayed transaction: {x['last_transaction_time']}")
+        lines.append(f"  LSN {x['lsn']}, timeline {x['timeline']}")
+        if x.get("stop_reason"):
+            lines.append(f"  {x['stop_reason']}")
+    for c in r.checks:
+        lines.append(f"  {'✓' if c['ok'] else '✗'} {c['name']}  ({c['detail']})")
+    return "\n".join(lines)
+
+
+COMMANDS: list[click.Command] = [
+    archive_group,
+    wal_push_cmd,
+    wal_get_cmd,
+    backup_cmd,
+    mark_cmd,
+    info_cmd,
+    recover_cmd,
+]

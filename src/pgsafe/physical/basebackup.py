@@ -165,13 +165,15 @@ def backup(
             detail = first_error_line(stderr) if rc else "no backup_label/backup_manifest"
             raise ToolFailed(f"pg_basebackup failed (exit {rc}): {detail}")
         end = conn.execute(
-            "SELECT clock_timestamp(), pg_snapshot_xmax(pg_current_snapshot())::text::bigint"
+            "SELECT clock_timestamp(), pg_snapshot_xmax(pg_current_snapshot())::text::bigint,"
+            " current_setting('TimeZone')"
         ).fetchone()
         assert end is not None
     details = physical_details(
         tap.captured["backup_label"].decode(), tap.captured["backup_manifest"], f.wal_segment_size
     )
     details["next_xid"] = int(end[1])
+    details["timezone"] = str(end[2])
     details["compression"] = "client-zstd"
     details["raw_sha256"] = raw.sha256
     pg_manifest = zstd.compress_bytes(tap.captured["backup_manifest"], level)

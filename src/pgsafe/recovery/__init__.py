@@ -1,0 +1,1 @@
+"""Point-in-time recovery: targets, the pure recovery plan, and carrying it out."""

@@ -1,0 +1,344 @@
+"""``pgsafe recover``: plan, then restore a base backup into a data directory, configure
+recovery (restore_command through ``wal-get``), optionally start the server, wait until
+the target is reached, promote or pause, and run the checks.
+
+Everything that can be refused is refused in :func:`prepare`, before the data directory
+is created or touched.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, tzinfo
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import psycopg
+
+from pgsafe import runtime
+from pgsafe.cluster import runas
+from pgsafe.cluster.local import LocalCluster
+from pgsafe.cluster.ports import free_port, port_in_use
+from pgsafe.errors import BadInput, OperationFailed
+from pgsafe.recovery import inventory
+from pgsafe.recovery.extract import extract
+from pgsafe.recovery.plan import Plan, make_plan
+from pgsafe.recovery.targets import Target, format_time, parse_lsn, parse_time, parse_xid
+from pgsafe.recovery.walscan import CommitScanner
+from pgsafe.repo.repository import Repository
+from pgsafe.wal import names, server_record
+
+
+@dataclass
+class RecoverRequest:
+    pgdata: Path
+    kind: str  # time | xid | lsn | name | latest | immediate
+    value: str | None = None
+    exclusive: bool = False
+    backup_id: str | None = None
+    timeline: int | None = None
+    port: int | None = None
+    start: bool = False
+    promote: bool = False
+    pause: bool = False
+    checks: list[str] = field(default_factory=list)
+    check_db: str = "postgres"
+    dry_run: bool = False
+    force: bool = False
+    archive: bool = False
+    timeout: float = 3600
+
+
+@dataclass
+class RecoverResult:
+    pgdata: str
+    port: int | None
+    target: dict[str, Any]
+    plan: dict[str, Any]
+    reached: dict[str, Any] | None = None
+    checks: list[dict[str, Any]] = field(default_factory=list)
+    ok: bool = False
+    started: bool = False
+    state: str = "planned"  # planned | prepared | paused | promoted
+    notes: list[str] = field(default_factory=list)
+
+
+def _zone(name: str | None) -> tzinfo:
+    if name:
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+    local = datetime.now().astimezone().tzinfo
+    return local or UTC
+
+
+def resolve_target(req: RecoverRequest, repo: Repository, zone: str | None) -> Target:
+    inclusive = not req.exclusive
+    if req.kind == "time":
+        return Target("time", time=parse_time(req.value or "", _zone(zone)), inclusive=inclusive)
+    if req.kind == "xid":
+        return Target("xid", xid=parse_xid(req.value or ""), inclusive=inclusive)
+    if req.kind == "lsn":
+        return Target("lsn", lsn=parse_lsn(req.value or ""), inclusive=inclusive)
+    if req.kind == "name":
+        if not req.value:
+            raise BadInput("--name needs a restore point name")
+        mark = inventory.load_mark(repo, req.value)
+        lsn = int(mark["lsn_int"]) if mark else None
+        return Target("name", name=req.value, lsn=lsn, inclusive=inclusive)
+    if req.kind in ("latest", "immediate"):
+        return Target(req.kind)
+    raise BadInput(f"unknown recovery target {req.kind!r}")
+
+
+def _check_request(req: RecoverRequest) -> None:
+    if req.promote and req.pause:
+        raise BadInput("--promote and --pause exclude each other")
+    if req.kind == "latest" and req.pause:
+        raise BadInput(
+            "--latest recovers to the end of the archive and then ends recovery; "
+            "it cannot pause there",
+            hint="give a target (--time, --lsn, ...) with --pause",
+        )
+    if req.checks and not req.start:
+        raise BadInput("--check needs --start (the checks run on the recovered server)")
+    if req.port is not None and req.start and port_in_use(req.port):
+        raise BadInput(f"port {req.port} is in use", hint="choose another --port or leave it out")
+
+
+def _check_pgdata(req: RecoverRequest) -> None:
+    d = req.pgdata
+    if d.exists() and not d.is_dir():
+        raise BadInput(f"{d} exists and is not a folder")
+    if d.exists() and any(d.iterdir()):
+        if not req.force:
+            raise BadInput(
+                f"data directory {d} is not empty",
+                hint="choose an empty or new folder, or pass --force to replace its contents",
+            )
+        if LocalCluster(d).is_running():
+            raise BadInput(f"a PostgreSQL server is running in {d}", hint="stop it first")
+    runas.require_reachable(d, runas.server_user(), "data directory")
+
+
+def plan_json(p: Plan) -> dict[str, Any]:
+    return {
+        "backup": p.backup.id,
+        "backup_finished_at": p.backup.finished_at.isoformat(),
+        "timeline": p.timeline,
+        "wal_needed": {
+            "count": len(p.wal_needed),
+            "first": p.wal_needed[0] if p.wal_needed else None,
+            "last": p.wal_needed[-1] if p.wal_needed else None,
+            "exact": p.wal_exact,
+        },
+        "window": {
+            "from": p.window.start.isoformat(),
+            "to": p.window.end.isoformat() if p.window.end else None,
+        },
+        "notes": p.notes,
+    }
+
+
+def prepare(repo: Repository, req: RecoverRequest) -> tuple[Plan, Target]:
+    """Everything that can refuse, before anything is written."""
+    _check_request(req)
+    inv = inventory.load(repo)
+    target = resolve_target(req, repo, inv.timezone)
+    record = server_record.load(repo)
+    scan = CommitScanner(repo, inv.archive.segment_size, record.pg_major if record else None)
+    plan = make_plan(
+        target, inv.backups, inv.archive, scan, timeline=req.timeline, backup_id=req.backup_id
+    )
+    _check_pgdata(req)
+    return plan, target
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def recovery_settings(
+    target: Target, plan: Plan, restore_command: str, *, promote: bool, archive: bool
+) -> dict[str, str]:
+    s = {
+        "restore_command": _quote(restore_command),
+        "recovery_target_timeline": _quote(str(plan.timeline)),
+        "hot_standby": "on",
+    }
+    if target.kind == "time" and target.time is not None:
+        s["recovery_target_time"] = _quote(format_time(target.time))
+    elif target.kind == "xid":
+        s["recovery_target_xid"] = _quote(str(target.xid))
+    elif target.kind == "lsn" and target.lsn is not None:
+        s["recovery_target_lsn"] = _quote(names.format_lsn(target.lsn))
+    elif target.kind == "name":
+        s["recovery_target_name"] = _quote(target.name or "")
+    elif target.kind == "immediate":
+        s["recovery_target"] = _quote("immediate")
+    if target.kind not in ("latest", "immediate"):
+        s["recovery_target_inclusive"] = "on" if target.inclusive else "off"
+    if target.kind != "latest":
+        s["recovery_target_action"] = _quote("promote" if promote else "pause")
+    if not archive:
+        s["archive_mode"] = "off"
+    return s
+
+
+def _write_config(pgdata: Path, settings: dict[str, str], plan: Plan) -> None:
+    for leftover in ("postmaster.pid", "postmaster.opts", "standby.signal"):
+        (pgdata / leftover).unlink(missing_ok=True)
+    if not (pgdata / "postgresql.conf").exists():  # config kept outside (e.g. Debian's /etc)
+        (pgdata / "postgresql.conf").write_text("# written by pgsafe recover\n")
+    if not (pgdata / "pg_hba.conf").exists():
+        (pgdata / "pg_hba.conf").write_text("local all all trust\n")
+    stamp = datetime.now(UTC).isoformat(timespec="seconds")
+    with (pgdata / "postgresql.auto.conf").open("a") as f:
+        f.write(f"\n# pgsafe recover {stamp}: backup {plan.backup.id}, {plan.target.describe()}\n")
+        for k, v in settings.items():
+            f.write(f"{k} = {v}\n")
+    (pgdata / "recovery.signal").write_text("")
+
+
+def _run_recovery(repo: Repository, req: RecoverRequest, plan: Plan, target: Target) -> str:
+    """Create the data directory and write everything; returns the restore_command."""
+    from pgsafe.config import state_home
+
+    user = runas.server_user()
+    rt = runtime.wal_runtime(state_home(), user)
+    repo_url = str(Path(repo.storage.url).absolute())
+    restore = runtime.command_line(rt, repo_url, repo.server, "wal-get %f %p")
+    d = req.pgdata
+    created = not d.exists()
+    if d.exists() and req.force:
+        for child in d.iterdir():
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
+    d.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        os.chmod(d, 0o700)
+        extract(repo, repo.load(plan.backup.id), d)
+        settings = recovery_settings(
+            target, plan, restore, promote=req.promote, archive=req.archive
+        )
+        _write_config(d, settings, plan)
+        runas.chown_tree(d, user)
+    except BaseException:
+        if created:
+            shutil.rmtree(d, ignore_errors=True)
+        raise
+    return restore
+
+
+def _stop_reason(cluster: LocalCluster) -> str | None:
+    try:
+        text = cluster.log_file.read_text(errors="replace")
+    except OSError:
+        return None
+    lines = text.splitlines()
+    for marker in ("recovery stopping", "redo done at"):
+        for line in reversed(lines):
+            if marker in line:
+                return line.split(":  ", 1)[-1].strip()
+    return None
+
+
+def _wait(cluster: LocalCluster, timeout: float) -> str:
+    """Wait for 'paused' or 'promoted'; raise with the server's reason when recovery fails."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not cluster.is_running():
+            reason = cluster.last_log_error() or "see the server log"
+            raise OperationFailed(
+                f"recovery failed: {reason}", hint=f"see the server log {cluster.log_file}"
+            )
+        try:
+            with psycopg.connect(cluster.conninfo(), autocommit=True, connect_timeout=3) as c:
+                row = c.execute(
+                    "SELECT pg_is_in_recovery(), CASE WHEN pg_is_in_recovery()"
+                    " THEN pg_get_wal_replay_pause_state() END"
+                ).fetchone()
+        except psycopg.Error:
+            time.sleep(0.2)
+            continue
+        assert row is not None
+        if not row[0]:
+            return "promoted"
+        if row[1] == "paused":
+            return "paused"
+        time.sleep(0.2)
+    raise OperationFailed(
+        f"recovery did not reach its target within {timeout:.0f} s",
+        hint=f"the server keeps running; see {cluster.log_file}",
+    )
+
+
+def reached_state(cluster: LocalCluster) -> dict[str, Any]:
+    with psycopg.connect(cluster.conninfo(), autocommit=True) as c:
+        row = c.execute(
+            "SELECT pg_last_xact_replay_timestamp(), pg_last_wal_replay_lsn()::text,"
+            " pg_is_in_recovery(),"
+            " CASE WHEN pg_is_in_recovery() THEN NULL"
+            " ELSE pg_walfile_name(pg_current_wal_lsn()) END,"
+            " (SELECT min_recovery_end_timeline FROM pg_control_recovery()),"
+            " (SELECT timeline_id FROM pg_control_checkpoint())"
+        ).fetchone()
+    assert row is not None
+    last_xact: datetime | None = row[0]
+    replay_tli = int(row[4]) if row[4] else int(row[5])
+    tli = int(str(row[3])[:8], 16) if row[3] else replay_tli
+    return {
+        "last_transaction_time": last_xact.isoformat() if last_xact else None,
+        "lsn": row[1],
+        "timeline": tli,
+        "in_recovery": bool(row[2]),
+        "stop_reason": _stop_reason(cluster),
+    }
+
+
+def run_checks(cluster: LocalCluster, dbname: str, checks: list[str]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for sql in checks:
+        try:
+            with psycopg.connect(cluster.conninfo(dbname), autocommit=True) as c:
+                row = c.execute(sql.encode()).fetchone()
+            ok = row is not None and row[0] is True
+            detail = "true" if ok else f"returned {row[0] if row else 'no row'!r}"
+        except psycopg.Error as exc:
+            ok, detail = False, f"error: {str(exc).strip().splitlines()[0]}"
+        out.append({"name": sql, "ok": ok, "detail": detail})
+    return out
+
+
+def recover(repo: Repository, req: RecoverRequest) -> RecoverResult:
+    plan, target = prepare(repo, req)
+    result = RecoverResult(str(req.pgdata), req.port, target.to_json(), plan_json(plan))
+    result.notes.extend(plan.notes)
+    if req.dry_run:
+        result.ok = True
+        return result
+    _run_recovery(repo, req, plan, target)
+    result.state = "prepared"
+    if not req.archive:
+        result.notes.append(
+            "archive_mode is off in the recovered cluster (pass --archive to keep archiving)"
+        )
+    if not req.start:
+        result.ok = True
+        return result
+    cluster = LocalCluster(req.pgdata)
+    port = req.port or free_port()
+    cluster.start(port=port, wait=True, timeout=int(req.timeout))
+    result.port, result.started = port, True
+    result.state = _wait(cluster, req.timeout)
+    result.reached = reached_state(cluster)
+    result.checks = run_checks(cluster, req.check_db, req.checks)
+    result.ok = all(c["ok"] for c in result.checks)
+    return result

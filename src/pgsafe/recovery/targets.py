@@ -1,0 +1,99 @@
+"""Recovery targets as the user gives them, validated (pure).
+
+Times are ISO 8601; a time without a zone is in the server's time zone (as recorded at
+backup time), and is resolved to an aware instant before anything happens.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
+
+from pgsafe.errors import BadInput
+from pgsafe.wal import names
+
+KINDS = ("time", "xid", "lsn", "name", "latest", "immediate")
+
+
+@dataclass(frozen=True)
+class Target:
+    kind: str  # one of KINDS
+    time: datetime | None = None  # aware, for "time"
+    xid: int | None = None
+    lsn: int | None = None  # for "lsn", and for a "name" recorded by pgsafe mark
+    name: str | None = None
+    inclusive: bool = True
+
+    def describe(self) -> str:
+        if self.kind == "time" and self.time is not None:
+            return f"time {format_time(self.time)}"
+        if self.kind == "xid":
+            return f"transaction {self.xid}"
+        if self.kind == "lsn" and self.lsn is not None:
+            return f"LSN {names.format_lsn(self.lsn)}"
+        if self.kind == "name":
+            return f"restore point {self.name!r}"
+        if self.kind == "immediate":
+            return "the end of the base backup (immediate)"
+        return "the end of the archived WAL (latest)"
+
+    def to_json(self) -> dict[str, object]:
+        doc: dict[str, object] = {
+            "kind": self.kind,
+            "inclusive": self.inclusive,
+            "description": self.describe(),
+        }
+        if self.time is not None:
+            doc["time"] = self.time.astimezone(UTC).isoformat()
+        if self.xid is not None:
+            doc["xid"] = self.xid
+        if self.lsn is not None:
+            doc["lsn"] = names.format_lsn(self.lsn)
+        if self.name is not None:
+            doc["name"] = self.name
+        return doc
+
+
+def format_time(ts: datetime) -> str:
+    return ts.astimezone(UTC).isoformat(sep=" ")
+
+
+_TIME = re.compile(
+    r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?\s*(Z|[+-]\d{2}(:?\d{2})?)?$"
+)
+
+
+def parse_time(text: str, server_zone: tzinfo) -> datetime:
+    """ISO 8601 → aware datetime; zone-less means ``server_zone``; BadInput when malformed."""
+    raw = text.strip()
+    if not _TIME.match(raw):
+        raise BadInput(
+            f"malformed time {text!r}",
+            hint="use ISO 8601, e.g. '2024-01-15 10:30:00' or '2024-01-15T10:30:00+01:00'",
+        )
+    fixed = raw[:-1] + "+00:00" if raw.endswith("Z") else raw
+    fixed = re.sub(r"([+-]\d{2})$", r"\1:00", fixed)
+    try:
+        ts = datetime.fromisoformat(fixed)
+    except ValueError as exc:
+        raise BadInput(
+            f"malformed time {text!r}: {exc}",
+            hint="use ISO 8601, e.g. '2024-01-15 10:30:00' or '2024-01-15T10:30:00+01:00'",
+        ) from None
+    return ts.replace(tzinfo=server_zone) if ts.tzinfo is None else ts
+
+
+def parse_xid(text: str) -> int:
+    if not text.strip().isdigit() or int(text) < 3:
+        raise BadInput(f"malformed transaction id {text!r}", hint="give a number such as 748")
+    return int(text)
+
+
+def parse_lsn(text: str) -> int:
+    try:
+        return names.parse_lsn(text)
+    except ValueError:
+        raise BadInput(
+            f"malformed LSN {text!r}", hint="give it as PostgreSQL prints it: 0/3000148"
+        ) from None
