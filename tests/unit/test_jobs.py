@@ -146,6 +146,24 @@ def test_command_lines_are_parsed_by_the_real_cli() -> None:
 
 
 @pytest.mark.parametrize(
+    ("arg", "shown"),
+    [
+        ("host=db password=s3cret dbname=shop", "host=db password=*** dbname=shop"),
+        ("password = 'a b\\'c' dbname=x", "password = *** dbname=x"),
+        ("PASSWORD=x", "PASSWORD=***"),
+        ("postgresql://app:s3cret@db:5432/shop", "postgresql://app:***@db:5432/shop"),
+        ("postgres://app@db/shop", "postgres://app@db/shop"),
+        ("shop", "shop"),
+    ],
+)
+def test_passwords_in_job_commands_are_never_shown(arg: str, shown: str) -> None:
+    [j] = cfg({"schedule": "@daily", "command": ["dump", "-d", arg]}).jobs
+    assert j.argv == ("dump", "-d", arg)  # what runs
+    assert j.display_argv == ("dump", "-d", shown)  # what is logged and recorded
+    assert "s3cret" not in j.command_line
+
+
+@pytest.mark.parametrize(
     ("text", "seconds"),
     [("30s", 30), ("10m", 600), ("4h", 14400), ("1d", 86400), ("1w", 604800), ("500ms", 0.5),
      ("1.5h", 5400), (45, 45), ("7", 7), (" 2 m ", 120)],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import pwd
@@ -127,24 +128,23 @@ def daemon_cmd(once: bool, metrics_port: int | None) -> None:
     repo = open_repo(create=True)
     _setup_log(s)
     stop = StopControl()
-    try:
-        lock = repo.lock("daemon", wait=False)
-        lock.__enter__()
-    except RepositoryError as exc:
-        if "is held" not in exc.message:
-            raise
-        raise BadInput(
-            f"another pgsafe daemon is already running for server {repo.server!r} "
-            f"on {repo.storage.url}",
-            hint="one daemon per repository and server: stop the other one first",
-        ) from None
-    server = None
-    try:
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(repo.lock("daemon", wait=False))
+        except RepositoryError as exc:
+            if "is held" not in exc.message:
+                raise
+            raise BadInput(
+                f"another pgsafe daemon is already running for server {repo.server!r} "
+                f"on {repo.storage.url}",
+                hint="one daemon per repository and server: stop the other one first",
+            ) from None
         _install_signals(stop)
         if metrics_port is not None:
             from pgsafe.schedule.metrics_http import MetricsServer, render_all
 
             server = MetricsServer(metrics_port, lambda: render_all(repo, s.raw))
+            stack.callback(server.close)
             info(f"metrics on http://127.0.0.1:{server.port}/metrics")
         runner = Runner(repo, _target(s), cfg, stop=stop)
         done = history.last_runs(history.read_history(repo), completed_only=True)
@@ -160,10 +160,6 @@ def daemon_cmd(once: bool, metrics_port: int | None) -> None:
             "daemon started for server %s on %s: %s", repo.server, repo.storage.url, names
         )
         summary = daemon.run_once() if once else daemon.run()
-    finally:
-        if server is not None:
-            server.close()
-        lock.__exit__(None, None, None)
     _emit_summary(summary, once)
     if once and summary.failed:
         raise click.exceptions.Exit(1)
@@ -223,7 +219,7 @@ def list_cmd() -> None:
             {
                 "name": j.name,
                 "schedule": j.schedule.text,
-                "command": list(j.argv),
+                "command": list(j.display_argv),
                 "next_run": nxt.isoformat(),
                 "last_run": None if r is None else _run_doc(r),
             }

@@ -48,6 +48,9 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d|w)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
 
+_URI_PASSWORD = re.compile(r"(postgres(?:ql)?://[^:/@\s]*:)([^@\s]*)(@)", re.IGNORECASE)
+_KV_PASSWORD = re.compile(r"(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
+
 Hook = tuple[str, ...]  # argv; a string hook is ("/bin/sh", "-c", text)
 CommandCheck = Callable[[list[str]], str | None]
 
@@ -62,8 +65,14 @@ class Job:
     on_failure: Hook | None = None
 
     @property
+    def display_argv(self) -> tuple[str, ...]:
+        """The command with any password in a connection string masked: what is logged,
+        recorded in the history and handed to hooks."""
+        return tuple(redact(a) for a in self.argv)
+
+    @property
     def command_line(self) -> str:
-        return shlex.join(self.argv)
+        return shlex.join(self.display_argv)
 
 
 @dataclass(frozen=True)
@@ -85,6 +94,11 @@ class ScheduleConfig:
         if ok:
             return job.on_success if job.on_success is not None else self.on_success
         return job.on_failure if job.on_failure is not None else self.on_failure
+
+
+def redact(text: str) -> str:
+    """``text`` with passwords in libpq URIs and ``password=`` settings replaced by ``***``."""
+    return _KV_PASSWORD.sub(r"\1***", _URI_PASSWORD.sub(r"\1***\3", text))
 
 
 def parse_duration(value: Any, what: str) -> float:

@@ -210,7 +210,7 @@ class Runner:
         duration = round(time.monotonic() - t0, 3)
         run = history.Run(
             job=job.name,
-            command=list(job.argv),
+            command=list(job.display_argv),
             outcome=outcome,
             exit_code=rc,
             scheduled_for=_iso(slot) if slot else None,
