@@ -234,7 +234,8 @@ def test_sigterm_past_the_grace_period_stops_the_job_and_leaves_no_backup(
         try:
             wait_for("a dump blocked on the lock", lambda: bool(blocked_backends(pg, db)),
                      daemon, log)  # fmt: skip
-            assert pg_dump_processes(db)
+            # the fingerprint's query may block before pg_dump has started: wait for both
+            wait_for("pg_dump to run", lambda: bool(pg_dump_processes(db)), daemon, log)
             daemon.send_signal(signal.SIGTERM)
             daemon.communicate(timeout=BOUND)
         finally:
@@ -255,7 +256,7 @@ def test_sigterm_past_the_grace_period_stops_the_job_and_leaves_no_backup(
     no_orphan_manifests(repo)
 
 
-def test_missed_runs_are_logged_and_run_once(repo: Path, tmp_path: Path, state_home: Path) -> None:
+def test_missed_runs_are_logged_and_run_once(repo: Path, tmp_path: Path) -> None:
     """The clock is PGSAFE_FAKE_NOW: a run on May 1st, the daemon back on May 5th."""
     cfg = tmp_path / "pgsafe.toml"
     cfg.write_text(f'repo = "{repo}"\n[[jobs]]\nname = "nightly"\nschedule = "0 1 * * *"\n'
