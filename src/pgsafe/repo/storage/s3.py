@@ -241,7 +241,7 @@ class S3Storage:
                 f"no S3 credentials to {action} {where}",
                 hint="set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE",
             )
-        if isinstance(exc, bx.EndpointConnectionError | bx.ConnectionError):
+        if isinstance(exc, bx.EndpointConnectionError | bx.ConnectionError | bx.HTTPClientError):
             return OperationFailed(
                 f"cannot reach the S3 endpoint to {action} {where}: {exc}",
                 hint="check PGSAFE_S3_ENDPOINT / AWS_ENDPOINT_URL and the network",
