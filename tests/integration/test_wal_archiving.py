@@ -200,3 +200,38 @@ def test_command_line_quoting() -> None:
     assert words[0] == "/opt/my env/bin/python"
     assert words[words.index("--repo") + 1] == "/srv/100% backups/it's here"
     assert os.path.isabs(words[0])
+
+
+def test_check_all_green_then_names_fixes(archived: tuple[LocalCluster, Path]) -> None:
+    c, repo = archived
+    r = run_pgsafe("--repo", str(repo), "backup", "-d", c.conninfo(), "-q")
+    assert r.returncode == 0, r.stderr
+    r = run_pgsafe("--repo", str(repo), "check", "-d", c.conninfo())
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "✗" not in r.stdout and "✓ WAL switch archived" in r.stdout
+    r = run_pgsafe("--repo", str(repo), "--server", "other", "check", "-d", c.conninfo(),
+                   "--json", "--timeout", "2")  # fmt: skip
+    assert r.returncode == 1
+    doc = __import__("json").loads(r.stdout)
+    bad = {x["name"]: x["fix"] for x in doc["checks"] if not x["ok"]}
+    assert set(bad) == {"archive_command", "WAL switch archived", "base backup"}
+    assert all(fix and "--server other" in fix for fix in bad.values())
+
+
+def test_backup_of_an_idle_server_does_not_hang(archived: tuple[LocalCluster, Path]) -> None:
+    c, repo = archived
+    switch_and_wait(c.conninfo(), _repo(repo), timeout=30)  # nothing written since
+    r = run_pgsafe("--repo", str(repo), "backup", "-d", c.conninfo(), "--json", timeout=60)
+    assert r.returncode == 0, r.stderr
+    doc = __import__("json").loads(r.stdout)
+    assert doc["kind"] == "physical" and doc["status"] == "ok" and doc["timeline"] == 1
+    m = _repo(repo).load(doc["id"])
+    assert m.physical["stop_lsn"] and m.system_identifier
+    pg_manifest = m.object("pg_manifest")
+    assert pg_manifest is not None and m.object("data") is not None
+    body = (
+        __import__("zstandard")
+        .ZstdDecompressor()
+        .decompress(read_all(_repo(repo).storage, _repo(repo).object_key(m.id, pg_manifest.name)))
+    )
+    assert b'"WAL-Ranges"' in body

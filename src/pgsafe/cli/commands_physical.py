@@ -234,9 +234,10 @@ def recover_cmd(pgdata: str, t_time: str | None, t_xid: str | None, t_lsn: str |
     r = recover(_repo(), req)
     doc = asdict(r)
     emit(doc, lambda: _recover_text(r))
-    if not r.ok:
+    if not r.ok:  # the report above is the one document; exit 3 without a second one
         failed = [c["name"] for c in r.checks if not c["ok"]]
-        raise VerificationFailed(f"{len(failed)} check(s) failed: {'; '.join(failed)}")
+        click.echo(f"error: {len(failed)} check(s) failed: {'; '.join(failed)}", err=True)
+        raise click.exceptions.Exit(VerificationFailed.exit_code)
 
 
 def _recover_text(r: Any) -> str:
@@ -267,6 +268,32 @@ def _recover_text(r: Any) -> str:
     return "\n".join(lines)
 
 
+@click.command("check")
+@conn_options
+@click.option("--timeout", type=float, default=60, show_default=True,
+              help="seconds to wait for the switched WAL segment")  # fmt: skip
+@global_options
+def check_cmd(
+    dbname: str | None, host: str | None, port: int | None, username: str | None, timeout: float
+) -> None:
+    """End to end: configuration, tools, repository, archiving working."""
+    from pgsafe.physical.health import check
+
+    r = check(conn(dbname, host, port, username).conninfo(), _repo(), state_home(), timeout)
+
+    def text() -> str:
+        lines = []
+        for c in r.checks:
+            lines.append(f"{'✓' if c.ok else '✗'} {c.name}: {c.detail}")
+            if c.fix:
+                lines.append(f"    fix: {c.fix}")
+        return "\n".join(lines)
+
+    emit({"ok": r.ok, "checks": [asdict(c) for c in r.checks]}, text)
+    if not r.ok:
+        raise click.exceptions.Exit(1)
+
+
 COMMANDS: list[click.Command] = [
     archive_group,
     wal_push_cmd,
@@ -275,4 +302,5 @@ COMMANDS: list[click.Command] = [
     mark_cmd,
     info_cmd,
     recover_cmd,
+    check_cmd,
 ]

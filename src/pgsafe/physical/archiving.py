@@ -138,3 +138,16 @@ def _datadir_owner(path: str) -> runas.OsUser | None:
     if st.st_uid == os.geteuid():
         return None
     return runas.server_user()
+
+
+def archive_settings(repo: Repository, home: Path) -> dict[str, str]:
+    """postgresql.conf settings (quoted) that archive a *new* cluster into ``repo``."""
+    user = runas.server_user()
+    rt = runtime.wal_runtime(home, user)
+    check_repo_writable(rt, repo, user)
+    command = runtime.command_line(rt, repo_url(repo), repo.server, "wal-push %p")
+    return {
+        "wal_level": "replica",
+        "archive_mode": "on",
+        "archive_command": "'" + command.replace("'", "''") + "'",
+    }

@@ -53,7 +53,7 @@ def extract(repo: Repository, manifest: Manifest, pgdata: Path) -> int:
     with repo.storage.open(repo.object_key(manifest.id, obj.name)) as f:
         hashing = _HashingReader(f)
         reader = zstandard.ZstdDecompressor().stream_reader(hashing)  # type: ignore[arg-type]
-        with tarfile.open(fileobj=reader, mode="r|") as tar:
+        with tarfile.open(fileobj=reader, mode="r|", bufsize=1 << 20) as tar:
             for m in tar:
                 dest = _safe(pgdata, m.name)
                 if m.isdir():
