@@ -35,8 +35,10 @@ def test_lean_commands_do_not_import_heavy_modules(tmp_path: Path, command: str)
     )
     proc = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "pgsafe", "--repo", str(repo), *args],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert proc.returncode in (0, 1), proc.stderr[-2000:]
     mods = _imported(proc.stderr)
     assert "pgsafe" in mods and "zstandard" in mods
@@ -50,7 +52,10 @@ def test_parse_args_accepts_global_options_anywhere() -> None:
 
 
 def test_wal_get_never_exits_126_or_more(tmp_path: Path) -> None:
-    for args in (["wal-get"], ["wal-get", "--bogus"], ["--repo", str(tmp_path / "no"), "wal-get",
-                 "000000010000000000000001", "x"]):  # fmt: skip
+    for args in (
+        ["wal-get"],
+        ["wal-get", "--bogus"],
+        ["--repo", str(tmp_path / "no"), "wal-get", "000000010000000000000001", "x"],
+    ):
         proc = subprocess.run([sys.executable, "-m", "pgsafe", *args], capture_output=True)
         assert 0 < proc.returncode < 126

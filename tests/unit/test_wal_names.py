@@ -26,9 +26,17 @@ def test_parse(name: str, kind: str, tli: int) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["", "RECOVERYXLOG", "00000001000000000000001", "000000010000000000000001.zst",
-             "0000000g0000000000000001", "3.history", "../000000010000000000000001"]
-)  # fmt: skip
+    "name",
+    [
+        "",
+        "RECOVERYXLOG",
+        "00000001000000000000001",
+        "000000010000000000000001.zst",
+        "0000000g0000000000000001",
+        "3.history",
+        "../000000010000000000000001",
+    ],
+)
 def test_parse_rejects(name: str) -> None:
     assert names.parse(name) is None
 
@@ -53,8 +61,9 @@ def test_lsn() -> None:
 
 
 def test_long_header() -> None:
-    raw = struct.pack("<HHIQI4xQII", 0xD110, 0x0002 | 0x0004, 2, 0x3000000, 0,
-                      7312345678901234567, 16 << 20, 8192)  # fmt: skip
+    raw = struct.pack(
+        "<HHIQI4xQII", 0xD110, 0x0002 | 0x0004, 2, 0x3000000, 0, 7312345678901234567, 16 << 20, 8192
+    )
     h = read_long_header(raw + b"\0" * 100)
     assert (h.timeline, h.system_identifier, h.segment_size) == (2, 7312345678901234567, 16 << 20)
     with pytest.raises(ValueError):

@@ -153,11 +153,13 @@ def backup(
             except BaseException:
                 proc.kill()
                 proc.wait()
+                proc.stdout.close()
                 repo.storage.delete(key)
                 raise
             finally:
                 progress.close()
             rc = proc.wait()
+            proc.stdout.close()
             err.seek(0)
             stderr = err.read().decode(errors="replace")
         if rc != 0 or "backup_label" not in tap.captured or "backup_manifest" not in tap.captured:
