@@ -53,8 +53,6 @@ def guard(
     repo: Repository,
     conn: ConnOptions,
     command: list[str],
-    *,
-    compress_level: int = 3,
 ) -> GuardResult:
     if not command:
         raise BadInput("no command to guard", hint="pgsafe guard -d DB -- psql -f migration.sql")
@@ -86,7 +84,6 @@ def guard(
             dump.DumpRequest(
                 conn=conn,
                 label="guard: " + shlex.join(command)[:200],
-                compress_level=compress_level,
             ),
         )
         backup_id = m.id

@@ -23,18 +23,21 @@ import pgsafe
 from pgsafe.cluster import runas
 from tests.conftest import reachable_tmpdir
 
-PACKAGES = [
-    "psycopg",
-    "psycopg_binary",
-    "psycopg_binary.libs",
-    "zstandard",
-    "click",
-    "rich",
-    "markdown_it",
-    "mdurl",
-    "pygments",
-    "typing_extensions.py",
-]
+SKIP = (
+    "mypy",
+    "ruff",
+    "_pytest",
+    "pytest",
+    "xdist",
+    "moto",
+    "pip",
+    "setuptools",
+    "boto",
+    "botocore",
+    "__pycache__",
+    "__editable__",
+    "pgsafe",
+)  # dev tools; pgsafe is copied apart
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +52,10 @@ def as_user() -> object:
         Path(pgsafe.__file__).parent, lib / "pgsafe", ignore=shutil.ignore_patterns("__pycache__")
     )
     site = Path(sysconfig.get_paths()["purelib"])
-    for name in PACKAGES:
-        src = site / name
+    for src in sorted(site.iterdir()):
+        name = src.name
+        if name.startswith(SKIP) or name.endswith((".dist-info", ".pth")):
+            continue
         if src.is_dir():
             shutil.copytree(src, lib / name, ignore=shutil.ignore_patterns("__pycache__"))
         elif src.is_file():

@@ -16,7 +16,6 @@ from pgsafe.cli.common import (
     info,
     open_repo,
     progress,
-    settings,
     table,
 )
 from pgsafe.config import state_home
@@ -102,7 +101,6 @@ def dump_cmd(
         jobs=jobs,
         label=label,
         all_databases=all_databases,
-        compress_level=settings().compress_level,
     )
     dump_mod.validate(req)
     repo = open_repo(create=True)

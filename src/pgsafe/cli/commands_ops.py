@@ -145,7 +145,6 @@ def guard_cmd(
         repo,
         conn(dbname, host, port, username),
         list(command),
-        compress_level=settings().compress_level,
     )
     what = f"backup {r.backup_id}" if r.backup_id else f"restore point {r.mark}"
     text = (

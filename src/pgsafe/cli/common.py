@@ -30,19 +30,59 @@ def _store(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
 
 def global_options(f: F) -> F:
     opts = [
-        click.option("--config", type=str, default=None, expose_value=False, callback=_store,
-                     help="TOML config file"),
-        click.option("--repo", type=str, default=None, expose_value=False, callback=_store,
-                     help="repository: a folder (or $PGSAFE_REPO)"),
-        click.option("--server", type=str, default=None, expose_value=False, callback=_store,
-                     help="server name inside the repository (default main)"),
-        click.option("--json", "json", is_flag=True, default=False, expose_value=False,
-                     callback=_store, help="one JSON document on stdout"),
-        click.option("-q", "--quiet", "quiet", is_flag=True, default=False, expose_value=False,
-                     callback=_store, help="print only what is asked for"),
-        click.option("-v", "--verbose", "verbose", count=True, expose_value=False,
-                     callback=_store, help="more logging"),
-    ]  # fmt: skip
+        click.option(
+            "--config",
+            type=str,
+            default=None,
+            expose_value=False,
+            callback=_store,
+            help="TOML config file",
+        ),
+        click.option(
+            "--repo",
+            type=str,
+            default=None,
+            expose_value=False,
+            callback=_store,
+            help="repository: a folder (or $PGSAFE_REPO)",
+        ),
+        click.option(
+            "--server",
+            type=str,
+            default=None,
+            expose_value=False,
+            callback=_store,
+            help="server name inside the repository (default main)",
+        ),
+        click.option(
+            "--json",
+            "json",
+            is_flag=True,
+            default=False,
+            expose_value=False,
+            callback=_store,
+            help="one JSON document on stdout",
+        ),
+        click.option(
+            "-q",
+            "--quiet",
+            "quiet",
+            is_flag=True,
+            default=False,
+            expose_value=False,
+            callback=_store,
+            help="print only what is asked for",
+        ),
+        click.option(
+            "-v",
+            "--verbose",
+            "verbose",
+            count=True,
+            expose_value=False,
+            callback=_store,
+            help="more logging",
+        ),
+    ]
     for o in reversed(opts):
         f = o(f)
     return f
@@ -50,12 +90,17 @@ def global_options(f: F) -> F:
 
 def conn_options(f: F) -> F:
     opts = [
-        click.option("-d", "--dbname", type=str, default=None,
-                     help="database name or connection string / URI"),
+        click.option(
+            "-d",
+            "--dbname",
+            type=str,
+            default=None,
+            help="database name or connection string / URI",
+        ),
         click.option("-h", "--host", type=str, default=None, help="server host or socket folder"),
         click.option("-p", "--port", type=int, default=None, help="server port"),
         click.option("-U", "--username", type=str, default=None, help="user name"),
-    ]  # fmt: skip
+    ]
     for o in reversed(opts):
         f = o(f)
     return f
@@ -118,8 +163,17 @@ def progress(description: str) -> Progress:
 
 
 def open_repo(*, create: bool = False) -> Repository:
+    """The repository of the settings; a new one takes the configured codec."""
     s = settings()
-    return Repository.open(s.repo, s.server, create=create)
+    codec = None
+    if create:
+        from pgsafe.repo.codec.pipeline import CodecSpec
+
+        level = s.compress_level if s.compression == "zstd" else None
+        codec = CodecSpec.parse(s.compression, level, s.encryption).to_dict()
+    return Repository.open(
+        s.repo, s.server, create=create, codec=codec, recipients=s.age_recipients
+    )
 
 
 def human_size(n: int | None) -> str:
@@ -134,8 +188,9 @@ def human_size(n: int | None) -> str:
 
 
 def table(headers: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
-              for i, h in enumerate(headers)]  # fmt: skip
+    widths = [
+        max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)
+    ]
     fmt = "  ".join("{:<" + str(w) + "}" for w in widths)
     lines = [fmt.format(*headers)]
     lines += [fmt.format(*r) for r in rows]

@@ -2,7 +2,8 @@
 
 The config file is TOML: ``--config FILE``, else ``$PGSAFE_CONFIG``, else
 ``./pgsafe.toml``, else ``~/.config/pgsafe/pgsafe.toml``, else ``/etc/pgsafe/pgsafe.toml``.
-Recognised top-level keys: ``repo``, ``server``, ``compress_level``; table
+Recognised top-level keys: ``repo``, ``server``, ``compression`` (zstd, lz4, gzip, none),
+``compress_level``, ``encryption`` (none, age, age-passphrase), ``age_recipients``; table
 ``[postgres]`` with ``dbname``, ``host``, ``port``, ``user``.  Other tables
 (``[retention]``, ``[[jobs]]``, ...) are kept in ``raw`` for the features that own them.
 """
@@ -40,6 +41,9 @@ class Settings:
     quiet: bool = False
     verbose: int = 0
     compress_level: int = 3
+    compression: str = "zstd"
+    encryption: str = "none"
+    age_recipients: tuple[str, ...] = ()
     config_path: Path | None = None
     postgres: Mapping[str, Any] = field(default_factory=dict)
     raw: Mapping[str, Any] = field(default_factory=dict)
@@ -99,11 +103,15 @@ def load_settings(flags: Mapping[str, Any]) -> Settings:
         "repo": file_cfg.get("repo"),
         "server": file_cfg.get("server", "main"),
         "compress_level": file_cfg.get("compress_level", 3),
+        "compression": file_cfg.get("compression", "zstd"),
+        "encryption": file_cfg.get("encryption", "none"),
     }
     env_map = {
         "repo": "PGSAFE_REPO",
         "server": "PGSAFE_SERVER",
         "compress_level": "PGSAFE_COMPRESS_LEVEL",
+        "compression": "PGSAFE_COMPRESSION",
+        "encryption": "PGSAFE_ENCRYPTION",
     }
     for key, var in env_map.items():
         if os.environ.get(var):
@@ -112,8 +120,11 @@ def load_settings(flags: Mapping[str, Any]) -> Settings:
         if flags.get(key) is not None:
             merged[key] = flags[key]
     level = _int(merged["compress_level"], "compress_level")
-    if not 1 <= level <= 19:
-        raise BadInput(f"compress_level must be between 1 and 19, not {level}")
+    recipients = file_cfg.get("age_recipients", [])
+    if isinstance(recipients, str):
+        recipients = [recipients]
+    if not isinstance(recipients, list) or not all(isinstance(r, str) for r in recipients):
+        raise BadInput("age_recipients must be a list of age public keys (age1...)")
     pg = file_cfg.get("postgres", {})
     if not isinstance(pg, dict):
         raise BadInput(f"[postgres] in {path} must be a table")
@@ -124,6 +135,9 @@ def load_settings(flags: Mapping[str, Any]) -> Settings:
         quiet=bool(flags.get("quiet")),
         verbose=int(flags.get("verbose") or 0),
         compress_level=level,
+        compression=str(merged["compression"]),
+        encryption=str(merged["encryption"]),
+        age_recipients=tuple(recipients),
         config_path=path,
         postgres=pg,
         raw=file_cfg,

@@ -30,7 +30,7 @@ def contents(repo: Repository, m: Manifest) -> list[str]:
         assert obj is not None
         return list(_plain_listing(mat.chunks(repo, m, obj)))
     if m.format == "directory":
-        toc = next(o for o in m.objects if o.name == f"{m.database}.dir/toc.dat.zst")
+        toc = next(o for o in m.objects if mat.plain_name(o) == f"{m.database}.dir/toc.dat")
         with mat.scratch("contents-") as tmp:
             d = tmp / "dump"
             d.mkdir()

@@ -3,7 +3,8 @@
 Each database is dumped from an exported snapshot; the data fingerprint of every
 dumped table is computed in that same snapshot while pg_dump runs, so a restore can
 be proven against exactly what was dumped.  pg_dump's own compression is off: the
-stream is zstd-compressed once, on its way to storage.  The manifest is written last;
+stream is compressed (and encrypted, if the repository says so) once, on its way to
+storage.  The manifest is written last;
 an interrupted dump leaves no listed backup.
 """
 
@@ -53,7 +54,6 @@ class DumpRequest:
     jobs: int = 1
     label: str | None = None
     all_databases: bool = False
-    compress_level: int = 3
     excluded: tuple[Table, ...] = ()
     sequences: tuple[Table, ...] = ()
 
@@ -93,6 +93,7 @@ def dump(
     progress: Progress | None = None,
 ) -> Manifest:
     validate(req)
+    repo.encoder().check_encode()  # a missing key is refused before anything runs
     prog = progress or NullProgress()
     conninfo = req.conn.conninfo()
     started = clock.now()
@@ -273,7 +274,7 @@ def _dump_one(
                 out.objects += _dump_directory(repo, backup_id, argv, env, dbname, req, prog)
             else:
                 suffix = ".dump" if fmt == "custom" else ".sql"
-                name = (f"databases/{dbname}" if whole else dbname) + suffix + ".zst"
+                name = (f"databases/{dbname}" if whole else dbname) + suffix
                 role = f"db:{dbname}" if whole else "dump"
                 out.objects.append(
                     _run_streaming(repo, backup_id, argv, env, name, role, req, prog, label)
@@ -291,7 +292,7 @@ def _dump_one(
         argv += _selection_args(schema_req, selected or [])
         clean, env = tool_env(conninfo)
         argv += ["-d", clean or ""]
-        name = f"{dbname}.schema.dump.zst"
+        name = f"{dbname}.schema.dump"
         out.objects.append(
             _run_streaming(repo, backup_id, argv, env, name, "schema", req, prog, dbname)
         )
@@ -340,13 +341,7 @@ def _run_streaming(
     drain.start()
     try:
         obj = store_stream(
-            repo.storage,
-            repo.object_key(backup_id, name),
-            name,
-            proc.stdout,
-            level=req.compress_level,
-            role=role,
-            report=lambda n: prog.update(n),
+            repo, backup_id, name, proc.stdout, role=role, report=lambda n: prog.update(n)
         )
     except BaseException:
         proc.kill()
@@ -356,7 +351,7 @@ def _run_streaming(
     rc = proc.wait()
     drain.join()
     if rc != 0:
-        repo.storage.delete(repo.object_key(backup_id, name))
+        repo.storage.delete(repo.object_key(backup_id, obj.name))
         err = b"".join(stderr_chunks).decode(errors="replace")
         raise ToolFailed(f"pg_dump of {label} failed (exit {rc}): {first_error_line(err)}")
     return obj
@@ -397,16 +392,9 @@ def _dump_directory(
         lock = threading.Lock()
 
         def one(path: Path) -> StoredObject:
-            name = f"{dbname}.dir/{path.name}.zst"
+            name = f"{dbname}.dir/{path.name}"
             with path.open("rb") as f:
-                obj = store_stream(
-                    repo.storage,
-                    repo.object_key(backup_id, name),
-                    name,
-                    f,
-                    level=req.compress_level,
-                    role="dirfile",
-                )
+                obj = store_stream(repo, backup_id, name, f, role="dirfile")
             path.unlink()
             with lock:
                 done[0] += obj.raw_size
@@ -431,7 +419,7 @@ def _dump_globals(
         backup_id,
         argv,
         env,
-        "globals.sql.zst",
+        "globals.sql",
         "globals",
         req,
         prog,

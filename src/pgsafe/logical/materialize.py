@@ -18,9 +18,7 @@ from pathlib import Path
 
 from pgsafe.errors import VerificationFailed
 from pgsafe.repo.catalog import Manifest, StoredObject
-from pgsafe.repo.codec import zstd
 from pgsafe.repo.repository import Repository
-from pgsafe.repo.storage.base import iter_chunks
 
 
 class _CheckedReader:
@@ -52,20 +50,17 @@ class _CheckedReader:
 
 
 def chunks(repo: Repository, manifest: Manifest, obj: StoredObject) -> Iterator[bytes]:
-    """The decompressed, checksum-verified content of one object."""
+    """The decoded (decrypted, decompressed), checksum-verified content of one object."""
+    decoder = repo.decoder(obj.name)
+    decoder.check_decode()  # a missing key is refused before anything is read
     reader = _CheckedReader(repo, manifest, obj)
     try:
-        if obj.compression == "zstd":
-            try:
-                yield from zstd.decompress(reader)  # type: ignore[arg-type]
-            except zstd.ZstdError as exc:
-                reader.read()  # a checksum mismatch is the better explanation
-                raise VerificationFailed(
-                    f"object {obj.name} cannot be decompressed: {exc}"
-                ) from None
-            reader.read()
-        else:
-            yield from iter_chunks(reader)  # type: ignore[arg-type]
+        try:
+            yield from decoder.decode(reader, what=f"object {obj.name}")  # type: ignore[arg-type]
+        except VerificationFailed:
+            reader.read()  # a checksum mismatch is the better explanation
+            raise
+        reader.read()
     finally:
         reader.close()
 
@@ -77,8 +72,10 @@ def write_file(repo: Repository, manifest: Manifest, obj: StoredObject, dest: Pa
 
 
 def plain_name(obj: StoredObject) -> str:
-    """Object name without the compression suffix."""
-    return obj.name[: -len(zstd.EXTENSION)] if obj.name.endswith(zstd.EXTENSION) else obj.name
+    """Object name without the codec's suffixes (``.zst``, ``.lz4.age``...)."""
+    from pgsafe.repo.codec.pipeline import split_suffix
+
+    return split_suffix(obj.name)[0]
 
 
 @contextmanager

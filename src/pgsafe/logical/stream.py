@@ -1,4 +1,5 @@
-"""Streaming a byte source into the repository: hash, compress, store — no temp copy."""
+"""Streaming a byte source into the repository: hash, encode (compress, maybe encrypt)
+with the repository's codec, store — with no temporary copy."""
 
 from __future__ import annotations
 
@@ -6,9 +7,9 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import BinaryIO
 
 from pgsafe.repo.catalog import StoredObject
-from pgsafe.repo.codec import zstd
 from pgsafe.repo.codec.hashing import Hasher
-from pgsafe.repo.storage.base import Storage, iter_chunks
+from pgsafe.repo.repository import Repository
+from pgsafe.repo.storage.base import iter_chunks
 
 
 def _counting(chunks: Iterable[bytes], report: Callable[[int], None] | None) -> Iterator[bytes]:
@@ -20,32 +21,33 @@ def _counting(chunks: Iterable[bytes], report: Callable[[int], None] | None) -> 
         yield c
 
 
+def codec_label(repo: Repository) -> str:
+    """How objects are stored, for the catalog: ``zstd``, ``lz4+age``, ``none``..."""
+    spec = repo.codec_spec()
+    return spec.compression + ("+age" if spec.encryption else "")
+
+
 def store_stream(
-    storage: Storage,
-    key: str,
-    name: str,
+    repo: Repository,
+    backup_id: str,
+    base_name: str,
     source: BinaryIO | Iterable[bytes],
     *,
-    level: int,
     role: str,
     report: Callable[[int], None] | None = None,
 ) -> StoredObject:
-    """Compress ``source`` with zstd into ``key``; return its catalog entry."""
+    """Encode ``source`` into the object ``base_name`` + the codec's suffix."""
+    encoder = repo.encoder()
+    name = base_name + encoder.suffix
     chunks = iter_chunks(source) if hasattr(source, "read") else source  # type: ignore[arg-type]
     raw = Hasher(_counting(chunks, report))
-    stored = Hasher(zstd.compress(raw, level))
-    storage.put(key, stored)
+    stored = Hasher(encoder.encode(raw))
+    repo.storage.put(repo.object_key(backup_id, name), stored)
     return StoredObject(
         name=name,
         size=stored.size,
         sha256=stored.sha256,
         raw_size=raw.size,
-        compression="zstd",
+        compression=codec_label(repo),
         role=role,
     )
-
-
-def open_object(storage: Storage, key: str) -> Iterator[bytes]:
-    """The decompressed content of a stored object, as chunks."""
-    with storage.open(key) as f:
-        yield from zstd.decompress(f)

@@ -2,7 +2,7 @@
 
 Layout (keys)::
 
-    pgsafe-repo.json                       marker: format version
+    pgsafe-repo.json                       marker: format version, codec, age recipients
     <server>/backups/<id>/manifest.json    catalog entry, written last
     <server>/backups/<id>/<objects>        the backup's files
     <server>/wal/...                       archived WAL (see pgsafe.wal)
@@ -18,12 +18,17 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 from pgsafe.errors import BadInput, NotFound, RepositoryError, VerificationFailed
 from pgsafe.repo import catalog
 from pgsafe.repo.catalog import Manifest
 from pgsafe.repo.storage.base import Storage, read_all
 from pgsafe.repo.storage.posix import PosixStorage
+
+if TYPE_CHECKING:
+    from pgsafe.repo.codec.pipeline import CodecSpec, Pipeline
+    from pgsafe.repo.keys import AgeKeys
 
 MARKER = "pgsafe-repo.json"
 _SERVER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
@@ -93,18 +98,75 @@ def _give_to_server_user(root: Path) -> None:
 
 
 class Repository:
-    def __init__(self, storage: Storage, server: str = "main") -> None:
+    """A repository and the server whose backups we read or write in it.
+
+    The repository's codec (compression, level, encryption and the public age
+    recipients) is chosen when it is created and kept in its marker, so that every
+    writer — including ``wal-push`` run by PostgreSQL — stores objects the same way.
+    """
+
+    def __init__(
+        self,
+        storage: Storage,
+        server: str = "main",
+        *,
+        codec: dict[str, Any] | None = None,
+        recipients: tuple[str, ...] = (),
+    ) -> None:
         self.storage = storage
         self.server = validate_server(server)
+        self.marker: dict[str, Any] = {
+            "format": catalog.FORMAT_VERSION,
+            "created_by": "pgsafe",
+            "codec": codec or {"compression": "zstd", "level": 3, "encryption": None},
+            "age_recipients": list(recipients),
+        }
+        self._keys: Any = None
 
     @classmethod
-    def open(cls, url: str | None, server: str = "main", *, create: bool = False) -> Repository:
+    def open(
+        cls,
+        url: str | None,
+        server: str = "main",
+        *,
+        create: bool = False,
+        codec: dict[str, Any] | None = None,
+        recipients: tuple[str, ...] = (),
+    ) -> Repository:
+        """Open (with ``create``, make) a repository; ``codec`` and ``recipients`` apply
+        only to a repository created now."""
         if not url:
             raise BadInput("no repository given", hint="pass --repo PATH or set PGSAFE_REPO")
         storage = open_storage(url, create=create)
-        repo = cls(storage, server)
+        repo = cls(storage, server, codec=codec, recipients=recipients)
         repo._check_marker(create=create)
         return repo
+
+    # -- codec -----------------------------------------------------------------
+    def codec_spec(self) -> CodecSpec:
+        from pgsafe.repo.codec.pipeline import CodecSpec
+
+        return CodecSpec.from_dict(self.marker.get("codec") or {})
+
+    def age_keys(self) -> AgeKeys:
+        """Key material: the repository's public recipients plus ``PGSAFE_AGE_*``."""
+        if self._keys is None:
+            from pgsafe.repo.keys import load_age_keys
+
+            self._keys = load_age_keys(recipients=self.marker.get("age_recipients", []))
+        return cast("AgeKeys", self._keys)
+
+    def encoder(self) -> Pipeline:
+        """The pipeline new objects are written with."""
+        from pgsafe.repo.codec.pipeline import Pipeline
+
+        return Pipeline(self.codec_spec(), self.age_keys())
+
+    def decoder(self, name: str) -> Pipeline:
+        """The pipeline that reads the stored object ``name`` (by its suffixes)."""
+        from pgsafe.repo.codec.pipeline import pipeline_for
+
+        return pipeline_for(name, self.age_keys())
 
     def _check_marker(self, *, create: bool) -> None:
         if self.storage.stat(MARKER) is not None:
@@ -116,6 +178,7 @@ class Repository:
                 raise RepositoryError(
                     "repository was written by a newer pgsafe", hint="upgrade pgsafe"
                 )
+            self.marker = doc
             return
         if any(True for _ in self.storage.list("")):
             raise RepositoryError(
@@ -127,8 +190,10 @@ class Repository:
                 f"{self.storage.url} is not a pgsafe repository yet",
                 hint="a backup command (pgsafe dump / pgsafe backup) creates it",
             )
-        body = {"format": catalog.FORMAT_VERSION, "created_by": "pgsafe"}
-        self.storage.put(MARKER, [json.dumps(body).encode() + b"\n"], overwrite=True)
+        if self.marker["codec"].get("encryption"):
+            self.encoder().check_encode()  # no key to encrypt with: refuse before creating
+        body = json.dumps(self.marker, indent=2).encode() + b"\n"
+        self.storage.put(MARKER, [body], overwrite=True)
 
     # -- keys ----------------------------------------------------------------
     def backup_prefix(self, backup_id: str) -> str:
