@@ -67,6 +67,23 @@ def test_stock_clis_read_an_encrypted_object_layer_by_layer(
     assert out.stdout == data
 
 
+def test_age_constants_match_the_age_module() -> None:
+    from pgsafe.repo.codec import age, pipeline
+
+    assert pipeline.AGE_EXTENSION == age.EXTENSION
+    assert pipeline.AGE_DEFAULT_WORK_FACTOR == age.DEFAULT_WORK_FACTOR
+    assert pipeline.AGE_MAX_WORK_FACTOR == age.MAX_WORK_FACTOR
+
+
+def test_unencrypted_use_does_not_import_age_or_cryptography() -> None:
+    code = ("import sys; from pgsafe.repo.codec.pipeline import CodecSpec, Pipeline; "
+            "p = Pipeline(CodecSpec('zstd')); b''.join(p.decode_chunks(p.encode([b'x']))); "
+            "print('pgsafe.repo.codec.age' in sys.modules or "
+            "'cryptography' in sys.modules)")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
 def test_suffixes_and_names() -> None:
     assert CodecSpec().suffix == ".zst"
     assert CodecSpec("lz4", encryption=AgeSpec()).suffix == ".lz4.age"

@@ -25,12 +25,16 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from typing import TYPE_CHECKING
 
 from pgsafe.errors import BadInput
 from pgsafe.repo.codec import bech32
+
+if TYPE_CHECKING:  # cryptography is imported when a key is used, not by every command
+    from cryptography.hazmat.primitives.asymmetric.x25519 import (
+        X25519PrivateKey,
+        X25519PublicKey,
+    )
 
 ENV_PASSPHRASE = "PGSAFE_AGE_PASSPHRASE"
 ENV_PASSPHRASE_FILE = "PGSAFE_AGE_PASSPHRASE_FILE"
@@ -89,6 +93,8 @@ class X25519Recipient:
         return cls(data)
 
     def key(self) -> X25519PublicKey:
+        from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
+
         return X25519PublicKey.from_public_bytes(self.public)
 
     def __str__(self) -> str:
@@ -106,6 +112,9 @@ class X25519Identity:
     def __init__(self, private: bytes) -> None:
         if len(private) != 32:
             raise BadInput("an age identity must hold 32 bytes of key")
+        from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+        from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
         self._private = Secret(private)
         pub = X25519PrivateKey.from_private_bytes(private).public_key()
         self.recipient = X25519Recipient(pub.public_bytes(Encoding.Raw, PublicFormat.Raw))
@@ -128,6 +137,8 @@ class X25519Identity:
         return cls(data)
 
     def key(self) -> X25519PrivateKey:
+        from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
         return X25519PrivateKey.from_private_bytes(self._private.reveal())
 
     def to_secret_string(self) -> Secret:

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO, Literal, cast, get_args
 
 from pgsafe.errors import BadInput
-from pgsafe.repo.codec import age, gzip, lz4, none, zstdstream
+from pgsafe.repo.codec import gzip, lz4, none, zstdstream
 from pgsafe.repo.keys import (
     ENV_IDENTITY_FILE,
     ENV_PASSPHRASE,
@@ -42,6 +42,11 @@ from pgsafe.repo.keys import (
 Compression = Literal["zstd", "lz4", "gzip", "none"]
 AgeMode = Literal["x25519", "passphrase"]
 COMPRESSIONS: tuple[Compression, ...] = get_args(Compression)
+# the age module (and cryptography's primitives) is imported only when a stream is
+# encrypted or decrypted: wal-push without encryption does not pay for it
+AGE_EXTENSION = ".age"
+AGE_DEFAULT_WORK_FACTOR = 15
+AGE_MAX_WORK_FACTOR = 22
 READ_SIZE = 1 << 20
 
 _SUFFIX: dict[Compression, str] = {
@@ -73,17 +78,17 @@ class AgeSpec:
     """
 
     mode: AgeMode = "x25519"
-    work_factor: int = age.DEFAULT_WORK_FACTOR
+    work_factor: int = AGE_DEFAULT_WORK_FACTOR
 
     def __post_init__(self) -> None:
         if self.mode not in get_args(AgeMode):
             raise BadInput(
                 f"unknown age encryption mode {self.mode!r}", hint="use x25519 or passphrase"
             )
-        if not 10 <= self.work_factor <= age.MAX_WORK_FACTOR:
+        if not 10 <= self.work_factor <= AGE_MAX_WORK_FACTOR:
             raise BadInput(
                 f"scrypt work factor {self.work_factor} is out of range",
-                hint=f"use 10..{age.MAX_WORK_FACTOR} (age's CLI uses 18)",
+                hint=f"use 10..{AGE_MAX_WORK_FACTOR} (age's CLI uses 18)",
             )
 
 
@@ -116,7 +121,7 @@ class CodecSpec:
 
     @property
     def suffix(self) -> str:
-        return _SUFFIX[self.compression] + (age.EXTENSION if self.encryption else "")
+        return _SUFFIX[self.compression] + (AGE_EXTENSION if self.encryption else "")
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able description (no secret in it), e.g. for a manifest."""
@@ -136,7 +141,7 @@ class CodecSpec:
         if enc:
             spec = AgeSpec(
                 mode=enc.get("mode", "x25519"),
-                work_factor=int(enc.get("work_factor", age.DEFAULT_WORK_FACTOR)),
+                work_factor=int(enc.get("work_factor", AGE_DEFAULT_WORK_FACTOR)),
             )
         level = doc.get("level")
         return cls(
@@ -173,8 +178,8 @@ def split_suffix(name: str) -> tuple[str, CodecSpec]:
     does not need either (the age header says which recipient type it holds).
     """
     encryption = None
-    if name.endswith(age.EXTENSION):
-        name, encryption = name[: -len(age.EXTENSION)], AgeSpec()
+    if name.endswith(AGE_EXTENSION):
+        name, encryption = name[: -len(AGE_EXTENSION)], AgeSpec()
     comp: Compression
     for comp in ("zstd", "lz4", "gzip"):
         ext = _SUFFIX[comp]
@@ -254,6 +259,8 @@ class Pipeline:
         enc = self.spec.encryption
         if enc is None:
             return out
+        from pgsafe.repo.codec import age
+
         if enc.mode == "passphrase":
             return age.encrypt(out, passphrase=self._keys.passphrase, work_factor=enc.work_factor)
         return age.encrypt(out, recipients=self._keys.encryption_recipients())
@@ -264,6 +271,8 @@ class Pipeline:
         """The plaintext of a stored stream given as chunks (see :meth:`decode`)."""
         self.check_decode()
         if self.spec.encryption is not None:
+            from pgsafe.repo.codec import age
+
             chunks = age.decrypt(
                 chunks,
                 identities=self._keys.identities,
