@@ -121,12 +121,17 @@ def list_cmd() -> None:
     """Every backup: id, kind, database, format, times, size, status, last verification."""
     repo = open_repo()
     backups = repo.list_backups()
+    from pgsafe.repo.storage.mirror import MirrorStorage
+
+    several = isinstance(repo.storage, MirrorStorage)
+    held = {m.id: repo.holders(repo.object_key(m.id, "manifest.json")) for m in backups}
     rows = []
     for m in backups:
         last = m.last_verification
         verified = "never" if last is None else f"{'ok' if last.ok else 'FAILED'} {last.at[:16]}"
         rows.append(
             [
+                *([",".join(held[m.id])] if several else []),
                 m.id,
                 m.kind,
                 m.database or "(all)",
@@ -138,8 +143,11 @@ def list_cmd() -> None:
             ]
         )
     headers = ["ID", "KIND", "DATABASE", "FORMAT", "STARTED", "SIZE", "STATUS", "VERIFIED"]
+    if several:
+        headers.insert(0, "REPOS")
     text = table(headers, rows) if rows else "no backups yet"
-    emit({"backups": [backup_json(m) for m in backups]}, text)
+    docs = [{**backup_json(m), "repos": held[m.id]} for m in backups]
+    emit({"backups": docs}, text)
 
 
 @click.command("show")

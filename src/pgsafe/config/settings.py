@@ -44,6 +44,7 @@ class Settings:
     compression: str = "zstd"
     encryption: str = "none"
     age_recipients: tuple[str, ...] = ()
+    repos: tuple[tuple[str, str], ...] = ()
     config_path: Path | None = None
     postgres: Mapping[str, Any] = field(default_factory=dict)
     raw: Mapping[str, Any] = field(default_factory=dict)
@@ -125,6 +126,9 @@ def load_settings(flags: Mapping[str, Any]) -> Settings:
         recipients = [recipients]
     if not isinstance(recipients, list) or not all(isinstance(r, str) for r in recipients):
         raise BadInput("age_recipients must be a list of age public keys (age1...)")
+    repos = _repos(file_cfg, path)
+    if repos and file_cfg.get("repo"):
+        raise BadInput(f"{path} sets both repo and [[repos]]", hint="keep one of them")
     pg = file_cfg.get("postgres", {})
     if not isinstance(pg, dict):
         raise BadInput(f"[postgres] in {path} must be a table")
@@ -138,7 +142,30 @@ def load_settings(flags: Mapping[str, Any]) -> Settings:
         compression=str(merged["compression"]),
         encryption=str(merged["encryption"]),
         age_recipients=tuple(recipients),
+        repos=repos,
         config_path=path,
         postgres=pg,
         raw=file_cfg,
     )
+
+
+def _repos(cfg: Mapping[str, Any], path: Path | None) -> tuple[tuple[str, str], ...]:
+    """``[[repos]]``: ``url`` and an optional ``name`` each; the first is the primary."""
+    tables = cfg.get("repos", [])
+    if not isinstance(tables, list):
+        raise BadInput(f"repos in {path} must be [[repos]] tables")
+    out: list[tuple[str, str]] = []
+    for i, t in enumerate(tables, 1):
+        if not isinstance(t, dict) or not isinstance(t.get("url"), str) or not t["url"]:
+            raise BadInput(
+                f"[[repos]] number {i} in {path} needs a url",
+                hint='url = "/srv/backups" or url = "s3://bucket/prefix"',
+            )
+        unknown = set(t) - {"url", "name"}
+        if unknown:
+            raise BadInput(f"unknown key(s) in [[repos]] number {i}: {', '.join(sorted(unknown))}")
+        name = str(t.get("name") or f"repo{i}")
+        if name in {n for n, _ in out}:
+            raise BadInput(f"two [[repos]] are named {name!r}")
+        out.append((name, t["url"]))
+    return tuple(out)

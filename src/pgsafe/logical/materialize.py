@@ -25,7 +25,7 @@ class _CheckedReader:
     """A file-like reader that hashes what passes and checks it at EOF."""
 
     def __init__(self, repo: Repository, manifest: Manifest, obj: StoredObject) -> None:
-        self._f = repo.storage.open(repo.object_key(manifest.id, obj.name))
+        self._f = repo.open_object(repo.object_key(manifest.id, obj.name), obj.sha256, obj.size)
         self._h = hashlib.sha256()
         self._obj = obj
         self._n = 0

@@ -229,7 +229,7 @@ def restore_unlocked(repo: Repository, req: RestoreRequest, p: RestorePlan) -> R
     m = req.backup
     if m.format == "all":
         checks = _restore_all(repo, req, p)
-        return RestoreResult(p, checks, True)
+        return RestoreResult(p, checks, True, repo.notes)
     target_conninfo = req.conn.conninfo(p.target)
     if p.create_database:
         with connect(req.conn.conninfo("postgres")) as conn:
@@ -250,7 +250,7 @@ def restore_unlocked(repo: Repository, req: RestoreRequest, p: RestorePlan) -> R
     with connect(target_conninfo) as conn:
         tables = [t for t in backup_tables(m) if t.qualified in wanted]
         actual = fp.fingerprint_existing(conn, tables)
-    return RestoreResult(p, fp.compare(wanted, actual), True, warnings)
+    return RestoreResult(p, fp.compare(wanted, actual), True, warnings + repo.notes)
 
 
 def _drop_database(conn: ConnOptions, name: str) -> None:

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from pgsafe.errors import BadInput, NotFound, RepositoryError, VerificationFailed
 from pgsafe.repo import catalog
@@ -141,6 +141,53 @@ class Repository:
         repo = cls(storage, server, codec=codec, recipients=recipients)
         repo._check_marker(create=create)
         return repo
+
+    @classmethod
+    def open_many(
+        cls,
+        repos: list[tuple[str, str]],
+        server: str = "main",
+        *,
+        create: bool = False,
+        codec: dict[str, Any] | None = None,
+        recipients: tuple[str, ...] = (),
+    ) -> Repository:
+        """Several repositories as one (``[[repos]]``): writes go to each, reads fall
+        back to the next when an object is missing or damaged."""
+        from pgsafe.repo.storage.mirror import Member, MirrorStorage
+
+        if len(repos) == 1:
+            return cls.open(repos[0][1], server, create=create, codec=codec, recipients=recipients)
+        members = [Member(name, open_storage(url, create=create)) for name, url in repos]
+        repo = cls(MirrorStorage(members), server, codec=codec, recipients=recipients)
+        repo._check_marker(create=create)
+        for m in members[1:]:  # a repository added later gets the marker
+            if m.storage.stat(MARKER) is None and create:
+                m.storage.put(MARKER, [read_all(members[0].storage, MARKER)])
+        return repo
+
+    def open_object(self, key: str, sha256: str, size: int) -> BinaryIO:
+        """A stored object to read; with several repositories, the first valid copy."""
+        from pgsafe.repo.storage.mirror import MirrorStorage
+
+        if isinstance(self.storage, MirrorStorage):
+            return self.storage.open_valid(key, sha256, size)
+        return self.storage.open(key)
+
+    @property
+    def notes(self) -> list[str]:
+        """What happened on the way worth telling (fallbacks to another repository)."""
+        from pgsafe.repo.storage.mirror import MirrorStorage
+
+        return list(self.storage.notes) if isinstance(self.storage, MirrorStorage) else []
+
+    def holders(self, key: str) -> list[str]:
+        """Names of the repositories that hold ``key`` (one name for a single repository)."""
+        from pgsafe.repo.storage.mirror import MirrorStorage
+
+        if isinstance(self.storage, MirrorStorage):
+            return self.storage.holders(key)
+        return ["default"] if self.storage.stat(key) is not None else []
 
     # -- codec -----------------------------------------------------------------
     def codec_spec(self) -> CodecSpec:

@@ -30,28 +30,41 @@ from pgsafe.verify.report import VerifyResult
 
 
 def check_objects(repo: Repository, m: Manifest, result: VerifyResult) -> bool:
-    """Re-hash every object; one check per object."""
-    ok = True
+    """Re-hash every object, in every repository holding the backup; one check each.
+
+    Returns whether a complete, valid set of objects exists (with several repositories,
+    a damaged copy in one is a failed check, and the restore test reads another)."""
+    from pgsafe.repo.storage.mirror import Member, MirrorStorage
+
+    members = (
+        repo.storage.members
+        if isinstance(repo.storage, MirrorStorage)
+        else [Member("", repo.storage)]
+    )
+    usable = True
     for obj in m.objects:
         key = repo.object_key(m.id, obj.name)
-        try:
-            with repo.storage.open(key) as f:
-                digest, size = sha256_stream(iter_chunks(f))
-        except NotFound:
-            result.add(f"object {obj.name}", False, "missing from the repository")
-            ok = False
-            continue
-        if digest != obj.sha256 or size != obj.size:
-            result.add(
-                f"object {obj.name}",
-                False,
-                f"checksum mismatch: stored {size} bytes sha256 {digest[:12]}…, "
-                f"catalog says {obj.size} bytes sha256 {obj.sha256[:12]}…",
-            )
-            ok = False
-        else:
-            result.add(f"object {obj.name}", True, f"sha256 matches ({size} bytes)")
-    return ok
+        good = 0
+        for member in members:
+            where = f" in {member.name}" if member.name else ""
+            try:
+                with member.storage.open(key) as f:
+                    digest, size = sha256_stream(iter_chunks(f))
+            except NotFound:
+                result.add(f"object {obj.name}{where}", False, "missing from the repository")
+                continue
+            if digest != obj.sha256 or size != obj.size:
+                result.add(
+                    f"object {obj.name}{where}",
+                    False,
+                    f"checksum mismatch: stored {size} bytes sha256 {digest[:12]}…, "
+                    f"catalog says {obj.size} bytes sha256 {obj.sha256[:12]}…",
+                )
+            else:
+                good += 1
+                result.add(f"object {obj.name}{where}", True, f"sha256 matches ({size} bytes)")
+        usable = usable and good > 0
+    return usable
 
 
 def verify_logical(repo: Repository, m: Manifest, home: Path) -> VerifyResult:
@@ -61,6 +74,8 @@ def verify_logical(repo: Repository, m: Manifest, home: Path) -> VerifyResult:
         try:
             with repo.in_use(m.id):
                 _restore_test(repo, m, home, result)
+            for note in repo.notes:
+                result.add("copy used", True, note)
         except PgsafeError as exc:
             result.add("restore into a throwaway cluster", False, exc.message)
     else:
