@@ -17,6 +17,8 @@ import pytest
 
 from pgsafe.cluster.local import LocalCluster
 
+pytest_plugins = ["tests.fixtures_s3"]  # the S3-protocol server fixtures
+
 PAGILA = Path(__file__).resolve().parents[2] / "shared" / "data" / "pagila"
 if not PAGILA.is_dir():  # a clone elsewhere: shared/ sits beside the repository
     PAGILA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "pagila"

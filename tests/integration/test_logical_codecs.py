@@ -12,8 +12,10 @@ import pytest
 
 from pgsafe.cluster.local import LocalCluster
 from tests.conftest import PAGILA, pagila_fingerprint, psql_exec, query, run_pgsafe
+from tests.fixtures_s3 import S3Server
 
 EXPECTED = (PAGILA / "fingerprint.expected.txt").read_text()
+PAGILA_DB = "pagila_tpl"
 
 
 @pytest.fixture(scope="module")
@@ -135,3 +137,42 @@ def test_encrypted_repository_needs_a_recipient(
     r = run_pgsafe("--config", str(cfg), "--repo", str(repo), "dump", "-d", pg.conninfo())
     assert r.returncode == 2 and "recipient" in r.stderr
     assert not (repo / "pgsafe-repo.json").exists()
+
+
+def test_s3_zstd_age_logical_roundtrip(
+    s3_server: S3Server,
+    s3_bucket: str,
+    pg: LocalCluster,
+    pagila_template: str,
+    tmp_path: Path,
+    identity: tuple[Path, str],
+) -> None:
+    key, public = identity
+    url = f"s3://{s3_bucket}/pgsafe"
+    cfg = config(tmp_path, f'encryption = "age"\nage_recipients = ["{public}"]\n')
+    env = {**s3_server.env(), "PGSAFE_AGE_IDENTITY_FILE": str(key)}
+    r = run_pgsafe(
+        "--config",
+        str(cfg),
+        "--repo",
+        url,
+        "dump",
+        "-d",
+        pg.conninfo(pagila_template),
+        "--json",
+        env=env,
+    )
+    assert r.returncode == 0, r.stderr
+    backup_id = json.loads(r.stdout)["id"]
+    client = s3_server.client()
+    keys = [o["Key"] for o in client.list_objects_v2(Bucket=s3_bucket)["Contents"]]
+    assert f"pgsafe/main/backups/{backup_id}/{PAGILA_DB}.dump.zst.age" in keys
+    target = "pagila_from_s3"
+    psql_exec(pg.conninfo(), f"DROP DATABASE IF EXISTS {target}")
+    r = run_pgsafe(
+        "--repo", url, "restore", backup_id, "--create", "-d", pg.conninfo(target), env=env
+    )
+    assert r.returncode == 0, r.stderr
+    assert pagila_fingerprint(pg.conninfo(target)) == EXPECTED
+    v = run_pgsafe("--repo", url, "verify", backup_id, env=env)
+    assert v.returncode == 0, v.stdout + v.stderr
