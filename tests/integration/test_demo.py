@@ -1,4 +1,4 @@
-"""The demo's first part runs end to end on a sandbox and every check passes."""
+"""The whole demo runs end to end on a sandbox (both parts) and every check passes."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from pathlib import Path
 from tests.conftest import reachable_tmpdir, run_pgsafe
 
 
-def test_demo_logical_part(tmp_path: Path) -> None:
+def test_demo_both_parts(tmp_path: Path) -> None:
     home = reachable_tmpdir("pgsafe-demo-")
     env = {"PGSAFE_HOME": str(home)}
     try:
-        r = run_pgsafe("demo", "--logical-only", "--json", env=env, timeout=600)
+        r = run_pgsafe("demo", "--json", env=env, timeout=900)
         assert r.returncode == 0, r.stdout + r.stderr
         doc = json.loads(r.stdout)
         assert doc["ok"] is True
@@ -30,6 +30,11 @@ def test_demo_logical_part(tmp_path: Path) -> None:
         ):
             assert expected in names
         assert all(c["ok"] for c in doc["checks"])
+        recoveries = doc["physical"]["recoveries"]
+        assert [r["label"] for r in recoveries] == ["after transaction 2", "after transaction 1"]
+        assert all(r["ok"] for r in recoveries)
+        assert "after transaction 2: ids = [1, 2]" in names
+        assert "after transaction 1: count = 1" in names
         assert set(doc["logical"]["backups"]) == {
             "plain",
             "custom",
@@ -37,7 +42,8 @@ def test_demo_logical_part(tmp_path: Path) -> None:
             "all-databases",
         }
         listed = run_pgsafe("--repo", doc["repo"], "--server", "demo", "list", "--json", env=env)
-        assert len(json.loads(listed.stdout)["backups"]) == 4
+        kinds = [b["kind"] for b in json.loads(listed.stdout)["backups"]]
+        assert kinds.count("logical") == 4 and kinds.count("physical") == 1
     finally:
         run_pgsafe("sandbox", "stop", "--remove", env=env)
         os.system(f"rm -rf {home}")
