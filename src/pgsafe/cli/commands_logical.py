@@ -282,10 +282,10 @@ def verify_cmd(backup_id: str | None, latest: bool) -> None:
         from pgsafe.verify.logical import verify_logical
 
         result = verify_logical(repo, m, state_home())
-    else:
-        from pgsafe.verify import physical as vp  # type: ignore[attr-defined]
+    else:  # a physical backup is verified by restoring and recovering it: a drill
+        from pgsafe.verify.drill import drill
 
-        result = vp.verify_physical(repo, m, state_home())
+        result = drill(repo, m, state_home())
     emit(result.to_json(), lambda: result.render(f"verification of {m.id}"))
     if not result.ok:
         raise click.exceptions.Exit(3)

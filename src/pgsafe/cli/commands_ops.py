@@ -16,6 +16,7 @@ from pgsafe.cli.common import (
     open_repo,
     settings,
 )
+from pgsafe.errors import BadInput
 from pgsafe.retention import expire as expire_mod
 from pgsafe.retention.policy import from_config
 from pgsafe.status import health, metrics
@@ -170,3 +171,82 @@ def guard_cmd(
 
 
 COMMANDS += [guard_cmd]
+
+
+@click.command("drill")
+@click.argument("backup_id", required=False)
+@click.option("--latest", is_flag=True, help="drill the newest backup (of --kind)")
+@click.option(
+    "--kind",
+    type=click.Choice(["physical", "logical"]),
+    default=None,
+    help="with --latest: the newest backup of this kind",
+)
+@click.option("--time", "target_time", default=None, help="recover to this time, not the end")
+@click.option("--xid", default=None, help="recover to this transaction id")
+@click.option("--lsn", default=None, help="recover to this LSN")
+@click.option("--name", "target_name", default=None, help="recover to this restore point")
+@click.option("--immediate", is_flag=True, help="recover only to consistency")
+@click.option("--check", "checks", multiple=True, help="a query that must return true")
+@click.option(
+    "--check-db", default="postgres", show_default=True, help="database the checks run in"
+)
+@global_options
+def drill_cmd(
+    backup_id: str | None,
+    latest: bool,
+    kind: str | None,
+    target_time: str | None,
+    xid: str | None,
+    lsn: str | None,
+    target_name: str | None,
+    immediate: bool,
+    checks: tuple[str, ...],
+    check_db: str,
+) -> None:
+    """The full proof: restore into a throwaway cluster, recover, pg_verifybackup,
+    pg_amcheck, fingerprints and checks; recorded in the catalog (exit 3 on failure)."""
+    from pgsafe.config import state_home
+    from pgsafe.verify.drill import drill
+
+    if bool(backup_id) == latest:
+        raise BadInput("give a backup id or --latest", hint="`pgsafe list` shows the ids")
+    targets: list[tuple[str, str | None]] = [
+        (k, v)
+        for k, v in (("time", target_time), ("xid", xid), ("lsn", lsn), ("name", target_name))
+        if v
+    ]
+    if immediate:
+        targets.append(("immediate", None))
+    if len(targets) > 1:
+        raise BadInput("give at most one recovery target")
+    repo = open_repo()
+    if latest:
+        backups = [
+            m for m in repo.list_backups() if m.status == "ok" and (kind is None or m.kind == kind)
+        ]
+        if not backups:
+            raise BadInput("no backup to drill", hint="take one with pgsafe backup or dump")
+        m = backups[-1]
+    else:
+        m = repo.resolve(str(backup_id))
+    target_kind, target_value = targets[0] if targets else ("latest", None)
+    result = drill(
+        repo,
+        m,
+        state_home(),
+        target_kind=target_kind,
+        target_value=target_value,
+        checks=list(checks),
+        check_db=check_db,
+    )
+    emit(
+        result.to_json(),
+        lambda: result.render(f"drill of {m.id}"),
+        quiet_text="ok" if result.ok else "FAILED",
+    )
+    if not result.ok:
+        raise click.exceptions.Exit(3)
+
+
+COMMANDS += [drill_cmd]

@@ -67,7 +67,7 @@ def check_objects(repo: Repository, m: Manifest, result: VerifyResult) -> bool:
     return usable
 
 
-def verify_logical(repo: Repository, m: Manifest, home: Path) -> VerifyResult:
+def verify_logical(repo: Repository, m: Manifest, home: Path, kind: str = "verify") -> VerifyResult:
     started = time.monotonic()
     result = VerifyResult(m.id)
     if check_objects(repo, m, result):
@@ -81,7 +81,7 @@ def verify_logical(repo: Repository, m: Manifest, home: Path) -> VerifyResult:
     else:
         result.add("restore into a throwaway cluster", False, "skipped: objects are damaged")
     result.duration_s = time.monotonic() - started
-    record(repo, m.id, result, "verify")
+    record(repo, m.id, result, kind)
     return result
 
 

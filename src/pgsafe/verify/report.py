@@ -18,6 +18,7 @@ class VerifyResult:
     id: str
     checks: list[Check] = field(default_factory=list)
     duration_s: float = 0.0
+    fingerprint: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -34,6 +35,7 @@ class VerifyResult:
             "ok": self.ok,
             "duration_s": round(self.duration_s, 2),
             "checks": [asdict(c) for c in self.checks],
+            **({"fingerprint": self.fingerprint} if self.fingerprint else {}),
         }
 
     def render(self, title: str) -> str:

@@ -1,0 +1,200 @@
+"""``pgsafe drill``: the full proof of a backup, recorded in the catalog.
+
+For a physical backup:
+
+1. re-hash every stored object (every copy, with several repositories);
+2. restore it into a throwaway data directory and configure recovery (to the end of
+   the archive, or a given target) — without starting it yet;
+3. ``pg_verifybackup`` the restored files against PostgreSQL's own backup_manifest
+   (every file's size and checksum);
+4. start the server, wait until recovery is done and promote it;
+5. ``pg_amcheck`` every database (tables and B-tree indexes);
+6. fingerprint every table of every database (row counts and content hashes, kept
+   with the result), and run the configured ``--check`` queries;
+7. stop and remove the cluster, and record the result.
+
+For a logical backup a drill is what ``verify`` does, recorded as a drill.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from pgsafe.cluster.local import LocalCluster
+from pgsafe.cluster.ports import free_port
+from pgsafe.cluster.throwaway import clusters_dir
+from pgsafe.errors import PgsafeError
+from pgsafe.logical import fingerprint as fp
+from pgsafe.logical import materialize as mat
+from pgsafe.logical.tables import list_tables
+from pgsafe.pg.connect import connect
+from pgsafe.pg.pipe import run_fed
+from pgsafe.pg.programs import find_program
+from pgsafe.pg.runner import first_error_line, tool_env
+from pgsafe.repo.catalog import Manifest
+from pgsafe.repo.repository import Repository
+from pgsafe.verify.logical import check_objects, record, verify_logical
+from pgsafe.verify.report import VerifyResult
+
+
+def drill(
+    repo: Repository,
+    m: Manifest,
+    home: Path,
+    *,
+    target_kind: str = "latest",
+    target_value: str | None = None,
+    checks: list[str] | None = None,
+    check_db: str = "postgres",
+) -> VerifyResult:
+    if m.kind == "logical":
+        return verify_logical(repo, m, home, kind="drill")
+    started = time.monotonic()
+    result = VerifyResult(m.id)
+    if check_objects(repo, m, result):
+        base = Path(tempfile.mkdtemp(prefix="drill-", dir=clusters_dir(home)))
+        base.chmod(0o755)
+        try:
+            with repo.in_use(m.id):
+                _physical(repo, m, base, result, target_kind, target_value, checks or [], check_db)
+        except PgsafeError as exc:
+            result.add("drill", False, exc.message)
+        finally:
+            cluster = LocalCluster(base / "data", major=m.pg_major or 0)
+            if cluster.datadir.exists():
+                cluster.destroy()
+            shutil.rmtree(base, ignore_errors=True)
+    else:
+        result.add("restore into a throwaway cluster", False, "skipped: objects are damaged")
+    result.duration_s = time.monotonic() - started
+    record(repo, m.id, result, "drill")
+    return result
+
+
+def _physical(
+    repo: Repository,
+    m: Manifest,
+    base: Path,
+    result: VerifyResult,
+    kind: str,
+    value: str | None,
+    checks: list[str],
+    check_db: str,
+) -> None:
+    from pgsafe.recovery.execute import RecoverRequest, _wait, reached_state, recover, run_checks
+
+    pgdata = base / "data"
+    t0 = time.monotonic()
+    req = RecoverRequest(
+        pgdata=pgdata, kind=kind, value=value, backup_id=m.id, promote=True, start=False
+    )
+    recover(repo, req)
+    where = "the end of the archive" if kind == "latest" else f"{kind} {value}"
+    result.add(
+        "restore into a throwaway data directory",
+        True,
+        f"{time.monotonic() - t0:.1f} s, to {where}",
+    )
+    if not _verifybackup(repo, m, pgdata, base, result):
+        return
+    cluster = LocalCluster(pgdata, major=m.pg_major or 0)
+    t0 = time.monotonic()
+    cluster.start(port=free_port())
+    state = _wait(cluster, 3600)
+    reached = reached_state(cluster)
+    result.add(
+        "recovery",
+        state == "promoted",
+        f"{state} after {time.monotonic() - t0:.1f} s: last transaction "
+        f"{reached.get('last_transaction_time')}, LSN {reached.get('lsn')}, "
+        f"timeline {reached.get('timeline')}",
+    )
+    _amcheck(cluster, result)
+    _fingerprints(cluster, result)
+    for c in run_checks(cluster, check_db, checks):
+        result.add(f"check {c['name']}", bool(c["ok"]), str(c["detail"]))
+    cluster.stop(mode="immediate")
+
+
+def _verifybackup(
+    repo: Repository, m: Manifest, pgdata: Path, base: Path, result: VerifyResult
+) -> bool:
+    obj = m.object("pg_manifest")
+    if obj is None:
+        result.add("pg_verifybackup", True, "skipped: the backup has no backup_manifest")
+        return True
+    manifest_file = base / "backup_manifest"
+    mat.write_file(repo, m, obj, manifest_file)
+    argv = [
+        find_program("pg_verifybackup", m.pg_major),
+        "--no-parse-wal",
+        "--quiet",
+        "-m",
+        str(manifest_file),
+        "-i",
+        "postgresql.auto.conf",
+        "-i",
+        "recovery.signal",
+        str(pgdata),
+    ]
+    _, err = run_fed(argv, tool_env(None)[1], None, "pg_verifybackup", allow_failure=True)
+    problems = [ln.split("error: ", 1)[-1] for ln in err.splitlines() if "error" in ln]
+    if problems:
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        result.add("pg_verifybackup", False, "; ".join(problems[:3]) + more)
+        return False
+    result.add("pg_verifybackup", True, "every file matches PostgreSQL's backup_manifest")
+    return True
+
+
+def _databases(cluster: LocalCluster) -> list[str]:
+    with connect(cluster.conninfo()) as conn:
+        return [
+            str(r[0])
+            for r in conn.execute("SELECT datname FROM pg_database WHERE datallowconn ORDER BY 1")
+        ]
+
+
+def _amcheck(cluster: LocalCluster, result: VerifyResult) -> None:
+    argv = [
+        cluster.program("pg_amcheck"),
+        "-h",
+        str(cluster.run_dir),
+        "-p",
+        str(cluster.port),
+        "-U",
+        "postgres",
+        "--all",
+        "--install-missing",
+        "--heapallindexed",
+    ]
+    out, err = run_fed(
+        argv, tool_env(None)[1], None, "pg_amcheck", capture_stdout=True, allow_failure=True
+    )
+    lines = [ln for ln in (out + err).splitlines() if ln.strip()]
+    if lines:
+        result.add("pg_amcheck", False, first_error_line("\n".join(lines)))
+    else:
+        result.add(
+            "pg_amcheck",
+            True,
+            f"{len(_databases(cluster))} databases: heap and B-tree indexes consistent",
+        )
+
+
+def _fingerprints(cluster: LocalCluster, result: VerifyResult) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    total_tables = total_rows = 0
+    for db in _databases(cluster):
+        with connect(cluster.conninfo(db)) as conn:
+            prints = fp.fingerprint(conn, list_tables(conn))
+        out[db] = prints
+        total_tables += len(prints)
+        total_rows += sum(int(p["rows"]) for p in prints.values())
+    result.fingerprint = out
+    result.add("fingerprints", True, f"{total_tables} tables, {total_rows} rows read")
+    return out

@@ -1,0 +1,164 @@
+"""Restore drills of physical backups, and expiry of base backups and WAL, against a
+real archiving cluster."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import shutil
+import tarfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from pgsafe.cluster.local import LocalCluster
+from pgsafe.logical import materialize as mat
+from pgsafe.physical.archiving import archive_settings
+from pgsafe.physical.switch import switch_and_wait
+from pgsafe.repo.repository import Repository
+from tests.conftest import make_cluster, psql_exec, query, reachable_tmpdir, run_pgsafe
+
+
+@dataclass
+class Src:
+    cluster: LocalCluster
+    repo: Path
+    base: Path
+    first: str
+    second: str
+
+
+@pytest.fixture(scope="module")
+def src(state_home: Path) -> Iterator[Src]:
+    base = reachable_tmpdir("pgsafe-drill-")
+    repo_path = base / "repo"
+    repo = Repository.open(str(repo_path), "main", create=True)
+    c = make_cluster(base, "src", archive_settings(repo, state_home))
+    ci = c.conninfo()
+    psql_exec(ci, "CREATE TABLE ledger (id int PRIMARY KEY, amount int NOT NULL)")
+    psql_exec(ci, "INSERT INTO ledger SELECT g, g FROM generate_series(1, 1000) g")
+    first = run_pgsafe("--repo", str(repo_path), "backup", "-d", ci, "--json")
+    assert first.returncode == 0, first.stderr
+    psql_exec(ci, "INSERT INTO ledger SELECT g, g FROM generate_series(1001, 2000) g")
+    switch_and_wait(ci, repo, timeout=60)
+    second = run_pgsafe("--repo", str(repo_path), "backup", "-d", ci, "--json")
+    assert second.returncode == 0, second.stderr
+    psql_exec(ci, "INSERT INTO ledger SELECT g, g FROM generate_series(2001, 3000) g")
+    switch_and_wait(ci, repo, timeout=60)
+    yield Src(c, repo_path, base, json.loads(first.stdout)["id"], json.loads(second.stdout)["id"])
+    c.destroy()
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def test_drill_of_a_good_backup_passes_and_is_recorded(src: Src) -> None:
+    r = run_pgsafe(
+        "--repo",
+        str(src.repo),
+        "drill",
+        src.second,
+        "--json",
+        "--check",
+        "SELECT count(*) = 3000 FROM ledger",
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    doc = json.loads(r.stdout)
+    checks = {c["name"]: c for c in doc["checks"]}
+    for name in (
+        "pg_verifybackup",
+        "recovery",
+        "pg_amcheck",
+        "fingerprints",
+        "check SELECT count(*) = 3000 FROM ledger",
+    ):
+        assert checks[name]["ok"] is True, checks
+    assert doc["fingerprint"]["postgres"]["public.ledger"]["rows"] == 3000
+    listed = json.loads(run_pgsafe("--repo", str(src.repo), "list", "--json").stdout)
+    (entry,) = [b for b in listed["backups"] if b["id"] == src.second]
+    assert entry["verified"]["ok"] is True and entry["verified"]["kind"] == "drill"
+    # a failing check fails the drill
+    bad = run_pgsafe(
+        "--repo", str(src.repo), "drill", src.second, "--check", "SELECT count(*) = 1 FROM ledger"
+    )
+    assert bad.returncode == 3 and "✗ check" in bad.stdout
+
+
+def _damage_a_data_file(repo_path: Path, backup_id: str, relpath: str) -> None:
+    """Change one byte of a relation file inside the stored base backup, and make the
+    catalog agree with the damaged object (as if the damage happened before storing)."""
+    repo = Repository.open(str(repo_path), "main")
+    m = repo.load(backup_id)
+    obj = m.object("data")
+    assert obj is not None
+    raw = b"".join(mat.chunks(repo, m, obj))
+    out = io.BytesIO()
+    with (
+        tarfile.open(fileobj=io.BytesIO(raw), mode="r:") as tin,
+        tarfile.open(fileobj=out, mode="w:", format=tarfile.PAX_FORMAT) as tout,
+    ):
+        for member in tin:
+            data = tin.extractfile(member).read() if member.isfile() else None  # type: ignore[union-attr]
+            if member.name == relpath and data:
+                b = bytearray(data)
+                b[8192 - 100] ^= 0xFF  # inside the first page's tuples
+                data = bytes(b)
+            tout.addfile(member, io.BytesIO(data) if data is not None else None)
+    stored = b"".join(repo.encoder().encode([out.getvalue()]))
+    key = repo.object_key(backup_id, obj.name)
+    repo.storage.put(key, [stored], overwrite=True)
+    obj.size, obj.sha256 = len(stored), hashlib.sha256(stored).hexdigest()
+    repo.save(m)
+
+
+def test_drill_of_a_damaged_backup_fails_and_names_it(src: Src) -> None:
+    relpath = str(query(src.cluster.conninfo(), "SELECT pg_relation_filepath('ledger')")[0][0])
+    _damage_a_data_file(src.repo, src.first, relpath)
+    r = run_pgsafe("--repo", str(src.repo), "drill", src.first, "--json")
+    assert r.returncode == 3, r.stdout + r.stderr
+    doc = json.loads(r.stdout)
+    failed = [c for c in doc["checks"] if not c["ok"]]
+    assert failed and failed[0]["name"] == "pg_verifybackup"
+    assert relpath in failed[0]["detail"]
+    text = run_pgsafe("--repo", str(src.repo), "drill", src.first)
+    assert text.returncode == 3 and "✗ pg_verifybackup" in text.stdout
+
+
+def test_expire_keeps_the_wal_kept_backups_need(src: Src) -> None:
+    env = {}
+    dry = run_pgsafe(
+        "--repo", str(src.repo), "expire", "--keep-last", "1", "--dry-run", "--json", env=env
+    )
+    assert dry.returncode == 0, dry.stderr
+    plan = json.loads(dry.stdout)
+    assert plan["remove"] == [src.first]
+    assert plan["remove_wal"], "WAL before the kept backup should go"
+    real = run_pgsafe("--repo", str(src.repo), "expire", "--keep-last", "1", "--json")
+    done = json.loads(real.stdout)
+    assert done["remove"] == plan["remove"] and done["remove_wal"] == plan["remove_wal"]
+    ids = [
+        b["id"]
+        for b in json.loads(run_pgsafe("--repo", str(src.repo), "list", "--json").stdout)["backups"]
+    ]
+    assert ids == [src.second]
+    # recovery from the oldest kept backup to the latest state still works
+    pgdata = src.base / "after-expire"
+    r = run_pgsafe(
+        "--repo",
+        str(src.repo),
+        "recover",
+        "--pgdata",
+        str(pgdata),
+        "--latest",
+        "--start",
+        "--promote",
+        "--check",
+        "SELECT count(*) = 3000 FROM ledger",
+        "--json",
+    )
+    try:
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert json.loads(r.stdout)["ok"] is True
+    finally:
+        LocalCluster(pgdata).destroy()
