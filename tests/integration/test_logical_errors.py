@@ -270,3 +270,18 @@ def test_table_subset_backup_restores_into_an_empty_database(
     assert query(pg.conninfo(target), "SELECT max(rental_id) FROM rental") == [(16050,)]
     v = run_pgsafe("--repo", str(repo), "verify", backup_id)
     assert v.returncode == 0, v.stdout
+
+
+def test_expire_removes_what_an_interrupted_dump_left(repo: Path, pg: LocalCluster) -> None:
+    ok = run_pgsafe("--repo", str(repo), "dump", "-d", pg.conninfo(), "--json")
+    assert ok.returncode == 0, ok.stderr
+    leftover = repo / "main" / "backups" / "20200101T000000Z-crashed-custom"
+    leftover.mkdir(parents=True)
+    (leftover / "crashed.dump.zst").write_bytes(b"half a dump")
+    os.utime(leftover / "crashed.dump.zst", (0, 0))
+    dry = run_pgsafe("--repo", str(repo), "expire", "--keep-last", "5", "--dry-run", "--json")
+    assert json.loads(dry.stdout)["incomplete"] == [leftover.name]
+    assert leftover.exists()
+    run_pgsafe("--repo", str(repo), "expire", "--keep-last", "5")
+    assert not leftover.exists()
+    assert backups(repo) == [json.loads(ok.stdout)["id"]]

@@ -40,6 +40,7 @@ def expire_cmd(keep_last: int | None, keep_days: float | None, dry_run: bool) ->
         "remove": removed,
         "remove_wal": wal,
         "skipped": r.skipped,
+        "incomplete": r.incomplete,
         "oldest_needed_wal": plan.oldest_needed_wal,
         "decisions": [vars(d) for d in plan.decisions],
     }
@@ -52,6 +53,8 @@ def expire_cmd(keep_last: int | None, keep_days: float | None, dry_run: bool) ->
     lines.append(f"{verb} {len(removed)} backup(s) and {len(wal)} WAL file(s)")
     if plan.oldest_needed_wal:
         lines.append(f"WAL from {plan.oldest_needed_wal} onwards is kept")
+    for b in r.incomplete:
+        lines.append(f"{'would remove' if dry_run else 'removed'} interrupted backup {b}")
     for b in r.skipped:
         lines.append(f"skipped {b}: it came into use while expiring")
     emit(doc, "\n".join(lines))

@@ -19,6 +19,7 @@ import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -122,9 +123,45 @@ def dump(
     if req.exclude and not req.all_databases:
         req = replace(req, excluded=tuple(resolve(req.exclude, tables, "table to exclude")))
     fmt = "all" if req.all_databases else req.format
-    with repo.lock("ids"):
-        backup_id = repo.new_id(started, "all" if req.all_databases else dbname, fmt)
-        repo.storage.put(repo.object_key(backup_id, "in-progress"), [b"pgsafe dump\n"])
+    with contextlib.ExitStack() as held:
+        with repo.lock("ids"):
+            backup_id = repo.new_id(started, "all" if req.all_databases else dbname, fmt)
+            held.enter_context(repo.in_use(backup_id))  # expire leaves it alone meanwhile
+            repo.storage.put(repo.object_key(backup_id, "in-progress"), [b"pgsafe dump\n"])
+        return _dump_into(
+            repo,
+            req,
+            backup_id,
+            started,
+            prog,
+            conninfo,
+            dbname,
+            major,
+            version,
+            sysid,
+            roles,
+            databases,
+            selected,
+            fmt,
+        )
+
+
+def _dump_into(
+    repo: Repository,
+    req: DumpRequest,
+    backup_id: str,
+    started: datetime,
+    prog: Progress,
+    conninfo: str,
+    dbname: str,
+    major: int,
+    version: str,
+    sysid: str | None,
+    roles: list[str],
+    databases: list[str],
+    selected: list[Table],
+    fmt: str,
+) -> Manifest:
     log.info("dump %s: begin", backup_id)
     prefix = repo.backup_prefix(backup_id)
     try:

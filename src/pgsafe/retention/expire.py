@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from pgsafe.errors import BadInput, RepositoryError
 from pgsafe.repo.repository import Repository
@@ -28,6 +28,7 @@ class ExpiryResult:
     removed_backups: list[str] = field(default_factory=list)
     removed_wal: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    incomplete: list[str] = field(default_factory=list)
 
 
 def archived_wal(repo: Repository) -> dict[str, str]:
@@ -38,6 +39,27 @@ def archived_wal(repo: Repository) -> dict[str, str]:
         if name is not None:
             out[name] = key
     return out
+
+
+STALE_AFTER = timedelta(hours=1)
+
+
+def incomplete_backups(repo: Repository, now: datetime) -> list[str]:
+    """Backup folders without a manifest (interrupted backups), no longer written to:
+    not locked by a running backup, and untouched for an hour."""
+    folders: dict[str, float] = {}
+    prefix = f"{repo.server}/backups/"
+    for key in repo.storage.list(f"{repo.server}/backups"):
+        backup_id = key[len(prefix) :].split("/", 1)[0]
+        st = repo.storage.stat(key)
+        folders[backup_id] = max(folders.get(backup_id, 0.0), st.mtime if st else 0.0)
+    complete = set(repo.backup_ids())
+    cutoff = (now - STALE_AFTER).timestamp()
+    return sorted(
+        b
+        for b, mtime in folders.items()
+        if b not in complete and mtime < cutoff and not _locked_now(repo, b)
+    )
 
 
 def _locked_now(repo: Repository, backup_id: str) -> bool:
@@ -63,9 +85,13 @@ def expire(repo: Repository, policy: Policy, now: datetime, *, dry_run: bool) ->
         plan = plan_expiry(
             backups, policy, now, in_use=in_use, wal_names=wal, segment_size=segment_size
         )
-        result = ExpiryResult(plan, dry_run)
+        result = ExpiryResult(plan, dry_run, incomplete=incomplete_backups(repo, now))
         if dry_run:
             return result
+        for backup_id in result.incomplete:
+            with repo.in_use(backup_id, wait=False):
+                repo.delete_backup(backup_id)
+            log.info("removed interrupted backup %s", backup_id)
         for backup_id in plan.remove:
             try:
                 with repo.in_use(backup_id, wait=False):
