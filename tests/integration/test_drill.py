@@ -7,6 +7,7 @@ import hashlib
 import io
 import json
 import shutil
+import subprocess
 import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -162,3 +163,27 @@ def test_expire_keeps_the_wal_kept_backups_need(src: Src) -> None:
         assert json.loads(r.stdout)["ok"] is True
     finally:
         LocalCluster(pgdata).destroy()
+
+
+def test_export_of_a_physical_backup_is_a_plain_tar(src: Src, tmp_path: Path) -> None:
+    out = tmp_path / "exported"
+    r = run_pgsafe("--repo", str(src.repo), "export", src.second, str(out))
+    assert r.returncode == 0, r.stderr
+    listing = subprocess.run(
+        ["tar", "-tf", str(out / "base.tar")], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert "PG_VERSION" in listing and "global/pg_control" in listing
+    data = tmp_path / "pgdata"
+    data.mkdir()
+    subprocess.run(["tar", "-xf", str(out / "base.tar"), "-C", str(data)], check=True)
+    subprocess.run(
+        [
+            "/usr/lib/postgresql/15/bin/pg_verifybackup",
+            "-n",
+            "-m",
+            str(out / "backup_manifest"),
+            str(data),
+        ],
+        check=True,
+        capture_output=True,
+    )

@@ -1,7 +1,8 @@
-"""``pgsafe export ID PATH``: a logical backup as plain standard files.
+"""``pgsafe export ID PATH``: a backup as plain standard files.
 
 The files are what pg_dump wrote (``.dump`` for pg_restore, ``.sql`` for psql, a
-directory-format folder), decompressed and checksum-verified, plus the catalog entry
+directory-format folder) or what pg_basebackup wrote (``base.tar`` and PostgreSQL's
+``backup_manifest``), decoded and checksum-verified, plus the catalog entry
 and a README saying how to restore them without pgsafe.  The export is assembled in a
 hidden sibling folder and renamed into place, so a failed export leaves nothing.
 """
@@ -29,6 +30,12 @@ class ExportResult:
 
 
 def _restore_hint(m: Manifest) -> list[str]:
+    if m.kind == "physical":
+        return [
+            "mkdir -m 700 pgdata && tar -xf base.tar -C pgdata",
+            "pg_verifybackup -n -m backup_manifest pgdata   # every file checked",
+            "# then add recovery.signal and a restore_command to replay archived WAL",
+        ]
     db = m.database or "DBNAME"
     if m.format == "plain":
         return [f"createdb -T template0 {db}", f"psql -v ON_ERROR_STOP=1 -d {db} -f {db}.sql"]
@@ -47,8 +54,6 @@ def _restore_hint(m: Manifest) -> list[str]:
 
 
 def export(repo: Repository, m: Manifest, dest: Path) -> ExportResult:
-    if m.kind != "logical":
-        raise BadInput(f"backup {m.id} is {m.kind}; export handles logical backups")
     dest = dest.absolute()
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise BadInput(
