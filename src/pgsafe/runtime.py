@@ -7,9 +7,11 @@ there), so :func:`wal_runtime` answers with the argv prefix that user *can* run:
 
 1. the current interpreter with ``-I -m pgsafe`` when that works for the user (tried by
    actually running it as the user);
-2. else a self-contained copy under ``<state>/runtime/<content hash>/``: the ``pgsafe``
-   and ``zstandard`` packages in ``lib/`` and a launcher run by an interpreter the user
-   can execute (``sys._base_executable``, else ``/usr/bin/python3``) in isolated mode.
+2. else a self-contained copy under ``<state>/runtime/<content hash>/``: ``pgsafe`` and
+   the codec libraries the WAL endpoints import (``zstandard``, ``lz4``; for age
+   ``cryptography`` with its ``cffi``/``_cffi_backend``; for S3 ``botocore`` and its
+   dependencies) in ``lib/``, and a launcher run by an interpreter the user can execute
+   (``sys._base_executable``, else ``/usr/bin/python3``) in isolated mode.
 
 Either way the result is verified by running ``wal-get --probe`` as the user; when
 nothing works the error says why and what to do.
@@ -32,7 +34,9 @@ from pathlib import Path
 from pgsafe.cluster import runas
 from pgsafe.errors import OperationFailed
 
-_PACKAGES = ("pgsafe", "zstandard")
+_PACKAGES = ("pgsafe", "zstandard", "lz4")  # the codec modules import lz4 at once
+_AGE_PACKAGES = ("cryptography", "cffi", "_cffi_backend")  # imported only to encrypt
+_S3_PACKAGES = ("botocore", "jmespath", "dateutil", "urllib3", "six")  # only for s3://
 _LAUNCHER = """\
 # pgsafe's WAL endpoints, installed for the PostgreSQL server's OS user.
 import sys
@@ -81,12 +85,22 @@ def direct_argv() -> tuple[str, ...]:
     return (sys.executable, "-I", "-m", "pgsafe")
 
 
-def _package_dirs() -> list[Path]:
-    import zstandard
+def _package_dirs(s3: bool = False) -> list[Path]:
+    """Package folders (or single-file modules) to copy: the codecs, age when its
+    libraries are installed, botocore's stack when ``s3``."""
+    import importlib.util
 
-    import pgsafe
-
-    return [Path(pgsafe.__file__).parent, Path(zstandard.__file__).parent]
+    out: list[Path] = []
+    names = [*_PACKAGES, *_AGE_PACKAGES, *(_S3_PACKAGES if s3 else ())]
+    for name in names:
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.origin is None:
+            if name in _PACKAGES or (s3 and name == "botocore"):
+                raise OperationFailed(f"the Python package {name} is not installed")
+            continue
+        origin = Path(spec.origin)
+        out.append(origin.parent if origin.name == "__init__.py" else origin)
+    return out
 
 
 def _files(root: Path) -> list[Path]:
@@ -97,9 +111,12 @@ def _files(root: Path) -> list[Path]:
     return out
 
 
-def content_hash(interpreter: str) -> str:
+def content_hash(interpreter: str, s3: bool = False) -> str:
     h = hashlib.sha256(f"{interpreter}\0{sys.version}\0".encode())
-    for pkg in _package_dirs():
+    for pkg in _package_dirs(s3):
+        if pkg.is_file():
+            h.update(f"{pkg.name}\0".encode() + pkg.read_bytes())
+            continue
         for f in _files(pkg):
             h.update(f"{pkg.name}/{f.relative_to(pkg)}\0".encode())
             h.update(f.read_bytes())
@@ -129,12 +146,12 @@ def _pick_interpreter(user: runas.OsUser | None) -> str:
     )
 
 
-def install(home: Path, user: runas.OsUser | None) -> Runtime:
+def install(home: Path, user: runas.OsUser | None, *, s3: bool = False) -> Runtime:
     """Install (once per content) the self-contained runtime under ``home/runtime``."""
     runas.require_reachable(home, user, "pgsafe state folder (PGSAFE_HOME)")
     interp = _pick_interpreter(user)
     root = home / "runtime"
-    target = root / content_hash(interp)
+    target = root / content_hash(interp, s3)
     launcher = target / "pgsafe-wal"
     if not launcher.is_file():
         root.mkdir(parents=True, exist_ok=True, mode=0o755)
@@ -144,7 +161,11 @@ def install(home: Path, user: runas.OsUser | None) -> Runtime:
         tmp = root / f".tmp-{secrets.token_hex(6)}"
         try:
             lib = tmp / "lib"
-            for pkg in _package_dirs():
+            lib.mkdir(parents=True)
+            for pkg in _package_dirs(s3):
+                if pkg.is_file():
+                    shutil.copy2(pkg, lib / pkg.name)
+                    continue
                 shutil.copytree(
                     pkg, lib / pkg.name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
                 )
@@ -169,14 +190,16 @@ def wal_runtime(
     user: runas.OsUser | None = None,
     *,
     direct: Sequence[str] | None = None,
+    s3: bool = False,
 ) -> Runtime:
-    """The runtime the server's OS user should use (verified by running it as that user)."""
+    """The runtime the server's OS user should use (verified by running it as that user);
+    ``s3``: the repository is on S3, so a copied runtime carries botocore too."""
     user = user if user is not None else runas.server_user()
     first = Runtime(tuple(direct) if direct else direct_argv(), "direct")
     problem = probe(first, user)
     if problem is None:
         return first
-    installed = install(home, user)
+    installed = install(home, user, s3=s3)
     problem2 = probe(installed, user)
     if problem2 is None:
         return installed
@@ -189,11 +212,23 @@ def wal_runtime(
     )
 
 
-def command_line(runtime: Runtime, repo_url: str, server: str, verb: str) -> str:
+def command_line(
+    runtime: Runtime,
+    repo_url: str | None,
+    server: str,
+    verb: str,
+    *,
+    config: str | None = None,
+    env: Sequence[tuple[str, str]] = (),
+) -> str:
     """A shell command for postgresql.conf, every path quoted, ``%`` escaped.
 
     ``verb`` is ``"wal-push %p"`` or ``"wal-get %f %p"``: its placeholders stay live.
+    ``config`` replaces ``--repo`` (``[[repos]]``); ``env`` pairs go in front of the
+    command as ``NAME=value`` (file names and public settings only, never secrets).
     """
-    words = [*runtime.argv, "--repo", repo_url, "--server", server]
-    quoted = " ".join(shlex.quote(w) for w in words).replace("%", "%%")
+    where = ["--config", config] if config else ["--repo", repo_url or ""]
+    words = [*runtime.argv, *where, "--server", server]
+    assigns = [f"{k}={shlex.quote(v)}" for k, v in env]
+    quoted = " ".join([*assigns, *(shlex.quote(w) for w in words)]).replace("%", "%%")
     return f"{quoted} {verb}"

@@ -5,18 +5,36 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import UTC
+from pathlib import Path
 from typing import Any
 
 import click
 
-from pgsafe.cli.common import conn, conn_options, emit, global_options, progress, settings
+from pgsafe.cli.common import (
+    conn,
+    conn_options,
+    emit,
+    global_options,
+    open_repo,
+    progress,
+    settings,
+)
 from pgsafe.config import state_home
 from pgsafe.repo.repository import Repository
 
 
 def _repo(create: bool = False) -> Repository:
+    """The repository (or ``[[repos]]``); a new one takes the configured codec."""
+    return open_repo(create=create)
+
+
+def _repos_config() -> Path | None:
+    """The config file, when the repositories come from its ``[[repos]]`` (the WAL
+    endpoints then get ``--config`` so that they reach every repository)."""
     s = settings()
-    return Repository.open(s.repo, s.server, create=create)
+    if not s.repo and s.repos and s.config_path is not None:
+        return s.config_path.absolute()
+    return None
 
 
 @click.group("archive")
@@ -36,7 +54,13 @@ def archive_enable_cmd(
     from pgsafe.physical.archiving import enable
 
     repo = _repo(create=True)
-    r = enable(conn(dbname, host, port, username).conninfo(), repo, state_home(), restart=restart)
+    r = enable(
+        conn(dbname, host, port, username).conninfo(),
+        repo,
+        state_home(),
+        restart=restart,
+        config=_repos_config(),
+    )
 
     def text() -> str:
         lines = [f"archive_command = {r.archive_command}"]
@@ -65,13 +89,19 @@ def _lean(args: list[str]) -> None:
         raise click.exceptions.Exit(code)
 
 
+def _lean_where() -> list[str]:
+    s = settings()
+    cfg = _repos_config()
+    where = ["--config", str(cfg)] if cfg else ["--repo", s.repo or ""]
+    return [*where, "--server", s.server]
+
+
 @click.command("wal-push", context_settings={"ignore_unknown_options": True})
 @click.argument("path")
 @global_options
 def wal_push_cmd(path: str) -> None:
     """archive_command endpoint: store one WAL file (pgsafe --repo R wal-push %p)."""
-    s = settings()
-    _lean(["--repo", s.repo or "", "--server", s.server, "wal-push", path])
+    _lean([*_lean_where(), "wal-push", path])
 
 
 @click.command("wal-get")
@@ -80,8 +110,7 @@ def wal_push_cmd(path: str) -> None:
 @global_options
 def wal_get_cmd(name: str, dest: str) -> None:
     """restore_command endpoint (pgsafe --repo R wal-get %f %p); exit 1 when not archived."""
-    s = settings()
-    _lean(["--repo", s.repo or "", "--server", s.server, "wal-get", name, dest])
+    _lean([*_lean_where(), "wal-get", name, dest])
 
 
 def _backup_doc(m: Any) -> dict[str, Any]:
@@ -109,7 +138,6 @@ def backup_cmd(
         conn(dbname, host, port, username).conninfo(),
         repo,
         label=label,
-        level=s.compress_level,
         progress=progress("base backup"),
     )
     doc = _backup_doc(m)
@@ -200,7 +228,6 @@ def recover_cmd(pgdata: str, t_time: str | None, t_xid: str | None, t_lsn: str |
                 promote: bool, pause: bool, checks: tuple[str, ...], check_db: str,
                 archive: bool, timeout: float, dry_run: bool, force: bool) -> None:  # fmt: skip
     """Restore a base backup into --pgdata and recover to a target (PITR)."""
-    from pathlib import Path
 
     from pgsafe.errors import BadInput, VerificationFailed
     from pgsafe.recovery.execute import RecoverRequest, recover
@@ -219,19 +246,19 @@ def recover_cmd(pgdata: str, t_time: str | None, t_xid: str | None, t_lsn: str |
         value=value if isinstance(value, str) else None, exclusive=exclusive,
         backup_id=backup_id, timeline=timeline, port=port, start=start, promote=promote,
         pause=pause, checks=list(checks), check_db=check_db, dry_run=dry_run, force=force,
-        archive=archive, timeout=timeout,
+        archive=archive, timeout=timeout, config=_repos_config(),
     )  # fmt: skip
     from pgsafe.cli.common import info as say
 
+    repo = _repo()
     if kind == "time":
         from pgsafe.recovery.execute import resolve_target
         from pgsafe.recovery.inventory import load
 
-        repo = _repo()
         t = resolve_target(req, repo, load(repo).timezone)
         assert t.time is not None
         say(f"target time {req.value} = {t.time.astimezone(UTC).isoformat(sep=' ')} (UTC)")
-    r = recover(_repo(), req)
+    r = recover(repo, req)
     doc = asdict(r)
     emit(doc, lambda: _recover_text(r))
     if not r.ok:  # the report above is the one document; exit 3 without a second one
@@ -279,7 +306,13 @@ def check_cmd(
     """End to end: configuration, tools, repository, archiving working."""
     from pgsafe.physical.health import check
 
-    r = check(conn(dbname, host, port, username).conninfo(), _repo(), state_home(), timeout)
+    r = check(
+        conn(dbname, host, port, username).conninfo(),
+        _repo(),
+        state_home(),
+        timeout,
+        config=_repos_config(),
+    )
 
     def text() -> str:
         lines = []

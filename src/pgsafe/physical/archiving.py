@@ -3,7 +3,13 @@
 Sets ``wal_level`` (to ``replica`` unless already ``replica``/``logical``),
 ``archive_mode`` (``on`` unless ``always``) and ``archive_command`` with ALTER SYSTEM,
 reloads, and says whether a restart is needed.  Before touching the server it proves
-that the server's OS user can run the command and write the repository.
+that the server's OS user can run the command, write the repository and encode with
+its codec (a passphrase file it cannot read shows up here).
+
+The command reaches the repository as :mod:`pgsafe.physical.endpoint` says: ``--repo``
+for one repository, ``--config FILE`` for ``[[repos]]`` (so every repository gets each
+segment), and ``PGSAFE_AGE_PASSPHRASE_FILE=...`` in front for a passphrase-encrypted
+repository.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from pgsafe.errors import OperationFailed
 from pgsafe.pg.connect import connect
 from pgsafe.pg.programs import find_program
 from pgsafe.pg.runner import first_error_line
+from pgsafe.physical.endpoint import Endpoint, endpoint_for, probe_env
 from pgsafe.physical.server import ServerFacts, facts, require_superuser
 from pgsafe.repo.repository import Repository
 from pgsafe.wal import server_record
@@ -41,29 +48,72 @@ class EnableResult:
 
 
 def repo_url(repo: Repository) -> str:
-    return str(Path(repo.storage.url).absolute())
+    from pgsafe.physical.endpoint import repo_url as url_of
+
+    return url_of(repo.storage.url)
 
 
-def check_repo_writable(rt: runtime.Runtime, repo: Repository, user: runas.OsUser | None) -> None:
-    """Run ``wal-push --probe`` as the server's user; raise with a fix when it fails."""
-    argv = [*rt.argv, "--repo", repo_url(repo), "--server", repo.server, "wal-push", "--probe"]
-    proc = subprocess.run(
-        argv, capture_output=True, text=True, check=False, timeout=60,
-        stdin=subprocess.DEVNULL, **runas.popen_kwargs(user),
+def is_s3(repo: Repository) -> bool:
+    from pgsafe.physical.endpoint import _urls
+
+    return any(u.startswith("s3://") for u in _urls(repo))
+
+
+def run_probe(
+    rt: runtime.Runtime, ep: Endpoint, verb: str, user: runas.OsUser | None
+) -> subprocess.CompletedProcess[str]:
+    """``verb --probe`` through ``ep``, as the server's user, with the environment the
+    server's command will have (the caller's inline age secrets removed)."""
+    kwargs = runas.popen_kwargs(user)
+    kwargs["env"] = probe_env(ep, kwargs.get("env") or os.environ)
+    return subprocess.run(
+        [*rt.argv, *ep.args(), verb, "--probe"], capture_output=True, text=True,
+        check=False, timeout=60, stdin=subprocess.DEVNULL, **kwargs,
     )  # fmt: skip
+
+
+def check_repo_writable(
+    rt: runtime.Runtime, repo: Repository, user: runas.OsUser | None, ep: Endpoint | None = None
+) -> None:
+    """Run ``wal-push --probe`` as the server's user; raise with a fix when it fails."""
+    ep = ep or endpoint_for(repo)
+    proc = run_probe(rt, ep, "wal-push", user)
     if proc.returncode != 0:
         who = user.name if user else "the server's OS user"
+        files = " ".join(shlex.quote(v) for k, v in ep.env if k.endswith("_FILE"))
+        fix = f"give it the repository: chown -R {who} {shlex.quote(repo_url(repo))}"
+        if files:
+            fix += f"; and let it read {files} (chown {who}, chmod 0600)"
+        if ep.config:
+            fix += f"; and let it read the config {shlex.quote(ep.config)}"
         raise OperationFailed(
-            f"the OS user {who!r} cannot write the repository {repo_url(repo)}: "
+            f"the OS user {who!r} cannot archive into {repo_url(repo)}: "
             f"{first_error_line(proc.stderr)}",
-            hint=f"give it the repository: chown -R {who} {shlex.quote(repo_url(repo))}",
+            hint=fix,
         )
 
 
-def archive_command_for(home: Path, repo: Repository, user: runas.OsUser | None) -> str:
-    rt = runtime.wal_runtime(home, user)
-    check_repo_writable(rt, repo, user)
-    return runtime.command_line(rt, repo_url(repo), repo.server, "wal-push %p")
+def archive_endpoint(repo: Repository, config: Path | None = None) -> Endpoint:
+    return endpoint_for(repo, config=config)
+
+
+def _command(
+    home: Path, repo: Repository, user: runas.OsUser | None, config: Path | None
+) -> tuple[str, runtime.Runtime]:
+    ep = archive_endpoint(repo, config)
+    rt = runtime.wal_runtime(home, user, s3=is_s3(repo))
+    check_repo_writable(rt, repo, user, ep)
+    cmd = runtime.command_line(
+        rt, ep.repo_url, ep.server, "wal-push %p", config=ep.config, env=ep.env
+    )
+    return cmd, rt
+
+
+def archive_command_for(
+    home: Path, repo: Repository, user: runas.OsUser | None, config: Path | None = None
+) -> str:
+    """The archive_command for ``repo`` (proven to work as ``user`` first)."""
+    return _command(home, repo, user, config)[0]
 
 
 def _desired(f: ServerFacts, command: str) -> dict[str, str]:
@@ -96,17 +146,23 @@ def restart_server(data_directory: str, major: int, user: runas.OsUser | None) -
         raise OperationFailed(f"pg_ctl restart failed: {first_error_line(proc.stderr)}")
 
 
-def enable(conninfo: str, repo: Repository, home: Path, *, restart: bool = False) -> EnableResult:
+def enable(
+    conninfo: str,
+    repo: Repository,
+    home: Path,
+    *,
+    restart: bool = False,
+    config: Path | None = None,
+) -> EnableResult:
+    """``config``: the file whose ``[[repos]]`` the repository came from."""
     with connect(conninfo) as conn:
         f = facts(conn)
         require_superuser(f, "archive enable")
         server_record.ensure(repo, f.record())
         user = runas.server_user()
-        rt = runtime.wal_runtime(home, user)
-        check_repo_writable(rt, repo, user)
-        command = runtime.command_line(rt, repo_url(repo), repo.server, "wal-push %p")
+        command, rt = _command(home, repo, user, config)
         want = _desired(f, command)
-        result = EnableResult(command, rt.kind, repo_url(repo), repo.server)
+        result = EnableResult(command, rt.kind, ep_location(repo, config), repo.server)
         current = {"wal_level": f.wal_level, "archive_mode": f.archive_mode,
                    "archive_command": f.archive_command}  # fmt: skip
         try:
@@ -140,12 +196,13 @@ def _datadir_owner(path: str) -> runas.OsUser | None:
     return runas.server_user()
 
 
-def archive_settings(repo: Repository, home: Path) -> dict[str, str]:
+def ep_location(repo: Repository, config: Path | None) -> str:
+    return str(config.absolute()) if config else repo_url(repo)
+
+
+def archive_settings(repo: Repository, home: Path, config: Path | None = None) -> dict[str, str]:
     """postgresql.conf settings (quoted) that archive a *new* cluster into ``repo``."""
-    user = runas.server_user()
-    rt = runtime.wal_runtime(home, user)
-    check_repo_writable(rt, repo, user)
-    command = runtime.command_line(rt, repo_url(repo), repo.server, "wal-push %p")
+    command = archive_command_for(home, repo, runas.server_user(), config)
     return {
         "wal_level": "replica",
         "archive_mode": "on",

@@ -3,9 +3,11 @@
 ``pg_basebackup -D - -F t -X fetch`` writes one tar stream (data files, the WAL from
 backup start to stop under ``pg_wal/``, and PostgreSQL's ``backup_manifest``) on
 stdout; it flows through a tar tap (which keeps ``backup_label`` and
-``backup_manifest``), a sha256, client-side zstd and another sha256 straight into
-``base.tar.zst`` — no staging copy.  Every backup is self-contained: it restores to a
-consistent state with no archived WAL at all.
+``backup_manifest``), a sha256, the repository's codec (compression, then age when
+the repository encrypts) and another sha256 straight into ``base.tar`` + the codec's
+suffix (``base.tar.zst``, ``base.tar.lz4.age``...) — no staging copy.  PostgreSQL's
+``backup_manifest`` is stored beside it the same way.  Every backup is self-contained:
+it restores to a consistent state with no archived WAL at all.
 
 Choices, measured on a 275 MB cluster on 2 cores (PostgreSQL 15):
 
@@ -16,7 +18,7 @@ Choices, measured on a 275 MB cluster on 2 cores (PostgreSQL 15):
 * ``--compress=server-zstd`` took 0.76 s against 1.38 s for client-side zstd here, but
   PostgreSQL refuses to put the backup_manifest into a compressed stdout stream
   ("cannot inject manifest into a compressed tar file"); the manifest is part of what
-  a backup must record, so compression is client-side (zstd in C, threads, GIL released).
+  a backup must record, so compression is client-side (in C, threads, GIL released).
 * An idle server does not hang a backup: ``pg_backup_stop`` switches WAL segments itself
   and fetch mode does not wait for the archiver.
 """
@@ -42,13 +44,12 @@ from pgsafe.physical.server import facts
 from pgsafe.physical.tarscan import TarTap
 from pgsafe.progress import NullProgress, Progress
 from pgsafe.repo.catalog import Manifest, StoredObject
-from pgsafe.repo.codec import zstd
-from pgsafe.repo.codec.hashing import Hasher, sha256_stream
+from pgsafe.repo.codec.hashing import Hasher
 from pgsafe.repo.repository import Repository
 from pgsafe.wal import names, server_record
 
-DATA_OBJECT = "base.tar.zst"
-PG_MANIFEST_OBJECT = "backup_manifest.zst"
+DATA_BASE = "base.tar"
+PG_MANIFEST_BASE = "backup_manifest"
 
 
 def _read(stream: IO[bytes], progress: Progress) -> Iterator[bytes]:
@@ -111,11 +112,21 @@ def backup(
     repo: Repository,
     *,
     label: str | None = None,
-    level: int = zstd.DEFAULT_LEVEL,
     progress: Progress | None = None,
 ) -> Manifest:
-    """Take a base backup into ``repo``; returns its (saved) catalog entry."""
+    """Take a base backup into ``repo``; returns its (saved) catalog entry.
+
+    Objects go through the repository's codec; a missing encryption key is refused
+    (BadInput) before PostgreSQL is asked for anything.
+    """
+    from pgsafe.logical.stream import codec_label
+
     progress = progress or NullProgress()
+    encoder = repo.encoder()
+    encoder.check_encode()
+    data_object = DATA_BASE + encoder.suffix
+    pm_object = PG_MANIFEST_BASE + encoder.suffix
+    label_codec = codec_label(repo)
     with connect(conninfo) as conn:
         f = facts(conn)
         row = conn.execute(
@@ -146,8 +157,8 @@ def backup(
             assert proc.stdout is not None
             tap = TarTap(_read(proc.stdout, progress), {"backup_label", "backup_manifest"})
             raw = Hasher(tap)
-            stored = Hasher(zstd.compress(raw, level))
-            key = repo.object_key(backup_id, DATA_OBJECT)
+            stored = Hasher(encoder.encode(raw))
+            key = repo.object_key(backup_id, data_object)
             try:
                 repo.storage.put(key, stored)
             except BaseException:
@@ -176,11 +187,10 @@ def backup(
     )
     details["next_xid"] = int(end[1])
     details["timezone"] = str(end[2])
-    details["compression"] = "client-zstd"
+    details["compression"] = f"client-{label_codec}"
     details["raw_sha256"] = raw.sha256
-    pg_manifest = zstd.compress_bytes(tap.captured["backup_manifest"], level)
-    repo.storage.put(repo.object_key(backup_id, PG_MANIFEST_OBJECT), [pg_manifest])
-    pm_sha, _ = sha256_stream([pg_manifest])
+    pm_stored = Hasher(encoder.encode([tap.captured["backup_manifest"]]))
+    repo.storage.put(repo.object_key(backup_id, pm_object), pm_stored)
     manifest = Manifest(
         id=backup_id,
         kind="physical",
@@ -190,15 +200,15 @@ def backup(
         finished_at=_iso(end[0]),
         format="tar",
         label=label,
-        options={"method": "pg_basebackup -F t -X fetch", "compress_level": level},
+        options={"method": "pg_basebackup -F t -X fetch", "codec": encoder.spec.to_dict()},
         pg_version=f.version,
         pg_major=f.major,
         system_identifier=f.system_identifier,
         objects=[
-            StoredObject(DATA_OBJECT, stored.size, stored.sha256, raw.size, "zstd", "data"),
+            StoredObject(data_object, stored.size, stored.sha256, raw.size, label_codec, "data"),
             StoredObject(
-                PG_MANIFEST_OBJECT, len(pg_manifest), pm_sha,
-                len(tap.captured["backup_manifest"]), "zstd", "pg_manifest",
+                pm_object, pm_stored.size, pm_stored.sha256,
+                len(tap.captured["backup_manifest"]), label_codec, "pg_manifest",
             ),
         ],
         physical=details,

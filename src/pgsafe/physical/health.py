@@ -17,7 +17,8 @@ from pgsafe.cluster import runas
 from pgsafe.errors import PgsafeError
 from pgsafe.pg.connect import connect
 from pgsafe.pg.programs import find_program, program_version
-from pgsafe.physical.archiving import check_repo_writable, repo_url
+from pgsafe.physical.archiving import check_repo_writable, is_s3, repo_url
+from pgsafe.physical.endpoint import endpoint_for
 from pgsafe.physical.server import facts
 from pgsafe.physical.switch import force_switch, wait_archived
 from pgsafe.repo.repository import Repository
@@ -44,21 +45,30 @@ class CheckReport:
         self.checks.append(Check(name, ok, detail, None if ok else fix))
 
 
-def _points_here(command: str, repo: Repository) -> bool:
+def _points_here(command: str, repo: Repository, config: Path | None = None) -> bool:
     try:
         words = shlex.split(command.replace("%%", "%"))
     except ValueError:
         return False
-    if "wal-push" not in words or "--repo" not in words:
+    flag, want = ("--config", str(config)) if config else ("--repo", repo_url(repo))
+    if "wal-push" not in words or flag not in words:
         return False
-    given = words[words.index("--repo") + 1]
+    given = words[words.index(flag) + 1]
     server = words[words.index("--server") + 1] if "--server" in words else "main"
-    return Path(given).absolute() == Path(repo_url(repo)) and server == repo.server
+    same = given == want if "://" in want else Path(given).absolute() == Path(want)
+    return same and server == repo.server
 
 
-def check(conninfo: str, repo: Repository, home: Path, timeout: float = 60) -> CheckReport:
+def check(
+    conninfo: str, repo: Repository, home: Path, timeout: float = 60, config: Path | None = None
+) -> CheckReport:
+    """``config``: the file whose ``[[repos]]`` the repository came from."""
     r = CheckReport()
-    where = f"--repo {shlex.quote(repo_url(repo))}"
+    where = (
+        f"--config {shlex.quote(str(config))}"
+        if config
+        else f"--repo {shlex.quote(repo_url(repo))}"
+    )
     if repo.server != "main":
         where += f" --server {shlex.quote(repo.server)}"
     enable = f"pgsafe {where} archive enable --restart"
@@ -69,7 +79,7 @@ def check(conninfo: str, repo: Repository, home: Path, timeout: float = 60) -> C
               f"{enable} (sets wal_level = replica; needs a restart)")  # fmt: skip
         r.add("archive_mode", f.archive_mode in ("on", "always"),
               f"archive_mode = {f.archive_mode}", f"{enable} (needs a restart)")  # fmt: skip
-        here = _points_here(f.archive_command, repo)
+        here = _points_here(f.archive_command, repo, config)
         r.add("archive_command", here, f.archive_command or "(empty)",
               f"{enable} (archive_command must push into this repository)")  # fmt: skip
         record = server_record.load(repo)
@@ -80,8 +90,8 @@ def check(conninfo: str, repo: Repository, home: Path, timeout: float = 60) -> C
               "this --repo/--server belongs to another cluster: use another --server")  # fmt: skip
         user = runas.server_user()
         try:
-            rt = runtime.wal_runtime(home, user)
-            check_repo_writable(rt, repo, user)
+            rt = runtime.wal_runtime(home, user, s3=is_s3(repo))
+            check_repo_writable(rt, repo, user, endpoint_for(repo, config=config))
             r.add("server user runs pgsafe", True, f"{rt.kind}: {' '.join(rt.argv)}")
         except PgsafeError as exc:
             r.add("server user runs pgsafe", False, exc.message, exc.hint)

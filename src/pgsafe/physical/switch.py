@@ -27,7 +27,12 @@ def force_switch(conn: psycopg.Connection[Any]) -> str:
 def is_archived(repo: Repository, name: str) -> bool:
     wal = names.parse(name)
     assert wal is not None
-    return repo.storage.stat(layout.wal_key(repo.server, wal)) is not None
+    from pgsafe.repo.storage.mirror import MirrorStorage
+
+    key = layout.wal_key(repo.server, wal, repo.codec_spec().suffix)
+    if isinstance(repo.storage, MirrorStorage):  # archived means: in every repository
+        return all(m.storage.stat(key) is not None for m in repo.storage.members)
+    return repo.storage.stat(key) is not None
 
 
 def wait_archived(repo: Repository, name: str, timeout: float = 60) -> float:

@@ -25,7 +25,7 @@ from pgsafe.cluster.local import LocalCluster
 from pgsafe.cluster.ports import free_port, port_in_use
 from pgsafe.errors import BadInput, OperationFailed
 from pgsafe.recovery import inventory
-from pgsafe.recovery.extract import extract
+from pgsafe.recovery.extract import check_readable, extract
 from pgsafe.recovery.plan import Plan, make_plan
 from pgsafe.recovery.targets import Target, format_time, parse_lsn, parse_time, parse_xid
 from pgsafe.recovery.walscan import CommitScanner
@@ -51,6 +51,7 @@ class RecoverRequest:
     force: bool = False
     archive: bool = False
     timeout: float = 3600
+    config: Path | None = None  # the config whose [[repos]] the repository came from
 
 
 @dataclass
@@ -64,7 +65,7 @@ class RecoverResult:
     ok: bool = False
     started: bool = False
     state: str = "planned"  # planned | prepared | paused | promoted
-    notes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # plan notes, fallbacks, archive_mode
 
 
 def _zone(name: str | None) -> tzinfo:
@@ -155,6 +156,7 @@ def prepare(repo: Repository, req: RecoverRequest) -> tuple[Plan, Target]:
     plan = make_plan(
         target, inv.backups, inv.archive, scan, timeline=req.timeline, backup_id=req.backup_id
     )
+    check_readable(repo, repo.load(plan.backup.id))  # a wrong or missing key: exit 2 here
     _check_pgdata(req)
     return plan, target
 
@@ -205,14 +207,43 @@ def _write_config(pgdata: Path, settings: dict[str, str], plan: Plan) -> None:
     (pgdata / "recovery.signal").write_text("")
 
 
-def _run_recovery(repo: Repository, req: RecoverRequest, plan: Plan, target: Target) -> str:
-    """Create the data directory and write everything; returns the restore_command."""
+def restore_command(repo: Repository, req: RecoverRequest) -> str:
+    """restore_command through ``wal-get``, proven to decode as the server's OS user.
+
+    An encrypted repository's identity (or passphrase) file is named in the command
+    (``PGSAFE_AGE_IDENTITY_FILE=...``); the server's user must be able to read it.
+    """
     from pgsafe.config import state_home
+    from pgsafe.physical.archiving import is_s3, run_probe
+    from pgsafe.physical.endpoint import endpoint_for
 
     user = runas.server_user()
-    rt = runtime.wal_runtime(state_home(), user)
-    repo_url = str(Path(repo.storage.url).absolute())
-    restore = runtime.command_line(rt, repo_url, repo.server, "wal-get %f %p")
+    ep = endpoint_for(repo, config=req.config, decrypt=True)
+    rt = runtime.wal_runtime(state_home(), user, s3=is_s3(repo))
+    proc = run_probe(rt, ep, "wal-get", user)
+    if proc.returncode != 0:
+        who = user.name if user else "the server's OS user"
+        files = [v for k, v in ep.env if k.endswith("_FILE")]
+        lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
+        raise BadInput(
+            f"restore_command would fail for the OS user {who!r}: "
+            + (lines[0][7:] if lines else proc.stderr.strip()[-300:]),
+            hint=(
+                f"let {who} read {' '.join(files)} (e.g. chown {who} FILE; chmod 0600 FILE)"
+                if files
+                else f"let {who} read the repository and its config"
+            ),
+        )
+    return runtime.command_line(
+        rt, ep.repo_url, ep.server, "wal-get %f %p", config=ep.config, env=ep.env
+    )
+
+
+def _run_recovery(repo: Repository, req: RecoverRequest, plan: Plan, target: Target) -> str:
+    """Create the data directory and write everything; returns the restore_command."""
+
+    restore = restore_command(repo, req)
+    user = runas.server_user()
     d = req.pgdata
     created = not d.exists()
     if d.exists() and req.force:
@@ -235,6 +266,24 @@ def _run_recovery(repo: Repository, req: RecoverRequest, plan: Plan, target: Tar
             shutil.rmtree(d, ignore_errors=True)
         raise
     return restore
+
+
+WAL_GET_NOTE = "pgsafe wal-get: note: "
+
+
+def wal_get_notes(cluster: LocalCluster) -> list[str]:
+    """Fallbacks reported by restore_command (wal-get writes them to the server log)."""
+    try:
+        text = cluster.log_file.read_text(errors="replace")
+    except OSError:
+        return []
+    out: list[str] = []
+    for line in text.splitlines():
+        if WAL_GET_NOTE in line:
+            note = line.split(WAL_GET_NOTE, 1)[1].strip()
+            if note not in out:
+                out.append(note)
+    return out
 
 
 def _stop_reason(cluster: LocalCluster) -> str | None:
@@ -326,6 +375,7 @@ def recover(repo: Repository, req: RecoverRequest) -> RecoverResult:
         return result
     _run_recovery(repo, req, plan, target)
     result.state = "prepared"
+    result.notes.extend(repo.notes)  # the base backup (or a history file) from another repo
     if not req.archive:
         result.notes.append(
             "archive_mode is off in the recovered cluster (pass --archive to keep archiving)"
@@ -339,6 +389,7 @@ def recover(repo: Repository, req: RecoverRequest) -> RecoverResult:
     result.port, result.started = port, True
     result.state = _wait(cluster, req.timeout)
     result.reached = reached_state(cluster)
+    result.notes.extend(n for n in wal_get_notes(cluster) if n not in result.notes)
     result.checks = run_checks(cluster, req.check_db, req.checks)
     result.ok = all(c["ok"] for c in result.checks)
     return result

@@ -8,13 +8,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from pgsafe.errors import NotFound
 from pgsafe.recovery.plan import ArchiveState, BackupRef
 from pgsafe.recovery.timelines import parse_history
 from pgsafe.repo.catalog import Manifest
-from pgsafe.repo.codec import zstd
 from pgsafe.repo.repository import Repository
 from pgsafe.repo.storage.base import read_all
 from pgsafe.wal import layout, names, server_record
+from pgsafe.wal.get import find
 
 
 @dataclass(frozen=True)
@@ -45,10 +46,13 @@ def backup_ref(m: Manifest) -> BackupRef | None:
 def read_history(repo: Repository, timeline: int) -> list[tuple[int, int]] | None:
     wal = names.parse(names.history_name(timeline))
     assert wal is not None
-    key = layout.wal_key(repo.server, wal)
-    if repo.storage.stat(key) is None:
+    try:
+        key, f = find(repo.storage, repo.server, wal, repo.codec_spec().suffix)
+    except NotFound:
         return None
-    return parse_history(zstd.decompress_bytes(read_all(repo.storage, key)).decode())
+    with f:
+        text = b"".join(repo.decoder(key.rsplit("/", 1)[-1]).decode(f, what=wal.name))
+    return parse_history(text.decode())
 
 
 def load(repo: Repository) -> Inventory:

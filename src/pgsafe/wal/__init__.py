@@ -1,5 +1,5 @@
 """Continuous WAL archiving: the archive_command / restore_command endpoints.
 
-Modules here import only the standard library and zstandard: they run once per WAL
+Modules here import only the standard library and the codec libraries: they run once per WAL
 segment, started by PostgreSQL.
 """

@@ -1,14 +1,22 @@
 """Lean entry point for ``wal-push`` / ``wal-get`` (no click, rich or psycopg).
 
 PostgreSQL runs these once per WAL segment, so start-up matters: this module and what
-it imports use only the standard library, zstandard and pgsafe's lean modules (errors,
-config, repo, wal).  ``tests/unit/test_wal_lean.py`` holds that line.
+it imports use only the standard library, the codec libraries (zstandard, lz4; age's
+``cryptography`` only for an encrypted repository; botocore only for S3) and pgsafe's
+lean modules (errors, config, repo, wal).  ``tests/unit/test_wal_lean.py`` holds that line.
+
+With ``--config FILE`` naming ``[[repos]]`` (and no ``--repo``), every repository is
+opened as one: ``wal-push`` succeeds only once each of them holds the segment, and
+``wal-get`` reads the first valid copy.
 
 Exit codes: 0 done; 1 failed (and, for ``wal-get``, "not in the archive", quietly);
 2 bad usage.  Never 126 or more: PostgreSQL aborts recovery on those.
 
 ``--probe`` (with either command) checks that this runtime works for the calling OS user;
-with ``wal-push`` it also writes and removes a probe object in the repository.
+with ``wal-push`` it also writes and removes a probe object in the repository and
+encodes a few bytes with the repository's codec (an unreadable passphrase file shows up
+here); ``wal-get --probe`` with ``--repo``/``--config`` checks that a key to decrypt
+with is at hand and readable.
 """
 
 from __future__ import annotations
@@ -68,14 +76,18 @@ def _open_repo(flags: dict[str, object]) -> Repository:
     from pgsafe.repo.repository import Repository
 
     s = load_settings(flags)
+    if not s.repo and s.repos:
+        return Repository.open_many(list(s.repos), s.server, create=False)
     return Repository.open(s.repo, s.server, create=False)
 
 
 def _push(a: LeanArgs) -> int:
-    from pgsafe.wal.push import push
+    from pgsafe.wal.push import push, wal_encoder
 
     repo = _open_repo(a.flags)
     if a.probe:
+        for _ in wal_encoder(repo).encode([b"probe\n"]):
+            pass
         key = f"{repo.server}/probe/{secrets.token_hex(8)}"
         repo.storage.put(key, [b"probe\n"])
         repo.storage.delete(key)
@@ -95,12 +107,18 @@ def _get(a: LeanArgs) -> int:
     if a.probe:
         import zstandard  # noqa: F401  (the probe proves it imports)
 
+        if "repo" in a.flags or "config" in a.flags:
+            repo = _open_repo(a.flags)
+            repo.encoder().check_decode()  # a key at hand (and its file readable)
         print("ok")
         return 0
     if len(a.positional) != 2:
         raise BadInput("wal-get takes two arguments: NAME DEST", hint=USAGE)
     repo = _open_repo(a.flags)
-    return 0 if get(repo, a.positional[0], a.positional[1]) else 1
+    found = get(repo, a.positional[0], a.positional[1])
+    for note in repo.notes:  # lands in the server log; recover reports it
+        print(f"pgsafe wal-get: note: {note}", file=sys.stderr)
+    return 0 if found else 1
 
 
 def main(args: list[str]) -> int:

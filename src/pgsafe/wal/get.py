@@ -1,5 +1,12 @@
 """``wal-get``: copy one archived WAL file to where PostgreSQL asks (lean).
 
+The object is looked up under the repository's own suffix first (one request), then,
+only when that misses, by listing its folder for any other codec suffix (a repository
+whose codec changed, or WAL archived before codecs).  It is decoded with the pipeline
+its suffixes name (strict: damage is an error, never a short file).  With several
+repositories each is tried in turn, and a copy that is missing or damaged in one is
+read from the next; every such fallback is added to ``repo.notes``.
+
 A file not in the archive is an ordinary answer (PostgreSQL probes past the end of the
 archive and for history files of future timelines): :func:`get` returns False.
 """
@@ -8,35 +15,99 @@ from __future__ import annotations
 
 import os
 import secrets
+from typing import BinaryIO
 
-import zstandard
-
-from pgsafe.errors import BadInput, NotFound, OperationFailed
+from pgsafe.errors import BadInput, NotFound, OperationFailed, VerificationFailed
 from pgsafe.repo.repository import Repository
+from pgsafe.repo.storage.base import Storage
 from pgsafe.wal import layout, names
 
 
+def _members(repo: Repository) -> list[tuple[str, Storage]]:
+    from pgsafe.repo.storage.mirror import MirrorStorage
+
+    if isinstance(repo.storage, MirrorStorage):
+        return [(m.name, m.storage) for m in repo.storage.members]
+    return [("", repo.storage)]
+
+
+def find(storage: Storage, server: str, wal: names.WalName, suffix: str) -> tuple[str, BinaryIO]:
+    """``(key, open stream)`` of ``wal`` in ``storage``; NotFound when it is not there."""
+    key = layout.wal_key(server, wal, suffix)
+    try:
+        return key, storage.open(key)
+    except NotFound:
+        pass
+    present = set(storage.list(layout.wal_folder(server, wal)))
+    for other in layout.all_suffixes(suffix)[1:]:
+        k = layout.wal_key(server, wal, other)
+        if k in present:
+            try:
+                return k, storage.open(k)
+            except NotFound:
+                continue
+    raise NotFound(f"{wal.name} is not archived")
+
+
+def _note(repo: Repository, text: str) -> None:
+    from pgsafe.repo.storage.mirror import MirrorStorage
+
+    if isinstance(repo.storage, MirrorStorage):
+        repo.storage.notes.append(text)
+
+
+def _decode_to(repo: Repository, key: str, src: BinaryIO, tmp: str, what: str) -> None:
+    decoder = repo.decoder(key.rsplit("/", 1)[-1])
+    with src, open(tmp, "wb") as out:
+        for piece in decoder.decode(src, what=what):
+            out.write(piece)
+        out.flush()
+        os.fsync(out.fileno())
+
+
 def get(repo: Repository, name: str, dest: str) -> bool:
-    """Write the archived ``name`` to ``dest`` (atomically); False when it is not archived."""
+    """Write the archived ``name`` to ``dest`` (atomically); False when it is not archived.
+
+    Raises BadInput (exit 2) for a missing or wrong key, VerificationFailed when every
+    copy is damaged, OperationFailed when the destination cannot be written.
+    """
     wal = names.parse(name)
     if wal is None:
         raise BadInput(f"{name!r} is not a WAL file name", hint="restore_command passes %f %p")
-    key = layout.wal_key(repo.server, wal)
-    try:
-        src = repo.storage.open(key)
-    except NotFound:
-        return False
+    suffix = repo.encoder().suffix
     folder = os.path.dirname(os.path.abspath(dest))
     tmp = os.path.join(folder, f".pgsafe-{os.path.basename(dest)}.{secrets.token_hex(4)}")
+    members = _members(repo)
+    problems: list[str] = []
+    damage: VerificationFailed | None = None
     try:
-        with src, open(tmp, "wb") as out:
-            reader = zstandard.ZstdDecompressor().stream_reader(src)
-            while chunk := reader.read(1 << 20):
-                out.write(chunk)
-        os.replace(tmp, dest)
-    except (OSError, zstandard.ZstdError) as exc:
-        raise OperationFailed(f"cannot restore {name} from {repo.storage.url}: {exc}") from None
+        for label, storage in members:
+            try:
+                key, src = find(storage, repo.server, wal, suffix)
+            except NotFound:
+                problems.append(f"missing in {label}")
+                continue
+            try:
+                _decode_to(repo, key, src, tmp, name)
+            except VerificationFailed as exc:
+                damage = exc
+                problems.append(f"damaged in {label}")
+                continue
+            except OSError as exc:
+                raise OperationFailed(
+                    f"cannot restore {name} from {repo.storage.url}: {exc}"
+                ) from None
+            os.replace(tmp, dest)
+            if label and problems:
+                _note(repo, f"{name}: read from repository {label} ({'; '.join(problems)})")
+            return True
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-    return True
+    if damage is not None:
+        if len(members) > 1:
+            raise VerificationFailed(
+                f"no valid copy of {name}: " + "; ".join(problems), hint=damage.hint
+            )
+        raise damage
+    return False

@@ -2,17 +2,33 @@
 
 Keys::
 
-    <server>/server.json                    system identifier, major, WAL segment size
-    <server>/wal/<TTTTTTTTXXXXXXXX>/<name>.zst   segments, .partial and .backup files
-    <server>/wal/history/<TLI>.history.zst  timeline history files
-    <server>/marks/<name>.json              named restore points (pgsafe mark)
+    <server>/server.json                         system identifier, major, segment size
+    <server>/wal/<TTTTTTTTXXXXXXXX>/<name><sfx>  segments, .partial and .backup files
+    <server>/wal/history/<TLI>.history<sfx>      timeline history files
+    <server>/marks/<name>.json                   named restore points (pgsafe mark)
+
+``<sfx>`` is the suffix of the repository's codec when the file was archived: ``.zst``
+(the default), ``.lz4``, ``.gz`` or nothing, then ``.age`` when encrypted.  A
+repository keeps one codec, so its WAL has one suffix; readers still accept any.
 """
 
 from __future__ import annotations
 
 from pgsafe.wal.names import WalName
 
-SUFFIX = ".zst"
+SUFFIX = ".zst"  # the default codec's suffix (and that of repositories made before codecs)
+AGE_SUFFIX = ".age"
+COMPRESSION_SUFFIXES = (".zst", ".lz4", ".gz", "")
+
+
+def all_suffixes(preferred: str = SUFFIX) -> list[str]:
+    """Every suffix a stored WAL file may carry, ``preferred`` first."""
+    out = [preferred]
+    for enc in ("", AGE_SUFFIX):
+        for comp in COMPRESSION_SUFFIXES:
+            if comp + enc not in out:
+                out.append(comp + enc)
+    return out
 
 
 def server_record_key(server: str) -> str:
@@ -23,17 +39,34 @@ def wal_prefix(server: str) -> str:
     return f"{server}/wal"
 
 
-def wal_key(server: str, wal: WalName) -> str:
+def wal_folder(server: str, wal: WalName) -> str:
+    """The folder (key prefix) holding ``wal`` whatever its suffix."""
     if wal.kind == "history":
-        return f"{server}/wal/history/{wal.name}{SUFFIX}"
+        return f"{server}/wal/history"
     assert wal.segment is not None
-    return f"{server}/wal/{wal.segment[:16]}/{wal.name}{SUFFIX}"
+    return f"{server}/wal/{wal.segment[:16]}"
+
+
+def wal_key(server: str, wal: WalName, suffix: str = SUFFIX) -> str:
+    return f"{wal_folder(server, wal)}/{wal.name}{suffix}"
+
+
+def strip_suffix(base: str) -> str:
+    """``000000010000000000000003.lz4.age`` → ``000000010000000000000003``."""
+    if base.endswith(AGE_SUFFIX):
+        base = base[: -len(AGE_SUFFIX)]
+    for comp in COMPRESSION_SUFFIXES:
+        if comp and base.endswith(comp):
+            return base[: -len(comp)]
+    return base
 
 
 def name_of_key(key: str) -> str | None:
-    """The archive file name of a WAL key, or None for anything else."""
-    base = key.rsplit("/", 1)[-1]
-    return base[: -len(SUFFIX)] if base.endswith(SUFFIX) else None
+    """The archive file name of a WAL key (any codec suffix), or None for anything else."""
+    from pgsafe.wal.names import parse
+
+    name = strip_suffix(key.rsplit("/", 1)[-1])
+    return name if parse(name) is not None else None
 
 
 def mark_key(server: str, name: str) -> str:
