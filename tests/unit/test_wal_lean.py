@@ -59,3 +59,36 @@ def test_wal_get_never_exits_126_or_more(tmp_path: Path) -> None:
     ):
         proc = subprocess.run([sys.executable, "-m", "pgsafe", *args], capture_output=True)
         assert 0 < proc.returncode < 126
+
+
+def test_wal_push_into_an_encrypted_repository_stays_lean(tmp_path: Path) -> None:
+    """With age, cryptography is imported (to encrypt), still no click/rich/psycopg."""
+    import json
+
+    key = tmp_path / "id.txt"
+    subprocess.run(["age-keygen", "-o", str(key)], check=True, capture_output=True)
+    public = subprocess.run(
+        ["age-keygen", "-y", str(key)], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    codec = {"compression": "zstd", "level": 3, "encryption": {"format": "age", "mode": "x25519"}}
+    marker = {"format": 1, "codec": codec, "age_recipients": [public]}
+    (repo / "pgsafe-repo.json").write_text(json.dumps(marker))
+    hist = tmp_path / "00000002.history"
+    hist.write_text("1\t0/3000000\tx\n")
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "pgsafe", "--repo", str(repo),
+         "wal-push", str(hist)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    mods = _imported(proc.stderr)
+    assert "cryptography" in mods
+    assert not mods & set(HEAVY), sorted(mods & set(HEAVY))
+    (stored,) = list(repo.rglob("00000002.history.zst.age"))
+    plain = subprocess.run(
+        ["age", "-d", "-i", str(key), str(stored)], check=True, capture_output=True
+    ).stdout
+    out = subprocess.run(["zstd", "-d", "-c"], input=plain, check=True, capture_output=True)
+    assert out.stdout == hist.read_bytes()
