@@ -17,6 +17,7 @@ from pgsafe.repo.repository import Repository
 from pgsafe.retention.plan import ExpiryPlan, plan_expiry
 from pgsafe.retention.policy import Policy
 from pgsafe.wal import layout, names, server_record
+from pgsafe.wal.push import digest_key
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +104,7 @@ def expire(repo: Repository, policy: Policy, now: datetime, *, dry_run: bool) ->
             result.removed_backups.append(backup_id)
         for name in plan.remove_wal:
             repo.storage.delete(wal[name])
+            repo.storage.delete(digest_key(repo.server, name))  # encrypted repositories
             result.removed_wal.append(name)
         return result
 

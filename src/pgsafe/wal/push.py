@@ -10,7 +10,10 @@ keep the repository's level.
 The same name arriving again is accepted when the content is identical (PostgreSQL
 retries an archive_command whose success it did not see) and refused loudly otherwise:
 the stored copy is never replaced.  The comparison is on plaintext (an encrypted copy
-differs byte for byte on every write), so with age it needs a key that decrypts.
+differs byte for byte on every write).  An encrypted repository's archiving host may
+hold only the public recipients and cannot decrypt, so there the sha256 of the
+plaintext is stored first, under ``<server>/wal-digests/`` (as pgBackRest keeps a hash
+of each segment), and a retry is compared with it.
 
 Segments carry the cluster's system identifier in their first page header; it must
 match the repository's server record.
@@ -98,6 +101,31 @@ def _stored_digest(repo: Repository, key: str) -> str:
     return h.hexdigest()
 
 
+def digest_key(server: str, name: str) -> str:
+    return f"{server}/wal-digests/{name}.sha256"
+
+
+def _claim_digest(repo: Repository, name: str, digest: str) -> None:
+    """Record the plaintext's sha256 before the (encrypted) segment; a different one
+    already recorded means different content under the same name: refuse."""
+    key = digest_key(repo.server, name)
+    try:
+        repo.storage.put(key, [digest.encode() + b"\n"])
+        return
+    except ObjectExists:
+        pass
+    with repo.storage.open(key) as f:
+        stored = f.read().decode(errors="replace").strip()
+    if stored != digest:
+        raise OperationFailed(
+            f"{name} is already archived in {repo.storage.url} with DIFFERENT content; "
+            "the archived copy was kept and this one was NOT archived",
+            hint="two clusters may be archiving into the same --repo/--server, or the "
+            "cluster was restored without a new timeline; check archive_command on every "
+            "server",
+        )
+
+
 def push(repo: Repository, path: str) -> PushResult:
     """Archive the WAL file at ``path`` (as PostgreSQL's ``%p``)."""
     base = os.path.basename(path)
@@ -117,12 +145,15 @@ def push(repo: Repository, path: str) -> PushResult:
     if wal.has_header:
         _check_header(repo, wal, data)
     key = layout.wal_key(repo.server, wal, encoder.suffix)
+    digest = hashlib.sha256(data).hexdigest()
+    if encoder.spec.encryption is not None:
+        _claim_digest(repo, wal.name, digest)
     try:
         stored = repo.storage.put(key, encoder.encode([data]))
         return PushResult(base, key, "stored", len(data), stored)
     except ObjectExists:
         pass
-    if _stored_digest(repo, key) == hashlib.sha256(data).hexdigest():
+    if encoder.spec.encryption is not None or _stored_digest(repo, key) == digest:
         st = repo.storage.stat(key)
         return PushResult(base, key, "already archived", len(data), st.size if st else 0)
     raise OperationFailed(
