@@ -35,7 +35,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy src
 
 test: $(STAMP) lint typecheck
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile tests
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=10 tests
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit tests/storage
