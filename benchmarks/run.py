@@ -152,7 +152,8 @@ def alternate(contenders: list[tuple[str, Fn]], runs: int) -> dict[str, list[dic
             r.pop("stdout", None)
             out[name].append(r)
             size = f", {r['out_bytes'] / MB:.1f} MiB" if r.get("out_bytes") is not None else ""
-            log(f"  {name} [{i + 1}/{runs}]: {r.get('wall_s', 0):.2f} s{size}")
+            what = f"{r['tps']:.0f} TPS" if "tps" in r else f"{r.get('wall_s', 0):.2f} s"
+            log(f"  {name} [{i + 1}/{runs}]: {what}{size}")
     return out
 
 
@@ -208,6 +209,7 @@ def machine_info(base: Path, pg_bin: str) -> dict[str, Any]:
     with contextlib.suppress(OSError):
         rota = Path(f"/sys/block/{name}/queue/rotational").read_text().strip()
     git = tool_version(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"])
+    dirty = tool_version(["git", "-C", str(ROOT), "status", "--porcelain", "--", "src"])
     return {
         "cpu_model": _first("/proc/cpuinfo", r"^model name\s*:\s*(.+)$"),
         "cores": os.cpu_count(),
@@ -221,6 +223,8 @@ def machine_info(base: Path, pg_bin: str) -> dict[str, Any]:
         "pgbackrest": tool_version(["pgbackrest", "version"]),
         "pgsafe": PGSAFE_VERSION,
         "git_commit": git,
+        # the code measured is the work tree: uncommitted changes under src/ are listed
+        "src_uncommitted": [ln[3:] for ln in (dirty or "").splitlines()],
     }
 
 
@@ -323,6 +327,7 @@ class Bench:
     pgbr: PgBackRest | None = None
     main: LocalCluster | None = None
     doc: dict[str, Any] = field(default_factory=dict)
+    t_start: float = field(default_factory=time.monotonic)
 
     # helpers ----------------------------------------------------------------------------
     def pgsafe(self, *args: str) -> list[str]:
@@ -863,6 +868,13 @@ class Bench:
                     "restore": parts["restore"]["contenders"]["pgsafe recover"],
                 }
                 continue
+            elapsed = (time.monotonic() - self.t_start) / 60
+            if self.args.budget_min and elapsed > self.args.budget_min:
+                notes.append(
+                    f"stopped before scale {scale}: {elapsed:.0f} min elapsed, over the "
+                    f"--budget-min {self.args.budget_min:g}"
+                )
+                break
             free = shutil.disk_usage(self.base).free
             need = 3.5 * GB_PER_SCALE * scale
             if free < need:
@@ -1101,6 +1113,8 @@ def _table(part: dict[str, Any], ref: str | None, title: str) -> list[str]:
 
 def render(doc: dict[str, Any]) -> str:
     m = doc["machine"]
+    n_dirty = len(m.get("src_uncommitted") or [])
+    dirty = f" + uncommitted changes to {n_dirty} files under src/" if n_dirty else ""
     lines = [
         f"# pgsafe benchmark, {doc['date']} ({doc['name']})",
         "",
@@ -1109,7 +1123,7 @@ def render(doc: dict[str, Any]) -> str:
         f"Machine: {m['cpu_model']}, {m['cores']} cores, {m['memory_gib']} GiB, disk "
         f"`{m['disk']}` (rotational: {m['disk_rotational']}), Linux {m['kernel']}, {m['os']}; "
         f"{m['postgresql']}; {m['pgbackrest'] or 'pgBackRest not installed'}; pgsafe "
-        f"{m['pgsafe']} ({m['git_commit']}), Python {m['python']}. Shared and noisy: load "
+        f"{m['pgsafe']} ({m['git_commit']}{dirty}), Python {m['python']}. Shared and noisy: load "
         f"average {doc['load_before']} before, {doc['load_after']} after. Contenders run "
         "alternately (A B A B ...); figures are medians; CPU is user+sys of the child "
         "process tree, peak RSS the largest single process of it.",
@@ -1203,6 +1217,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--pushes", type=int, default=10, help="wal-push runs per contender")
     ap.add_argument("--quick", action="store_true", help="smoke run: scale 1, 1 run, no load")
     ap.add_argument("--no-install", action="store_true", help="never apt-get install pgbackrest")
+    ap.add_argument(
+        "--budget-min",
+        type=float,
+        default=0,
+        help="scaling: start no new scale after this many minutes (0: no limit)",
+    )
     ap.add_argument("--no-pgbackrest", action="store_true", help="leave pgBackRest out")
     ap.add_argument("--name", default=None, help="results file name (default bench / quick)")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
