@@ -285,3 +285,13 @@ def test_expire_removes_what_an_interrupted_dump_left(repo: Path, pg: LocalClust
     run_pgsafe("--repo", str(repo), "expire", "--keep-last", "5")
     assert not leftover.exists()
     assert backups(repo) == [json.loads(ok.stdout)["id"]]
+
+
+def test_verify_of_a_dump_of_the_postgres_database(repo: Path, pg: LocalCluster) -> None:
+    psql_exec(pg.conninfo(), "CREATE TABLE IF NOT EXISTS in_postgres AS SELECT 1 AS x")
+    r = run_pgsafe("--repo", str(repo), "dump", "-d", pg.conninfo("postgres"), "--json")
+    assert r.returncode == 0, r.stderr
+    v = run_pgsafe("--repo", str(repo), "verify", json.loads(r.stdout)["id"])
+    assert v.returncode == 0, v.stdout + v.stderr
+    assert "table public.in_postgres" in v.stdout
+    psql_exec(pg.conninfo(), "DROP TABLE in_postgres")

@@ -105,11 +105,15 @@ def _restore_test(repo: Repository, m: Manifest, home: Path, result: VerifyResul
             assert m.database is not None
             target = ConnOptions(dbname=cluster.conninfo(m.database))
             with connect(cluster.conninfo()) as conn:
-                conn.execute(
-                    sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(
-                        sql.Identifier(m.database)
+                exists = conn.execute(
+                    "SELECT 1 FROM pg_database WHERE datname = %s", (m.database,)
+                ).fetchone()
+                if not exists:  # a dump of "postgres" restores into the empty one there
+                    conn.execute(
+                        sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(
+                            sql.Identifier(m.database)
+                        )
                     )
-                )
             schema = m.object("schema")
             if schema is not None:  # data-only backup: its schema companion first
                 rs.pg_restore(
