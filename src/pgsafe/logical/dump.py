@@ -196,6 +196,7 @@ def _dump_into(
                 "databases": databases,
                 "db_tables": db_tables,
                 "roles": roles,
+                "fingerprint_method": fp.METHOD,
             },
             pg_version=version,
             pg_major=major,

@@ -146,7 +146,7 @@ def plan(req: RestoreRequest) -> RestorePlan:
     else:
         with connect(req.conn.conninfo(target)) as conn:
             if chosen:
-                present = fp.fingerprint_existing(conn, chosen)
+                present = [t.qualified for t in fp.existing(conn, chosen)]
                 if present and not req.clean:
                     raise BadInput(
                         f"table {', '.join(sorted(present))} already exists in database {target!r}",
@@ -249,7 +249,7 @@ def restore_unlocked(repo: Repository, req: RestoreRequest, p: RestorePlan) -> R
         pass
     with connect(target_conninfo) as conn:
         tables = [t for t in backup_tables(m) if t.qualified in wanted]
-        actual = fp.fingerprint_existing(conn, tables)
+        actual = fp.fingerprint_existing(conn, tables, fp.method_of(m.options))
     return RestoreResult(p, fp.compare(wanted, actual), True, warnings + repo.notes)
 
 
@@ -343,7 +343,7 @@ def _restore_subset(
             archive = tmp / "dump"
             mat.materialize_directory(repo, m, f"{m.database}.dir/", archive)
         with connect(conninfo) as conn:
-            present = set(fp.fingerprint_existing(conn, p.tables or backup_tables(m)))
+            present = {t.qualified for t in fp.existing(conn, p.tables or backup_tables(m))}
             row = conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
             superuser = bool((row.fetchone() or [False])[0])
         chosen = p.tables or backup_tables(m)
@@ -491,7 +491,7 @@ def _restore_all(repo: Repository, req: RestoreRequest, p: RestorePlan) -> list[
         expected = m.fingerprint.get(db, {})
         with connect(req.conn.conninfo(db)) as conn:
             tables = [Table(s, n) for s, n in m.options.get("db_tables", {}).get(db, [])]
-            actual = fp.fingerprint_existing(conn, tables)
+            actual = fp.fingerprint_existing(conn, tables, fp.method_of(m.options))
         checks += [
             fp.TableCheck(f"{db}/{c.table}", c.expected, c.actual)
             for c in fp.compare(expected, actual)

@@ -127,7 +127,7 @@ def _restore_test(repo: Repository, m: Manifest, home: Path, result: VerifyResul
             expected = m.fingerprint.get("", {})
             tables = [t for t in rs.backup_tables(m) if t.qualified in expected]
             with connect(target.conninfo()) as conn:
-                actual = fp.fingerprint_existing(conn, tables)
+                actual = fp.fingerprint_existing(conn, tables, fp.method_of(m.options))
             checks = fp.compare(expected, actual)
         result.add(
             "restore into a throwaway cluster",
