@@ -75,6 +75,26 @@ def test_age_constants_match_the_age_module() -> None:
     assert pipeline.AGE_MAX_WORK_FACTOR == age.MAX_WORK_FACTOR
 
 
+def test_codec_tables_match_the_compression_modules() -> None:
+    from pgsafe.repo.codec import gzip, lz4, none, pipeline, zstdstream
+
+    mods = {"zstd": zstdstream, "lz4": lz4, "gzip": gzip, "none": none}
+    for comp, mod in mods.items():
+        assert pipeline._SUFFIX[comp] == mod.EXTENSION  # type: ignore[index]
+        if comp != "none":
+            assert pipeline._DEFAULT_LEVEL[comp] == mod.DEFAULT_LEVEL  # type: ignore[index]
+            assert pipeline._LEVELS[comp] == mod.LEVELS  # type: ignore[index]
+
+
+def test_naming_imports_no_compression_module() -> None:
+    code = ("import sys; from pgsafe.repo.codec.pipeline import CodecSpec, split_suffix; "
+            "split_suffix('x.lz4'); split_suffix('y.gz.age'); CodecSpec('gzip', 9).suffix; "
+            "print(sorted(m for m in sys.modules if m.startswith(('lz4', 'zstandard', "
+            "'pgsafe.repo.codec.', 'pgsafe.repo.keys'))))")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "['pgsafe.repo.codec.pipeline']"
+
+
 def test_unencrypted_use_does_not_import_age_or_cryptography() -> None:
     code = ("import sys; from pgsafe.repo.codec.pipeline import CodecSpec, Pipeline; "
             "p = Pipeline(CodecSpec('zstd')); b''.join(p.decode_chunks(p.encode([b'x']))); "

@@ -13,11 +13,13 @@ from pgsafe.wal.entry import parse_args
 HEAVY = ("click", "rich", "psycopg", "psycopg_binary")
 
 
-def _imported(stderr: str) -> set[str]:
+def _imported(stderr: str, *, full: bool = False) -> set[str]:
+    """Top-level names of the modules imported (with ``full``, dotted names)."""
     mods = set()
     for line in stderr.splitlines():
         if line.startswith("import time:") and "|" in line:
-            mods.add(line.rsplit("|", 1)[1].strip().split(".")[0])
+            name = line.rsplit("|", 1)[1].strip()
+            mods.add(name if full else name.split(".")[0])
     return mods
 
 
@@ -41,8 +43,40 @@ def test_lean_commands_do_not_import_heavy_modules(tmp_path: Path, command: str)
     )
     assert proc.returncode in (0, 1), proc.stderr[-2000:]
     mods = _imported(proc.stderr)
-    assert "pgsafe" in mods and "zstandard" in mods
+    assert "pgsafe" in mods
+    if command == "wal-push":  # wal-get of a missing name decodes nothing: no zstandard
+        assert "zstandard" in mods
     assert not mods & set(HEAVY), sorted(mods & set(HEAVY))
+
+
+def test_wal_push_into_a_plain_zstd_repository_imports_only_zstd(tmp_path: Path) -> None:
+    """No lz4, gzip, age keys, cryptography or tomllib when the repository is plain zstd
+    and there is no config file."""
+    import os
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "pgsafe-repo.json").write_text('{"format": 1}\n')
+    hist = tmp_path / "00000002.history"
+    hist.write_text("1\t0/3000000\tx\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PGSAFE_")}
+    env["HOME"] = str(tmp_path)  # no ~/.config/pgsafe/config.toml
+    env["XDG_CONFIG_HOME"] = str(tmp_path / "config")
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "pgsafe", "--repo", str(repo),
+         "wal-push", str(hist)],
+        capture_output=True, text=True, check=False, env=env, cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert list(repo.rglob("00000002.history.zst"))
+    top = _imported(proc.stderr)
+    full = _imported(proc.stderr, full=True)
+    assert "zstandard" in top
+    unwanted = {"lz4", "gzip", "cryptography", "tomllib", "secrets"} & top
+    assert not unwanted, sorted(unwanted)
+    ours = {"pgsafe.repo.codec.lz4", "pgsafe.repo.codec.gzip", "pgsafe.repo.codec.age",
+            "pgsafe.repo.keys"} & full  # fmt: skip
+    assert not ours, sorted(ours)
 
 
 def test_parse_args_accepts_global_options_anywhere() -> None:

@@ -11,7 +11,6 @@ Recognised top-level keys: ``repo``, ``server``, ``compression`` (zstd, lz4, gzi
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,6 +79,8 @@ def find_config(explicit: str | None) -> Path | None:
 
 
 def read_config(path: Path) -> dict[str, Any]:
+    import tomllib  # only when a config file exists (wal-push without one skips it)
+
     try:
         with path.open("rb") as f:
             return tomllib.load(f)

@@ -203,17 +203,29 @@ class Repository:
             self._keys = load_age_keys(recipients=self.marker.get("age_recipients", []))
         return cast("AgeKeys", self._keys)
 
+    def age_keys_if_any(self) -> AgeKeys | None:
+        """:meth:`age_keys`, or None when there can be none: no recipients in the marker
+        and no ``PGSAFE_AGE_*`` variable set (then :func:`load_age_keys` would return
+        empty keys; skipping it keeps the keys module off wal-push's import path)."""
+        if (
+            self._keys is None
+            and not self.marker.get("age_recipients")
+            and not any(k.startswith("PGSAFE_AGE_") for k in os.environ)
+        ):
+            return None
+        return self.age_keys()
+
     def encoder(self) -> Pipeline:
         """The pipeline new objects are written with."""
         from pgsafe.repo.codec.pipeline import Pipeline
 
-        return Pipeline(self.codec_spec(), self.age_keys())
+        return Pipeline(self.codec_spec(), self.age_keys_if_any())
 
     def decoder(self, name: str) -> Pipeline:
         """The pipeline that reads the stored object ``name`` (by its suffixes)."""
         from pgsafe.repo.codec.pipeline import pipeline_for
 
-        return pipeline_for(name, self.age_keys())
+        return pipeline_for(name, self.age_keys_if_any())
 
     def _check_marker(self, *, create: bool) -> None:
         if self.storage.stat(MARKER) is not None:

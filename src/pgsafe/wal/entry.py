@@ -21,7 +21,7 @@ with is at hand and readable.
 
 from __future__ import annotations
 
-import secrets
+import os
 import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -88,7 +88,7 @@ def _push(a: LeanArgs) -> int:
     if a.probe:
         for _ in wal_encoder(repo).encode([b"probe\n"]):
             pass
-        key = f"{repo.server}/probe/{secrets.token_hex(8)}"
+        key = f"{repo.server}/probe/{os.urandom(8).hex()}"
         repo.storage.put(key, [b"probe\n"])
         repo.storage.delete(key)
         print("ok")

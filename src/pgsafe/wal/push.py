@@ -78,7 +78,7 @@ def wal_encoder(repo: Repository) -> Pipeline:
     spec = repo.codec_spec()
     if spec.compression == "zstd":
         spec = replace(spec, level=WAL_LEVEL)
-    return Pipeline(spec, repo.age_keys())
+    return Pipeline(spec, repo.age_keys_if_any())
 
 
 def _stored_digest(repo: Repository, key: str) -> str:
@@ -145,15 +145,20 @@ def push(repo: Repository, path: str) -> PushResult:
     if wal.has_header:
         _check_header(repo, wal, data)
     key = layout.wal_key(repo.server, wal, encoder.suffix)
-    digest = hashlib.sha256(data).hexdigest()
+    # the plaintext's sha256 only where it is compared: recorded before an encrypted
+    # segment, or against the stored copy when the name is already taken (the storage
+    # layer hashes the stored bytes itself)
     if encoder.spec.encryption is not None:
-        _claim_digest(repo, wal.name, digest)
+        _claim_digest(repo, wal.name, hashlib.sha256(data).hexdigest())
     try:
         stored = repo.storage.put(key, encoder.encode([data]))
         return PushResult(base, key, "stored", len(data), stored)
     except ObjectExists:
         pass
-    if encoder.spec.encryption is not None or _stored_digest(repo, key) == digest:
+    if (
+        encoder.spec.encryption is not None
+        or _stored_digest(repo, key) == hashlib.sha256(data).hexdigest()
+    ):
         st = repo.storage.stat(key)
         return PushResult(base, key, "already archived", len(data), st.size if st else 0)
     raise OperationFailed(

@@ -26,18 +26,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Literal, cast, get_args
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal, cast, get_args
 
 from pgsafe.errors import BadInput
-from pgsafe.repo.codec import gzip, lz4, none, zstdstream
-from pgsafe.repo.keys import (
-    ENV_IDENTITY_FILE,
-    ENV_PASSPHRASE,
-    ENV_PASSPHRASE_FILE,
-    ENV_RECIPIENTS,
-    ENV_RECIPIENTS_FILE,
-    AgeKeys,
-)
+
+if TYPE_CHECKING:
+    from pgsafe.repo.keys import AgeKeys
+
+# Each compression module (and the library behind it: zstandard, lz4, zlib) and the
+# keys module are imported on first use, not here: wal-push into a plain zstd
+# repository loads zstandard only (tests/unit/test_wal_lean.py holds that line).
 
 Compression = Literal["zstd", "lz4", "gzip", "none"]
 AgeMode = Literal["x25519", "passphrase"]
@@ -49,22 +47,15 @@ AGE_DEFAULT_WORK_FACTOR = 15
 AGE_MAX_WORK_FACTOR = 22
 READ_SIZE = 1 << 20
 
-_SUFFIX: dict[Compression, str] = {
-    "zstd": zstdstream.EXTENSION,
-    "lz4": lz4.EXTENSION,
-    "gzip": gzip.EXTENSION,
-    "none": none.EXTENSION,
-}
-_DEFAULT_LEVEL: dict[Compression, int | None] = {
-    "zstd": zstdstream.DEFAULT_LEVEL,
-    "lz4": lz4.DEFAULT_LEVEL,
-    "gzip": gzip.DEFAULT_LEVEL,
-    "none": None,
-}
+# copies of each compression module's EXTENSION, DEFAULT_LEVEL and LEVELS, so that
+# naming and validating do not import the modules (tests/unit/test_codec_pipeline.py
+# checks that they agree)
+_SUFFIX: dict[Compression, str] = {"zstd": ".zst", "lz4": ".lz4", "gzip": ".gz", "none": ""}
+_DEFAULT_LEVEL: dict[Compression, int | None] = {"zstd": 3, "lz4": 0, "gzip": 6, "none": None}
 _LEVELS: dict[Compression, range] = {
-    "zstd": zstdstream.LEVELS,
-    "lz4": lz4.LEVELS,
-    "gzip": gzip.LEVELS,
+    "zstd": range(1, 23),
+    "lz4": range(0, 13),
+    "gzip": range(1, 10),
     "none": range(0),
 }
 
@@ -193,21 +184,37 @@ _Compressor = Callable[[Iterable[bytes], int], Iterator[bytes]]
 
 def _compressor(compression: Compression) -> _Compressor:
     if compression == "zstd":
+        from pgsafe.repo.codec import zstdstream
+
         return zstdstream.compress
     if compression == "lz4":
+        from pgsafe.repo.codec import lz4
+
         return lz4.compress
     if compression == "gzip":
+        from pgsafe.repo.codec import gzip
+
         return gzip.compress
+    from pgsafe.repo.codec import none
+
     return none.compress
 
 
 def _decompressor(compression: Compression) -> Callable[..., Iterator[bytes]]:
     if compression == "zstd":
+        from pgsafe.repo.codec import zstdstream
+
         return zstdstream.decompress
     if compression == "lz4":
+        from pgsafe.repo.codec import lz4
+
         return lz4.decompress
     if compression == "gzip":
+        from pgsafe.repo.codec import gzip
+
         return gzip.decompress
+    from pgsafe.repo.codec import none
+
     return none.decompress
 
 
@@ -216,7 +223,15 @@ class Pipeline:
 
     def __init__(self, spec: CodecSpec, keys: AgeKeys | None = None) -> None:
         self.spec = spec
-        self._keys = keys or AgeKeys()
+        self._given_keys = keys
+
+    @property
+    def _keys(self) -> AgeKeys:
+        if self._given_keys is None:  # empty keys, made only when asked for
+            from pgsafe.repo.keys import AgeKeys
+
+            self._given_keys = AgeKeys()
+        return self._given_keys
 
     def __repr__(self) -> str:
         return f"Pipeline({self.spec!r}, keys from {list(self._keys.sources)!r})"
@@ -230,6 +245,14 @@ class Pipeline:
         enc = self.spec.encryption
         if enc is None:
             return
+        from pgsafe.repo.keys import (
+            ENV_IDENTITY_FILE,
+            ENV_PASSPHRASE,
+            ENV_PASSPHRASE_FILE,
+            ENV_RECIPIENTS,
+            ENV_RECIPIENTS_FILE,
+        )
+
         if enc.mode == "passphrase" and self._keys.passphrase is None:
             raise BadInput(
                 "the repository encrypts with a passphrase and none was given",
@@ -246,6 +269,8 @@ class Pipeline:
         if self.spec.encryption is not None and (
             self._keys.passphrase is None and not self._keys.identities
         ):
+            from pgsafe.repo.keys import ENV_IDENTITY_FILE, ENV_PASSPHRASE_FILE
+
             raise BadInput(
                 "the repository is encrypted and no identity or passphrase was given",
                 hint=f"set {ENV_IDENTITY_FILE} (X25519) or {ENV_PASSPHRASE_FILE}",

@@ -12,7 +12,6 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
-import secrets
 import shutil
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -76,7 +75,7 @@ class PosixStorage:
         if not overwrite and dest.exists():
             raise ObjectExists(f"object {key} already exists in the repository")
         self._mkdirs(dest.parent)
-        tmp = dest.parent / f"{TMP_PREFIX}{dest.name}.{secrets.token_hex(6)}"
+        tmp = dest.parent / f"{TMP_PREFIX}{dest.name}.{os.urandom(6).hex()}"
         size = 0
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
