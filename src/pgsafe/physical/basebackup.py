@@ -21,17 +21,32 @@ Choices, measured on a 275 MB cluster on 2 cores (PostgreSQL 15):
   a backup must record, so compression is client-side (in C, threads, GIL released).
 * An idle server does not hang a backup: ``pg_backup_stop`` switches WAL segments itself
   and fetch mode does not wait for the archiver.
+* zstd at level 1 for the data tar (and its backup_manifest) whatever the repository's
+  level, as wal-push does for WAL: on pgbench's scale-10 tar (205 MB) level 1 gave
+  10.78 MB against 10.68 MB at level 3 (+1 %) for half the CPU (0.29-0.32 CPU-s against
+  0.58), and zstd-3 was 26 % of a backup's CPU (benchmarks/results/2026-11-25-profiles.md).
+  The level is recorded in the catalog (``options.codec``); decoding does not need it.
+  lz4 and gzip keep the repository's level.
+* Reading overlaps compressing: a thread drains pg_basebackup's stdout (and takes the
+  raw sha256 there) into a bounded queue of 1 MiB chunks (``QUEUE_CHUNKS``, so memory
+  stays flat) while the calling thread compresses and stores.  In a serial loop nobody
+  drained the pipe while a chunk was compressed, so pg_basebackup stalled (64 % of the
+  wall was spent waiting on the pipe).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import queue
 import re
 import secrets
 import subprocess
 import tempfile
+import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime
 from typing import IO, Any
 
@@ -45,19 +60,95 @@ from pgsafe.physical.tarscan import TarTap
 from pgsafe.progress import NullProgress, Progress
 from pgsafe.repo.catalog import Manifest, StoredObject
 from pgsafe.repo.codec.hashing import Hasher
+from pgsafe.repo.codec.pipeline import Pipeline
 from pgsafe.repo.repository import Repository
 from pgsafe.wal import names, server_record
 
 DATA_BASE = "base.tar"
 PG_MANIFEST_BASE = "backup_manifest"
+DATA_ZSTD_LEVEL = 1  # see the module docstring
+READ_SIZE = 1 << 20
+QUEUE_CHUNKS = 8  # chunks read ahead of the compressor: at most ~8 MiB in flight
+_F_SETPIPE_SZ = 1031  # fcntl.F_SETPIPE_SZ (Linux; Python 3.11's fcntl lacks the name)
 
 
-def _read(stream: IO[bytes], progress: Progress) -> Iterator[bytes]:
-    done = 0
-    while chunk := stream.read(1 << 20):
-        done += len(chunk)
-        progress.update(done)
-        yield chunk
+class _Reader:
+    """Reads ``stream`` in a thread into a bounded queue, hashing it as it passes.
+
+    Iterating yields the chunks in order (and reports progress); an error of the
+    reading thread is raised there.  :meth:`close` stops and joins the thread (kill
+    the writer of the stream first if it may still be writing).
+    """
+
+    def __init__(self, stream: IO[bytes], progress: Progress) -> None:
+        self._stream = stream
+        self._progress = progress
+        self._queue: queue.Queue[bytes | BaseException | None] = queue.Queue(QUEUE_CHUNKS)
+        self._stop = threading.Event()
+        self._hash = hashlib.sha256()
+        self.size = 0
+        self._thread = threading.Thread(target=self._run, name="basebackup-reader", daemon=True)
+        self._thread.start()
+
+    @property
+    def sha256(self) -> str:
+        return self._hash.hexdigest()
+
+    def _put(self, item: bytes | BaseException | None) -> None:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def _run(self) -> None:
+        item: BaseException | None = None
+        try:
+            while not self._stop.is_set():
+                chunk = self._stream.read(READ_SIZE)
+                if not chunk:
+                    break
+                self._hash.update(chunk)  # releases the GIL: off the compressor's path
+                self.size += len(chunk)
+                self._put(chunk)
+        except BaseException as exc:  # handed to the consuming thread
+            item = exc
+        self._put(item)
+
+    def __iter__(self) -> Iterator[bytes]:
+        done = 0
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            done += len(item)
+            self._progress.update(done)
+            yield item
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _grow_pipe(stream: IO[bytes]) -> None:
+    """Ask for a 1 MiB pipe (the default 64 KiB fills while a chunk is hashed)."""
+    try:
+        import fcntl
+
+        fcntl.fcntl(stream.fileno(), _F_SETPIPE_SZ, READ_SIZE)
+    except (OSError, ValueError, ImportError):
+        pass  # an optimisation only
+
+
+def data_encoder(repo: Repository) -> Pipeline:
+    """The repository's pipeline, with zstd at ``DATA_ZSTD_LEVEL`` (see the docstring)."""
+    spec = repo.codec_spec()
+    if spec.compression == "zstd":
+        spec = replace(spec, level=DATA_ZSTD_LEVEL)
+    return Pipeline(spec, repo.age_keys_if_any())
 
 
 def parse_backup_label(text: str) -> dict[str, str]:
@@ -122,7 +213,7 @@ def backup(
     from pgsafe.logical.stream import codec_label
 
     progress = progress or NullProgress()
-    encoder = repo.encoder()
+    encoder = data_encoder(repo)
     encoder.check_encode()
     data_object = DATA_BASE + encoder.suffix
     pm_object = PG_MANIFEST_BASE + encoder.suffix
@@ -155,19 +246,22 @@ def backup(
                 argv, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL, env=env
             )
             assert proc.stdout is not None
-            tap = TarTap(_read(proc.stdout, progress), {"backup_label", "backup_manifest"})
-            raw = Hasher(tap)
-            stored = Hasher(encoder.encode(raw))
+            _grow_pipe(proc.stdout)
+            raw = _Reader(proc.stdout, progress)  # the raw stream's sha256 and size
+            tap = TarTap(raw, {"backup_label", "backup_manifest"})
+            stored = Hasher(encoder.encode(tap))
             key = repo.object_key(backup_id, data_object)
             try:
                 repo.storage.put(key, stored)
             except BaseException:
                 proc.kill()
                 proc.wait()
+                raw.close()
                 proc.stdout.close()
                 repo.storage.delete(key)
                 raise
             finally:
+                raw.close()
                 progress.close()
             rc = proc.wait()
             proc.stdout.close()
