@@ -43,6 +43,7 @@ class ProcWatch:
         self.basebackup_env: list[bool] = []  # per pg_basebackup seen: PGPASSWORD right?
         self._seen: set[int] = set()
         self._ours: set[bytes] = set()
+        self._our_pids: set[int] = set()  # the pgsafe processes this test started
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -79,11 +80,19 @@ class ProcWatch:
                 # (a child between fork and exec still shows its parent's argv: skip it)
                 if parent == me:
                     self._ours.add(cmd)
+                    self._our_pids.add(pid)
                 ours = cmd in self._ours
                 if any(s in cmd for s in self.secrets) and not ours:
                     self.leaks.append(cmd.replace(b"\0", b" ").decode(errors="replace"))
                 argv = cmd.split(b"\0")
-                if b"pg_basebackup" in argv[0] and b"-D" in argv and pid not in self._seen:
+                # only the pg_basebackup our pgsafe started (other tests run their own
+                # in parallel, without a password)
+                if (
+                    b"pg_basebackup" in argv[0]
+                    and b"-D" in argv
+                    and pid not in self._seen
+                    and parent in self._our_pids
+                ):
                     try:
                         env = Path(f"/proc/{entry}/environ").read_bytes().split(b"\0")
                     except OSError:
