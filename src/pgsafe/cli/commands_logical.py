@@ -105,7 +105,7 @@ def dump_cmd(
     dump_mod.validate(req)
     repo = open_repo(create=True)
     what = "all databases" if all_databases else (dbname_of(req.conn.conninfo()) or "database")
-    m = dump_mod.dump(repo, req, workdir=state_home(), progress=progress(f"dump {what}"))
+    m = dump_mod.dump(repo, req, progress=progress(f"dump {what}"))
     ratio = f"{m.raw_bytes / m.size_bytes:.1f}x" if m.size_bytes else "-"
     ntables = sum(len(v) for v in m.fingerprint.values())
     text = (

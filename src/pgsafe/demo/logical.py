@@ -83,7 +83,7 @@ def run(report: DemoReport, repo: Repository, base: ConnOptions, home: Path) -> 
             ),
         ),
     ):
-        m = dump.dump(repo, req, workdir=home)
+        m = dump.dump(repo, req)
         ids[label] = m.id
         report.check(
             f"{label} backup taken", m.status == "ok", f"{m.id}, {m.size_bytes} bytes stored"

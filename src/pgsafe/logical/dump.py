@@ -26,7 +26,7 @@ from typing import Any
 import psycopg
 
 from pgsafe import __version__, clock
-from pgsafe.errors import BadInput, OperationFailed, PgsafeError, ToolFailed
+from pgsafe.errors import BadInput, OperationFailed, ToolFailed
 from pgsafe.logical import fingerprint as fp
 from pgsafe.logical.stream import store_stream
 from pgsafe.logical.tables import Table, default_sequences, list_tables, resolve
@@ -90,7 +90,6 @@ def dump(
     repo: Repository,
     req: DumpRequest,
     *,
-    workdir: Path | None = None,
     progress: Progress | None = None,
 ) -> Manifest:
     validate(req)
@@ -107,10 +106,10 @@ def dump(
         roles = [str(r[0]) for r in conn.execute(roles_sql)]
         databases: list[str] = []
         tables = list_tables(conn)
+        selected = [] if req.all_databases else _select(tables, req)
         if req.tables and not req.all_databases:
-            chosen = _select(tables, req)
             # pg_dump -t leaves out the sequences the tables' defaults need
-            req = replace(req, sequences=tuple(default_sequences(conn, chosen)))
+            req = replace(req, sequences=tuple(default_sequences(conn, selected)))
         if req.all_databases:
             databases = [
                 str(r[0])
@@ -119,7 +118,6 @@ def dump(
                     " WHERE datallowconn AND NOT datistemplate ORDER BY 1"
                 )
             ]
-    selected = _select(tables, req) if not req.all_databases else []
     if req.exclude and not req.all_databases:
         req = replace(req, excluded=tuple(resolve(req.exclude, tables, "table to exclude")))
     fmt = "all" if req.all_databases else req.format
@@ -441,8 +439,6 @@ def _dump_directory(
 
         with ThreadPoolExecutor(max_workers=max(1, min(req.jobs, os.cpu_count() or 1))) as ex:
             return list(ex.map(one, files))
-    except PgsafeError:
-        raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 

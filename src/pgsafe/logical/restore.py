@@ -245,8 +245,6 @@ def restore_unlocked(repo: Repository, req: RestoreRequest, p: RestorePlan) -> R
     expected = m.fingerprint.get("", {})
     names = [t.qualified for t in p.tables] if p.tables else list(expected)
     wanted = {k: v for k, v in expected.items() if k in names}
-    if m.options.get("data_only") and not p.create_database:
-        pass
     with connect(target_conninfo) as conn:
         tables = [t for t in backup_tables(m) if t.qualified in wanted]
         actual = fp.fingerprint_existing(conn, tables, fp.method_of(m.options))

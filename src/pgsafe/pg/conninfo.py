@@ -45,9 +45,6 @@ class ConnOptions:
                 hint="use a database name, key=value pairs or a postgresql:// URI",
             ) from exc
 
-    def with_dbname(self, dbname: str) -> ConnOptions:
-        return ConnOptions(dbname=self.conninfo(dbname), host=None, port=None, user=None)
-
 
 def _looks_like_conninfo(s: str) -> bool:
     return "=" in s or s.startswith(("postgresql://", "postgres://"))

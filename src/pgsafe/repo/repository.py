@@ -14,7 +14,6 @@ import json
 import os
 import pwd
 import re
-from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
@@ -279,10 +278,6 @@ class Repository:
             if len(parts) == 2 and parts[1] == "manifest.json":
                 ids.add(parts[0])
         return sorted(ids)
-
-    def iter_backups(self) -> Iterator[Manifest]:
-        for bid in self.backup_ids():
-            yield self.load(bid)
 
     def list_backups(self, *, skip_damaged: bool = True) -> list[Manifest]:
         out = []
