@@ -299,7 +299,7 @@ def _stop_reason(cluster: LocalCluster) -> str | None:
     return None
 
 
-def _wait(cluster: LocalCluster, timeout: float) -> str:
+def wait_for_recovery(cluster: LocalCluster, timeout: float) -> str:
     """Wait for 'paused' or 'promoted'; raise with the server's reason when recovery fails."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -387,7 +387,7 @@ def recover(repo: Repository, req: RecoverRequest) -> RecoverResult:
     port = req.port or free_port()
     cluster.start(port=port, wait=True, timeout=int(req.timeout))
     result.port, result.started = port, True
-    result.state = _wait(cluster, req.timeout)
+    result.state = wait_for_recovery(cluster, req.timeout)
     result.reached = reached_state(cluster)
     result.notes.extend(n for n in wal_get_notes(cluster) if n not in result.notes)
     result.checks = run_checks(cluster, req.check_db, req.checks)

@@ -85,7 +85,13 @@ def _physical(
     checks: list[str],
     check_db: str,
 ) -> None:
-    from pgsafe.recovery.execute import RecoverRequest, _wait, reached_state, recover, run_checks
+    from pgsafe.recovery.execute import (
+        RecoverRequest,
+        reached_state,
+        recover,
+        run_checks,
+        wait_for_recovery,
+    )
 
     pgdata = base / "data"
     t0 = time.monotonic()
@@ -104,7 +110,7 @@ def _physical(
     cluster = LocalCluster(pgdata, major=m.pg_major or 0)
     t0 = time.monotonic()
     cluster.start(port=free_port())
-    state = _wait(cluster, 3600)
+    state = wait_for_recovery(cluster, 3600)
     reached = reached_state(cluster)
     result.add(
         "recovery",
