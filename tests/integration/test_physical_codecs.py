@@ -136,7 +136,14 @@ def test_local_zstd_roundtrip_stock_tools_and_permissions(base: Path) -> None:
         # stock tools: zstd -d | tar -t lists the base backup; a WAL segment is 16 MiB
         (stored,) = list(repo.rglob("base.tar.zst"))
         listing = _tar_listing(stored.read_bytes(), [["zstd", "-d", "-c"]])
-        assert "PG_VERSION" in listing and "backup_manifest" in listing
+        assert "PG_VERSION" in listing and "backup_label" in listing
+        # PostgreSQL's backup_manifest is stored beside the tar, readable by zstd -d too
+        (pm,) = list(repo.rglob("backup_manifest.zst"))
+        doc = json.loads(
+            subprocess.run(["zstd", "-d", "-c", str(pm)], check=True, capture_output=True).stdout
+        )
+        assert doc["PostgreSQL-Backup-Manifest-Version"] == 1
+        assert any(f["Path"] == "PG_VERSION" for f in doc["Files"])
         segs = sorted(p for p in (repo / "main" / "wal").rglob("*.zst") if len(p.stem) == 24)
         assert segs, "no WAL segment archived"
         raw = subprocess.run(
@@ -220,3 +227,43 @@ def test_s3_zstd_age_roundtrip(
         recover_to_time(base, "s3-rec", where, env, run)
     finally:
         run.cluster.destroy()
+
+
+@pytest.mark.parametrize(
+    ("compression", "taken", "decoders"),
+    [
+        ("gzip", "server-gzip", [["gzip", "-d", "-c"]]),  # the server compresses
+        ("none", "client-none", []),  # pg_basebackup's stdout streams through pgsafe
+    ],
+)
+def test_backup_paths_by_compression(
+    base: Path, compression: str, taken: str, decoders: list[list[str]]
+) -> None:
+    """Each compression takes its path (server-side compression, or the stdout stream
+    when there is nothing to compress), stores a standard tar and recovers."""
+    repo = base / f"{compression}-repo"
+    cfg = base / f"{compression}.toml"
+    cfg.write_text(f'compression = "{compression}"\n')
+    where = ["--config", str(cfg), "--repo", str(repo)]
+    c = make_cluster(base, f"{compression}-src", {"max_wal_senders": "4"})
+    pgdata = base / f"{compression}-rec"
+    try:
+        psql_exec(c.conninfo(), "CREATE TABLE t AS SELECT g AS id FROM generate_series(1, 500) g")
+        r = run_pgsafe(*where, "backup", "-d", c.conninfo(), "--json")
+        assert r.returncode == 0, r.stderr
+        backup_id = json.loads(r.stdout)["id"]
+        folder = repo / "main" / "backups" / backup_id
+        manifest = json.loads((folder / "manifest.json").read_text())["manifest"]
+        assert manifest["physical"]["compression"] == taken
+        (stored,) = [p for p in folder.iterdir() if p.name.startswith("base.tar")]
+        listing = _tar_listing(stored.read_bytes(), decoders)
+        assert "backup_label" in listing.splitlines()[0] and "PG_VERSION" in listing
+        r = run_pgsafe(
+            *where, "recover", "--pgdata", str(pgdata), "--immediate", "--start", "--json",
+            "--check", "SELECT count(*) = 500 FROM t", timeout=300,
+        )  # fmt: skip
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert json.loads(r.stdout)["ok"] is True
+    finally:
+        LocalCluster(pgdata).destroy()
+        c.destroy()

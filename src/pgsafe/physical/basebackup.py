@@ -1,37 +1,45 @@
-"""``pgsafe backup``: a physical base backup streamed into the repository.
+"""``pgsafe backup``: a physical base backup into the repository.
 
-``pg_basebackup -D - -F t -X fetch`` writes one tar stream (data files, the WAL from
-backup start to stop under ``pg_wal/``, and PostgreSQL's ``backup_manifest``) on
-stdout; it flows through a tar tap (which keeps ``backup_label`` and
-``backup_manifest``), a sha256, the repository's codec (compression, then age when
-the repository encrypts) and another sha256 straight into ``base.tar`` + the codec's
-suffix (``base.tar.zst``, ``base.tar.lz4.age``...) — no staging copy.  PostgreSQL's
-``backup_manifest`` is stored beside it the same way.  Every backup is self-contained:
-it restores to a consistent state with no archived WAL at all.
+``pg_basebackup -F t -X fetch`` produces one tar (data files and the WAL from backup
+start to stop under ``pg_wal/``, ``backup_label`` first) and PostgreSQL's
+``backup_manifest``, both stored in the backup's folder: ``base.tar`` + the codec's
+suffix (``base.tar.zst``, ``base.tar.lz4.age``...) and ``backup_manifest`` + suffix.
+Every backup is self-contained: it restores to a consistent state with no archived
+WAL at all.
 
-Choices, measured on a 275 MB cluster on 2 cores (PostgreSQL 15):
+Two ways to take it, chosen by :func:`server_compression`:
+
+* **The server compresses** (PostgreSQL 15+, a compressing repository):
+  ``--compress=server-zstd:level=1,workers=N`` (or ``server-lz4``/``server-gzip`` at
+  the repository's level).  The walsender compresses with zstd's worker threads, so
+  only the compressed bytes cross the connection and pgsafe's process does almost
+  nothing; the stored object is the server's standard zstd (lz4, gzip) stream,
+  age-encrypted on the way when the repository encrypts.  PostgreSQL refuses to put
+  the manifest into a compressed stdout stream ("cannot inject manifest into a
+  compressed tar file"), so pg_basebackup writes into a private staging folder
+  (``$TMPDIR``; it needs room for the compressed backup) and :func:`follow` stores the
+  archive while it grows.  On pgbench scale 100 (1.5 GiB, 2 cores) this took the
+  backup from 5.1 s to about 2 s (``benchmarks/results/2026-11-25-backup-restore.md``).
+* **The stream goes through pgsafe's codec** (no compression, or a server before 15):
+  ``-D -`` to stdout, through a tar tap (which keeps ``backup_label`` and
+  ``backup_manifest``), a sha256, the codec and another sha256 straight into the
+  object.  A thread drains pg_basebackup's stdout into a bounded queue of 1 MiB chunks
+  (``QUEUE_CHUNKS``) while the calling thread encodes and stores: in a serial loop
+  pg_basebackup stalled on the pipe.
+
+Other choices:
 
 * ``-X stream`` cannot write to stdout, so ``-X fetch`` it is.  Fetch mode needs the WAL
   to survive until the end of the backup: a *temporary* physical replication slot,
   reserved before the backup starts and held by our own session, pins it (and vanishes
   with the session if pgsafe dies, so it can never retain WAL forever).
-* ``--compress=server-zstd`` took 0.76 s against 1.38 s for client-side zstd here, but
-  PostgreSQL refuses to put the backup_manifest into a compressed stdout stream
-  ("cannot inject manifest into a compressed tar file"); the manifest is part of what
-  a backup must record, so compression is client-side (in C, threads, GIL released).
 * An idle server does not hang a backup: ``pg_backup_stop`` switches WAL segments itself
   and fetch mode does not wait for the archiver.
 * zstd at level 1 for the data tar (and its backup_manifest) whatever the repository's
   level, as wal-push does for WAL: on pgbench's scale-10 tar (205 MB) level 1 gave
-  10.78 MB against 10.68 MB at level 3 (+1 %) for half the CPU (0.29-0.32 CPU-s against
-  0.58), and zstd-3 was 26 % of a backup's CPU (benchmarks/results/2026-11-25-profiles.md).
-  The level is recorded in the catalog (``options.codec``); decoding does not need it.
-  lz4 and gzip keep the repository's level.
-* Reading overlaps compressing: a thread drains pg_basebackup's stdout (and takes the
-  raw sha256 there) into a bounded queue of 1 MiB chunks (``QUEUE_CHUNKS``, so memory
-  stays flat) while the calling thread compresses and stores.  In a serial loop nobody
-  drained the pipe while a chunk was compressed, so pg_basebackup stalled (64 % of the
-  wall was spent waiting on the pipe).
+  10.78 MB against 10.68 MB at level 3 (+1 %) for half the CPU
+  (``benchmarks/results/2026-11-25-profiles.md``).  The level is recorded in the
+  catalog (``options.codec``); decoding does not need it.
 """
 
 from __future__ import annotations
@@ -42,25 +50,28 @@ import os
 import queue
 import re
 import secrets
+import shutil
 import subprocess
 import tempfile
 import threading
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import IO, Any
+from pathlib import Path
+from typing import IO, Any, cast
 
 from pgsafe import __version__
-from pgsafe.errors import BadInput, ToolFailed
+from pgsafe.errors import BadInput, ToolFailed, VerificationFailed
 from pgsafe.pg.connect import connect
 from pgsafe.pg.programs import find_program
 from pgsafe.pg.runner import first_error_line, tool_env
+from pgsafe.physical.follow import follow
 from pgsafe.physical.server import facts
 from pgsafe.physical.tarscan import TarTap
 from pgsafe.progress import NullProgress, Progress
 from pgsafe.repo.catalog import Manifest, StoredObject
 from pgsafe.repo.codec.hashing import Hasher
-from pgsafe.repo.codec.pipeline import Pipeline
+from pgsafe.repo.codec.pipeline import CodecSpec, Compression, Pipeline
 from pgsafe.repo.repository import Repository
 from pgsafe.wal import names, server_record
 
@@ -69,6 +80,8 @@ PG_MANIFEST_BASE = "backup_manifest"
 DATA_ZSTD_LEVEL = 1  # see the module docstring
 READ_SIZE = 1 << 20
 QUEUE_CHUNKS = 8  # chunks read ahead of the compressor: at most ~8 MiB in flight
+SERVER_ZSTD_MAX_WORKERS = 4
+PEEK_BYTES = 64 << 10  # decompressed bytes searched for backup_label
 _F_SETPIPE_SZ = 1031  # fcntl.F_SETPIPE_SZ (Linux; Python 3.11's fcntl lacks the name)
 
 
@@ -198,6 +211,167 @@ def _iso(ts: datetime) -> str:
     return ts.isoformat()
 
 
+def server_compression(repo: Repository, major: int) -> str | None:
+    """The ``pg_basebackup --compress`` value that has the server compress the data tar
+    the way the repository stores it, or None where the stream must go through pgsafe's
+    own codec (no compression, or a server older than 15)."""
+    spec = repo.codec_spec()
+    if major < 15 or spec.compression == "none":
+        return None
+    if spec.compression == "zstd":
+        return f"server-zstd:level={DATA_ZSTD_LEVEL},workers={server_zstd_workers()}"
+    return f"server-{spec.compression}:{spec.effective_level}"
+
+
+def server_zstd_workers() -> int:
+    """zstd worker threads asked of the server: this host's cores, at most 4."""
+    return max(1, min(os.cpu_count() or 1, SERVER_ZSTD_MAX_WORKERS))
+
+
+@dataclass
+class _Taken:
+    """What one pg_basebackup run produced, however it was taken."""
+
+    data: Hasher  # the stored data object, after iteration: its sha256 and size
+    raw_size: int
+    raw_sha256: str | None
+    backup_label: bytes
+    backup_manifest: bytes
+    method: str
+
+
+def _failed(rc: int, stderr: str, what: str = "") -> ToolFailed:
+    detail = first_error_line(stderr) if rc else what
+    return ToolFailed(f"pg_basebackup failed (exit {rc}): {detail}")
+
+
+def _take_streamed(
+    argv: list[str], env: dict[str, str], repo: Repository, key: str, encoder: Pipeline,
+    progress: Progress,
+) -> _Taken:  # fmt: skip
+    """``-D -``: pg_basebackup's stdout flows through pgsafe's codec into the object."""
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(
+            [*argv, "-D", "-"], stdout=subprocess.PIPE, stderr=err,
+            stdin=subprocess.DEVNULL, env=env,
+        )  # fmt: skip
+        assert proc.stdout is not None
+        _grow_pipe(proc.stdout)
+        raw = _Reader(proc.stdout, progress)  # the raw stream's sha256 and size
+        tap = TarTap(raw, {"backup_label", "backup_manifest"})
+        stored = Hasher(encoder.encode(tap))
+        try:
+            repo.storage.put(key, stored)
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raw.close()
+            proc.stdout.close()
+            repo.storage.delete(key)
+            raise
+        finally:
+            raw.close()
+            progress.close()
+        rc = proc.wait()
+        proc.stdout.close()
+        err.seek(0)
+        stderr = err.read().decode(errors="replace")
+    if rc != 0 or "backup_label" not in tap.captured or "backup_manifest" not in tap.captured:
+        repo.storage.delete(key)
+        raise _failed(rc, stderr, "no backup_label/backup_manifest")
+    return _Taken(
+        stored, raw.size, raw.sha256, tap.captured["backup_label"],
+        tap.captured["backup_manifest"], "pg_basebackup -F t -X fetch",
+    )  # fmt: skip
+
+
+def _take_server_compressed(
+    argv: list[str], env: dict[str, str], repo: Repository, key: str, compress: str,
+    progress: Progress,
+) -> _Taken:  # fmt: skip
+    """``--compress=server-...``: the server compresses (zstd with worker threads) and
+    pg_basebackup writes ``base.tar.zst`` and ``backup_manifest`` into a private staging
+    folder; the archive is stored as it grows (only encrypted on the way, when the
+    repository encrypts) and the folder is removed."""
+    spec = repo.codec_spec()
+    passthrough = Pipeline(CodecSpec("none", None, spec.encryption), repo.age_keys_if_any())
+    suffix = CodecSpec(spec.compression).suffix
+    stage = Path(tempfile.mkdtemp(prefix="pgsafe-backup-"))
+    try:
+        with tempfile.TemporaryFile() as err:
+            proc = subprocess.Popen(
+                [*argv, "-D", str(stage), f"--compress={compress}"], stdout=subprocess.DEVNULL,
+                stderr=err, stdin=subprocess.DEVNULL, env=env,
+            )  # fmt: skip
+            done = [0]
+
+            def counted() -> Iterator[bytes]:
+                for chunk in follow(stage / (DATA_BASE + suffix), proc):
+                    done[0] += len(chunk)
+                    progress.update(done[0])
+                    yield chunk
+
+            stored = Hasher(passthrough.encode(counted()))
+            try:
+                repo.storage.put(key, stored)
+            except BaseException:
+                proc.kill()
+                proc.wait()
+                repo.storage.delete(key)
+                raise
+            finally:
+                progress.close()
+            rc = proc.wait()
+            err.seek(0)
+            stderr = err.read().decode(errors="replace")
+        made = sorted(p.name for p in stage.iterdir())
+        if rc != 0 or made != sorted([DATA_BASE + suffix, PG_MANIFEST_BASE]):
+            repo.storage.delete(key)
+            extra = [n for n in made if n.endswith(".tar" + suffix) and n != DATA_BASE + suffix]
+            if rc == 0 and extra:
+                raise BadInput(
+                    "the cluster has tablespaces outside its data directory",
+                    hint="pgsafe backup supports the data directory's own tablespaces only",
+                )
+            raise _failed(rc, stderr, f"unexpected files {made}")
+        label = peek_member(stage / (DATA_BASE + suffix), spec.compression, "backup_label")
+        pg_manifest = (stage / PG_MANIFEST_BASE).read_bytes()
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    if label is None:
+        repo.storage.delete(key)
+        raise ToolFailed("pg_basebackup's archive does not start with a backup_label")
+    files = json.loads(pg_manifest).get("Files", [])
+    raw_size = sum(int(f.get("Size", 0)) for f in files)
+    return _Taken(
+        stored,
+        raw_size,
+        None,
+        label,
+        pg_manifest,
+        f"pg_basebackup -F t -X fetch --compress={compress}",
+    )
+
+
+def peek_member(path: Path, compression: str, member: str, head: int = 1 << 20) -> bytes | None:
+    """``member`` of a compressed tar, found in its first ``head`` bytes only (PostgreSQL
+    writes backup_label first), or None."""
+    with open(path, "rb") as f:
+        start = f.read(head)
+    plain = bytearray()
+    try:
+        for piece in Pipeline(CodecSpec(cast(Compression, compression))).decode_chunks([start]):
+            plain += piece
+            if len(plain) >= PEEK_BYTES:
+                break
+    except VerificationFailed:
+        pass  # the head ends mid-frame: what came out before that is enough
+    tap = TarTap([bytes(plain[:PEEK_BYTES])], {member})
+    for _ in tap:
+        pass
+    return tap.captured.get(member)
+
+
 def backup(
     conninfo: str,
     repo: Repository,
@@ -237,53 +411,31 @@ def backup(
         backup_id = repo.new_id(started_at, "physical", *([label] if label else []))
         clean, env = tool_env(conninfo)
         argv = [
-            find_program("pg_basebackup", f.major), "-d", clean or "", "-D", "-", "-F", "t",
+            find_program("pg_basebackup", f.major), "-d", clean or "", "-F", "t",
             "-X", "fetch", "-c", "fast", "--manifest-checksums=CRC32C",
             "-l", label or f"pgsafe {backup_id}",
         ]  # fmt: skip
-        with tempfile.TemporaryFile() as err:
-            proc = subprocess.Popen(
-                argv, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL, env=env
-            )
-            assert proc.stdout is not None
-            _grow_pipe(proc.stdout)
-            raw = _Reader(proc.stdout, progress)  # the raw stream's sha256 and size
-            tap = TarTap(raw, {"backup_label", "backup_manifest"})
-            stored = Hasher(encoder.encode(tap))
-            key = repo.object_key(backup_id, data_object)
-            try:
-                repo.storage.put(key, stored)
-            except BaseException:
-                proc.kill()
-                proc.wait()
-                raw.close()
-                proc.stdout.close()
-                repo.storage.delete(key)
-                raise
-            finally:
-                raw.close()
-                progress.close()
-            rc = proc.wait()
-            proc.stdout.close()
-            err.seek(0)
-            stderr = err.read().decode(errors="replace")
-        if rc != 0 or "backup_label" not in tap.captured or "backup_manifest" not in tap.captured:
-            repo.storage.delete(key)
-            detail = first_error_line(stderr) if rc else "no backup_label/backup_manifest"
-            raise ToolFailed(f"pg_basebackup failed (exit {rc}): {detail}")
+        key = repo.object_key(backup_id, data_object)
+        compress = server_compression(repo, f.major)
+        if compress is None:
+            taken = _take_streamed(argv, env, repo, key, encoder, progress)
+        else:
+            taken = _take_server_compressed(argv, env, repo, key, compress, progress)
         end = conn.execute(
             "SELECT clock_timestamp(), pg_snapshot_xmax(pg_current_snapshot())::text::bigint,"
             " current_setting('TimeZone')"
         ).fetchone()
         assert end is not None
     details = physical_details(
-        tap.captured["backup_label"].decode(), tap.captured["backup_manifest"], f.wal_segment_size
+        taken.backup_label.decode(), taken.backup_manifest, f.wal_segment_size
     )
     details["next_xid"] = int(end[1])
     details["timezone"] = str(end[2])
-    details["compression"] = f"client-{label_codec}"
-    details["raw_sha256"] = raw.sha256
-    pm_stored = Hasher(encoder.encode([tap.captured["backup_manifest"]]))
+    details["compression"] = ("client-" if compress is None else "server-") + label_codec
+    if taken.raw_sha256 is not None:
+        details["raw_sha256"] = taken.raw_sha256
+    stored = taken.data
+    pm_stored = Hasher(encoder.encode([taken.backup_manifest]))
     repo.storage.put(repo.object_key(backup_id, pm_object), pm_stored)
     manifest = Manifest(
         id=backup_id,
@@ -294,15 +446,17 @@ def backup(
         finished_at=_iso(end[0]),
         format="tar",
         label=label,
-        options={"method": "pg_basebackup -F t -X fetch", "codec": encoder.spec.to_dict()},
+        options={"method": taken.method, "codec": encoder.spec.to_dict()},
         pg_version=f.version,
         pg_major=f.major,
         system_identifier=f.system_identifier,
         objects=[
-            StoredObject(data_object, stored.size, stored.sha256, raw.size, label_codec, "data"),
+            StoredObject(
+                data_object, stored.size, stored.sha256, taken.raw_size, label_codec, "data"
+            ),
             StoredObject(
                 pm_object, pm_stored.size, pm_stored.sha256,
-                len(tap.captured["backup_manifest"]), label_codec, "pg_manifest",
+                len(taken.backup_manifest), label_codec, "pg_manifest",
             ),
         ],
         physical=details,
