@@ -3,23 +3,27 @@
 The object is read through :meth:`Repository.open_object` (with several repositories,
 the first copy whose bytes match the catalog) and decoded by the pipeline its suffixes
 name (decompression, age decryption).  The stored bytes are checked against the
-catalog's sha256 as they stream by; member names are checked so nothing lands outside
-the directory (no absolute paths, no ``..``).
+catalog's sha256 as they stream by.  A thread decodes while the calling thread
+writes the files (:class:`~pgsafe.recovery.untar.Untar`, which also refuses names that
+would land outside the directory): on pgbench scale 100 (1.5 GiB, 2 cores) extraction
+went from 4.9 s with ``tarfile`` in one thread to 1.2-2.0 s.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
-import shutil
-import tarfile
+import queue
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
 from pgsafe.errors import VerificationFailed
+from pgsafe.recovery.untar import Untar
 from pgsafe.repo.catalog import Manifest, StoredObject
 from pgsafe.repo.repository import Repository
+
+QUEUE_PIECES = 8  # decoded pieces (about 1 MiB each) ahead of the writer
 
 
 class _HashingReader:
@@ -39,31 +43,48 @@ class _HashingReader:
             pass
 
 
-class _IterReader:
-    """A read-only file object over an iterator of byte pieces (for tarfile's stream mode)."""
+class _Decoder:
+    """Decodes a stored object in a thread (decompression and decryption release the
+    GIL) into a bounded queue, so that writing files overlaps decoding on two cores."""
 
     def __init__(self, pieces: Iterator[bytes]) -> None:
-        self._it = pieces
-        self._buf = b""
+        self._pieces = pieces
+        self._queue: queue.Queue[bytes | BaseException | None] = queue.Queue(QUEUE_PIECES)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="extract-decoder", daemon=True)
+        self._thread.start()
 
-    def read(self, n: int = -1) -> bytes:
-        while n < 0 or len(self._buf) < n:
-            piece = next(self._it, None)
-            if piece is None:
-                break
-            self._buf += piece
-        if n < 0:
-            out, self._buf = self._buf, b""
-        else:
-            out, self._buf = self._buf[:n], self._buf[n:]
-        return out
+    def _put(self, item: bytes | BaseException | None) -> None:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
 
+    def _run(self) -> None:
+        end: BaseException | None = None
+        try:
+            for piece in self._pieces:
+                if self._stop.is_set():
+                    return
+                self._put(piece)
+        except BaseException as exc:  # handed to the consuming thread
+            end = exc
+        self._put(end)
 
-def _safe(root: Path, name: str) -> Path:
-    rel = Path(name)
-    if rel.is_absolute() or ".." in rel.parts:
-        raise VerificationFailed(f"backup member {name!r} would land outside the data directory")
-    return root / rel
+    def __iter__(self) -> Iterator[bytes]:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def data_object(manifest: Manifest) -> StoredObject:
@@ -97,37 +118,26 @@ def extract(repo: Repository, manifest: Manifest, pgdata: Path) -> int:
     obj = data_object(manifest)
     decoder = repo.decoder(obj.name)
     decoder.check_decode()
-    written = 0
     key = repo.object_key(manifest.id, obj.name)
+    untar = Untar(pgdata)
     with repo.open_object(key, obj.sha256, obj.size) as f:
         hashing = _HashingReader(f)
-        plain = _IterReader(decoder.decode(hashing, what=f"object {obj.name}"))  # type: ignore[arg-type]
+        pieces = _Decoder(decoder.decode(hashing, what=f"object {obj.name}"))  # type: ignore[arg-type]
         try:
-            with tarfile.open(fileobj=plain, mode="r|", bufsize=1 << 20) as tar:  # type: ignore[call-overload]
-                for m in tar:
-                    dest = _safe(pgdata, m.name)
-                    if m.isdir():
-                        dest.mkdir(parents=True, exist_ok=True, mode=0o700)
-                    elif m.isreg():
-                        dest.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-                        src = tar.extractfile(m)
-                        assert src is not None
-                        with open(dest, "wb") as out:
-                            shutil.copyfileobj(src, out, 1 << 20)
-                        os.chmod(dest, m.mode & 0o777 or 0o600)
-                        written += m.size
-                    elif m.issym():
-                        dest.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-                        os.symlink(m.linkname, dest)
-            plain.read()  # the decoder checks the end (trailing bytes, truncation)
-        except (VerificationFailed, tarfile.TarError) as exc:
+            for piece in pieces:
+                untar.feed(piece)
+            untar.finish()
+        except VerificationFailed:
+            untar.abort()
+            pieces.close()
             hashing.drain()
             if hashing.sha.hexdigest() != obj.sha256:
                 raise _mismatch(manifest, obj) from None
-            if isinstance(exc, VerificationFailed):
-                raise
-            raise VerificationFailed(f"backup {manifest.id}: {obj.name}: {exc}") from None
+            raise
+        finally:
+            untar.abort()
+            pieces.close()
         hashing.drain()
     if hashing.sha.hexdigest() != obj.sha256:
         raise _mismatch(manifest, obj)
-    return written
+    return untar.written

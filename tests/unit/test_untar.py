@@ -1,0 +1,126 @@
+"""The streaming tar extractor used by ``recover``: same files as ``tarfile`` whatever
+the piece sizes, and every kind of damage named."""
+
+from __future__ import annotations
+
+import io
+import os
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from pgsafe.errors import VerificationFailed
+from pgsafe.recovery.untar import BLOCK, Untar
+
+
+def _archive() -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+
+        def add(name: str, data: bytes | None = None, kind: bytes = tarfile.REGTYPE) -> None:
+            info = tarfile.TarInfo(name)
+            info.type = kind
+            info.mode = 0o700 if kind == tarfile.DIRTYPE else 0o600
+            if kind == tarfile.SYMTYPE:
+                info.linkname = "/elsewhere/pg_wal"
+            if data is not None:
+                info.size = len(data)
+            tar.addfile(info, io.BytesIO(data) if data is not None else None)
+
+        add("backup_label", b"START WAL LOCATION: 0/2000028\n")
+        add("base", kind=tarfile.DIRTYPE)
+        add("base/1", kind=tarfile.DIRTYPE)
+        add("base/1/1259", bytes(range(256)) * 300)  # not a multiple of 512
+        add("base/1/empty", b"")
+        add("global/pg_control", b"\x01" * 8192)  # its folder has no member of its own
+        add("pg_wal", kind=tarfile.SYMTYPE)
+    return buf.getvalue()
+
+
+def _feed(root: Path, data: bytes, size: int) -> Untar:
+    u = Untar(root)
+    for i in range(0, len(data), size):
+        u.feed(data[i : i + size])
+    u.finish()
+    return u
+
+
+@pytest.mark.parametrize("size", [1, 7, 511, 512, 513, 4096, 1 << 20])
+def test_same_files_as_tarfile_whatever_the_pieces(tmp_path: Path, size: int) -> None:
+    data = _archive()
+    got = tmp_path / "got"
+    got.mkdir()
+    u = _feed(got, data, size)
+    assert u.files == 4
+    assert u.written == 30 + 256 * 300 + 0 + 8192
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        for m in tar:
+            p = got / m.name
+            if m.isreg():
+                f = tar.extractfile(m)
+                assert f is not None
+                assert p.read_bytes() == f.read(), m.name
+                assert p.stat().st_mode & 0o777 == 0o600
+            elif m.isdir():
+                assert p.is_dir()
+            else:
+                assert os.readlink(p) == "/elsewhere/pg_wal"
+
+
+def test_truncated_stream_is_named(tmp_path: Path) -> None:
+    data = _archive()
+    cut = data.index(b"\x01" * 100)  # inside global/pg_control
+    u = Untar(tmp_path)
+    u.feed(data[:cut])
+    with pytest.raises(VerificationFailed, match="middle of 'global/pg_control'"):
+        u.finish()
+
+
+def test_missing_end_marker(tmp_path: Path) -> None:
+    data = _archive()
+    end = len(data.rstrip(b"\0"))
+    end += -end % BLOCK
+    u = Untar(tmp_path)
+    u.feed(data[:end])
+    with pytest.raises(VerificationFailed, match="end-of-archive"):
+        u.finish()
+
+
+def test_bytes_after_the_end(tmp_path: Path) -> None:
+    data = _archive() + b"garbage".ljust(BLOCK, b"\0")
+    with pytest.raises(VerificationFailed, match="after its end-of-archive"):
+        _feed(tmp_path, data, 1 << 20)
+
+
+def test_damaged_header(tmp_path: Path) -> None:
+    data = bytearray(_archive())
+    data[1] ^= 0xFF  # the first member's name
+    with pytest.raises(VerificationFailed, match="checksum"):
+        _feed(tmp_path, bytes(data), 4096)
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("name", ["../escape", "/abs/path", "base/../../x"])
+def test_names_outside_the_directory_are_refused(tmp_path: Path, name: str) -> None:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        info = tarfile.TarInfo(name)
+        info.size = 3
+        tar.addfile(info, io.BytesIO(b"abc"))
+    root = tmp_path / "root"
+    root.mkdir()
+    with pytest.raises(VerificationFailed, match="outside"):
+        _feed(root, buf.getvalue(), 4096)
+    assert not list(tmp_path.rglob("escape")) and not list(tmp_path.rglob("x"))
+
+
+def test_other_member_types_are_refused(tmp_path: Path) -> None:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        info = tarfile.TarInfo("hard")
+        info.type = tarfile.LNKTYPE
+        info.linkname = "other"
+        tar.addfile(info)
+    with pytest.raises(VerificationFailed, match="unexpected tar member type"):
+        _feed(tmp_path, buf.getvalue(), 4096)
