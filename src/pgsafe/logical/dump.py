@@ -194,7 +194,7 @@ def _dump_into(
                 "databases": databases,
                 "db_tables": db_tables,
                 "roles": roles,
-                "fingerprint_method": fp.METHOD,
+                "fingerprint_method": fp.method_for(major),
             },
             pg_version=version,
             pg_major=major,
@@ -298,7 +298,11 @@ def _dump_one(
                         {t.qualified: dict(fp.EMPTY) for t in tables if not t.partitioned}
                     )
                 else:
-                    fp_result.update(fp.fingerprint(snap_conn, tables, in_transaction=True))
+                    fp_result.update(
+                        fp.fingerprint(
+                            snap_conn, tables, in_transaction=True, method=fp.method_for(major)
+                        )
+                    )
             except BaseException as exc:  # reported after pg_dump finishes
                 fp_error.append(exc)
 
