@@ -12,13 +12,21 @@ from pgsafe.repo.repository import Repository
 from pgsafe.repo.storage.base import iter_chunks
 
 
-def _counting(chunks: Iterable[bytes], report: Callable[[int], None] | None) -> Iterator[bytes]:
-    done = 0
-    for c in chunks:
-        done += len(c)
-        if report is not None:
-            report(done)
-        yield c
+class _Counter:
+    """Counts the raw bytes on their way to the encoder (only the stored bytes are hashed:
+    the catalog keeps the raw size, no raw checksum)."""
+
+    def __init__(self, chunks: Iterable[bytes], report: Callable[[int], None] | None) -> None:
+        self._chunks = chunks
+        self._report = report
+        self.size = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        for c in self._chunks:
+            self.size += len(c)
+            if self._report is not None:
+                self._report(self.size)
+            yield c
 
 
 def codec_label(repo: Repository) -> str:
@@ -40,7 +48,7 @@ def store_stream(
     encoder = repo.encoder()
     name = base_name + encoder.suffix
     chunks = iter_chunks(source) if hasattr(source, "read") else source  # type: ignore[arg-type]
-    raw = Hasher(_counting(chunks, report))
+    raw = _Counter(chunks, report)
     stored = Hasher(encoder.encode(raw))
     repo.storage.put(repo.object_key(backup_id, name), stored)
     return StoredObject(
