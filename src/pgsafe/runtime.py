@@ -5,9 +5,13 @@ when pgsafe runs as root), not as the user who installed pgsafe.  The project ma
 where that user cannot read (a clone under ``/root``, an editable install pointing
 there), so :func:`wal_runtime` answers with the argv prefix that user *can* run:
 
-1. the current interpreter with ``-I -m pgsafe`` when that works for the user (tried by
-   actually running it as the user);
-2. else a self-contained copy under ``<state>/runtime/<content hash>/``: ``pgsafe`` and
+1. the current interpreter in isolated mode without ``site`` (``-I -S``), the folders
+   holding pgsafe and its codec libraries put on ``sys.path`` by a ``-c`` one-liner
+   (``site`` and ``runpy`` cost a ``wal-push`` 10-15 ms of its ~60), when that works
+   for the user (tried by actually running it as the user); pgsafe's bytecode is
+   compiled first where we can write it, since the server's user usually cannot;
+2. else the current interpreter with ``-I -m pgsafe``;
+3. else a self-contained copy under ``<state>/runtime/<content hash>/``: ``pgsafe`` and
    the codec libraries the WAL endpoints import (``zstandard``, ``lz4``; for age
    ``cryptography`` with its ``cffi``/``_cffi_backend``; for S3 ``botocore`` and its
    dependencies) in ``lib/``, and a launcher run by an interpreter the user can execute
@@ -20,7 +24,9 @@ nothing works the error says why and what to do.
 from __future__ import annotations
 
 import compileall
+import contextlib
 import hashlib
+import json
 import os
 import secrets
 import shlex
@@ -83,6 +89,34 @@ def probe(runtime: Runtime, user: runas.OsUser | None) -> str | None:
 
 def direct_argv() -> tuple[str, ...]:
     return (sys.executable, "-I", "-m", "pgsafe")
+
+
+def lean_paths(s3: bool = False) -> list[str]:
+    """The folders holding pgsafe and the libraries its WAL endpoints import (the
+    packages an installed runtime copies), in ``sys.path`` order."""
+    found = {str(p.parent) for p in _package_dirs(s3)}
+    out = [p for p in sys.path if p in found]
+    return out + sorted(found - set(out))
+
+
+def lean_argv(s3: bool = False) -> tuple[str, ...]:
+    """``python -I -S -c BOOT``: no ``site`` processing, no ``runpy``; BOOT appends
+    :func:`lean_paths` to ``sys.path`` (after the standard library, as ``site`` would)."""
+    boot = (
+        f"import sys;sys.path.extend({json.dumps(lean_paths(s3))});"
+        "from pgsafe.__main__ import main;sys.exit(main())"
+    )
+    return (sys.executable, "-I", "-S", "-c", boot)
+
+
+def compile_package() -> None:
+    """Write pgsafe's bytecode where it lives, when we may (the server's user, which runs
+    the WAL endpoints, usually cannot: it would recompile edited modules on every call)."""
+    pkg = Path(__file__).parent
+    if not os.access(pkg, os.W_OK):
+        return
+    with contextlib.suppress(OSError):
+        compileall.compile_dir(str(pkg), quiet=2)
 
 
 def _package_dirs(s3: bool = False) -> list[Path]:
@@ -195,7 +229,14 @@ def wal_runtime(
     """The runtime the server's OS user should use (verified by running it as that user);
     ``s3``: the repository is on S3, so a copied runtime carries botocore too."""
     user = user if user is not None else runas.server_user()
-    first = Runtime(tuple(direct) if direct else direct_argv(), "direct")
+    if direct:
+        first = Runtime(tuple(direct), "direct")
+    else:
+        compile_package()
+        lean = Runtime(lean_argv(s3), "direct")
+        if probe(lean, user) is None:
+            return lean
+        first = Runtime(direct_argv(), "direct")
     problem = probe(first, user)
     if problem is None:
         return first
