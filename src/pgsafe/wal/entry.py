@@ -4,6 +4,8 @@ PostgreSQL runs these once per WAL segment, so start-up matters: this module and
 it imports use only the standard library, the codec libraries (zstandard, lz4; age's
 ``cryptography`` only for an encrypted repository; botocore only for S3) and pgsafe's
 lean modules (errors, config, repo, wal).  ``tests/unit/test_wal_lean.py`` holds that line.
+A new segment into one local plain zstd repository takes :mod:`pgsafe.wal.fastpush`,
+leaner still (built-in modules only); every other case the full :mod:`pgsafe.wal.push`.
 
 With ``--config FILE`` naming ``[[repos]]`` (and no ``--repo``), every repository is
 opened as one: ``wal-push`` succeeds only once each of them holds the segment, and
@@ -23,11 +25,10 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from pgsafe.errors import BadInput, PgsafeError
 
+TYPE_CHECKING = False  # no typing, no dataclasses: see pgsafe.wal.fastpush
 if TYPE_CHECKING:
     from pgsafe.repo.repository import Repository
 
@@ -39,12 +40,12 @@ USAGE = (
 )
 
 
-@dataclass
 class LeanArgs:
-    command: str = ""
-    positional: list[str] = field(default_factory=list)
-    flags: dict[str, object] = field(default_factory=dict)
-    probe: bool = False
+    def __init__(self) -> None:
+        self.command = ""
+        self.positional: list[str] = []
+        self.flags: dict[str, object] = {}
+        self.probe = False
 
 
 def parse_args(args: list[str]) -> LeanArgs:
@@ -82,6 +83,13 @@ def _open_repo(flags: dict[str, object]) -> Repository:
 
 
 def _push(a: LeanArgs) -> int:
+    if not a.probe and len(a.positional) == 1:
+        from pgsafe.wal import fastpush
+
+        if fastpush.push(a.flags, a.positional[0]) is not None:
+            if a.flags.get("verbose"):
+                print(f"pgsafe: {os.path.basename(a.positional[0])}: stored", file=sys.stderr)
+            return 0
     from pgsafe.wal.push import push, wal_encoder
 
     repo = _open_repo(a.flags)

@@ -14,7 +14,9 @@ repository keeps one codec, so its WAL has one suffix; readers still accept any.
 
 from __future__ import annotations
 
-from pgsafe.wal.names import WalName
+TYPE_CHECKING = False  # wal-push's fast path imports this module: no typing, no names
+if TYPE_CHECKING:
+    from pgsafe.wal.names import WalName
 
 SUFFIX = ".zst"  # the default codec's suffix (and that of repositories made before codecs)
 AGE_SUFFIX = ".age"
@@ -49,6 +51,11 @@ def wal_folder(server: str, wal: WalName) -> str:
 
 def wal_key(server: str, wal: WalName, suffix: str = SUFFIX) -> str:
     return f"{wal_folder(server, wal)}/{wal.name}{suffix}"
+
+
+def segment_key(server: str, segment: str, suffix: str = SUFFIX) -> str:
+    """:func:`wal_key` of a plain 24-character segment name (no parsing)."""
+    return f"{server}/wal/{segment[:16]}/{segment}{suffix}"
 
 
 def strip_suffix(base: str) -> str:

@@ -29,12 +29,11 @@ from typing import TYPE_CHECKING
 from pgsafe.errors import BadInput, ObjectExists, OperationFailed
 from pgsafe.repo.repository import Repository
 from pgsafe.wal import layout, names, server_record
+from pgsafe.wal.fastpush import WAL_LEVEL
 from pgsafe.wal.header import read_long_header
 
 if TYPE_CHECKING:
     from pgsafe.repo.codec.pipeline import Pipeline
-
-WAL_LEVEL = 1  # zstd level for WAL: cheap, and WAL compresses well at any level
 
 
 @dataclass(frozen=True)
