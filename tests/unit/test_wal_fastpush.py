@@ -173,8 +173,9 @@ def test_declines_with_nothing_changed(
         marker["codec"]["level"] = 99
     if case == "age variable":
         monkeypatch.setenv("PGSAFE_AGE_PASSPHRASE_FILE", "/nowhere")
-    if case == "no folder":
+    if case == "no folder":  # no <server>/wal at all (the segment's folder alone it makes)
         (root / "main" / "wal" / "000000010000000A").rmdir()
+        (root / "main" / "wal").rmdir()
     (root / "pgsafe-repo.json").write_text(json.dumps(marker))
     name = {"history": "0000000A.history", "partial": "000000010000000A00000002.partial"}
     seg = segment(
@@ -195,7 +196,7 @@ def test_the_launcher_imports_only_builtin_modules(clean_env: Path) -> None:
     typing, re, json, pathlib, nor the zstandard package (its C backend only)."""
     make_repo(clean_env)
     root = clean_env / "repo"
-    (root / "main" / "wal" / "000000010000000A").mkdir(parents=True)
+    (root / "main" / "wal").mkdir(parents=True)  # the segment's folder: made on the way
     seg = segment(clean_env / "000000010000000A00000003")
     argv = list(runtime.lean_argv())
     assert argv[1:3] == ["-I", "-S"]
@@ -206,6 +207,7 @@ def test_the_launcher_imports_only_builtin_modules(clean_env: Path) -> None:
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert (root / "main" / "wal" / "000000010000000A" / f"{seg.name}.zst").is_file()
+    assert (root / "main" / "wal" / "000000010000000A").stat().st_mode & 0o777 == 0o700
     mods = {
         ln.rsplit("|", 1)[1].strip()
         for ln in proc.stderr.splitlines()

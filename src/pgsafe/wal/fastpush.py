@@ -18,14 +18,15 @@ It handles only (everything else returns ``None`` with nothing changed, and
 * a plain segment name (not ``.partial``, ``.backup`` or ``.history``) whose header
   matches the server record already stored (its timeline, system identifier, size);
 * not running as root in a repository another user owns (the posix storage then
-  hands new files to that owner), the segment's folder already made, the name not
-  taken yet (a retry, or different content under that name, goes to the full path,
-  which compares).
+  hands new files to that owner), ``<server>/wal`` already made (the segment's own
+  folder is made here when missing), the name not taken yet (a retry, or different
+  content under that name, goes to the full path, which compares).
 
 What it stores is what the full path stores: one zstd frame at :data:`WAL_LEVEL` with
 a content checksum, written under a ``.tmp-`` name (mode 0600), fsynced, hard-linked
 to ``<server>/wal/<TTTTTTTTXXXXXXXX>/<name>.zst`` (never replacing anything) and the
-folder fsynced before it returns; PostgreSQL deletes the segment once we exit 0.
+folder fsynced (and its parent, when the folder is new) before it returns; PostgreSQL
+deletes the segment once we exit 0.
 """
 
 from __future__ import annotations
@@ -248,13 +249,23 @@ def push(flags: Mapping[str, object], path: str) -> int | None:
 
 
 def _store(root: str, key: str, data: bytes) -> int | None:
-    """Atomically create ``key`` (see the module docstring); None when its folder is
-    missing or the name is taken (nothing left behind)."""
+    """Atomically create ``key`` (see the module docstring), making its folder when only
+    that is missing (once per 256 segments); None when more is missing or the name is
+    taken (nothing left behind but, at most, the new empty folder)."""
     folder, base = os.path.split(os.path.join(root, key))
     dest = os.path.join(folder, base)
     tmp = os.path.join(folder, f".tmp-{base}.{os.urandom(6).hex()}")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+    made = False
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        fd = os.open(tmp, flags, 0o600)
+    except FileNotFoundError:
+        try:
+            os.mkdir(folder, 0o700)
+            made = True
+            fd = os.open(tmp, flags, 0o600)
+        except OSError:
+            return None
     except OSError:
         return None
     try:
@@ -273,13 +284,19 @@ def _store(root: str, key: str, data: bytes) -> int | None:
             pass
     # visible now: from here a failure is an error (exit 1), not a retry elsewhere
     try:
-        dfd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
+        _fsync_dir(folder)
+        if made:  # the new folder's own entry
+            _fsync_dir(os.path.dirname(folder))
     except OSError as exc:
         from pgsafe.errors import OperationFailed
 
         raise OperationFailed(f"cannot write {key} to repository {root}: {exc}") from None
     return len(data)
+
+
+def _fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
