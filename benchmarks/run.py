@@ -120,6 +120,26 @@ def measure(
     }
 
 
+def server_cpu_s(datadir: Path) -> float:
+    """CPU seconds of a cluster's finished processes (walsenders, backends): the
+    postmaster's cutime + cstime, which grow as it reaps them."""
+    pid = (datadir / "postmaster.pid").read_text().split()[0]
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
+
+
+def with_server_cpu(datadir: Path, fn: Fn) -> Fn:
+    """``fn`` that also records the server-side CPU its run caused (``server_cpu_s``)."""
+
+    def run(i: int) -> dict[str, Any]:
+        before = server_cpu_s(datadir)
+        r = fn(i)
+        r["server_cpu_s"] = round(server_cpu_s(datadir) - before, 2)
+        return r
+
+    return run
+
+
 def shell(script: str) -> list[str]:
     return ["bash", "-c", f"set -eo pipefail; {script}"]
 
@@ -436,11 +456,15 @@ class Bench:
                     )
             contenders.append(("tar floor", floor))
             cmds["tar floor"] = "tar cf - -C PGDATA . | cat > /dev/null"
+        contenders = [(n, with_server_cpu(c.datadir, fn)) for n, fn in contenders]
         try:
             res = alternate(contenders, runs)
         finally:
             shutil.rmtree(out, ignore_errors=True)
         notes = [
+            "CPU s = the contender's own process tree; server CPU s = the server processes "
+            "that ended with its run (walsender, backends: pg_basebackup's reading and "
+            "pgsafe's server-side zstd happen there; pgBackRest reads the files itself)",
             "sizes: pgsafe = its repository folder (data tar with the backup's WAL, "
             "manifests, catalog); pg_basebackup = base.tar + pg_wal.tar; pgBackRest = "
             "the backup set's folder (the WAL it needs is in its archive, not counted)",
@@ -1098,13 +1122,18 @@ def _table(part: dict[str, Any], ref: str | None, title: str) -> list[str]:
         "| contender | wall (median) | × pgsafe | CPU s | peak RSS | output | runs |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
+    server = any("server_cpu_s" in c["median"] for c in cs.values())
+    if server:
+        lines[2] = lines[2].replace("| CPU s |", "| CPU s | server CPU s |")
+        lines[3] += "---:|"
     ref_t = cs[ref]["median"]["wall_s"] if ref and ref in cs else None
     for name, c in cs.items():
         m = c["median"]
         ratio = f"{m['wall_s'] / ref_t:.2f}" if ref_t else "-"
         wall = f"{m['wall_s']:.3f} s" if m["wall_s"] < 1 else f"{m['wall_s']:.1f} s"
+        cpu = f"{m['cpu_s']:.2f}" + (f" | {m.get('server_cpu_s', 0):.2f}" if server else "")
         lines.append(
-            f"| {name} | {wall} | {ratio} | {m['cpu_s']:.2f} | {m['max_rss_mb']:.0f} MB | "
+            f"| {name} | {wall} | {ratio} | {cpu} | {m['max_rss_mb']:.0f} MB | "
             f"{_fmt_size(m.get('out_bytes'))} | {len(c['runs'])} |"
         )
     lines += [""] + [f"- {n}" for n in part.get("notes", [])] + [""]

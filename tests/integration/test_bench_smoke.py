@@ -58,6 +58,9 @@ def test_quick_run_writes_results_of_the_expected_shape() -> None:
             for run in c["runs"]:
                 assert {"wall_s", "cpu_s", "max_rss_mb"} <= set(run), name
             assert set(c["median"]) >= {"wall_s", "cpu_s", "max_rss_mb"}, name
+        # the server's share of a backup (pgsafe's zstd runs in the walsender) is measured
+        for name, c in doc["parts"]["backup"]["contenders"].items():
+            assert c["median"]["server_cpu_s"] >= 0, name
         assert doc["parts"]["backup"]["contenders"]["pgsafe backup"]["median"]["out_bytes"] > 0
         assert "1" in doc["parts"]["scaling"]["scales"]
 
