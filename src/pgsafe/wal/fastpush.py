@@ -152,7 +152,7 @@ def compress(zstd: ModuleType, data: mmap.mmap | bytes) -> bytes:
 
     No worker threads: in a fresh process they cost more than they save on a 16 MiB
     segment (zstd copies the input into per-job buffers that must first be faulted in):
-    measured on 2 cores, 36 ms wall / 35 ms CPU single-threaded against 51 ms / 55 ms
+    measured on 2 cores, 37 ms wall / 35 ms CPU single-threaded against 51 ms / 58 ms
     with 2 workers and 4 MiB jobs (medians of 7 fresh processes, a real segment).
     """
     params = zstd.ZstdCompressionParameters.from_level(WAL_LEVEL, write_checksum=True)
