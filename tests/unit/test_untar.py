@@ -124,3 +124,84 @@ def test_other_member_types_are_refused(tmp_path: Path) -> None:
         tar.addfile(info)
     with pytest.raises(VerificationFailed, match="unexpected tar member type"):
         _feed(tmp_path, buf.getvalue(), 4096)
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_every_file_and_folder_is_fsynced_and_closed(tmp_path: Path) -> None:
+    synced: list[str] = []
+
+    def fsync(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        os.fsync(fd)
+
+    before = _open_fds()
+    got = tmp_path / "got"
+    got.mkdir()
+    u = Untar(got, fsync=fsync)
+    data = _archive()
+    for i in range(0, len(data), 4096):
+        u.feed(data[i : i + 4096])
+    u.finish()
+    u.abort()  # what extract() does in its finally: harmless after finish
+    assert _open_fds() == before
+    files = {str(got / n) for n in ("backup_label", "base/1/1259", "base/1/empty")}
+    folders = {str(got), str(got / "base"), str(got / "base/1"), str(got / "global")}
+    assert files | {str(got / "global/pg_control")} <= set(synced)
+    assert folders <= set(synced)
+
+
+def test_a_large_file_is_fsynced_while_it_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pgsafe.recovery.untar as untar_mod
+
+    monkeypatch.setattr(untar_mod, "SYNC_EVERY", 4096)
+    synced: list[str] = []
+
+    def fsync(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+
+    got = tmp_path / "got"
+    got.mkdir()
+    _feed_with(got, _archive(), 1024, fsync)
+    # base/1/1259 is 76800 bytes: fsynced along the way, then once more when complete
+    assert synced.count(str(got / "base/1/1259")) >= 76800 // 4096
+
+
+def _feed_with(root: Path, data: bytes, size: int, fsync: object) -> Untar:
+    u = Untar(root, fsync=fsync)  # type: ignore[arg-type]
+    for i in range(0, len(data), size):
+        u.feed(data[i : i + size])
+    u.finish()
+    return u
+
+
+def test_an_fsync_error_fails_the_extraction_by_name(tmp_path: Path) -> None:
+    from pgsafe.errors import OperationFailed
+
+    def fsync(fd: int) -> None:
+        if os.readlink(f"/proc/self/fd/{fd}").endswith("1259"):
+            raise OSError(5, "Input/output error")
+
+    before = _open_fds()
+    got = tmp_path / "got"
+    got.mkdir()
+    with pytest.raises(OperationFailed, match=r"base/1/1259 durable: Input/output error"):
+        _feed_with(got, _archive(), 4096, fsync)
+    assert _open_fds() == before
+
+
+def test_damage_closes_everything(tmp_path: Path) -> None:
+    before = _open_fds()
+    got = tmp_path / "got"
+    got.mkdir()
+    u = Untar(got)
+    data = _archive()
+    u.feed(data[:2000])  # in the middle of a member
+    with pytest.raises(VerificationFailed):
+        u.finish()
+    u.abort()
+    assert _open_fds() == before

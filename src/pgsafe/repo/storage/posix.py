@@ -1,6 +1,7 @@
 """A repository on a local (POSIX) file system.
 
-Writes go to a hidden temporary name in the destination folder, are fsynced, then
+Writes go to a hidden temporary name in the destination folder, are fsynced (a large
+object every 32 MiB as it is written, from a thread: :mod:`pgsafe.syncer`), then
 renamed (or hard-linked, when overwriting is not allowed) into place, and the folder
 is fsynced.  Folders are 0700 and files 0600.  When pgsafe runs as root, everything it
 creates takes the owner of the repository's root folder, so that the PostgreSQL
@@ -20,6 +21,7 @@ from typing import BinaryIO
 
 from pgsafe.errors import NotFound, ObjectExists, OperationFailed, RepositoryError
 from pgsafe.repo.storage.base import ObjectStat
+from pgsafe.syncer import SYNC_EVERY, Syncer
 
 TMP_PREFIX = ".tmp-"
 
@@ -79,6 +81,8 @@ class PosixStorage:
         size = 0
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            syncer: Syncer | None = None  # fsyncs a large object as it is written
+            unsynced = 0
             try:
                 for chunk in chunks:
                     view = memoryview(chunk)
@@ -86,8 +90,17 @@ class PosixStorage:
                         n = os.write(fd, view)
                         view = view[n:]
                     size += len(chunk)
+                    unsynced += len(chunk)
+                    if unsynced >= SYNC_EVERY:
+                        syncer = syncer or Syncer()
+                        syncer.sync(fd, key)
+                        unsynced = 0
+                if syncer is not None:
+                    syncer.finish()
                 os.fsync(fd)
             finally:
+                if syncer is not None:
+                    syncer.abort()
                 os.close(fd)
             self._own(tmp)
             if overwrite:
