@@ -196,6 +196,27 @@ def test_local_lz4_age_roundtrip_and_wrong_key(base: Path, identity: AgeKey) -> 
         no_key = run_pgsafe(*where, "recover", "--pgdata", str(pgdata), "--latest")
         assert no_key.returncode == 2 and not pgdata.exists()
 
+        if runas.server_user() is not None:
+            # the right identity, readable by us but not by the server's OS user: the
+            # restore_command probe (run while the backup is extracted) refuses, and the
+            # data directory is put back as it was: absent, or empty
+            private = base / "keys" / "root-only.txt"
+            shutil.copy(identity.path, private)
+            os.chown(private, 0, 0)
+            os.chmod(private, 0o600)
+            empty = base / "lz4-empty"
+            empty.mkdir(mode=0o700)
+            runas.chown(empty, runas.server_user())
+            for where_to in (pgdata, empty):
+                r = run_pgsafe(
+                    *where, "recover", "--pgdata", str(where_to), "--time", run.target_time,
+                    env={"PGSAFE_AGE_IDENTITY_FILE": str(private)},
+                )  # fmt: skip
+                assert r.returncode == 2, r.stdout + r.stderr
+                assert "restore_command would fail" in r.stderr, r.stderr
+            assert not pgdata.exists()
+            assert empty.is_dir() and not any(empty.iterdir())
+
         recover_to_time(base, "lz4-rec", where, env, run)
     finally:
         run.cluster.destroy()

@@ -8,9 +8,11 @@ is created or touched.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
@@ -239,32 +241,57 @@ def restore_command(repo: Repository, req: RecoverRequest) -> str:
     )
 
 
-def _run_recovery(repo: Repository, req: RecoverRequest, plan: Plan, target: Target) -> str:
-    """Create the data directory and write everything; returns the restore_command."""
+def _empty(d: Path) -> None:
+    for child in d.iterdir():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
 
-    restore = restore_command(repo, req)
+
+def _run_recovery(repo: Repository, req: RecoverRequest, plan: Plan, target: Target) -> str:
+    """Create the data directory and write everything; returns the restore_command.
+
+    The restore_command probes (two short processes as the server's OS user, about
+    0.2 s) run in a thread while the backup is extracted, when the directory is new or
+    empty: should they refuse, the directory is put back as it was (removed, or emptied)
+    before the error is raised.  With --force over existing contents they run first, so
+    a refusal leaves those contents alone."""
     user = runas.server_user()
     d = req.pgdata
     created = not d.exists()
-    if d.exists() and req.force:
-        for child in d.iterdir():
-            if child.is_dir() and not child.is_symlink():
-                shutil.rmtree(child)
-            else:
-                child.unlink()
-    d.mkdir(parents=True, exist_ok=True, mode=0o700)
+    had_contents = not created and any(d.iterdir())
+    probe: Future[str] | None = None
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recover-probe")
     try:
-        os.chmod(d, 0o700)
-        extract(repo, repo.load(plan.backup.id), d)
-        settings = recovery_settings(
-            target, plan, restore, promote=req.promote, archive=req.archive
-        )
-        _write_config(d, settings, plan)
-        runas.chown_tree(d, user)
-    except BaseException:
-        if created:
-            shutil.rmtree(d, ignore_errors=True)
-        raise
+        if had_contents:
+            restore = restore_command(repo, req)
+            _empty(d)  # --force (checked in prepare)
+        else:
+            probe = pool.submit(restore_command, repo, req)
+        d.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            os.chmod(d, 0o700)
+            extract(repo, repo.load(plan.backup.id), d)
+            if probe is not None:
+                restore = probe.result()
+            settings = recovery_settings(
+                target, plan, restore, promote=req.promote, archive=req.archive
+            )
+            _write_config(d, settings, plan)
+            runas.chown_tree(d, user)
+        except BaseException:
+            if probe is not None:
+                with contextlib.suppress(BaseException):
+                    probe.result()  # never leave it running behind the clean-up
+            if created:
+                shutil.rmtree(d, ignore_errors=True)
+            elif probe is not None:  # it was empty: empty again
+                with contextlib.suppress(OSError):
+                    _empty(d)
+            raise
+    finally:
+        pool.shutdown(wait=True)
     return restore
 
 
