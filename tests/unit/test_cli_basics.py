@@ -56,3 +56,34 @@ def test_usage_errors_exit_2() -> None:
     assert r.returncode == 2
     r = run_pgsafe("verify", "--repo", "/nonexistent")
     assert r.returncode == 2 and "--latest" in r.stderr
+
+
+def test_the_lazy_command_table_matches_the_modules() -> None:
+    """Every command of every command module is in COMMAND_MODULES under its module, and
+    nothing else is: a command added to a module but not to the table would be missing."""
+    import importlib
+
+    from pgsafe.cli.app import COMMAND_MODULES
+
+    found: dict[str, str] = {}
+    for module in sorted(set(COMMAND_MODULES.values())):
+        for c in importlib.import_module(f"pgsafe.cli.{module}").COMMANDS:
+            assert c.name is not None
+            found[c.name] = module
+    assert found == COMMAND_MODULES
+
+
+def test_a_command_imports_only_its_own_module() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from pgsafe.cli.app import run\n"
+        "run(['info', '--help'])\n"
+        "print(sorted(m for m in sys.modules if m.startswith('pgsafe.cli.commands_')))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip().splitlines()[-1] == "['pgsafe.cli.commands_physical']"

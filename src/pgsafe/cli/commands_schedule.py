@@ -51,7 +51,8 @@ def _check_command(argv: list[str]) -> str | None:
 def schedule_config(s: Settings) -> jobs.ScheduleConfig:
     from pgsafe.cli.app import cli
 
-    return jobs.parse_config(s.raw, known_commands=frozenset(cli.commands), check=_check_command)
+    known = frozenset(cli.list_commands(click.Context(cli)))
+    return jobs.parse_config(s.raw, known_commands=known, check=_check_command)
 
 
 def _require_jobs(s: Settings, cfg: jobs.ScheduleConfig) -> None:
