@@ -300,7 +300,10 @@ def _take_server_compressed(
     try:
         with tempfile.TemporaryFile() as err:
             proc = subprocess.Popen(
-                [*argv, "-D", str(stage), f"--compress={compress}"], stdout=subprocess.DEVNULL,
+                # --no-sync: the staged files are temporary; what must be durable is
+                # the stored object, which the storage fsyncs itself
+                [*argv, "-D", str(stage), f"--compress={compress}", "--no-sync"],
+                stdout=subprocess.DEVNULL,
                 stderr=err, stdin=subprocess.DEVNULL, env=env,
             )  # fmt: skip
             done = [0]
