@@ -72,6 +72,18 @@ MARK = "@@bench"
 MB = 1 << 20
 GB_PER_SCALE = 15.6 * MB  # pgbench: about 15.6 MB of data directory per scale unit
 PARTS = ("backup", "restore", "walpush", "archiving", "logical", "scaling")
+DATA_SETS = ("pgbench", "random")
+# --data random: beside pgbench's (very compressible) tables, a table of incompressible
+# bytes and hex text, about 7.7 MB of data directory per scale unit (half pgbench's):
+# 128 random bytes (four sha256 digests) and a 32-character md5 text per row.
+RANDOM_ROWS_PER_SCALE = 40_000
+RANDOM_TABLE = (
+    "CREATE TABLE bench_random AS SELECT g AS id,"
+    " sha256(random()::text::bytea) || sha256(random()::text::bytea)"
+    " || sha256(random()::text::bytea) || sha256(random()::text::bytea) AS payload,"
+    " md5(random()::text) AS note FROM generate_series(1, {rows}) AS g;"
+    " ALTER TABLE bench_random ADD PRIMARY KEY (id)"
+)
 STANZA = "bench"
 DB = "bench"  # not "postgres": pgsafe verify recreates the dumped database by name
 Fn = Callable[[int], dict[str, Any]]
@@ -371,7 +383,15 @@ class Bench:
         execute(c, f"CREATE DATABASE {DB}")
         argv = [c.program("pgbench"), *self.conn(c)[:-2], "-i", "-I", "dtGvp", "-s", str(scale)]
         subprocess.run([*argv, DB], check=True, capture_output=True)
+        if self.args.data == "random":
+            rows = RANDOM_ROWS_PER_SCALE * scale
+            log(f"random data: {rows} rows of random bytea and text")
+            execute_in(c, DB, RANDOM_TABLE.format(rows=rows))
         execute(c, "CHECKPOINT")
+
+    def data_factor(self) -> float:
+        """Data directory size relative to pgbench alone, for the free-space checks."""
+        return 1.5 if self.args.data == "random" else 1.0
 
     def conn(self, c: LocalCluster, db: str = DB) -> list[str]:
         return ["-h", str(c.run_dir), "-p", str(c.port), "-U", "postgres", "-d", db]
@@ -888,6 +908,7 @@ class Bench:
             if scale == self.args.scale and "backup" in parts and "restore" in parts:
                 rows[key] = {
                     "source": "the backup and restore parts",
+                    "data_mb": self.doc.get("data_dir_mb"),
                     "backup": parts["backup"]["contenders"]["pgsafe backup"],
                     "restore": parts["restore"]["contenders"]["pgsafe recover"],
                 }
@@ -900,7 +921,7 @@ class Bench:
                 )
                 break
             free = shutil.disk_usage(self.base).free
-            need = 3.5 * GB_PER_SCALE * scale
+            need = 3.5 * GB_PER_SCALE * scale * self.data_factor()
             if free < need:
                 notes.append(
                     f"stopped before scale {scale}: {free / 2**30:.1f} GiB free, "
@@ -911,10 +932,12 @@ class Bench:
             c = self.cluster(f"scale-{scale}")
             try:
                 self.pgbench_init(c, scale)
+                data_mb = round(tree_bytes(c.datadir) / MB)
                 b = self.backup_part(c, runs, full=False)
                 r = self.restore_part(c, runs, full=False)
                 rows[key] = {
                     "source": f"a cluster of scale {scale}",
+                    "data_mb": data_mb,
                     "backup": b["contenders"]["pgsafe backup"],
                     "restore": r["contenders"]["pgsafe recover"],
                 }
@@ -922,7 +945,8 @@ class Bench:
                 c.destroy()
                 self.clusters.remove(c)
         for key, row in rows.items():
-            row["data_mb"] = round(GB_PER_SCALE * int(key) / MB)
+            if row.get("data_mb") is None:
+                row["data_mb"] = round(GB_PER_SCALE * int(key) / MB)
         return {"scales": rows, "notes": notes}
 
 
@@ -937,6 +961,13 @@ def psycopg_conn(c: LocalCluster) -> Iterator[Any]:
 def execute(c: LocalCluster, statement: str) -> None:
     """A statement that returns no rows (``q`` is for one value)."""
     with psycopg_conn(c) as conn:
+        conn.execute(statement)
+
+
+def execute_in(c: LocalCluster, db: str, statement: str) -> None:
+    import psycopg
+
+    with psycopg.connect(c.conninfo(db), autocommit=True) as conn:
         conn.execute(statement)
 
 
@@ -1157,8 +1188,14 @@ def render(doc: dict[str, Any]) -> str:
         "alternately (A B A B ...); figures are medians; CPU is user+sys of the child "
         "process tree, peak RSS the largest single process of it.",
         "",
-        f"Data: pgbench scale {doc['scale']} "
-        f"(about {GB_PER_SCALE * doc['scale'] / 2**30:.1f} GiB), "
+        f"Data: pgbench scale {doc['scale']}"
+        + (
+            f" plus {RANDOM_ROWS_PER_SCALE * doc['scale']:,} rows of random bytea and text"
+            if doc.get("data") == "random"
+            else ""
+        )
+        + f" ({doc.get('data_dir_mb', round(GB_PER_SCALE * doc['scale'] / MB)):,} MB data "
+        "directory), "
         f"{doc['runs']} runs per contender. Elapsed: {doc.get('elapsed_min', '?')} min.",
         "",
     ]
@@ -1241,6 +1278,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--scale", type=int, default=100)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--scales", default="10,50,100,200")
+    ap.add_argument(
+        "--data",
+        choices=DATA_SETS,
+        default="pgbench",
+        help="pgbench only, or pgbench plus a table of random (incompressible) bytes and text",
+    )
     ap.add_argument("--only", default=",".join(PARTS), help=f"parts among {','.join(PARTS)}")
     ap.add_argument("--seconds", type=int, default=60, help="pgbench -T of the archiving part")
     ap.add_argument("--pushes", type=int, default=10, help="wal-push runs per contender")
@@ -1265,6 +1308,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.scale, args.runs, args.pushes, args.scale_list = 1, 1, 2, [1]
         args.parts = [p for p in args.parts if p != "archiving"]
     args.name = args.name or ("quick" if args.quick else "bench")
+    if args.data != "pgbench" and not args.name.endswith(args.data):
+        args.name += f"-{args.data}"
     return args
 
 
@@ -1295,6 +1340,7 @@ def main(argv: list[str] | None = None) -> int:
         "name": args.name,
         "command": "benchmarks/run.py " + " ".join(sys.argv[1:] if argv is None else argv),
         "scale": args.scale,
+        "data": args.data,
         "runs": args.runs,
         "parts_selected": args.parts,
         "load_before": [round(x, 2) for x in os.getloadavg()],
@@ -1302,7 +1348,7 @@ def main(argv: list[str] | None = None) -> int:
         "notes": b.notes,
     }
     b.doc = doc
-    need = 3.5 * GB_PER_SCALE * args.scale
+    need = 3.5 * GB_PER_SCALE * args.scale * b.data_factor()
     free = shutil.disk_usage(base).free
     if free < need:
         raise SystemExit(f"{free / 2**30:.1f} GiB free under /tmp, about {need / 2**30:.1f} needed")

@@ -1,5 +1,6 @@
-"""Smoke run of the benchmark harness (``benchmarks/run.py --quick``): it runs end to
-end on a scale-1 database and writes results of the expected shape.  No timing is
+"""Smoke run of the benchmark harness (``benchmarks/run.py --quick --data random``): it
+runs end to end on a scale-1 database with the incompressible table beside pgbench's,
+and writes results of the expected shape.  No timing is
 asserted: the figures of a smoke run on a shared machine mean nothing."""
 
 from __future__ import annotations
@@ -26,17 +27,19 @@ def test_quick_run_writes_results_of_the_expected_shape() -> None:
     try:
         proc = subprocess.run(
             [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--quick", "--no-pgbackrest",
-             "--out", str(out)],
+             "--data", "random", "--out", str(out)],
             capture_output=True, text=True, timeout=240, stdin=subprocess.DEVNULL, check=False,
         )  # fmt: skip
         assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
-        files = sorted(out.glob("*-quick.json"))
+        files = sorted(out.glob("*-quick-random.json"))
         assert len(files) == 1
         doc = json.loads(files[0].read_text())
         assert files[0].with_suffix(".md").read_text().startswith("# pgsafe benchmark")
 
         assert {"cpu_model", "cores", "memory_gib", "kernel", "postgresql"} <= set(doc["machine"])
-        assert doc["scale"] == 1 and doc["runs"] == 1
+        assert doc["scale"] == 1 and doc["runs"] == 1 and doc["data"] == "random"
+        # pgbench scale 1 alone is about 23 MB; the random table adds about 8 MB
+        assert doc["data_dir_mb"] >= 28, doc["data_dir_mb"]
         assert set(doc["parts"]) == {"backup", "restore", "walpush", "logical", "scaling"}
         contenders = [
             *doc["parts"]["backup"]["contenders"].items(),
