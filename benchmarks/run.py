@@ -167,6 +167,12 @@ def tree_bytes(path: Path) -> int:
     return total
 
 
+def data_bytes(datadir: Path) -> int:
+    """A data directory's size without pg_wal (whose size is max_wal_size's business,
+    not the data's: a base backup takes only the WAL of its own start and stop)."""
+    return tree_bytes(datadir) - tree_bytes(datadir / "pg_wal")
+
+
 def fresh_dir(path: Path, user: runas.OsUser | None, mode: int = 0o755) -> Path:
     shutil.rmtree(path, ignore_errors=True)
     path.mkdir(parents=True, mode=mode)
@@ -175,11 +181,17 @@ def fresh_dir(path: Path, user: runas.OsUser | None, mode: int = 0o755) -> Path:
     return path
 
 
-def alternate(contenders: list[tuple[str, Fn]], runs: int) -> dict[str, list[dict[str, Any]]]:
-    """Run every contender once per round, in order, for ``runs`` rounds (A B A B ...)."""
+def alternate(
+    contenders: list[tuple[str, Fn]], runs: int, *, rotate: bool = False
+) -> dict[str, list[dict[str, Any]]]:
+    """Run every contender once per round for ``runs`` rounds (A B A B ...).  With
+    ``rotate``, round i starts at contender i (A B C, B C A, C A B): for parts whose
+    runs change the database (pgbench's writes), so that no contender always comes
+    first after the setup or always last."""
     out: dict[str, list[dict[str, Any]]] = {name: [] for name, _ in contenders}
     for i in range(runs):
-        for name, fn in contenders:
+        k = i % len(contenders) if rotate else 0
+        for name, fn in contenders[k:] + contenders[:k]:
             r = fn(i)
             r.pop("stdout", None)
             out[name].append(r)
@@ -387,6 +399,8 @@ class Bench:
             rows = RANDOM_ROWS_PER_SCALE * scale
             log(f"random data: {rows} rows of random bytea and text")
             execute_in(c, DB, RANDOM_TABLE.format(rows=rows))
+            counted = query_in(c, DB, "SELECT count(*) FROM bench_random")
+            self.doc.setdefault("random_rows", {})[str(scale)] = counted
         execute(c, "CHECKPOINT")
 
     def data_factor(self) -> float:
@@ -759,13 +773,14 @@ class Bench:
         contenders.append(("/bin/true", lambda i: load("/bin/true")))
         cmds["/bin/true"] = "archive_command = /bin/true"
         try:
-            res = alternate(contenders, runs)
+            res = alternate(contenders, runs, rotate=True)
         finally:
             set_command(restore_cmd)
             shutil.rmtree(work, ignore_errors=True)
         notes = [
             f"pgbench -c 4 -j 2 -T {seconds} -n on the scale-{self.args.scale} database, "
-            "a CHECKPOINT before each run; ready_at_end = .ready files when pgbench ends, "
+            "a CHECKPOINT before each run, the order rotated each round (A B C, B C A, "
+            "C A B); ready_at_end = .ready files when pgbench ends, "
             "drain_s = time until none is left after a final pg_switch_wal"
         ]
         return part_result(res, cmds, notes)
@@ -932,7 +947,7 @@ class Bench:
             c = self.cluster(f"scale-{scale}")
             try:
                 self.pgbench_init(c, scale)
-                data_mb = round(tree_bytes(c.datadir) / MB)
+                data_mb = round(data_bytes(c.datadir) / MB)
                 b = self.backup_part(c, runs, full=False)
                 r = self.restore_part(c, runs, full=False)
                 rows[key] = {
@@ -969,6 +984,14 @@ def execute_in(c: LocalCluster, db: str, statement: str) -> None:
 
     with psycopg.connect(c.conninfo(db), autocommit=True) as conn:
         conn.execute(statement)
+
+
+def query_in(c: LocalCluster, db: str, sql: str) -> Any:
+    import psycopg
+
+    with psycopg.connect(c.conninfo(db), autocommit=True) as conn:
+        row = conn.execute(sql).fetchone()
+        return row[0] if row else None
 
 
 def wait_drained(c: LocalCluster, timeout: float) -> None:
@@ -1376,7 +1399,7 @@ def main(argv: list[str] | None = None) -> int:
                 b.pgbr.run("stanza-create")
             b.pgbench_init(c, args.scale)
             doc["machine"] = machine_info(base, os.path.dirname(c.program("postgres")))
-            doc["data_dir_mb"] = round(tree_bytes(c.datadir) / MB)
+            doc["data_dir_mb"] = round(data_bytes(c.datadir) / MB)
             scaling_from_main = args.scale in args.scale_list and "scaling" in args.parts
             for part in PARTS[:-1]:
                 wanted = part in args.parts
