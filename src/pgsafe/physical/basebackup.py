@@ -19,7 +19,9 @@ Two ways to take it, chosen by :func:`server_compression`:
   compressed tar file"), so pg_basebackup writes into a private staging folder
   (``$TMPDIR``; it needs room for the compressed backup) and :func:`follow` stores the
   archive while it grows.  On pgbench scale 100 (1.5 GiB, 2 cores) this took the
-  backup from 5.1 s to about 2 s (``benchmarks/results/2026-11-25-backup-restore.md``).
+  backup from 5.1 s (``benchmarks/results/2026-11-25-after-fixes.md``) to 3.1 s, and
+  with the later start-up and fsync changes to 2.6 s, alternating with pgBackRest
+  (``benchmarks/results/2026-12-02-profiles.md``).
 * **The stream goes through pgsafe's codec** (no compression, or a server before 15):
   ``-D -`` to stdout, through a tar tap (which keeps ``backup_label`` and
   ``backup_manifest``), a sha256, the codec and another sha256 straight into the

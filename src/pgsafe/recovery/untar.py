@@ -5,7 +5,8 @@ directories, regular files and symbolic links.  :class:`Untar` is fed the decode
 stream in pieces as they come and writes each file's bytes straight from the piece
 (``os.write`` of a memoryview slice) — no tarfile buffers, no re-joining of pieces.
 With ``tarfile``, its buffering and joining took about 1.6 s of a 4.9 s extraction of
-pgbench scale 100 (``benchmarks/results/2026-11-25-backup-restore.md``).
+pgbench scale 100 (the profile of the change, e1fee73; its results file was never
+committed: ``benchmarks/results/2026-12-02-profiles.md`` has today's timings).
 
 Anything else in the stream (another member type, a bad header checksum, a name that
 would land outside the directory, bytes after the end) is damage: it raises
