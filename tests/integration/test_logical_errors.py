@@ -202,7 +202,8 @@ def test_dump_killed_halfway_leaves_no_backup(repo: Path, pg: LocalCluster) -> N
     deadline = time.monotonic() + 60
     partial = []
     while time.monotonic() < deadline and not partial:
-        partial = [p for p in repo.rglob(".tmp-*") if p.stat().st_size > 0]
+        # the dump's own object, not the repository marker written just before it
+        partial = [p for p in repo.rglob(".tmp-*.dump*") if p.stat().st_size > 0]
         time.sleep(0.01)
     assert partial, "the dump never started writing"
     proc.send_signal(signal.SIGKILL)
