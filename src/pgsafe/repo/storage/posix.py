@@ -21,17 +21,9 @@ from typing import BinaryIO
 
 from pgsafe.errors import NotFound, ObjectExists, OperationFailed, RepositoryError
 from pgsafe.repo.storage.base import ObjectStat
-from pgsafe.syncer import SYNC_EVERY, Syncer
+from pgsafe.syncer import SYNC_EVERY, Syncer, fsync_directory
 
 TMP_PREFIX = ".tmp-"
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class PosixStorage:
@@ -112,7 +104,7 @@ class PosixStorage:
                     raise ObjectExists(f"object {key} already exists in the repository") from None
                 finally:
                     tmp.unlink(missing_ok=True)
-            _fsync_dir(dest.parent)
+            fsync_directory(str(dest.parent))
         except OSError as exc:
             tmp.unlink(missing_ok=True)
             if exc.errno == errno.ENOSPC:
