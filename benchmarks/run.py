@@ -398,8 +398,9 @@ class Bench:
         if self.args.data == "random":
             rows = RANDOM_ROWS_PER_SCALE * scale
             log(f"random data: {rows} rows of random bytea and text")
-            execute_in(c, DB, RANDOM_TABLE.format(rows=rows))
-            counted = query_in(c, DB, "SELECT count(*) FROM bench_random")
+            execute(c, RANDOM_TABLE.format(rows=rows), DB)
+            with psycopg_conn(c, DB) as conn:
+                counted = conn.execute("SELECT count(*) FROM bench_random").fetchone()[0]
             self.doc.setdefault("random_rows", {})[str(scale)] = counted
         execute(c, "CHECKPOINT")
 
@@ -966,32 +967,17 @@ class Bench:
 
 
 @contextlib.contextmanager
-def psycopg_conn(c: LocalCluster) -> Iterator[Any]:
+def psycopg_conn(c: LocalCluster, db: str | None = None) -> Iterator[Any]:
     import psycopg
 
-    with psycopg.connect(c.conninfo(), autocommit=True) as conn:
+    with psycopg.connect(c.conninfo(db or "postgres"), autocommit=True) as conn:
         yield conn
 
 
-def execute(c: LocalCluster, statement: str) -> None:
+def execute(c: LocalCluster, statement: str, db: str | None = None) -> None:
     """A statement that returns no rows (``q`` is for one value)."""
-    with psycopg_conn(c) as conn:
+    with psycopg_conn(c, db) as conn:
         conn.execute(statement)
-
-
-def execute_in(c: LocalCluster, db: str, statement: str) -> None:
-    import psycopg
-
-    with psycopg.connect(c.conninfo(db), autocommit=True) as conn:
-        conn.execute(statement)
-
-
-def query_in(c: LocalCluster, db: str, sql: str) -> Any:
-    import psycopg
-
-    with psycopg.connect(c.conninfo(db), autocommit=True) as conn:
-        row = conn.execute(sql).fetchone()
-        return row[0] if row else None
 
 
 def wait_drained(c: LocalCluster, timeout: float) -> None:

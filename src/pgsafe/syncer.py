@@ -27,11 +27,14 @@ files cannot be made durable has failed.
 from __future__ import annotations
 
 import os
-import queue
-import threading
 from collections.abc import Callable
 
 from pgsafe.errors import OperationFailed
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import queue
+    import threading
 
 SYNC_EVERY = 32 << 20  # fsync a file being written every 32 MiB (see the module docstring)
 QUEUE_ITEMS = 64  # bounds the descriptors open at once
@@ -40,23 +43,33 @@ _Item = tuple[int, str, bool] | None  # (fd, name, close after the fsync)
 
 
 class Syncer:
-    """fsync (and close) descriptors in a thread; :meth:`finish` waits for all of them."""
+    """fsync (and close) descriptors in a thread; :meth:`finish` waits for all of them.
+
+    The thread (and the threading and queue modules) start with the first descriptor
+    handed over: a small ``put`` of the posix storage, as wal-push makes, never pays
+    for them."""
 
     def __init__(self, fsync: Callable[[int], None] = os.fsync) -> None:
         self._fsync = fsync
-        self._queue: queue.Queue[_Item] = queue.Queue(QUEUE_ITEMS)
+        self._queue: queue.Queue[_Item] | None = None
+        self._thread: threading.Thread | None = None
         self._error: tuple[str, OSError] | None = None
-        self._thread = threading.Thread(target=self._run, name="extract-syncer", daemon=True)
-        self._thread.start()
+        self._unsynced: dict[int, int] = {}  # fd -> bytes written since its last fsync
         self._done = False
 
-    def sync(self, fd: int, name: str) -> None:
-        """fsync ``fd`` soon; the caller keeps writing to it and still owns it."""
-        self._queue.put((fd, name, False))
+    def wrote(self, fd: int, name: str, nbytes: int) -> None:
+        """``nbytes`` more were written to ``fd``: fsync it once :data:`SYNC_EVERY` have
+        accumulated since the last time.  The caller keeps writing and still owns it."""
+        n = self._unsynced.get(fd, 0) + nbytes
+        if n >= SYNC_EVERY:
+            self._put((fd, name, False))
+            n = 0
+        self._unsynced[fd] = n
 
     def sync_and_close(self, fd: int, name: str) -> None:
         """fsync then close ``fd``; from now on the syncer owns it."""
-        self._queue.put((fd, name, True))
+        self._unsynced.pop(fd, None)
+        self._put((fd, name, True))
 
     def finish(self) -> None:
         """Wait until every descriptor handed over is synced and closed; raise the first
@@ -73,13 +86,25 @@ class Syncer:
         """After an error elsewhere: close what is left (the fsyncs still run)."""
         self._stop()
 
+    def _put(self, item: _Item) -> None:
+        if self._queue is None:
+            import queue
+            import threading
+
+            self._queue = queue.Queue(QUEUE_ITEMS)
+            self._thread = threading.Thread(target=self._run, name="syncer", daemon=True)
+            self._thread.start()
+        self._queue.put(item)
+
     def _stop(self) -> None:
         if not self._done:
             self._done = True
-            self._queue.put(None)
-            self._thread.join()
+            if self._queue is not None and self._thread is not None:
+                self._queue.put(None)
+                self._thread.join()
 
     def _run(self) -> None:
+        assert self._queue is not None
         while True:
             item = self._queue.get()
             if item is None:

@@ -156,9 +156,9 @@ def test_every_file_and_folder_is_fsynced_and_closed(tmp_path: Path) -> None:
 def test_a_large_file_is_fsynced_while_it_is_written(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import pgsafe.recovery.untar as untar_mod
+    import pgsafe.syncer as syncer_mod
 
-    monkeypatch.setattr(untar_mod, "SYNC_EVERY", 4096)
+    monkeypatch.setattr(syncer_mod, "SYNC_EVERY", 4096)
     synced: list[str] = []
 
     def fsync(fd: int) -> None:

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from pgsafe.errors import VerificationFailed
-from pgsafe.syncer import SYNC_EVERY, Syncer, fsync_directory
+from pgsafe.syncer import Syncer, fsync_directory
 
 BLOCK = 512
 _ZERO_BLOCK = bytes(BLOCK)
@@ -58,7 +58,6 @@ class Untar:
         self.root = root
         self._fsync = fsync
         self._syncer = Syncer(fsync)
-        self._unsynced = 0  # bytes of the current file written since its last fsync
         self.files = 0
         self.written = 0
         self._header = bytearray()
@@ -112,19 +111,16 @@ class Untar:
         self._syncer.abort()
 
     def _write(self, data: memoryview) -> None:
-        self._unsynced += len(data)
+        n = len(data)
         while data:
             done = os.write(self._fd, data)
             data = data[done:]
-        if self._unsynced >= SYNC_EVERY:
-            self._syncer.sync(self._fd, self._name)
-            self._unsynced = 0
+        self._syncer.wrote(self._fd, self._name, n)
 
     def _close(self) -> None:
         if self._fd >= 0:
             self._syncer.sync_and_close(self._fd, self._name)
             self._fd = -1
-            self._unsynced = 0
 
     def _path(self, name: str) -> tuple[str, Path]:
         rel = name.removeprefix("./").rstrip("/")

@@ -21,7 +21,7 @@ from typing import BinaryIO
 
 from pgsafe.errors import NotFound, ObjectExists, OperationFailed, RepositoryError
 from pgsafe.repo.storage.base import ObjectStat
-from pgsafe.syncer import SYNC_EVERY, Syncer, fsync_directory
+from pgsafe.syncer import Syncer, fsync_directory
 
 TMP_PREFIX = ".tmp-"
 
@@ -73,8 +73,7 @@ class PosixStorage:
         size = 0
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            syncer: Syncer | None = None  # fsyncs a large object as it is written
-            unsynced = 0
+            syncer = Syncer()  # fsyncs a large object as it is written
             try:
                 for chunk in chunks:
                     view = memoryview(chunk)
@@ -82,17 +81,11 @@ class PosixStorage:
                         n = os.write(fd, view)
                         view = view[n:]
                     size += len(chunk)
-                    unsynced += len(chunk)
-                    if unsynced >= SYNC_EVERY:
-                        syncer = syncer or Syncer()
-                        syncer.sync(fd, key)
-                        unsynced = 0
-                if syncer is not None:
-                    syncer.finish()
+                    syncer.wrote(fd, key, len(chunk))
+                syncer.finish()
                 os.fsync(fd)
             finally:
-                if syncer is not None:
-                    syncer.abort()
+                syncer.abort()
                 os.close(fd)
             self._own(tmp)
             if overwrite:
