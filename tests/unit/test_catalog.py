@@ -94,3 +94,11 @@ def test_memory_storage_refuses_overwrite() -> None:
 def test_server_names_are_validated() -> None:
     with pytest.raises(BadInput):
         Repository(MemoryStorage(), "../etc")
+
+
+def test_an_empty_id_selects_nothing_even_with_one_backup() -> None:
+    r = repo_with_marker()
+    r.save(manifest("20240115T103000Z-shop-custom"))
+    for ref in ("", " "):
+        with pytest.raises(BadInput, match="empty"):
+            r.resolve(ref)

@@ -214,3 +214,16 @@ def test_malformed_time(text: str) -> None:
     with pytest.raises(BadInput) as e:
         parse_time(text, UTC)
     assert e.value.exit_code == 2 and e.value.hint
+
+
+def test_forced_backup_exact_id_wins_over_a_longer_id_it_prefixes() -> None:
+    """Two backups in one second get ``...Z-physical`` and ``...Z-physical-2``: the exact
+    first id must pick the first backup, not be refused as if it matched none."""
+    first = BackupRef("20240115T100000Z-physical", 1, lsn(2), lsn(2, 0x200), at(25))
+    second = BackupRef("20240115T100000Z-physical-2", 1, lsn(6), lsn(6, 0x200), at(65))
+    p = plan(Target("latest"), FULL, [first, second], backup_id=first.id)
+    assert p.backup.id == first.id
+    with pytest.raises(BadInput, match="ambiguous"):
+        plan(Target("latest"), FULL, [first, second], backup_id="20240115T100000Z")
+    with pytest.raises(BadInput):
+        plan(Target("latest"), FULL, [first, second], backup_id="")

@@ -200,13 +200,30 @@ def view(
 
 
 def _pick(view_: TimelineView, backup_id: str | None, all_ids: list[str]) -> BackupRef | None:
+    """The backup ``backup_id`` names: an exact id first, else a unique id prefix.
+
+    An exact id always wins: two backups started in one second are ``...Z-physical``
+    and ``...Z-physical-2``, and the first is a prefix of the second.
+    """
     if backup_id is None:
         return None
-    matches = [b for b in view_.backups if b.id == backup_id or b.id.startswith(backup_id)]
-    if len(matches) == 1:
-        return matches[0]
-    if not any(i == backup_id or i.startswith(backup_id) for i in all_ids):
-        raise NotFound(f"no physical backup {backup_id!r}", hint="`pgsafe info` lists them")
+    if not backup_id:
+        raise BadInput("an empty backup id names no backup", hint="`pgsafe info` lists them")
+    exact = [b for b in view_.backups if b.id == backup_id]
+    if exact:
+        return exact[0]
+    if backup_id not in all_ids:
+        prefixed = [i for i in all_ids if i.startswith(backup_id)]
+        if len(prefixed) > 1:
+            raise BadInput(
+                f"backup id {backup_id!r} is ambiguous: {', '.join(prefixed[:5])}",
+                hint="give more of the id",
+            )
+        matches = [b for b in view_.backups if b.id.startswith(backup_id)]
+        if len(matches) == 1:
+            return matches[0]
+        if not prefixed:
+            raise NotFound(f"no physical backup {backup_id!r}", hint="`pgsafe info` lists them")
     raise BadInput(
         f"backup {backup_id!r} cannot start a recovery on timeline {view_.timeline}",
         hint="it belongs to another timeline branch; choose another --backup or --timeline",

@@ -302,6 +302,8 @@ class Repository:
 
     def resolve(self, ref: str) -> Manifest:
         """A backup by id, unique id prefix, or ``latest``."""
+        if not ref.strip():
+            raise BadInput("an empty backup id names no backup", hint="`pgsafe list` shows the ids")
         ids = self.backup_ids()
         if ref == "latest":
             if not ids:
