@@ -268,7 +268,7 @@ def test_a_tablespace_link_is_refused_by_oid_and_target(tmp_path: Path) -> None:
 
 def test_a_member_given_twice_is_refused(tmp_path: Path) -> None:
     data = _tar(("a", tarfile.REGTYPE, b"1", ""), ("a", tarfile.REGTYPE, b"2", ""))
-    with pytest.raises(VerificationFailed, match="'a' appears twice"):
+    with pytest.raises(VerificationFailed, match=r"'a' appears twice"):
         _feed(tmp_path, data, 4096)
     assert (tmp_path / "a").read_bytes() == b"1"
 
@@ -299,7 +299,7 @@ def test_a_header_field_that_is_not_a_number_is_named_damage(
 def test_a_checksum_field_that_is_not_a_number_is_damage(tmp_path: Path) -> None:
     data = bytearray(_archive())
     data[148:156] = b"zzzzzz\0 "
-    with pytest.raises(VerificationFailed, match="offset 0 .* fails its checksum"):
+    with pytest.raises(VerificationFailed, match=r"offset 0 .* fails its checksum"):
         _feed(tmp_path, bytes(data), 4096)
 
 

@@ -49,7 +49,7 @@ name = st.one_of(
     st.binary(max_size=110),
 )
 kind = st.sampled_from([b"0", b"\0", b"5", b"2", b"1", b"3", b"4", b"6", b"7", b"x", b"L", b"?"])
-member = st.tuples(name, kind, st.binary(max_size=700), st.sampled_from(canary_names() + [b"a"]))
+member = st.tuples(name, kind, st.binary(max_size=700), st.sampled_from([*canary_names(), b"a"]))
 
 
 @st.composite
