@@ -29,10 +29,11 @@ object, and — after the child has finished — writing the recovery settings a
 giving ownership of what root wrote.  Decoding is done by the C libraries of the codecs
 on bytes in memory; no name from the repository is used as a path by root.
 
-Cost.  The decoded stream crosses one pipe (1 MiB pipe buffer): measured on a small
-cluster, ``recover`` took the same time within noise before and after (see the report
-in the commit history; the pipe copy runs in parallel with the writes and the
-decompression, on two processes instead of two threads sharing one GIL).
+Cost.  The decoded stream crosses one pipe (1 MiB pipe buffer), which runs in parallel
+with the writes and the decompression (two processes instead of two threads sharing one
+GIL).  Measured on pgbench scale 10 (188 MB restored, 2 busy cores, 6 alternating runs
+of ``recover --latest`` each): median 2.25 s before, 1.97 s after — the same within the
+noise of a shared machine.
 
 Not root, or root asked to run the server as root: the calling process writes (there is
 no one less privileged to hand it to).
