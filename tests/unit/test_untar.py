@@ -22,8 +22,6 @@ def _archive() -> bytes:
             info = tarfile.TarInfo(name)
             info.type = kind
             info.mode = 0o700 if kind == tarfile.DIRTYPE else 0o600
-            if kind == tarfile.SYMTYPE:
-                info.linkname = "/elsewhere/pg_wal"
             if data is not None:
                 info.size = len(data)
             tar.addfile(info, io.BytesIO(data) if data is not None else None)
@@ -34,7 +32,7 @@ def _archive() -> bytes:
         add("base/1/1259", bytes(range(256)) * 300)  # not a multiple of 512
         add("base/1/empty", b"")
         add("global/pg_control", b"\x01" * 8192)  # its folder has no member of its own
-        add("pg_wal", kind=tarfile.SYMTYPE)
+        add("pg_wal", kind=tarfile.DIRTYPE)  # pg_basebackup sends a linked pg_wal as a folder
     return buf.getvalue()
 
 
@@ -62,10 +60,8 @@ def test_same_files_as_tarfile_whatever_the_pieces(tmp_path: Path, size: int) ->
                 assert f is not None
                 assert p.read_bytes() == f.read(), m.name
                 assert p.stat().st_mode & 0o777 == 0o600
-            elif m.isdir():
-                assert p.is_dir()
             else:
-                assert os.readlink(p) == "/elsewhere/pg_wal"
+                assert m.isdir() and p.is_dir() and not p.is_symlink()
 
 
 def test_truncated_stream_is_named(tmp_path: Path) -> None:
@@ -205,3 +201,111 @@ def test_damage_closes_everything(tmp_path: Path) -> None:
         u.finish()
     u.abort()
     assert _open_fds() == before
+
+
+# -- untrusted archives: links are never created nor followed --------------------------
+
+
+def _tar(*members: tuple[str, bytes, bytes | None, str]) -> bytes:
+    """(name, type, data, linkname) members as ustar, with the end-of-archive blocks."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        for name, kind, data, link in members:
+            info = tarfile.TarInfo(name)
+            info.type, info.linkname = kind, link
+            info.mode = 0o777 if kind == tarfile.DIRTYPE else 0o600
+            info.size = len(data or b"")
+            tar.addfile(info, io.BytesIO(data) if data is not None else None)
+    return buf.getvalue()
+
+
+@pytest.fixture
+def outside(tmp_path: Path) -> Path:
+    d = tmp_path / "outside"
+    d.mkdir(mode=0o700)
+    os.chmod(d, 0o700)
+    return d
+
+
+def test_a_link_then_a_file_through_it_is_refused(tmp_path: Path, outside: Path) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    data = _tar(
+        ("evil", tarfile.SYMTYPE, None, str(outside)),
+        ("evil/planted", tarfile.REGTYPE, b"x", ""),
+    )
+    with pytest.raises(VerificationFailed, match="'evil' is a symbolic link"):
+        _feed(root, data, 4096)
+    assert not list(outside.iterdir()) and not (root / "evil").exists()
+
+
+def test_a_folder_member_over_a_link_chmods_nothing(tmp_path: Path, outside: Path) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    os.symlink(outside, root / "evil")  # as if an earlier member had made it
+    with pytest.raises(VerificationFailed, match="not a folder"):
+        _feed(root, _tar(("evil", tarfile.DIRTYPE, None, "")), 4096)
+    assert outside.stat().st_mode & 0o777 == 0o700
+
+
+def test_a_file_under_an_existing_link_is_refused(tmp_path: Path, outside: Path) -> None:
+    root = tmp_path / "root"
+    (root / "base").mkdir(parents=True)
+    os.symlink(outside, root / "base" / "1")
+    with pytest.raises(VerificationFailed, match="through 'base/1'"):
+        _feed(root, _tar(("base/1/1259", tarfile.REGTYPE, b"abc", "")), 4096)
+    with pytest.raises(VerificationFailed, match="appears twice or over"):
+        _feed(root, _tar(("base/1", tarfile.REGTYPE, b"abc", "")), 4096)
+    assert not list(outside.iterdir())
+
+
+def test_a_tablespace_link_is_refused_by_oid_and_target(tmp_path: Path) -> None:
+    data = _tar(("pg_tblspc/16385", tarfile.SYMTYPE, None, "/srv/ts1"))
+    with pytest.raises(VerificationFailed, match=r"tablespace 16385 .*'/srv/ts1'"):
+        _feed(tmp_path, data, 4096)
+    assert not (tmp_path / "pg_tblspc" / "16385").exists()
+
+
+def test_a_member_given_twice_is_refused(tmp_path: Path) -> None:
+    data = _tar(("a", tarfile.REGTYPE, b"1", ""), ("a", tarfile.REGTYPE, b"2", ""))
+    with pytest.raises(VerificationFailed, match=r"'a' appears twice"):
+        _feed(tmp_path, data, 4096)
+    assert (tmp_path / "a").read_bytes() == b"1"
+
+
+@pytest.mark.parametrize("name", ["a/./b", "./", "a//b"])
+def test_odd_names_are_refused(tmp_path: Path, name: str) -> None:
+    with pytest.raises(VerificationFailed, match="outside"):
+        _feed(tmp_path, _tar((name, tarfile.REGTYPE, b"x", "")), 4096)
+
+
+def _rechecksum(data: bytearray, at: int) -> None:
+    h = data[at : at + BLOCK]
+    data[at + 148 : at + 156] = b"%06o\0 " % (sum(h[:148]) + 8 * 32 + sum(h[156:]))
+
+
+@pytest.mark.parametrize(("lo", "hi"), [(124, 136), (100, 108)])
+def test_a_header_field_that_is_not_a_number_is_named_damage(
+    tmp_path: Path, lo: int, hi: int
+) -> None:
+    data = bytearray(_archive())
+    second = BLOCK + 512  # backup_label's header, its 30 bytes of body padded, then 'base'
+    data[second + lo : second + hi] = b"8" * (hi - lo - 1) + b"\0"
+    _rechecksum(data, second)
+    with pytest.raises(VerificationFailed, match=r"offset 1024 \(member 'base/', after 'backup_l"):
+        _feed(tmp_path, bytes(data), 4096)
+
+
+def test_a_checksum_field_that_is_not_a_number_is_damage(tmp_path: Path) -> None:
+    data = bytearray(_archive())
+    data[148:156] = b"zzzzzz\0 "
+    with pytest.raises(VerificationFailed, match=r"offset 0 .* fails its checksum"):
+        _feed(tmp_path, bytes(data), 4096)
+
+
+def test_a_stream_cut_in_a_header_is_named(tmp_path: Path) -> None:
+    data = _archive()
+    u = Untar(tmp_path)
+    u.feed(data[: 1024 + 100])  # in the middle of the header of 'base'
+    with pytest.raises(VerificationFailed, match="ends in the middle of 'backup_label'"):
+        u.finish()

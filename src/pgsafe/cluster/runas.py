@@ -69,12 +69,18 @@ def chown(path: Path, user: OsUser | None) -> None:
 
 
 def chown_tree(path: Path, user: OsUser | None) -> None:
+    """Give ``path`` and everything under it to ``user``, never through a link: the
+    tree is walked by descriptors (``os.fwalk``), each entry changed relative to its
+    folder's descriptor without following it — the tree may belong to that user already
+    and could be changed while we walk it."""
     if user is None:
         return
     os.chown(path, user.uid, user.gid)
-    for root, dirs, files in os.walk(path):
+    for _root, dirs, files, dir_fd in os.fwalk(path, follow_symlinks=False):
         for n in dirs + files:
-            os.lchown(os.path.join(root, n), user.uid, user.gid)
+            st = os.stat(n, dir_fd=dir_fd, follow_symlinks=False)
+            if (st.st_uid, st.st_gid) != (user.uid, user.gid):
+                os.chown(n, user.uid, user.gid, dir_fd=dir_fd, follow_symlinks=False)
 
 
 def _allows(

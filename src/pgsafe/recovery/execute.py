@@ -3,14 +3,28 @@ recovery (restore_command through ``wal-get``), optionally start the server, wai
 the target is reached, promote or pause, and run the checks.
 
 Everything that can be refused is refused in :func:`prepare`, before the data directory
-is created or touched.
+is created or touched.  The data directory is the user's: ``/``, a home folder (or a
+folder holding one) and the repository are always refused, and a non-empty folder is
+replaced (``--force``) only when it is a stopped PostgreSQL data directory.
+
+With ``--force`` the backup is extracted beside the target (a ``.pgsafe-recover-*``
+folder in the same parent, so on the same file system), proven (the stored object's
+sha256 at the end of the stream, then ``pg_verifybackup`` against PostgreSQL's
+backup_manifest), and only then swapped in: the old folder is renamed away, the new one
+renamed in, the old one removed.  Until the swap, a failure removes the new folder and
+leaves the target exactly as it was.  When the target is a mount point (it cannot be
+renamed), the new folder is made inside it and the entries are moved instead, still
+only after the proof.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import pwd
+import secrets
 import shutil
+import stat
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -25,13 +39,16 @@ from pgsafe import runtime
 from pgsafe.cluster import runas
 from pgsafe.cluster.local import LocalCluster
 from pgsafe.cluster.ports import free_port, port_in_use
-from pgsafe.errors import BadInput, OperationFailed
+from pgsafe.errors import BadInput, OperationFailed, VerificationFailed
 from pgsafe.recovery import inventory
 from pgsafe.recovery.extract import check_readable, extract
 from pgsafe.recovery.plan import Plan, make_plan
+from pgsafe.recovery.prove import verify_files
 from pgsafe.recovery.targets import Target, format_time, parse_lsn, parse_time, parse_xid
+from pgsafe.recovery.unprivileged import open_writer
 from pgsafe.recovery.walscan import CommitScanner
 from pgsafe.repo.repository import Repository
+from pgsafe.syncer import fsync_directory
 from pgsafe.wal import names, server_record
 
 
@@ -114,8 +131,45 @@ def _check_request(req: RecoverRequest) -> None:
         raise BadInput(f"port {req.port} is in use", hint="choose another --port or leave it out")
 
 
-def _check_pgdata(req: RecoverRequest) -> None:
+def _repo_folders(repo: Repository) -> list[Path]:
+    """The local folders of the repository (and of its mirrors)."""
+    from pgsafe.repo.storage.mirror import MirrorStorage
+    from pgsafe.repo.storage.posix import PosixStorage
+
+    stores = (
+        [m.storage for m in repo.storage.members]
+        if isinstance(repo.storage, MirrorStorage)
+        else [repo.storage]
+    )
+    return [Path(os.path.realpath(s.root)) for s in stores if isinstance(s, PosixStorage)]
+
+
+def _refuse_protected(d: Path, repo: Repository) -> None:
+    """``/``, home folders and anything holding one, and the repository: never a data
+    directory, whatever the flags."""
+    real = Path(os.path.realpath(d))
+    if real == Path("/"):
+        raise BadInput("refusing --pgdata /", hint="name the data directory's own folder")
+    for pw in pwd.getpwall():
+        home = Path(os.path.realpath(pw.pw_dir)) if pw.pw_dir else None
+        if home is None or home == Path("/"):
+            continue
+        if real == home or home.is_relative_to(real):
+            raise BadInput(
+                f"refusing --pgdata {d}: it is or holds the home folder {home} of {pw.pw_name!r}",
+                hint="name the data directory's own folder (e.g. /var/lib/postgresql/15/main)",
+            )
+    for root in _repo_folders(repo):
+        if real == root or root.is_relative_to(real) or real.is_relative_to(root):
+            raise BadInput(
+                f"refusing --pgdata {d}: it overlaps the repository {root}",
+                hint="recover into a folder outside the repository",
+            )
+
+
+def _check_pgdata(req: RecoverRequest, repo: Repository) -> None:
     d = req.pgdata
+    _refuse_protected(d, repo)
     if d.exists() and not d.is_dir():
         raise BadInput(f"{d} exists and is not a folder")
     if d.exists() and any(d.iterdir()):
@@ -126,6 +180,13 @@ def _check_pgdata(req: RecoverRequest) -> None:
             )
         if LocalCluster(d).is_running():
             raise BadInput(f"a PostgreSQL server is running in {d}", hint="stop it first")
+        version = d / "PG_VERSION"
+        if version.is_symlink() or not version.is_file():
+            raise BadInput(
+                f"{d} is not a PostgreSQL data directory (no PG_VERSION): "
+                "--force replaces only a stopped data directory",
+                hint="choose an empty or new folder",
+            )
     runas.require_reachable(d, runas.server_user(), "data directory")
 
 
@@ -151,6 +212,7 @@ def plan_json(p: Plan) -> dict[str, Any]:
 def prepare(repo: Repository, req: RecoverRequest) -> tuple[Plan, Target]:
     """Everything that can refuse, before anything is written."""
     _check_request(req)
+    _check_pgdata(req, repo)  # before the repository is read
     inv = inventory.load(repo)
     target = resolve_target(req, repo, inv.timezone)
     record = server_record.load(repo)
@@ -159,7 +221,6 @@ def prepare(repo: Repository, req: RecoverRequest) -> tuple[Plan, Target]:
         target, inv.backups, inv.archive, scan, timeline=req.timeline, backup_id=req.backup_id
     )
     check_readable(repo, repo.load(plan.backup.id))  # a wrong or missing key: exit 2 here
-    _check_pgdata(req)
     return plan, target
 
 
@@ -249,50 +310,127 @@ def _empty(d: Path) -> None:
             child.unlink()
 
 
+def _configure(
+    repo: Repository, req: RecoverRequest, plan: Plan, target: Target, d: Path, restore: str
+) -> None:
+    settings = recovery_settings(target, plan, restore, promote=req.promote, archive=req.archive)
+    _write_config(d, settings, plan)
+    runas.chown_tree(d, runas.server_user())
+
+
 def _run_recovery(repo: Repository, req: RecoverRequest, plan: Plan, target: Target) -> str:
     """Create the data directory and write everything; returns the restore_command.
 
-    The restore_command probes (two short processes as the server's OS user, about
-    0.2 s) run in a thread while the backup is extracted, when the directory is new or
-    empty: should they refuse, the directory is put back as it was (removed, or emptied)
-    before the error is raised.  With --force over existing contents they run first, so
-    a refusal leaves those contents alone."""
-    user = runas.server_user()
+    A new or empty directory is written in place.  The files are written by the
+    server's OS user when we are root (:mod:`pgsafe.recovery.unprivileged`, forked
+    before any thread starts).  The restore_command probes (two short processes as the
+    server's OS user, about 0.2 s) run in a thread while the backup is extracted: should
+    they refuse, the directory is put back as it was (removed, or emptied) before the
+    error is raised.  A non-empty directory (--force, checked in prepare) is replaced
+    only after the new contents are proven (:func:`_replace`)."""
     d = req.pgdata
+    if d.exists() and any(d.iterdir()):
+        return _replace(repo, req, plan, target)
+    user = runas.server_user()
     created = not d.exists()
-    had_contents = not created and any(d.iterdir())
     probe: Future[str] | None = None
+    d.mkdir(parents=True, exist_ok=True, mode=0o700)
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recover-probe")
     try:
-        if had_contents:
-            restore = restore_command(repo, req)
-            _empty(d)  # --force (checked in prepare)
-        else:
-            probe = pool.submit(restore_command, repo, req)
-        d.mkdir(parents=True, exist_ok=True, mode=0o700)
         try:
             os.chmod(d, 0o700)
-            extract(repo, repo.load(plan.backup.id), d)
-            if probe is not None:
-                restore = probe.result()
-            settings = recovery_settings(
-                target, plan, restore, promote=req.promote, archive=req.archive
-            )
-            _write_config(d, settings, plan)
-            runas.chown_tree(d, user)
+            runas.chown(d, user)
+            writer = open_writer(d, user)  # before the probe's thread
+            try:
+                probe = pool.submit(restore_command, repo, req)
+            except BaseException:
+                writer.abort()
+                raise
+            extract(repo, repo.load(plan.backup.id), d, writer)
+            restore = probe.result()
+            _configure(repo, req, plan, target, d, restore)
         except BaseException:
             if probe is not None:
                 with contextlib.suppress(BaseException):
                     probe.result()  # never leave it running behind the clean-up
             if created:
                 shutil.rmtree(d, ignore_errors=True)
-            elif probe is not None:  # it was empty: empty again
+            else:  # it was empty: empty again
                 with contextlib.suppress(OSError):
                     _empty(d)
             raise
     finally:
         pool.shutdown(wait=True)
     return restore
+
+
+_STAGING = ".pgsafe-recover-"
+
+
+def _replace(repo: Repository, req: RecoverRequest, plan: Plan, target: Target) -> str:
+    """--force over a stopped data directory: extract beside it, prove, then swap."""
+    restore = restore_command(repo, req)  # a refusal leaves the contents alone
+    user = runas.server_user()
+    real = Path(os.path.realpath(req.pgdata))
+    mount = os.path.ismount(real)
+    new = (real if mount else real.parent) / f"{_STAGING}{secrets.token_hex(6)}"
+    new.mkdir(mode=0o700)
+    try:
+        os.chmod(new, stat.S_IMODE(real.stat().st_mode) & 0o750 | 0o700)
+        runas.chown(new, user)
+        manifest = repo.load(plan.backup.id)
+        extract(repo, manifest, new)  # the stored object's checksum, at the end
+        ok, detail = verify_files(repo, manifest, new)
+        if ok is False:
+            raise VerificationFailed(
+                f"backup {manifest.id} does not restore to what PostgreSQL's "
+                f"backup_manifest lists: {detail}",
+                hint=f"{req.pgdata} was left as it was; recover from another backup "
+                "with --backup ID",
+            )
+        _configure(repo, req, plan, target, new, restore)
+        if mount:
+            _swap_inside(real, new)
+        else:
+            _swap(real, new)
+    except BaseException:
+        shutil.rmtree(new, ignore_errors=True)
+        raise
+    return restore
+
+
+def _swap(real: Path, new: Path) -> None:
+    old = real.parent / f"{_STAGING}old-{secrets.token_hex(6)}"
+    os.rename(real, old)
+    try:
+        os.rename(new, real)
+    except BaseException:
+        os.rename(old, real)
+        raise
+    fsync_directory(str(real.parent))
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _swap_inside(real: Path, new: Path) -> None:
+    """``real`` is a mount point: move its entries aside, inside it, then the new ones up."""
+    old = real / f"{_STAGING}old-{secrets.token_hex(6)}"
+    old.mkdir(mode=0o700)
+    moved: list[str] = []
+    try:
+        for entry in sorted(os.listdir(real)):
+            if entry not in (new.name, old.name):
+                os.rename(real / entry, old / entry)
+                moved.append(entry)
+    except BaseException:
+        for entry in moved:
+            os.rename(old / entry, real / entry)
+        old.rmdir()
+        raise
+    for entry in sorted(os.listdir(new)):
+        os.rename(new / entry, real / entry)
+    new.rmdir()
+    fsync_directory(str(real))
+    shutil.rmtree(old, ignore_errors=True)
 
 
 WAL_GET_NOTE = "pgsafe wal-get: note: "

@@ -3,10 +3,15 @@
 The object is read through :meth:`Repository.open_object` (with several repositories,
 the first copy whose bytes match the catalog) and decoded by the pipeline its suffixes
 name (decompression, age decryption).  The stored bytes are checked against the
-catalog's sha256 as they stream by.  A thread decodes while the calling thread
-writes the files (:class:`~pgsafe.recovery.untar.Untar`, which also refuses names that
-would land outside the directory): on pgbench scale 100 (1.5 GiB, 2 cores) extraction
-went from 4.9 s with ``tarfile`` in one thread to 1.2-2.0 s.
+catalog's sha256 as they stream by.  A thread decodes while the files are written
+(:class:`~pgsafe.recovery.untar.Untar`, which refuses names that would land outside
+the directory and never follows a link): on pgbench scale 100 (1.5 GiB, 2 cores)
+extraction went from 4.9 s with ``tarfile`` in one thread to 1.2-2.0 s.
+
+Who writes the files (:func:`open_writer`): when pgsafe runs as root, the files are
+written by a child process running as the server's OS user (see
+:mod:`pgsafe.recovery.unprivileged`), so that a check missed in the extractor can at
+worst do what that user could do anyway.  Otherwise the calling thread writes them.
 """
 
 from __future__ import annotations
@@ -18,8 +23,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+from pgsafe.cluster.runas import server_user
 from pgsafe.errors import VerificationFailed
-from pgsafe.recovery.untar import Untar
+from pgsafe.recovery.unprivileged import TarWriter, open_writer
 from pgsafe.repo.catalog import Manifest, StoredObject
 from pgsafe.repo.repository import Repository
 
@@ -113,31 +119,39 @@ def _mismatch(manifest: Manifest, obj: StoredObject) -> VerificationFailed:
     )
 
 
-def extract(repo: Repository, manifest: Manifest, pgdata: Path) -> int:
-    """Extract the backup into ``pgdata`` (which exists and is empty); bytes written."""
+def extract(
+    repo: Repository, manifest: Manifest, pgdata: Path, writer: TarWriter | None = None
+) -> int:
+    """Extract the backup into ``pgdata`` (which exists and is empty); bytes written.
+
+    ``writer``: made by :func:`~pgsafe.recovery.unprivileged.open_writer` for ``pgdata``
+    (the caller opens it before it starts threads of its own); by default one is opened
+    here, for the server's OS user when we are root."""
     obj = data_object(manifest)
     decoder = repo.decoder(obj.name)
     decoder.check_decode()
     key = repo.object_key(manifest.id, obj.name)
-    untar = Untar(pgdata)
-    with repo.open_object(key, obj.sha256, obj.size) as f:
-        hashing = _HashingReader(f)
-        pieces = _Decoder(decoder.decode(hashing, what=f"object {obj.name}"))  # type: ignore[arg-type]
-        try:
-            for piece in pieces:
-                untar.feed(piece)
-            untar.finish()
-        except VerificationFailed:
-            untar.abort()
-            pieces.close()
+    untar = writer if writer is not None else open_writer(pgdata, server_user())
+    try:
+        with repo.open_object(key, obj.sha256, obj.size) as f:
+            hashing = _HashingReader(f)
+            pieces = _Decoder(decoder.decode(hashing, what=f"object {obj.name}"))  # type: ignore[arg-type]
+            try:
+                for piece in pieces:
+                    untar.feed(piece)
+                written = untar.finish()
+            except VerificationFailed:
+                untar.abort()
+                pieces.close()
+                hashing.drain()
+                if hashing.sha.hexdigest() != obj.sha256:
+                    raise _mismatch(manifest, obj) from None
+                raise
+            finally:
+                pieces.close()
             hashing.drain()
-            if hashing.sha.hexdigest() != obj.sha256:
-                raise _mismatch(manifest, obj) from None
-            raise
-        finally:
-            untar.abort()
-            pieces.close()
-        hashing.drain()
+    finally:
+        untar.abort()
     if hashing.sha.hexdigest() != obj.sha256:
         raise _mismatch(manifest, obj)
-    return untar.written
+    return written

@@ -29,11 +29,9 @@ from pgsafe.cluster.ports import free_port
 from pgsafe.cluster.throwaway import clusters_dir
 from pgsafe.errors import PgsafeError
 from pgsafe.logical import fingerprint as fp
-from pgsafe.logical import materialize as mat
 from pgsafe.logical.tables import list_tables
 from pgsafe.pg.connect import connect
 from pgsafe.pg.pipe import run_fed
-from pgsafe.pg.programs import find_program
 from pgsafe.pg.runner import first_error_line, tool_env
 from pgsafe.repo.catalog import Manifest
 from pgsafe.repo.repository import Repository
@@ -105,7 +103,7 @@ def _physical(
         True,
         f"{time.monotonic() - t0:.1f} s, to {where}",
     )
-    if not _verifybackup(repo, m, pgdata, base, result):
+    if not _verifybackup(repo, m, pgdata, result):
         return
     cluster = LocalCluster(pgdata, major=m.pg_major or 0)
     t0 = time.monotonic()
@@ -126,35 +124,12 @@ def _physical(
     cluster.stop(mode="immediate")
 
 
-def _verifybackup(
-    repo: Repository, m: Manifest, pgdata: Path, base: Path, result: VerifyResult
-) -> bool:
-    obj = m.object("pg_manifest")
-    if obj is None:
-        result.add("pg_verifybackup", True, "skipped: the backup has no backup_manifest")
-        return True
-    manifest_file = base / "backup_manifest"
-    mat.write_file(repo, m, obj, manifest_file)
-    argv = [
-        find_program("pg_verifybackup", m.pg_major),
-        "--no-parse-wal",
-        "--quiet",
-        "-m",
-        str(manifest_file),
-        "-i",
-        "postgresql.auto.conf",
-        "-i",
-        "recovery.signal",
-        str(pgdata),
-    ]
-    _, err = run_fed(argv, tool_env(None)[1], None, "pg_verifybackup", allow_failure=True)
-    problems = [ln.split("error: ", 1)[-1] for ln in err.splitlines() if "error" in ln]
-    if problems:
-        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
-        result.add("pg_verifybackup", False, "; ".join(problems[:3]) + more)
-        return False
-    result.add("pg_verifybackup", True, "every file matches PostgreSQL's backup_manifest")
-    return True
+def _verifybackup(repo: Repository, m: Manifest, pgdata: Path, result: VerifyResult) -> bool:
+    from pgsafe.recovery.prove import verify_files
+
+    ok, detail = verify_files(repo, m, pgdata)
+    result.add("pg_verifybackup", ok is not False, detail)
+    return ok is not False
 
 
 def _databases(cluster: LocalCluster) -> list[str]:
