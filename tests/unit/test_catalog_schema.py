@@ -20,8 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pgsafe import confined
-from pgsafe.cli.common import json_text, visible
 from pgsafe.cli.commands_logical import backup_json
+from pgsafe.cli.common import json_text, visible
 from pgsafe.errors import PgsafeError, VerificationFailed
 from pgsafe.repo import catalog
 from pgsafe.repo.catalog import CatalogDamaged, DamagedEntry, Manifest
