@@ -3,6 +3,7 @@ functions; the daemon loop driven by a fake clock; the history in a repository."
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -386,6 +387,30 @@ def test_damaged_history_records_are_skipped() -> None:
     repo = Repository(MemoryStorage(), "main")
     history.record(repo, _run("a", "2024-01-01T00:00:01.000+00:00"))
     repo.storage.put("main/history/20240101T000000000000Z-x.json", [b"{not json"])
+    assert [r.job for r in history.read_history(repo)] == ["a"]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"started_at": 12},
+        {"started_at": "yesterday"},
+        {"job": ["a"]},
+        {"outcome": "pwned"},
+        {"command": "rm -rf /"},
+        {"duration_s": "1"},
+        {"duration_s": float("inf")},
+        {"scheduled_for": 5},
+        {"result": "x"},
+    ],
+)
+def test_history_records_of_the_wrong_shape_are_skipped(change: dict[str, object]) -> None:
+    """A record that parses as JSON but has a field of the wrong type or value is
+    damaged like one that does not parse: skipped, the others still read and sorted."""
+    repo = Repository(MemoryStorage(), "main")
+    history.record(repo, _run("a", "2024-01-01T00:00:01.000+00:00"))
+    bad = {**_run("b", "2024-01-01T00:00:02.000+00:00").to_json(), **change}
+    repo.storage.put("main/history/20240101T000002000000Z-b.json", [json.dumps(bad).encode()])
     assert [r.job for r in history.read_history(repo)] == ["a"]
 
 

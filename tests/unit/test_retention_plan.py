@@ -136,6 +136,29 @@ def test_wal_needed_by_kept_backups_and_history_survive() -> None:
     assert "00000002.history" not in p.remove_wal
 
 
+@pytest.mark.parametrize(
+    "start", ["garbage", "FFFFFFFFFFFFFFFFFFFFFFFF", "00000002.history", "../../etc/passwd"]
+)
+def test_a_kept_backup_without_a_credible_start_keeps_all_wal(start: str) -> None:
+    """A catalog entry is untrusted: a start segment that is not a segment name, or that
+    is not the segment of the backup's start LSN, must not move the WAL floor."""
+    bs = [
+        backup(3, kind="physical", db=None, start_wal="000000010000000000000002"),
+        backup(1, kind="physical", db=None, start_wal=start),
+    ]
+    bs[1].physical["start_lsn"] = "0/4000028"
+    p = plan_expiry(bs, policy(last=2), NOW, wal_names=WAL)
+    assert p.remove_wal == [] and p.oldest_needed_wal is None
+
+
+def test_a_start_segment_that_disagrees_with_the_start_lsn_keeps_all_wal() -> None:
+    bs = [backup(1, kind="physical", db=None, start_wal="000000010000000000000004")]
+    bs[0].physical["start_lsn"] = "0/2000028"
+    assert plan_expiry(bs, policy(last=1), NOW, wal_names=WAL).remove_wal == []
+    bs[0].physical["start_lsn"] = "0/4000028"
+    assert plan_expiry(bs, policy(last=1), NOW, wal_names=WAL).remove_wal != []
+
+
 def test_no_physical_backup_means_no_wal_removed() -> None:
     p = plan_expiry([backup(1)], policy(last=1), NOW, wal_names=WAL)
     assert p.remove_wal == [] and p.oldest_needed_wal is None

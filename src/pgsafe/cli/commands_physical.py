@@ -186,7 +186,10 @@ def _info_text(r: Any) -> str:
             what = g["first"] if g["count"] == 1 else f"{g['first']} .. {g['last']}"
             lines.append(f"  GAP: missing {what} ({g['count']} segment(s))")
     for m in r.marks:
-        lines.append(f"restore point {m['name']}: LSN {m['lsn']} at {m['time']}")
+        if "damaged" in m:
+            lines.append(f"restore point {m['name']}: DAMAGED ({m['damaged']})")
+        else:
+            lines.append(f"restore point {m['name']}: LSN {m['lsn']} at {m['time']}")
     return "\n".join(lines)
 
 

@@ -225,12 +225,15 @@ def open_repo(*, create: bool = False) -> Repository:
         level = s.compress_level if s.compression == "zstd" else None
         codec = CodecSpec.parse(s.compression, level, s.encryption).to_dict()
     if not s.repo and s.repos:
-        return Repository.open_many(
+        repo = Repository.open_many(
             list(s.repos), s.server, create=create, codec=codec, recipients=s.age_recipients
         )
-    return Repository.open(
-        s.repo, s.server, create=create, codec=codec, recipients=s.age_recipients
-    )
+    else:
+        repo = Repository.open(
+            s.repo, s.server, create=create, codec=codec, recipients=s.age_recipients
+        )
+    repo.check_pinned(s.encryption, s.age_recipients)
+    return repo
 
 
 def human_size(n: int | None) -> str:

@@ -7,7 +7,6 @@ planned (backup, WAL needed, window) like an LSN target.
 from __future__ import annotations
 
 import json
-import re
 from datetime import datetime
 from typing import Any
 
@@ -17,11 +16,9 @@ from pgsafe.physical.server import facts, require_superuser
 from pgsafe.repo.repository import Repository
 from pgsafe.wal import layout, names, server_record
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,62}$")
-
 
 def mark(conninfo: str, repo: Repository, name: str) -> dict[str, Any]:
-    if not _NAME.match(name):
+    if not names.RESTORE_POINT.match(name):
         raise BadInput(
             f"bad restore point name {name!r}",
             hint="use letters, digits, '_', '.', ':' and '-' (at most 63 characters)",

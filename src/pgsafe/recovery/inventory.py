@@ -4,11 +4,12 @@ and named restore points, turned into the plain data the planner works on."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pgsafe.errors import NotFound
+from pgsafe.errors import BadInput, NotFound, VerificationFailed
 from pgsafe.recovery.plan import ArchiveState, BackupRef
 from pgsafe.recovery.timelines import parse_history
 from pgsafe.repo.catalog import Manifest
@@ -16,6 +17,8 @@ from pgsafe.repo.repository import Repository
 from pgsafe.repo.storage.base import read_all
 from pgsafe.wal import layout, names, server_record
 from pgsafe.wal.get import find
+
+_ZONE = re.compile(r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+){0,2}$")
 
 
 @dataclass(frozen=True)
@@ -29,21 +32,29 @@ class Inventory:
 
 
 def backup_ref(m: Manifest) -> BackupRef | None:
+    """The planner's view of a physical backup; None when its catalog entry lacks it."""
     p = m.physical
     try:
+        timeline = p["timeline"]
+        next_xid = p.get("next_xid")
+        if type(timeline) is not int or not 1 <= timeline <= 0xFFFFFFFF:
+            return None
+        if next_xid is not None and (type(next_xid) is not int or next_xid < 0):
+            return None
         return BackupRef(
             id=m.id,
-            timeline=int(p["timeline"]),
-            start_lsn=names.parse_lsn(p["start_lsn"]),
-            stop_lsn=names.parse_lsn(p["stop_lsn"]),
+            timeline=timeline,
+            start_lsn=names.parse_lsn(str(p["start_lsn"])),
+            stop_lsn=names.parse_lsn(str(p["stop_lsn"])),
             finished_at=datetime.fromisoformat(m.finished_at),
-            next_xid=int(p["next_xid"]) if p.get("next_xid") is not None else None,
+            next_xid=next_xid,
         )
-    except (KeyError, ValueError):
+    except (KeyError, ValueError, TypeError, AttributeError):
         return None
 
 
 def read_history(repo: Repository, timeline: int) -> list[tuple[int, int]] | None:
+    """The history of ``timeline`` from the archive; damage is named (exit 3)."""
     wal = names.parse(names.history_name(timeline))
     assert wal is not None
     try:
@@ -52,7 +63,20 @@ def read_history(repo: Repository, timeline: int) -> list[tuple[int, int]] | Non
         return None
     with f:
         text = b"".join(repo.decoder(key.rsplit("/", 1)[-1]).decode(f, what=wal.name))
-    return parse_history(text.decode())
+    try:
+        history = parse_history(text.decode())
+    except ValueError as exc:
+        raise VerificationFailed(
+            f"the archived timeline history {wal.name} is damaged: {exc}",
+            hint="restore it from another repository or from the server's pg_wal",
+        ) from None
+    if any(parent >= timeline for parent, _ in history):
+        raise VerificationFailed(
+            f"the archived timeline history {wal.name} names a parent not older than"
+            f" timeline {timeline}",
+            hint="restore it from another repository or from the server's pg_wal",
+        )
+    return history
 
 
 def load(repo: Repository) -> Inventory:
@@ -82,22 +106,58 @@ def load(repo: Repository) -> Inventory:
             partials.append(wal.name)
     newest = max(manifests.values(), key=lambda m: m.finished_at, default=None)
     tz = newest.physical.get("timezone") if newest else None
+    if not isinstance(tz, str) or not _ZONE.match(tz):
+        tz = None  # a zone name is looked up on disk: only a plain IANA name is used
     archive = ArchiveState(size, {t: frozenset(s) for t, s in segments.items()}, histories)
     return Inventory(refs, manifests, archive, partials, mtimes, tz)
 
 
+def _checked_mark(doc: object, name: str | None = None) -> dict[str, Any]:
+    """A restore point's record from the repository, checked (ValueError otherwise)."""
+    if not isinstance(doc, dict):
+        raise ValueError("not an object")
+    mark_name, lsn_int = doc.get("name"), doc.get("lsn_int")
+    if not isinstance(mark_name, str) or not names.RESTORE_POINT.match(mark_name):
+        raise ValueError("bad name")
+    if name is not None and mark_name != name:
+        raise ValueError(f"it names {mark_name!r}")
+    if type(lsn_int) is not int or not 0 <= lsn_int < 1 << 64:
+        raise ValueError("bad lsn_int")
+    if names.format_lsn(lsn_int) != doc.get("lsn"):
+        raise ValueError("lsn and lsn_int disagree")
+    if not isinstance(doc.get("time"), str):
+        raise ValueError("bad time")
+    datetime.fromisoformat(doc["time"])
+    return doc
+
+
 def load_mark(repo: Repository, name: str) -> dict[str, Any] | None:
+    """The restore point ``name`` (checked like ``pgsafe mark`` checks it), or None."""
+    if not names.RESTORE_POINT.match(name):
+        raise BadInput(
+            f"bad restore point name {name!r}",
+            hint="use letters, digits, '_', '.', ':' and '-' (at most 63 characters)",
+        )
     key = layout.mark_key(repo.server, name)
     if repo.storage.stat(key) is None:
         return None
-    doc = json.loads(read_all(repo.storage, key))
-    return doc if isinstance(doc, dict) else None
+    try:
+        return _checked_mark(json.loads(read_all(repo.storage, key)), name)
+    except (ValueError, TypeError, RecursionError) as exc:
+        raise VerificationFailed(
+            f"the restore point record {key} is damaged ({exc})",
+            hint="use --lsn or --time instead, or remove the record",
+        ) from None
 
 
 def marks(repo: Repository) -> list[dict[str, Any]]:
+    """Every valid restore point; a damaged record is listed by name as damaged."""
     out = []
     for key in repo.storage.list(f"{repo.server}/marks"):
-        doc = json.loads(read_all(repo.storage, key))
-        if isinstance(doc, dict):
-            out.append(doc)
-    return sorted(out, key=lambda d: str(d.get("lsn_int", 0)))
+        try:
+            out.append(_checked_mark(json.loads(read_all(repo.storage, key))))
+        except (ValueError, TypeError, RecursionError) as exc:
+            stem = key.rsplit("/", 1)[-1].removesuffix(".json")
+            shown = stem if names.RESTORE_POINT.match(stem) else repr(stem)[:70]
+            out.append({"name": shown, "damaged": str(exc)[:200]})
+    return sorted(out, key=lambda d: int(d.get("lsn_int", 0)))

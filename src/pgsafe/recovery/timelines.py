@@ -23,16 +23,25 @@ class Span:
 
 
 def parse_history(text: str) -> list[tuple[int, int]]:
-    """(parent timeline, switch LSN) entries of a history file, oldest first."""
+    """(parent timeline, switch LSN) entries of a history file, oldest first.
+
+    The file comes from the archive, so it is checked: every line well formed, parent
+    timelines and switch LSNs increasing.  Raises :class:`ValueError` otherwise.
+    """
     out: list[tuple[int, int]] = []
     for line in text.splitlines():
         line = line.strip()
         if not line or line.startswith("#"):
             continue
         parts = line.split()
-        if len(parts) < 2:
-            raise ValueError(f"malformed history line {line!r}")
-        out.append((int(parts[0]), names.parse_lsn(parts[1])))
+        if len(parts) < 2 or not parts[0].isascii() or not parts[0].isdigit():
+            raise ValueError(f"malformed history line {line[:80]!r}")
+        parent, switch = int(parts[0]), names.parse_lsn(parts[1])
+        if not 1 <= parent <= 0xFFFFFFFF:
+            raise ValueError(f"timeline {parent} out of range")
+        if out and (parent <= out[-1][0] or switch < out[-1][1]):
+            raise ValueError(f"history line {line[:80]!r} goes backwards")
+        out.append((parent, switch))
     return out
 
 

@@ -97,6 +97,54 @@ def _give_to_server_user(root: Path) -> None:
     os.chown(root, pw.pw_uid, pw.pw_gid)
 
 
+_NAMES_RECIPIENTS = {
+    "PGSAFE_AGE_RECIPIENTS",
+    "PGSAFE_AGE_RECIPIENTS_FILE",
+    "PGSAFE_AGE_IDENTITY",
+    "PGSAFE_AGE_IDENTITY_FILE",
+}
+_AGE_RECIPIENT = re.compile(r"^age1[02-9ac-hj-np-z]{58}$")
+
+
+def _checked_marker(data: bytes, where: str) -> dict[str, Any]:
+    """The repository marker, checked as the untrusted input it is (exit 3 if damaged).
+
+    Unknown keys are kept (a newer pgsafe may add some); known ones must have their
+    types, the codec must be one this pgsafe knows, and recipients must be age keys.
+    """
+    from pgsafe.repo.codec.pipeline import CodecSpec
+
+    def damaged(why: str) -> VerificationFailed:
+        return VerificationFailed(
+            f"the repository marker {MARKER} in {where} is damaged: {why}",
+            hint="restore it from a copy of the repository",
+        )
+
+    try:
+        doc = json.loads(data)
+    except (ValueError, RecursionError):
+        raise damaged("not JSON") from None
+    if not isinstance(doc, dict):
+        raise damaged("not a JSON object")
+    fmt = doc.get("format", 0)
+    if type(fmt) is not int or fmt < 0:
+        raise damaged("format is not a number")
+    codec = doc.get("codec") or {}
+    if not isinstance(codec, dict) or not isinstance(codec.get("encryption") or {}, dict):
+        raise damaged("codec is not an object")
+    try:
+        CodecSpec.from_dict(codec)
+    except (BadInput, TypeError, ValueError) as exc:
+        raise damaged(f"codec: {exc}") from None
+    recipients = doc.get("age_recipients", [])
+    if not isinstance(recipients, list) or not all(
+        isinstance(r, str) and _AGE_RECIPIENT.match(r) for r in recipients
+    ):
+        raise damaged("age_recipients is not a list of age public keys")
+    doc["format"] = fmt
+    return doc
+
+
 class Repository:
     """A repository and the server whose backups we read or write in it.
 
@@ -229,11 +277,8 @@ class Repository:
 
     def _check_marker(self, *, create: bool) -> None:
         if self.storage.stat(MARKER) is not None:
-            try:
-                doc = json.loads(read_all(self.storage, MARKER))
-            except ValueError:
-                raise RepositoryError(f"repository marker {MARKER} is damaged") from None
-            if int(doc.get("format", 0)) > catalog.FORMAT_VERSION:
+            doc = _checked_marker(read_all(self.storage, MARKER), self.storage.url)
+            if doc["format"] > catalog.FORMAT_VERSION:
                 raise RepositoryError(
                     "repository was written by a newer pgsafe", hint="upgrade pgsafe"
                 )
@@ -253,6 +298,41 @@ class Repository:
             self.encoder().check_encode()  # no key to encrypt with: refuse before creating
         body = json.dumps(self.marker, indent=2).encode() + b"\n"
         self.storage.put(MARKER, [body], overwrite=True)
+
+    def check_pinned(self, encryption: str | None, recipients: tuple[str, ...]) -> None:
+        """Refuse a marker that weakens what the user configured (exit 3).
+
+        The marker is repository content: whoever can write the repository could turn
+        encryption off, or add a recipient of their own, so that the next backup is
+        written in the clear or readable by them.  When the config asks for encryption,
+        the marker must say the same mode; when it names recipients, the marker may
+        name no others (``PGSAFE_AGE_RECIPIENTS`` counts as named too).
+        """
+        from pgsafe.repo.codec.pipeline import CodecSpec
+
+        wanted = CodecSpec.parse("none", None, encryption).encryption
+        have = self.codec_spec().encryption
+        if wanted is not None and (have is None or have.mode != wanted.mode):
+            said = "no encryption" if have is None else f"age {have.mode}"
+            raise VerificationFailed(
+                f"the repository marker {MARKER} in {self.storage.url} says {said},"
+                f" but the configuration asks for age {wanted.mode}",
+                hint="the marker was changed outside pgsafe, or --repo names another"
+                " repository; nothing was written",
+            )
+        stored = self.marker.get("age_recipients", [])
+        if not stored or not (recipients or _NAMES_RECIPIENTS & set(os.environ)):
+            return
+        from pgsafe.repo.keys import X25519Recipient, load_age_keys
+
+        named = {r.public for r in load_age_keys(recipients=recipients).encryption_recipients()}
+        extra = [r for r in stored if X25519Recipient.parse(r).public not in named]
+        if named and extra:
+            raise VerificationFailed(
+                f"the repository marker {MARKER} in {self.storage.url} names age"
+                f" recipient(s) the configuration does not: {', '.join(extra)}",
+                hint="backups would be readable by that key; check who changed the marker",
+            )
 
     # -- keys ----------------------------------------------------------------
     def backup_prefix(self, backup_id: str) -> str:

@@ -106,11 +106,11 @@ def plan_expiry(
     kept_physical = [m for m in items if m.kind == "physical" and decisions[m.id].keep]
     remove_wal: list[str] = []
     oldest: str | None = None
-    starts = [
-        str(m.physical.get("start_wal")) for m in kept_physical if m.physical.get("start_wal")
-    ]
+    starts = [_start_wal(m, segment_size) for m in kept_physical if m.physical.get("start_wal")]
+    if None in starts:  # a kept backup does not say where its WAL starts: keep it all
+        return ExpiryPlan([decisions[m.id] for m in items], [], None)
     if starts:
-        oldest = min(starts, key=lambda n: names.segment_number(n, segment_size))
+        oldest = min((n for n in starts if n), key=lambda n: names.segment_number(n, segment_size))
         floor = names.segment_number(oldest, segment_size)
         for name in wal_names:
             w = names.parse(name)
@@ -119,3 +119,23 @@ def plan_expiry(
             if names.segment_number(w.segment, segment_size) < floor:
                 remove_wal.append(name)
     return ExpiryPlan([decisions[m.id] for m in items], sorted(remove_wal), oldest)
+
+
+def _start_wal(m: Manifest, segment_size: int) -> str | None:
+    """The first WAL segment backup ``m`` needs, or None when its catalog entry does not
+    say it credibly (not a segment name, or not the segment of its start LSN): then no
+    WAL is removed, since a wrong floor would delete what a kept backup needs."""
+    start = m.physical.get("start_wal")
+    wal = names.parse(start) if isinstance(start, str) else None
+    if wal is None or wal.kind != "segment" or wal.segment is None:
+        return None
+    lsn = m.physical.get("start_lsn")
+    if lsn is not None:
+        try:
+            if names.lsn_segment(names.parse_lsn(str(lsn)), segment_size) != names.segment_number(
+                wal.segment, segment_size
+            ):
+                return None
+        except ValueError:
+            return None
+    return wal.segment

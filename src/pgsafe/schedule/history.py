@@ -59,9 +59,34 @@ class Run:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, doc: dict[str, Any]) -> Run:
+    def from_json(cls, doc: object) -> Run:
+        """A run from its stored record, checked (the repository is untrusted input).
+
+        Raises ValueError or TypeError for a record of the wrong shape.
+        """
+        if not isinstance(doc, dict):
+            raise TypeError("not a JSON object")
         known = set(cls.__dataclass_fields__)
-        return cls(**{k: v for k, v in doc.items() if k in known})
+        run = cls(**{k: v for k, v in doc.items() if k in known})
+        texts = (run.job, run.started_at, run.finished_at, run.reason, run.server)
+        if not all(isinstance(t, str) for t in texts) or run.outcome not in OUTCOMES:
+            raise TypeError("a field has the wrong type")
+        if not isinstance(run.command, list) or not all(isinstance(c, str) for c in run.command):
+            raise TypeError("command is not a list of words")
+        if type(run.duration_s) not in (int, float) or not 0 <= run.duration_s < 1e9:
+            raise ValueError("duration_s out of range")
+        if run.exit_code is not None and type(run.exit_code) is not int:
+            raise TypeError("exit_code is not a number")
+        if run.scheduled_for is not None and not isinstance(run.scheduled_for, str):
+            raise TypeError("scheduled_for is not a time")
+        if run.error is not None and not isinstance(run.error, str):
+            raise TypeError("error is not text")
+        if run.result is not None and not isinstance(run.result, dict):
+            raise TypeError("result is not an object")
+        if not isinstance(run.extra, dict):
+            raise TypeError("extra is not an object")
+        run.started(), run.slot(), datetime.fromisoformat(run.finished_at)  # parse, or raise
+        return run
 
     def started(self) -> datetime:
         return datetime.fromisoformat(self.started_at)
@@ -103,7 +128,7 @@ def read_history(repo: Repository) -> list[Run]:
         try:
             doc = json.loads(read_all(repo.storage, key))
             runs.append(Run.from_json(doc))
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, RecursionError) as exc:
             log.warning("skipping damaged history record %s: %s", key, exc)
     runs.sort(key=lambda r: (r.started(), r.job))
     return runs

@@ -19,6 +19,8 @@ _PARTIAL = re.compile(r"^([0-9A-F]{24})\.partial$")
 _BACKUP = re.compile(r"^([0-9A-F]{24})\.([0-9A-F]{8})\.backup$")
 _HISTORY = re.compile(r"^([0-9A-F]{8})\.history$")
 _LSN = re.compile(r"^([0-9A-Fa-f]{1,8})/([0-9A-Fa-f]{1,8})$")
+# a restore point's name as `pgsafe mark` makes it; `recover --name` checks the same
+RESTORE_POINT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,62}$")
 
 
 @dataclass(frozen=True)
