@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
-from pgsafe.errors import BadInput, NotFound, RepositoryError
+from pgsafe.errors import BadInput, NotFound, RepositoryError, VerificationFailed
 from pgsafe.repo import catalog
 from pgsafe.repo.catalog import CatalogDamaged, DamagedEntry, Manifest
 from pgsafe.repo.catalog_names import backup_id_problem
