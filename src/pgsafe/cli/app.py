@@ -10,7 +10,7 @@ import sys
 import click
 
 from pgsafe import __version__
-from pgsafe.cli.common import global_options
+from pgsafe.cli.common import global_options, visible
 from pgsafe.errors import PgsafeError
 
 # Which module defines each command: a command's module (and what it imports: the demo,
@@ -100,6 +100,7 @@ def _print_json_error(message: str, hint: str | None, code: int) -> None:
 
 
 def _report(args: list[str], message: str, hint: str | None, code: int) -> int:
+    message, hint = visible(message), (visible(hint) if hint else hint)
     if _wants_json(args):
         _print_json_error(message, hint, code)
     click.echo(f"error: {message}", err=True)

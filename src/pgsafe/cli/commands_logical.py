@@ -14,6 +14,7 @@ from pgsafe.cli.common import (
     global_options,
     human_size,
     info,
+    label_option,
     open_repo,
     progress,
     table,
@@ -25,7 +26,7 @@ from pgsafe.logical import dump as dump_mod
 from pgsafe.logical import export as export_mod
 from pgsafe.logical import restore as restore_mod
 from pgsafe.pg.conninfo import dbname_of
-from pgsafe.repo.catalog import Manifest
+from pgsafe.repo.catalog import DamagedEntry, Manifest
 
 
 def backup_json(m: Manifest) -> dict[str, Any]:
@@ -71,7 +72,9 @@ def backup_json(m: Manifest) -> dict[str, Any]:
     show_default=True,
     help="parallel dump jobs (directory format)",
 )
-@click.option("--label", type=str, default=None, help="a note stored with the backup")
+@click.option(
+    "--label", type=str, default=None, callback=label_option, help="a note stored with the backup"
+)
 @click.option(
     "--all", "all_databases", is_flag=True, help="every database, with roles and tablespaces"
 )
@@ -115,30 +118,57 @@ def dump_cmd(
     emit(backup_json(m), text, quiet_text=m.id)
 
 
+def damaged_json(d: DamagedEntry) -> dict[str, Any]:
+    """A catalog entry that cannot be read as a backup, in the shape of backup_json."""
+    return {
+        "id": d.id,
+        "kind": None,
+        "server": None,
+        "database": None,
+        "format": None,
+        "label": None,
+        "started_at": None,
+        "finished_at": None,
+        "size_bytes": None,
+        "raw_bytes": None,
+        "status": "DAMAGED",
+        "damage": d.reason,
+        "verified": None,
+        "keep": False,
+        "pg_version": None,
+    }
+
+
 @click.command("list")
 @global_options
 def list_cmd() -> None:
     """Every backup: id, kind, database, format, times, size, status, last verification."""
     repo = open_repo()
-    backups = repo.list_backups()
+    entries = repo.entries()
     from pgsafe.repo.storage.mirror import MirrorStorage
 
     several = isinstance(repo.storage, MirrorStorage)
-    held = {m.id: repo.holders(repo.object_key(m.id, "manifest.json")) for m in backups}
+    held = {e.id: repo.holders(repo.object_key(e.id, "manifest.json")) for e in entries}
     rows = []
-    for m in backups:
-        last = m.last_verification
+    damaged: list[DamagedEntry] = []
+    for e in entries:
+        if isinstance(e, DamagedEntry):
+            damaged.append(e)
+            cells = [e.id, "?", "?", "-", "-", "-", "DAMAGED", "-"]
+            rows.append([*([",".join(held[e.id])] if several else []), *cells])
+            continue
+        last = e.last_verification
         verified = "never" if last is None else f"{'ok' if last.ok else 'FAILED'} {last.at[:16]}"
         rows.append(
             [
-                *([",".join(held[m.id])] if several else []),
-                m.id,
-                m.kind,
-                m.database or "(all)",
-                m.format or "-",
-                m.started_at[:19],
-                human_size(m.size_bytes),
-                m.status,
+                *([",".join(held[e.id])] if several else []),
+                e.id,
+                e.kind,
+                e.database or "(all)",
+                e.format or "-",
+                e.started_at[:19],
+                human_size(e.size_bytes),
+                e.status,
                 verified,
             ]
         )
@@ -146,7 +176,13 @@ def list_cmd() -> None:
     if several:
         headers.insert(0, "REPOS")
     text = table(headers, rows) if rows else "no backups yet"
-    docs = [{**backup_json(m), "repos": held[m.id]} for m in backups]
+    if damaged:
+        text += "\n" + "\n".join(f"DAMAGED {d.reason}" for d in damaged)
+        text += "\n(`pgsafe show ID` names what is wrong; pgsafe never removes such an entry)"
+    docs = [
+        {**(backup_json(e) if isinstance(e, Manifest) else damaged_json(e)), "repos": held[e.id]}
+        for e in entries
+    ]
     emit({"backups": docs}, text)
 
 
@@ -160,9 +196,9 @@ def show_cmd(backup_id: str, contents: bool) -> None:
     m = repo.resolve(backup_id)
     doc = backup_json(m)
     doc["options"] = {k: v for k, v in m.options.items() if k != "roles"}
-    doc["objects"] = [vars(o) for o in m.objects]
+    doc["objects"] = [o.to_dict() for o in m.objects]
     doc["fingerprint"] = m.fingerprint
-    doc["verifications"] = [vars(v) for v in m.verifications]
+    doc["verifications"] = [v.to_dict() for v in m.verifications]
     doc["physical"] = m.physical
     doc["system_identifier"] = m.system_identifier
     listing: list[str] = []
@@ -186,7 +222,7 @@ def show_cmd(backup_id: str, contents: bool) -> None:
         for db, tables in m.fingerprint.items():
             for name, f in tables.items():
                 label = f"{db}/{name}" if db else name
-                lines.append(f"  table     {label}: {f['rows']} rows")
+                lines.append(f"  table     {label}: {f.get('rows', '?')} rows")
         for v in m.verifications[-3:]:
             lines.append(f"  {v.kind:<9} {v.at} {'ok' if v.ok else 'FAILED'}")
         if contents:

@@ -15,6 +15,7 @@ from pgsafe.cli.common import (
     conn_options,
     emit,
     global_options,
+    label_option,
     open_repo,
     progress,
     settings,
@@ -124,7 +125,9 @@ def _backup_doc(m: Any) -> dict[str, Any]:
 
 @click.command("backup")
 @conn_options
-@click.option("--label", type=str, default=None, help="a label for the backup")
+@click.option(
+    "--label", type=str, default=None, callback=label_option, help="a label for the backup"
+)
 @global_options
 def backup_cmd(
     dbname: str | None, host: str | None, port: int | None, username: str | None, label: str | None

@@ -4,6 +4,7 @@ connection flags, settings, and output."""
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -11,6 +12,7 @@ from typing import Any, TypeVar
 import click
 
 from pgsafe.config import Settings, load_settings
+from pgsafe.errors import BadInput
 from pgsafe.pg.conninfo import ConnOptions
 from pgsafe.progress import NullProgress, Progress
 from pgsafe.repo.repository import Repository
@@ -135,15 +137,66 @@ def emit(
     """Print the result: JSON with --json, else the text; with --quiet only ``quiet_text``."""
     s = settings()
     if s.json:
-        click.echo(json.dumps(doc, indent=2, default=str, ensure_ascii=False))
+        click.echo(json_text(doc))
         return
     if s.quiet:
         if quiet_text:
-            click.echo(quiet_text)
+            click.echo(visible(quiet_text))
         return
     out = text() if callable(text) else text
     if out:
-        click.echo(out)
+        click.echo(visible(out))
+
+
+def _escape(ch: str) -> str:
+    o = ord(ch)
+    return f"\\x{o:02x}" if o < 0x100 else f"\\u{o:04x}"
+
+
+# Characters a terminal acts on instead of showing: C0 and C1 controls (ESC starts an
+# escape sequence, CSI is one byte in C1), DEL, lone surrogates (a name that was not
+# UTF-8), the line and paragraph separators, and the bidirectional overrides that
+# reorder what is shown.  Strings from a repository are untrusted: a label or a database
+# name must not be able to rewrite the screen.
+_HIDDEN = re.compile(
+    r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+)
+
+
+def visible(text: str) -> str:
+    """``text`` for a terminal: control characters and escape sequences made visible as
+    ``\\x1b``-style escapes (newlines and tabs kept)."""
+    return _HIDDEN.sub(lambda m: _escape(m.group()), text)
+
+
+_JSON_HIDDEN = re.compile(r"[\x7f-\x9f\ud800-\udfff\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def json_text(doc: dict[str, Any]) -> str:
+    """``doc`` as JSON for stdout.  ``json`` escapes C0 controls itself; the other
+    characters a terminal acts on (see :func:`visible`) can only occur inside strings,
+    where ``\\uXXXX`` is the same character to any JSON reader."""
+    text = json.dumps(doc, indent=2, default=str, ensure_ascii=False)
+    return _JSON_HIDDEN.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def label_option(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """``--label``: a note stored in the catalog, so UTF-8 text of bounded length."""
+    if value is None:
+        return None
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadInput(
+            f"--label {value!a} is not UTF-8 text",
+            hint="give the label as UTF-8 text (the catalog stores it as JSON)",
+        ) from None
+    if len(value) > LABEL_MAX:
+        raise BadInput(f"--label is longer than {LABEL_MAX} characters", hint="shorten it")
+    return value
+
+
+LABEL_MAX = 1000
 
 
 def info(message: str) -> None:
@@ -195,6 +248,7 @@ def human_size(n: int | None) -> str:
 
 
 def table(headers: list[str], rows: list[list[str]]) -> str:
+    rows = [[visible(c) for c in r] for r in rows]
     widths = [
         max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)
     ]

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from pgsafe import confined
 from pgsafe.errors import VerificationFailed
 from pgsafe.repo.catalog import Manifest, StoredObject
 from pgsafe.repo.repository import Repository
@@ -66,7 +67,19 @@ def chunks(repo: Repository, manifest: Manifest, obj: StoredObject) -> Iterator[
 
 
 def write_file(repo: Repository, manifest: Manifest, obj: StoredObject, dest: Path) -> None:
-    with dest.open("wb") as f:
+    """The object's content as a new file ``dest`` (0600; never through a link, never
+    over an existing file)."""
+    with confined.create_at(dest) as f:
+        for c in chunks(repo, manifest, obj):
+            f.write(c)
+
+
+def write_into(
+    repo: Repository, manifest: Manifest, obj: StoredObject, dir_fd: int, rel: str
+) -> None:
+    """The object's content as the new file ``rel`` under the folder ``dir_fd``; ``rel``
+    comes from the catalog and is confined to that folder (:mod:`pgsafe.confined`)."""
+    with confined.create_file(dir_fd, rel) as f:
         for c in chunks(repo, manifest, obj):
             f.write(c)
 
@@ -94,8 +107,16 @@ def scratch(prefix: str) -> Iterator[Path]:
 
 
 def materialize_directory(repo: Repository, manifest: Manifest, prefix: str, dest: Path) -> None:
-    """Write the directory-format dump whose objects start with ``prefix`` into ``dest``."""
-    dest.mkdir(parents=True, exist_ok=True)
-    for obj in manifest.objects:
-        if obj.name.startswith(prefix):
-            write_file(repo, manifest, obj, dest / plain_name(obj)[len(prefix) :])
+    """Write the directory-format dump whose objects start with ``prefix`` into ``dest``.
+
+    Each file's name is what follows ``prefix`` in its object's name, created inside
+    ``dest`` only (a name such as ``shop.dir//abs/path`` is refused, see
+    :mod:`pgsafe.confined`)."""
+    dest.mkdir(mode=0o700, parents=True, exist_ok=True)
+    dir_fd = confined.open_dir(dest)
+    try:
+        for obj in manifest.objects:
+            if obj.name.startswith(prefix):
+                write_into(repo, manifest, obj, dir_fd, plain_name(obj)[len(prefix) :])
+    finally:
+        os.close(dir_fd)

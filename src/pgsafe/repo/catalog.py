@@ -2,19 +2,44 @@
 
 The manifest is written last, atomically: a backup folder without a manifest is an
 interrupted backup and is never listed.  Each manifest carries a sha256 of its own
-canonical JSON so that a damaged manifest is detected and named.
+canonical JSON so that a damaged manifest is detected and named.  That checksum has no
+key: it catches accidents, not an attacker who can write the repository.  So
+:func:`decode` also checks the body against the catalog's schema
+(:mod:`pgsafe.repo.catalog_schema`): an entry with a field of the wrong type, a missing
+key, a bad id or object name, or an absurd size raises
+:class:`~pgsafe.repo.catalog_schema.CatalogDamaged`, and the repository shows that one
+backup as DAMAGED.  Unknown keys are kept (``extra``) and written back unchanged.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from pgsafe.errors import VerificationFailed
+from pgsafe.repo.catalog_names import backup_id_problem, object_name_problem
+from pgsafe.repo.catalog_schema import (
+    KINDS,
+    MAX_VERIFICATIONS,
+    SHA256_RE,
+    CatalogDamaged,
+    Checker,
+    check_fingerprint,
+    check_options,
+    check_physical,
+)
 
 FORMAT_VERSION = 1
+
+
+def _plain(obj: Any) -> dict[str, Any]:
+    """A dataclass's known fields, then its ``extra`` keys (unknown ones, kept as read)."""
+    out = {f.name: getattr(obj, f.name) for f in fields(obj) if f.name != "extra"}
+    for k, v in obj.extra.items():
+        out.setdefault(k, v)
+    return out
 
 
 @dataclass
@@ -27,6 +52,29 @@ class StoredObject:
     raw_size: int
     compression: str = "zstd"
     role: str = "data"
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _plain(self)
+
+    @classmethod
+    def from_dict(cls, c: Checker, data: object, at: str) -> StoredObject:
+        d = c.dict_(data, at)
+        for key in ("name", "size", "sha256", "raw_size"):
+            if key not in d:
+                raise c.fail(at, f"has no {key!r}")
+        problem = object_name_problem(d["name"])
+        if problem:
+            raise c.fail(f"{at}.name", problem)
+        return cls(
+            name=d["name"],
+            size=c.int_(d["size"], f"{at}.size"),
+            sha256=c.pattern(d["sha256"], f"{at}.sha256", SHA256_RE, "a sha256 in hex"),
+            raw_size=c.int_(d["raw_size"], f"{at}.raw_size"),
+            compression=c.str_(d.get("compression", "zstd"), f"{at}.compression", 64, plain=True),
+            role=c.str_(d.get("role", "data"), f"{at}.role", 300, plain=True),
+            extra=_unknown(cls, d),
+        )
 
 
 @dataclass
@@ -35,6 +83,35 @@ class Verification:
     ok: bool
     kind: str = "verify"
     checks: list[dict[str, Any]] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _plain(self)
+
+    @classmethod
+    def from_dict(cls, c: Checker, data: object, at: str) -> Verification:
+        d = c.dict_(data, at)
+        for key in ("at", "ok"):
+            if key not in d:
+                raise c.fail(at, f"has no {key!r}")
+        checks = c.list_(d.get("checks", []), f"{at}.checks")
+        for i, check in enumerate(checks):
+            c.dict_(check, f"{at}.checks[{i}]")
+        return cls(
+            at=c.time(d["at"], f"{at}.at"),
+            ok=c.bool_(d["ok"], f"{at}.ok"),
+            kind=c.str_(d.get("kind", "verify"), f"{at}.kind", 64, plain=True),
+            checks=checks,
+            extra=_unknown(cls, d),
+        )
+
+
+def _unknown(cls: type, data: dict[str, Any]) -> dict[str, Any]:
+    known = {f.name for f in fields(cls)} - {"extra"}
+    return {k: v for k, v in data.items() if k not in known}
+
+
+_REQUIRED = ("id", "kind", "server", "status", "started_at", "finished_at")
 
 
 @dataclass
@@ -59,6 +136,7 @@ class Manifest:
     keep: bool = False
     pgsafe_version: str = ""
     format_version: int = FORMAT_VERSION
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
 
     # -- derived ---------------------------------------------------------------
     @property
@@ -81,38 +159,142 @@ class Manifest:
 
     # -- (de)serialisation ---------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = _plain(self)
+        out["objects"] = [o.to_dict() for o in self.objects]
+        out["verifications"] = [v.to_dict() for v in self.verifications]
+        return out
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Manifest:
-        known = {f.name for f in fields(cls)}
-        kw = {k: v for k, v in data.items() if k in known}
-        kw["objects"] = [StoredObject(**o) for o in data.get("objects", [])]
-        kw["verifications"] = [Verification(**v) for v in data.get("verifications", [])]
-        return cls(**kw)
+    def from_dict(cls, data: Any, where: str = "manifest") -> Manifest:
+        """The manifest of a body read from a repository, every field checked."""
+        c = Checker(where)
+        d = c.dict_(data, "the manifest")
+        for key in _REQUIRED:
+            if key not in d:
+                raise c.fail("the manifest", f"has no {key!r}")
+        problem = backup_id_problem(d["id"])
+        if problem:
+            raise c.fail("id", problem)
+        kind = c.str_(d["kind"], "kind", 32, plain=True)
+        if kind not in KINDS:
+            raise c.fail("kind", f"{kind!r} is not a kind this pgsafe knows ({', '.join(KINDS)})")
+        version = c.int_(d.get("format_version", FORMAT_VERSION), "format_version", 1000)
+        if version > FORMAT_VERSION:
+            raise c.fail("format_version", f"{version} is newer than this pgsafe's")
+        objects = [
+            StoredObject.from_dict(c, o, f"objects[{i}]")
+            for i, o in enumerate(c.list_(d.get("objects", []), "objects"))
+        ]
+        seen: set[str] = set()
+        for o in objects:
+            if o.name in seen:
+                raise c.fail("objects", f"{o.name!r} appears twice")
+            seen.add(o.name)
+        options = c.dict_(d.get("options", {}), "options")
+        check_options(c, options)
+        physical = c.dict_(d.get("physical", {}), "physical")
+        check_physical(c, physical)
+        fingerprint = c.dict_(d.get("fingerprint", {}), "fingerprint")
+        check_fingerprint(c, fingerprint)
+        verifications = c.list_(d.get("verifications", []), "verifications", MAX_VERIFICATIONS)
+        return cls(
+            id=d["id"],
+            kind=kind,
+            server=c.str_(d["server"], "server", 64, plain=True),
+            status=c.str_(d["status"], "status", 32, plain=True),
+            started_at=c.time(d["started_at"], "started_at"),
+            finished_at=c.time(d["finished_at"], "finished_at"),
+            database=c.opt_str(d.get("database"), "database", 1024),
+            format=c.opt_str(d.get("format"), "format", 32),
+            label=c.opt_str(d.get("label"), "label", 4096),
+            options=options,
+            pg_version=c.opt_str(d.get("pg_version"), "pg_version", 256),
+            pg_major=c.opt_int(d.get("pg_major"), "pg_major", 1000),
+            system_identifier=c.opt_str(d.get("system_identifier"), "system_identifier", 64),
+            objects=objects,
+            fingerprint=fingerprint,
+            physical=physical,
+            verifications=[
+                Verification.from_dict(c, v, f"verifications[{i}]")
+                for i, v in enumerate(verifications)
+            ],
+            keep=c.bool_(d.get("keep", False), "keep"),
+            pgsafe_version=c.str_(d.get("pgsafe_version", ""), "pgsafe_version", 64, plain=True),
+            format_version=version,
+            extra=_unknown(cls, d),
+        )
+
+
+@dataclass(frozen=True)
+class DamagedEntry:
+    """A backup folder whose manifest cannot be read as a backup, and why."""
+
+    id: str
+    reason: str
 
 
 def _canonical(body: dict[str, Any]) -> bytes:
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+def checksum(body: dict[str, Any]) -> str:
+    """The sha256 a manifest document carries beside its body."""
+    return hashlib.sha256(_canonical(body)).hexdigest()
+
+
 def encode(manifest: Manifest) -> bytes:
     body = manifest.to_dict()
-    checksum = hashlib.sha256(_canonical(body)).hexdigest()
-    doc = {"manifest": body, "sha256": checksum}
+    doc = {"manifest": body, "sha256": checksum(body)}
     return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False).encode() + b"\n"
 
 
-def decode(data: bytes, where: str) -> Manifest:
+def decode(data: bytes, where: str, *, expected_id: str | None = None) -> Manifest:
+    """The manifest stored as ``data`` (at ``where``, for messages).
+
+    Raises :class:`CatalogDamaged` (a :class:`VerificationFailed`, exit 3) for anything
+    that is not a well-formed, checksum-consistent catalog entry, and when
+    ``expected_id`` (the folder the manifest was read from) differs from its ``id``.
+    """
+    c = Checker(where)
     try:
         doc = json.loads(data)
-        body = doc["manifest"]
-        expected = doc["sha256"]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise VerificationFailed(f"catalog entry {where} is damaged: {exc}") from None
-    if hashlib.sha256(_canonical(body)).hexdigest() != expected:
-        raise VerificationFailed(
+    except (ValueError, RecursionError) as exc:
+        # ValueError covers bad UTF-8 and JSON; RecursionError a hostile nesting depth
+        raise c.fail("the file", f"is not JSON ({_short(exc)})") from None
+    d = c.dict_(doc, "the file")
+    if "manifest" not in d or "sha256" not in d:
+        raise c.fail("the file", "has no 'manifest' and 'sha256'")
+    body = d["manifest"]
+    expected = d["sha256"]
+    try:
+        actual = checksum(body)
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise c.fail("manifest", _short(exc)) from None
+    if actual != expected:
+        raise CatalogDamaged(
             f"catalog entry {where} is damaged: its checksum does not match",
             hint="the manifest was changed outside pgsafe; restore it from a copy",
         )
-    return Manifest.from_dict(body)
+    m = Manifest.from_dict(body, where)
+    if expected_id is not None and m.id != expected_id:
+        raise c.fail("id", f"{m.id!r} is not the folder it is in ({expected_id!r})")
+    return m
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text[:200]
+
+
+__all__ = [
+    "FORMAT_VERSION",
+    "CatalogDamaged",
+    "DamagedEntry",
+    "Manifest",
+    "StoredObject",
+    "Verification",
+    "VerificationFailed",
+    "checksum",
+    "decode",
+    "encode",
+]

@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from pgsafe.errors import BadInput, NotFound, RepositoryError, VerificationFailed
 from pgsafe.repo import catalog
-from pgsafe.repo.catalog import Manifest
+from pgsafe.repo.catalog import CatalogDamaged, DamagedEntry, Manifest
+from pgsafe.repo.catalog_names import backup_id_problem
 from pgsafe.repo.storage.base import Storage, read_all
 from pgsafe.repo.storage.posix import PosixStorage
 
@@ -350,6 +351,7 @@ class Repository:
 
     # -- catalog -------------------------------------------------------------
     def backup_ids(self) -> list[str]:
+        """The name of every backup folder that holds a manifest, readable or not."""
         ids = set()
         prefix = f"{self.server}/backups/"
         for key in self.storage.list(f"{self.server}/backups"):
@@ -359,17 +361,41 @@ class Repository:
                 ids.add(parts[0])
         return sorted(ids)
 
-    def list_backups(self, *, skip_damaged: bool = True) -> list[Manifest]:
-        out = []
+    def entries(self) -> list[Manifest | DamagedEntry]:
+        """Every catalog entry: a manifest, or a :class:`DamagedEntry` saying why not."""
+        out: list[Manifest | DamagedEntry] = []
         for bid in self.backup_ids():
             try:
                 out.append(self.load(bid))
-            except VerificationFailed:
-                if not skip_damaged:
-                    raise
+            except CatalogDamaged as exc:
+                out.append(DamagedEntry(bid, exc.message))
+            except NotFound:
+                continue  # removed since it was listed
         return out
 
+    def list_backups(self, *, skip_damaged: bool = True) -> list[Manifest]:
+        """The readable backups; a damaged entry is left out (``entries`` names it), or
+        with ``skip_damaged=False`` raises."""
+        out = []
+        for entry in self.entries():
+            if isinstance(entry, Manifest):
+                out.append(entry)
+            elif not skip_damaged:
+                raise CatalogDamaged(entry.reason)
+        return out
+
+    def damaged(self) -> list[DamagedEntry]:
+        return [e for e in self.entries() if isinstance(e, DamagedEntry)]
+
     def load(self, backup_id: str) -> Manifest:
+        """The manifest of one backup; :class:`CatalogDamaged` (exit 3) names what is
+        wrong when the entry cannot be read as a backup."""
+        problem = backup_id_problem(backup_id)
+        if problem is not None:
+            raise CatalogDamaged(
+                f"catalog entry {self.backup_prefix(backup_id)!r} is damaged: {problem}",
+                hint="a folder pgsafe did not make; remove it from the repository",
+            )
         key = self.object_key(backup_id, "manifest.json")
         try:
             data = read_all(self.storage, key)
@@ -378,27 +404,27 @@ class Repository:
                 f"no backup {backup_id!r} in {self.storage.url} (server {self.server})",
                 hint="`pgsafe list` shows the backups",
             ) from None
-        return catalog.decode(data, key)
+        return catalog.decode(data, key, expected_id=backup_id)
 
     def resolve(self, ref: str) -> Manifest:
-        """A backup by id, unique id prefix, or ``latest``."""
+        """A backup by id, unique id prefix, or ``latest`` (the newest entry: when its
+        manifest is damaged, that is an error — never silently an older backup)."""
         if not ref.strip():
             raise BadInput("an empty backup id names no backup", hint="`pgsafe list` shows the ids")
         ids = self.backup_ids()
         if ref == "latest":
-            if not ids:
+            dated = [i for i in ids if backup_id_problem(i) is None]  # a stray folder has no date
+            if not dated:
                 raise NotFound("the repository has no backups yet", hint="run pgsafe dump")
-            return self.load(ids[-1])
+            return self.load(dated[-1])
         if ref in ids:
             return self.load(ref)
         matches = [i for i in ids if i.startswith(ref)]
         if len(matches) == 1:
             return self.load(matches[0])
         if len(matches) > 1:
-            raise BadInput(
-                f"backup id {ref!r} is ambiguous: {', '.join(matches[:5])}",
-                hint="give more of the id",
-            )
+            shown = ", ".join(repr(m) for m in matches[:5])
+            raise BadInput(f"backup id {ref!r} is ambiguous: {shown}", hint="give more of the id")
         raise NotFound(
             f"no backup {ref!r} in {self.storage.url} (server {self.server})",
             hint="`pgsafe list` shows the backups",

@@ -4,6 +4,14 @@ The plan is computed under the repository's ``expire`` lock.  Each backup to rem
 locked (``in_use``) before its manifest and objects are deleted, so a restore that
 started after planning keeps its backup.  ``--dry-run`` computes the same plan and
 changes nothing.
+
+A catalog entry that cannot be read as a backup (DAMAGED: bad JSON, a wrong type, a bad
+id...) is never removed and never counted: expire cannot know its kind, series or age,
+and deleting what it cannot read would turn a damaged manifest — an accident, or an
+attacker's edit that a user could still repair from a copy — into lost data.  It is
+left in place and reported (``damaged`` in the result, a warning in the log), and the
+rest of the plan goes ahead, so one bad entry never stops retention.  Likewise a folder
+whose name is not a pgsafe backup id is never removed as an interrupted backup.
 """
 
 from __future__ import annotations
@@ -13,6 +21,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from pgsafe.errors import BadInput, RepositoryError
+from pgsafe.repo.catalog import DamagedEntry, Manifest
+from pgsafe.repo.catalog_names import backup_id_problem
 from pgsafe.repo.repository import Repository
 from pgsafe.retention.plan import ExpiryPlan, plan_expiry
 from pgsafe.retention.policy import Policy
@@ -30,6 +40,7 @@ class ExpiryResult:
     removed_wal: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     incomplete: list[str] = field(default_factory=list)
+    damaged: list[DamagedEntry] = field(default_factory=list)
 
 
 def archived_wal(repo: Repository) -> dict[str, str]:
@@ -59,7 +70,10 @@ def incomplete_backups(repo: Repository, now: datetime) -> list[str]:
     return sorted(
         b
         for b, mtime in folders.items()
-        if b not in complete and mtime < cutoff and not _locked_now(repo, b)
+        if b not in complete
+        and backup_id_problem(b) is None  # not a folder pgsafe made: never ours to remove
+        and mtime < cutoff
+        and not _locked_now(repo, b)
     )
 
 
@@ -79,7 +93,8 @@ def expire(repo: Repository, policy: Policy, now: datetime, *, dry_run: bool) ->
             "--keep-last N / --keep-days D",
         )
     with repo.lock("expire"):
-        backups = repo.list_backups()
+        entries = repo.entries()
+        backups = [e for e in entries if isinstance(e, Manifest)]
         in_use = frozenset(m.id for m in backups if _locked_now(repo, m.id))
         wal = archived_wal(repo)
         segment_size = _segment_size(repo)
@@ -87,6 +102,9 @@ def expire(repo: Repository, policy: Policy, now: datetime, *, dry_run: bool) ->
             backups, policy, now, in_use=in_use, wal_names=wal, segment_size=segment_size
         )
         result = ExpiryResult(plan, dry_run, incomplete=incomplete_backups(repo, now))
+        result.damaged = [e for e in entries if isinstance(e, DamagedEntry)]
+        for d in result.damaged:
+            log.warning("left damaged catalog entry %r: %s", d.id, d.reason)
         if dry_run:
             return result
         for backup_id in result.incomplete:
