@@ -85,7 +85,10 @@ def open_storage(url: str, *, create: bool) -> Storage:
 
 
 def _give_to_server_user(root: Path) -> None:
-    """As root, a new repository belongs to the server's OS user (it runs wal-push)."""
+    """As root, a new repository belongs to the server's OS user (it runs wal-push).
+
+    ``root`` was just made by this process; it is changed through a descriptor opened
+    without following a link (never ``chown`` of a path)."""
     if os.geteuid() != 0:
         return
     name = os.environ.get("PGSAFE_SERVER_USER", "postgres")
@@ -93,7 +96,11 @@ def _give_to_server_user(root: Path) -> None:
         pw = pwd.getpwnam(name)
     except KeyError:
         return
-    os.chown(root, pw.pw_uid, pw.pw_gid)
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        os.fchown(fd, pw.pw_uid, pw.pw_gid)
+    finally:
+        os.close(fd)
 
 
 class Repository:
