@@ -11,15 +11,23 @@ Layout (keys)::
 from __future__ import annotations
 
 import json
+import logging
 import os
 import pwd
 import re
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
-from pgsafe.errors import BadInput, NotFound, RepositoryError, VerificationFailed
+from pgsafe.errors import (
+    BadInput,
+    NotFound,
+    RepositoryError,
+    RepositoryReadOnly,
+    VerificationFailed,
+)
 from pgsafe.repo import catalog
 from pgsafe.repo.catalog import Manifest
 from pgsafe.repo.storage.base import Storage, read_all
@@ -30,6 +38,7 @@ if TYPE_CHECKING:
     from pgsafe.repo.keys import AgeKeys
 
 MARKER = "pgsafe-repo.json"
+log = logging.getLogger(__name__)
 _SERVER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 
 
@@ -270,10 +279,26 @@ class Repository:
     def lock(self, name: str = "catalog", *, wait: bool = True) -> AbstractContextManager[None]:
         return self.storage.lock(f"{self.server}-{name}", wait=wait)
 
-    def in_use(self, backup_id: str, *, wait: bool = True) -> AbstractContextManager[None]:
+    @contextmanager
+    def in_use(self, backup_id: str, *, wait: bool = True) -> Iterator[None]:
         """Held while a restore, verification or recovery reads a backup; ``expire``
-        skips a backup whose lock it cannot take."""
-        return self.storage.lock(f"{self.server}-use-{backup_id}", wait=wait)
+        skips a backup whose lock it cannot take.
+
+        On a repository this process cannot write (a read-only snapshot or mount, no
+        write permission) the lock file cannot be made, and the backup is read without
+        one.  The lock exists only to keep ``expire`` from removing the backup while
+        it is read; through a read-only mount no ``expire`` can run, and every read is
+        checked against the catalog's checksums, so a backup removed by a writer
+        elsewhere meanwhile ends the read with an error — never a wrong result.  A
+        lock file that already exists (a snapshot taken with one) is locked as usual.
+        """
+        with ExitStack() as held:
+            try:
+                held.enter_context(self.storage.lock(f"{self.server}-use-{backup_id}", wait=wait))
+            except RepositoryReadOnly:
+                log.info("repository %s is read-only: reading %s unlocked", self.storage.url,
+                         backup_id)  # fmt: skip
+            yield
 
     # -- catalog -------------------------------------------------------------
     def backup_ids(self) -> list[str]:
