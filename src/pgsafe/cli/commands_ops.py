@@ -41,6 +41,7 @@ def expire_cmd(keep_last: int | None, keep_days: float | None, dry_run: bool) ->
         "remove_wal": wal,
         "skipped": r.skipped,
         "incomplete": r.incomplete,
+        "leftovers": r.leftovers,
         "oldest_needed_wal": plan.oldest_needed_wal,
         "decisions": [vars(d) for d in plan.decisions],
     }
@@ -57,6 +58,8 @@ def expire_cmd(keep_last: int | None, keep_days: float | None, dry_run: bool) ->
         lines.append(f"{'would remove' if dry_run else 'removed'} interrupted backup {b}")
     for b in r.skipped:
         lines.append(f"skipped {b}: it came into use while expiring")
+    for key in r.leftovers:
+        lines.append(f"{verb} leftover {key}")
     emit(doc, "\n".join(lines))
 
 

@@ -3,7 +3,9 @@
 The plan is computed under the repository's ``expire`` lock.  Each backup to remove is
 locked (``in_use``) before its manifest and objects are deleted, so a restore that
 started after planning keeps its backup.  ``--dry-run`` computes the same plan and
-changes nothing.
+changes nothing.  Leftovers of interrupted work — temporary files a day old, use-lock
+files nobody holds — go too (:mod:`pgsafe.retention.leftovers`), and the dry run names
+them.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from datetime import datetime, timedelta
 
 from pgsafe.errors import BadInput, RepositoryError
 from pgsafe.repo.repository import Repository
+from pgsafe.retention import leftovers
 from pgsafe.retention.plan import ExpiryPlan, plan_expiry
 from pgsafe.retention.policy import Policy
 from pgsafe.wal import layout, names, server_record
@@ -30,6 +33,7 @@ class ExpiryResult:
     removed_wal: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     incomplete: list[str] = field(default_factory=list)
+    leftovers: list[str] = field(default_factory=list)  # see pgsafe.retention.leftovers
 
 
 def archived_wal(repo: Repository) -> dict[str, str]:
@@ -88,6 +92,7 @@ def expire(repo: Repository, policy: Policy, now: datetime, *, dry_run: bool) ->
         )
         result = ExpiryResult(plan, dry_run, incomplete=incomplete_backups(repo, now))
         if dry_run:
+            result.leftovers = leftovers.sweep(repo, now, dry_run=True)
             return result
         for backup_id in result.incomplete:
             with repo.in_use(backup_id, wait=False):
@@ -106,6 +111,9 @@ def expire(repo: Repository, policy: Policy, now: datetime, *, dry_run: bool) ->
             repo.storage.delete(wal[name])
             repo.storage.delete(digest_key(repo.server, name))  # encrypted repositories
             result.removed_wal.append(name)
+        result.leftovers = leftovers.sweep(repo, now, dry_run=False)
+        for key in result.leftovers:
+            log.info("removed leftover %s", key)
         return result
 
 

@@ -251,14 +251,17 @@ class PosixStorage:
         self._list_into(prefix.strip("/"), found, leftovers=False)
         yield from sorted(found)
 
-    def leftovers(self, prefix: str = "") -> Iterator[str]:
+    def leftovers(self, prefix: str = "", *, recursive: bool = True) -> Iterator[str]:
         """Keys of the temporary files (``.tmp-*``) and lock files (``.lock-*``) under
-        ``prefix``, which :meth:`list` never shows (for ``expire``'s clean-up)."""
+        ``prefix`` (with ``recursive=False``, in that folder alone), which :meth:`list`
+        never shows (for ``expire``'s clean-up)."""
         found: builtins.list[str] = []
-        self._list_into(prefix.strip("/"), found, leftovers=True)
+        self._list_into(prefix.strip("/"), found, leftovers=True, recursive=recursive)
         yield from sorted(found)
 
-    def _list_into(self, prefix: str, found: builtins.list[str], *, leftovers: bool) -> None:
+    def _list_into(
+        self, prefix: str, found: builtins.list[str], *, leftovers: bool, recursive: bool = True
+    ) -> None:
         parts = [p for p in prefix.split("/") if p]
         if any(p in (".", "..") for p in parts):
             raise ValueError(f"bad storage key {prefix!r}")
@@ -292,13 +295,15 @@ class PosixStorage:
                 sub = nofollow.open_dir(fd, name)
                 os.close(fd)
                 fd = sub
-            self._scan(fd, prefix, found, leftovers)
+            self._scan(fd, prefix, found, leftovers, recursive)
         except nofollow.LinkInRepository as exc:
             self._warn_link(prefix, exc.name)
         finally:
             os.close(fd)
 
-    def _scan(self, fd: int, rel: str, found: builtins.list[str], leftovers: bool) -> None:
+    def _scan(
+        self, fd: int, rel: str, found: builtins.list[str], leftovers: bool, recursive: bool = True
+    ) -> None:
         with os.scandir(fd) as entries:
             for e in entries:
                 key = f"{rel}/{e.name}" if rel else e.name
@@ -306,7 +311,7 @@ class PosixStorage:
                 if e.is_symlink():
                     self._warn_link(key, e.name)
                 elif e.is_dir(follow_symlinks=False):
-                    if e.name.startswith(TMP_PREFIX):
+                    if e.name.startswith(TMP_PREFIX) or not recursive:
                         continue
                     try:
                         sub = nofollow.open_dir(fd, e.name)
@@ -316,7 +321,7 @@ class PosixStorage:
                     except FileNotFoundError:  # removed meanwhile
                         continue
                     try:
-                        self._scan(sub, key, found, leftovers)
+                        self._scan(sub, key, found, leftovers, recursive)
                     finally:
                         os.close(sub)
                 elif e.is_file(follow_symlinks=False) and hidden == leftovers:
@@ -471,9 +476,11 @@ class PosixStorage:
         mine = os.fstat(fd)
         return (st.st_dev, st.st_ino) == (mine.st_dev, mine.st_ino)
 
-    def remove_unheld_lock(self, key: str) -> bool:
+    def remove_unheld_lock(self, key: str, *, dry_run: bool = False) -> bool:
         """Remove the lock file ``key`` (a name from :meth:`leftovers`) when no process
-        holds it: taken without waiting, unlinked while held.  True when removed."""
+        holds it: taken without waiting, unlinked while held (a process that opened it
+        before and locks it after sees it gone and locks a new one: :meth:`lock`).
+        True when removed (with ``dry_run``: when it would be; nothing is removed)."""
         parts = self._parts(key)
         if not parts[-1].startswith(LOCK_PREFIX):
             raise ValueError(f"not a lock file: {key!r}")
@@ -497,7 +504,8 @@ class PosixStorage:
                 mine = os.fstat(fd)
                 if (st.st_dev, st.st_ino) != (mine.st_dev, mine.st_ino):
                     return False
-                os.unlink(parts[-1], dir_fd=dfd)
+                if not dry_run:
+                    os.unlink(parts[-1], dir_fd=dfd)
                 return True
             finally:
                 os.close(fd)
@@ -506,9 +514,10 @@ class PosixStorage:
         finally:
             os.close(dfd)
 
-    def remove_leftover(self, key: str, older_than: float) -> bool:
+    def remove_leftover(self, key: str, older_than: float, *, dry_run: bool = False) -> bool:
         """Remove the temporary file ``key`` (a name from :meth:`leftovers`) when its
-        mtime is before ``older_than`` (a timestamp).  True when removed."""
+        mtime is before ``older_than`` (a timestamp).  True when removed (with
+        ``dry_run``: when it would be; nothing is removed)."""
         parts = self._parts(key)
         if not parts[-1].startswith(TMP_PREFIX):
             raise ValueError(f"not a temporary file: {key!r}")
@@ -520,7 +529,8 @@ class PosixStorage:
             st = os.stat(parts[-1], dir_fd=dfd, follow_symlinks=False)
             if not stat.S_ISREG(st.st_mode) or st.st_mtime >= older_than:
                 return False
-            os.unlink(parts[-1], dir_fd=dfd)
+            if not dry_run:
+                os.unlink(parts[-1], dir_fd=dfd)
             return True
         except OSError:
             return False
