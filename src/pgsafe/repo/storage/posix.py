@@ -107,16 +107,9 @@ class PosixStorage:
 
     def _folder(self, parts: list[str], *, create: bool) -> int:
         """A descriptor of the folder ``parts`` (made when ``create``); OSError else."""
-        fd = self._root_fd(create=create)
-        try:
-            for name in parts:
-                nxt = nofollow.open_dir(fd, name, self._claim_folder if create else None)
-                os.close(fd)
-                fd = nxt
-        except BaseException:
-            os.close(fd)
-            raise
-        return fd
+        if create and not self.root.exists():
+            os.makedirs(self.root, mode=nofollow.FOLDER_MODE, exist_ok=True)
+        return nofollow.walk(str(self.root), parts, self._claim_folder if create else None)
 
     def _write_error(self, key: str, exc: OSError) -> Exception:
         if isinstance(exc, nofollow.LinkInRepository):
