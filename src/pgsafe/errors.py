@@ -48,6 +48,11 @@ class RepositoryError(PgsafeError):
     exit_code = 2
 
 
+class RepositoryReadOnly(RepositoryError):
+    """The repository cannot be written here (a read-only mount, a snapshot, no write
+    permission) and the command must write to it (exit 2)."""
+
+
 class ObjectExists(OperationFailed):
     """An object already exists in the repository with other content."""
 

@@ -42,6 +42,7 @@ def expire_cmd(keep_last: int | None, keep_days: float | None, dry_run: bool) ->
         "skipped": r.skipped,
         "incomplete": r.incomplete,
         "damaged": [{"id": bad.id, "damage": bad.reason} for bad in r.damaged],
+        "leftovers": r.leftovers,
         "oldest_needed_wal": plan.oldest_needed_wal,
         "decisions": [vars(d) for d in plan.decisions],
     }
@@ -60,6 +61,8 @@ def expire_cmd(keep_last: int | None, keep_days: float | None, dry_run: bool) ->
         lines.append(f"skipped {b}: it came into use while expiring")
     for bad in r.damaged:
         lines.append(f"left DAMAGED {bad.id}: {bad.reason}")
+    for key in r.leftovers:
+        lines.append(f"{verb} leftover {key}")
     emit(doc, "\n".join(lines))
 
 

@@ -24,6 +24,11 @@ def mark(conninfo: str, repo: Repository, name: str) -> dict[str, Any]:
             hint="use letters, digits, '_', '.', ':' and '-' (at most 63 characters)",
         )
     key = layout.mark_key(repo.server, name)
+    with repo.lock("mark"):  # refuses a repository that cannot be written, before the server
+        return _mark(conninfo, repo, name, key)
+
+
+def _mark(conninfo: str, repo: Repository, name: str, key: str) -> dict[str, Any]:
     if repo.storage.stat(key) is not None:
         raise BadInput(
             f"a restore point named {name!r} already exists",

@@ -11,15 +11,23 @@ Layout (keys)::
 from __future__ import annotations
 
 import json
+import logging
 import os
 import pwd
 import re
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
-from pgsafe.errors import BadInput, NotFound, RepositoryError, VerificationFailed
+from pgsafe.errors import (
+    BadInput,
+    NotFound,
+    RepositoryError,
+    RepositoryReadOnly,
+    VerificationFailed,
+)
 from pgsafe.repo import catalog
 from pgsafe.repo.catalog import CatalogDamaged, DamagedEntry, Manifest
 from pgsafe.repo.catalog_names import backup_id_problem
@@ -31,6 +39,7 @@ if TYPE_CHECKING:
     from pgsafe.repo.keys import AgeKeys
 
 MARKER = "pgsafe-repo.json"
+log = logging.getLogger(__name__)
 _SERVER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 
 
@@ -86,7 +95,10 @@ def open_storage(url: str, *, create: bool) -> Storage:
 
 
 def _give_to_server_user(root: Path) -> None:
-    """As root, a new repository belongs to the server's OS user (it runs wal-push)."""
+    """As root, a new repository belongs to the server's OS user (it runs wal-push).
+
+    ``root`` was just made by this process; it is changed through a descriptor opened
+    without following a link (never ``chown`` of a path)."""
     if os.geteuid() != 0:
         return
     name = os.environ.get("PGSAFE_SERVER_USER", "postgres")
@@ -94,7 +106,11 @@ def _give_to_server_user(root: Path) -> None:
         pw = pwd.getpwnam(name)
     except KeyError:
         return
-    os.chown(root, pw.pw_uid, pw.pw_gid)
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        os.fchown(fd, pw.pw_uid, pw.pw_gid)
+    finally:
+        os.close(fd)
 
 
 _NAMES_RECIPIENTS = {
@@ -344,10 +360,26 @@ class Repository:
     def lock(self, name: str = "catalog", *, wait: bool = True) -> AbstractContextManager[None]:
         return self.storage.lock(f"{self.server}-{name}", wait=wait)
 
-    def in_use(self, backup_id: str, *, wait: bool = True) -> AbstractContextManager[None]:
+    @contextmanager
+    def in_use(self, backup_id: str, *, wait: bool = True) -> Iterator[None]:
         """Held while a restore, verification or recovery reads a backup; ``expire``
-        skips a backup whose lock it cannot take."""
-        return self.storage.lock(f"{self.server}-use-{backup_id}", wait=wait)
+        skips a backup whose lock it cannot take.
+
+        On a repository this process cannot write (a read-only snapshot or mount, no
+        write permission) the lock file cannot be made, and the backup is read without
+        one.  The lock exists only to keep ``expire`` from removing the backup while
+        it is read; through a read-only mount no ``expire`` can run, and every read is
+        checked against the catalog's checksums, so a backup removed by a writer
+        elsewhere meanwhile ends the read with an error — never a wrong result.  A
+        lock file that already exists (a snapshot taken with one) is locked as usual.
+        """
+        with ExitStack() as held:
+            try:
+                held.enter_context(self.storage.lock(f"{self.server}-use-{backup_id}", wait=wait))
+            except RepositoryReadOnly:
+                log.info("repository %s is read-only: reading %s unlocked", self.storage.url,
+                         backup_id)  # fmt: skip
+            yield
 
     # -- catalog -------------------------------------------------------------
     def backup_ids(self) -> list[str]:

@@ -12,6 +12,9 @@ attacker's edit that a user could still repair from a copy — into lost data.  
 left in place and reported (``damaged`` in the result, a warning in the log), and the
 rest of the plan goes ahead, so one bad entry never stops retention.  Likewise a folder
 whose name is not a pgsafe backup id is never removed as an interrupted backup.
+
+Leftovers of interrupted work — temporary files a day old, use-lock files nobody holds —
+go too (:mod:`pgsafe.retention.leftovers`), and the dry run names them.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from pgsafe.errors import BadInput, RepositoryError
 from pgsafe.repo.catalog import DamagedEntry, Manifest
 from pgsafe.repo.catalog_names import backup_id_problem
 from pgsafe.repo.repository import Repository
+from pgsafe.retention import leftovers
 from pgsafe.retention.plan import ExpiryPlan, plan_expiry
 from pgsafe.retention.policy import Policy
 from pgsafe.wal import layout, names, server_record
@@ -41,6 +45,7 @@ class ExpiryResult:
     skipped: list[str] = field(default_factory=list)
     incomplete: list[str] = field(default_factory=list)
     damaged: list[DamagedEntry] = field(default_factory=list)
+    leftovers: list[str] = field(default_factory=list)  # see pgsafe.retention.leftovers
 
 
 def archived_wal(repo: Repository) -> dict[str, str]:
@@ -106,6 +111,7 @@ def expire(repo: Repository, policy: Policy, now: datetime, *, dry_run: bool) ->
         for d in result.damaged:
             log.warning("left damaged catalog entry %r: %s", d.id, d.reason)
         if dry_run:
+            result.leftovers = leftovers.sweep(repo, now, dry_run=True)
             return result
         for backup_id in result.incomplete:
             with repo.in_use(backup_id, wait=False):
@@ -124,6 +130,9 @@ def expire(repo: Repository, policy: Policy, now: datetime, *, dry_run: bool) ->
             repo.storage.delete(wal[name])
             repo.storage.delete(digest_key(repo.server, name))  # encrypted repositories
             result.removed_wal.append(name)
+        result.leftovers = leftovers.sweep(repo, now, dry_run=False)
+        for key in result.leftovers:
+            log.info("removed leftover %s", key)
         return result
 
 

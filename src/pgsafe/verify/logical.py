@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from psycopg import sql
 
 from pgsafe import clock
 from pgsafe.cluster.throwaway import throwaway
-from pgsafe.errors import NotFound, PgsafeError
+from pgsafe.errors import NotFound, OperationFailed, PgsafeError, RepositoryReadOnly
 from pgsafe.logical import fingerprint as fp
 from pgsafe.logical import materialize as mat
 from pgsafe.logical import restore as rs
@@ -27,6 +28,8 @@ from pgsafe.repo.codec.hashing import sha256_stream
 from pgsafe.repo.repository import Repository
 from pgsafe.repo.storage.base import iter_chunks
 from pgsafe.verify.report import VerifyResult
+
+log = logging.getLogger(__name__)
 
 
 def check_objects(repo: Repository, m: Manifest, result: VerifyResult) -> bool:
@@ -149,12 +152,23 @@ def _restore_test(repo: Repository, m: Manifest, home: Path, result: VerifyResul
 
 
 def record(repo: Repository, backup_id: str, result: VerifyResult, kind: str) -> None:
-    """Append the verification to the backup's catalog entry (under the catalog lock)."""
-    with repo.lock("catalog"):
-        m = repo.load(backup_id)
-        checks = [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in result.checks]
-        m.verifications.append(
-            Verification(at=clock.iso(clock.now()), ok=result.ok, kind=kind, checks=checks)
+    """Append the verification to the backup's catalog entry (under the catalog lock).
+
+    A repository that cannot be written here (a read-only snapshot or mount) keeps no
+    record: a warning says so, and the verification still reports (and exits) by its
+    result."""
+    try:
+        with repo.lock("catalog"):
+            m = repo.load(backup_id)
+            checks = [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in result.checks]
+            m.verifications.append(
+                Verification(at=clock.iso(clock.now()), ok=result.ok, kind=kind, checks=checks)
+            )
+            m.verifications = m.verifications[-20:]
+            repo.save(m)
+    except (RepositoryReadOnly, OperationFailed) as exc:
+        log.warning(
+            "note: the result was not recorded in the catalog (the repository is read-only "
+            "here, or the write failed): %s",
+            exc.message,
         )
-        m.verifications = m.verifications[-20:]
-        repo.save(m)

@@ -26,7 +26,10 @@ What it stores is what the full path stores: one zstd frame at :data:`WAL_LEVEL`
 a content checksum, written under a ``.tmp-`` name (mode 0600), fsynced, hard-linked
 to ``<server>/wal/<TTTTTTTTXXXXXXXX>/<name>.zst`` (never replacing anything) and the
 folder fsynced (and its parent, when the folder is new) before it returns; PostgreSQL
-deletes the segment once we exit 0.
+deletes the segment once we exit 0.  Inside the repository nothing is opened through a
+symbolic link: the marker, the server record and the folders are walked from the
+root's descriptor with ``O_NOFOLLOW`` (:mod:`pgsafe.repo.storage.nofollow`), and a link
+on the way sends the segment to the full path, which refuses it by name.
 """
 
 from __future__ import annotations
@@ -107,12 +110,33 @@ def json_object(raw: bytes) -> dict[str, object] | None:
     return doc if end == len(text) and isinstance(doc, dict) else None
 
 
-def _read_json(path: str) -> dict[str, object] | None:
+def _read_json(root: str, key: str) -> dict[str, object] | None:
+    """The JSON object stored under ``key``, read without following a link; None when
+    it is missing, a link, not a regular file, or not a JSON object."""
+    from pgsafe.repo.storage import nofollow
+
+    *above, name = key.split("/")
     try:
-        with open(path, "rb") as f:
+        dfd = nofollow.walk(root, above)
+    except OSError:
+        return None
+    try:
+        fd = nofollow.open_file(dfd, name, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:
+        return None
+    finally:
+        os.close(dfd)
+    try:
+        import stat
+
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        with open(fd, "rb", closefd=False) as f:
             return json_object(f.read())
     except OSError:
         return None
+    finally:
+        os.close(fd)
 
 
 def zstd_backend() -> ModuleType:
@@ -220,9 +244,9 @@ def push(flags: Mapping[str, object], path: str) -> int | None:
     root, server = where
     if os.geteuid() == 0 and _owner_uid(root) != 0:
         return None  # the posix storage gives what it creates to the root folder's owner
-    if not _marker_ok(_read_json(os.path.join(root, MARKER))):
+    if not _marker_ok(_read_json(root, MARKER)):
         return None
-    record = _read_json(os.path.join(root, layout.server_record_key(server)))
+    record = _read_json(root, layout.server_record_key(server))
     if record is None:
         return None
     import mmap
@@ -250,22 +274,47 @@ def push(flags: Mapping[str, object], path: str) -> int | None:
 
 def _store(root: str, key: str, data: bytes) -> int | None:
     """Atomically create ``key`` (see the module docstring), making its folder when only
-    that is missing (once per 256 segments); None when more is missing or the name is
-    taken (nothing left behind but, at most, the new empty folder)."""
-    folder, base = os.path.split(os.path.join(root, key))
-    dest = os.path.join(folder, base)
-    tmp = os.path.join(folder, f".tmp-{base}.{os.urandom(6).hex()}")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+    that is missing (once per 256 segments); None when more is missing, the name is
+    taken, or a folder on the way is a symbolic link (the full path then refuses it by
+    name) — nothing left behind but, at most, the new empty folder.  The folders are
+    walked from the root's descriptor without following a link, as the posix storage
+    does (:mod:`pgsafe.repo.storage.nofollow`)."""
+    from pgsafe.repo.storage import nofollow
+
+    *above, folder, base = key.split("/")
+    try:
+        wal_fd = nofollow.walk(root, above)  # <root>/<server>/wal: must exist
+    except OSError:
+        return None
     made = False
     try:
-        fd = os.open(tmp, flags, 0o600)
-    except FileNotFoundError:
         try:
-            os.mkdir(folder, 0o700)
-            made = True
-            fd = os.open(tmp, flags, 0o600)
+            dfd = nofollow.open_dir(wal_fd, folder)
+        except FileNotFoundError:
+            try:
+                os.mkdir(folder, nofollow.FOLDER_MODE, dir_fd=wal_fd)
+                made = True
+                dfd = nofollow.open_dir(wal_fd, folder)
+            except OSError:
+                return None
         except OSError:
             return None
+        try:
+            return _store_in(dfd, wal_fd if made else None, root, key, base, data)
+        finally:
+            os.close(dfd)
+    finally:
+        os.close(wal_fd)
+
+
+def _store_in(
+    dfd: int, parent_fd: int | None, root: str, key: str, base: str, data: bytes
+) -> int | None:
+    from pgsafe.repo.storage import nofollow
+
+    tmp = f".tmp-{base}.{os.urandom(6).hex()}"
+    try:
+        fd = nofollow.open_file(dfd, tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except OSError:
         return None
     try:
@@ -274,29 +323,21 @@ def _store(root: str, key: str, data: bytes) -> int | None:
             os.fsync(fd)
         finally:
             os.close(fd)
-        os.link(tmp, dest)
+        os.link(tmp, base, src_dir_fd=dfd, dst_dir_fd=dfd, follow_symlinks=False)
     except OSError:  # taken, or full: the full path says which (and compares)
         return None
     finally:
         try:  # noqa: SIM105  (contextlib is one more import)
-            os.unlink(tmp)
+            os.unlink(tmp, dir_fd=dfd)
         except OSError:
             pass
     # visible now: from here a failure is an error (exit 1), not a retry elsewhere
     try:
-        _fsync_dir(folder)
-        if made:  # the new folder's own entry
-            _fsync_dir(os.path.dirname(folder))
+        os.fsync(dfd)
+        if parent_fd is not None:  # the new folder's own entry
+            os.fsync(parent_fd)
     except OSError as exc:
         from pgsafe.errors import OperationFailed
 
         raise OperationFailed(f"cannot write {key} to repository {root}: {exc}") from None
     return len(data)
-
-
-def _fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

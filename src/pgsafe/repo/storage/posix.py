@@ -6,24 +6,56 @@ renamed (or hard-linked, when overwriting is not allowed) into place, and the fo
 is fsynced.  Folders are 0700 and files 0600.  When pgsafe runs as root, everything it
 creates takes the owner of the repository's root folder, so that the PostgreSQL
 server's user (which runs ``wal-push``) and root can share one repository.
+
+The repository is untrusted input: its owner may have planted links in it.  Every
+path inside it is walked from the root folder's descriptor without following a link
+(:mod:`pgsafe.repo.storage.nofollow`); a link met on the way to a key, or as the key
+itself, is refused with a :class:`RepositoryError` that names it.  ``list`` neither
+descends into nor shows a link (it logs a warning).  Owner and mode are set with
+``fchown`` / ``fchmod`` on descriptors of files and folders this process created
+itself — never through a path, and never on something that was already there.
+
+A repository that cannot be written here (a read-only mount or snapshot, no write
+permission): reading works as anywhere; a lock that would have to be created raises
+:class:`RepositoryReadOnly` (exit 2: the command must write), and a failed write says
+so in one line.
 """
 
 from __future__ import annotations
 
+import builtins
 import errno
 import fcntl
+import logging
 import os
 import shutil
+import stat
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
-from pgsafe.errors import NotFound, ObjectExists, OperationFailed, RepositoryError
+from pgsafe.errors import (
+    NotFound,
+    ObjectExists,
+    OperationFailed,
+    RepositoryError,
+    RepositoryReadOnly,
+)
+from pgsafe.repo.storage import nofollow
 from pgsafe.repo.storage.base import ObjectStat
-from pgsafe.syncer import Syncer, fsync_directory
+from pgsafe.syncer import Syncer
 
 TMP_PREFIX = ".tmp-"
+LOCK_PREFIX = ".lock-"
+# errors that mean "this process cannot write the repository" (EPERM: chattr +i)
+READ_ONLY_ERRNOS = frozenset({errno.EROFS, errno.EACCES, errno.EPERM})
+
+log = logging.getLogger(__name__)
+
+
+def _missing(exc: OSError) -> bool:
+    return exc.errno in (errno.ENOENT, errno.ENOTDIR)
 
 
 class PosixStorage:
@@ -40,41 +72,90 @@ class PosixStorage:
         return str(self.root)
 
     # -- helpers -------------------------------------------------------------
-    def _path(self, key: str) -> Path:
+    def _parts(self, key: str) -> list[str]:
         parts = [p for p in key.split("/") if p]
         if not parts or any(p in (".", "..") for p in parts):
             raise ValueError(f"bad storage key {key!r}")
-        return self.root.joinpath(*parts)
+        return parts
 
-    def _own(self, path: Path) -> None:
-        if self._owner is not None:
-            os.chown(path, *self._owner)
+    def _link_error(self, key: str, exc: nofollow.LinkInRepository) -> RepositoryError:
+        where = "" if key.rstrip("/").endswith(exc.name) else f" (at {exc.name})"
+        return RepositoryError(
+            f"refused {key} in repository {self.root}: it is a symbolic link or lies "
+            f"behind one{where}; pgsafe never follows a link inside a repository",
+            hint="whoever can write the repository may have planted it: check who made it; "
+            "if you moved a folder on purpose, put the folder itself (or a mount) there",
+        )
 
-    def _mkdirs(self, path: Path) -> None:
-        missing: list[Path] = []
-        p = path
-        while not p.exists():
-            missing.append(p)
-            p = p.parent
-        for d in reversed(missing):
-            try:
-                d.mkdir(mode=0o700)
-            except FileExistsError:
-                continue
-            self._own(d)
+    def _claim(self, fd: int, mode: int) -> None:
+        """Mode and (as root) owner of a file or folder this process just created."""
+        os.fchmod(fd, mode)
+        if self._owner is not None and os.fstat(fd).st_uid == os.geteuid():
+            os.fchown(fd, *self._owner)
+
+    def _claim_folder(self, fd: int) -> None:
+        self._claim(fd, nofollow.FOLDER_MODE)
+
+    def _root_fd(self, *, create: bool) -> int:
+        try:
+            return nofollow.open_root(str(self.root))
+        except FileNotFoundError:
+            if not create:
+                raise
+        os.makedirs(self.root, mode=nofollow.FOLDER_MODE, exist_ok=True)
+        return nofollow.open_root(str(self.root))
+
+    def _folder(self, parts: list[str], *, create: bool) -> int:
+        """A descriptor of the folder ``parts`` (made when ``create``); OSError else."""
+        if create and not self.root.exists():
+            os.makedirs(self.root, mode=nofollow.FOLDER_MODE, exist_ok=True)
+        return nofollow.walk(str(self.root), parts, self._claim_folder if create else None)
+
+    def _write_error(self, key: str, exc: OSError) -> Exception:
+        if isinstance(exc, nofollow.LinkInRepository):
+            return self._link_error(key, exc)
+        if exc.errno == errno.ENOSPC:
+            return OperationFailed(
+                f"repository {self.root} is full while writing {key}",
+                hint="free space or expire old backups; nothing partial was kept",
+            )
+        if exc.errno in READ_ONLY_ERRNOS:
+            return OperationFailed(
+                f"cannot write {key}: repository {self.root} is read-only here "
+                f"({exc.strerror or exc})",
+                hint="make the repository writable for this user, or use a writable copy",
+            )
+        return OperationFailed(
+            f"cannot write {key} to repository {self.root}: {exc.strerror or exc}"
+        )
 
     # -- interface -----------------------------------------------------------
     def put(self, key: str, chunks: Iterable[bytes], *, overwrite: bool = False) -> int:
-        dest = self._path(key)
-        if not overwrite and dest.exists():
-            raise ObjectExists(f"object {key} already exists in the repository")
-        self._mkdirs(dest.parent)
-        tmp = dest.parent / f"{TMP_PREFIX}{dest.name}.{os.urandom(6).hex()}"
+        parts = self._parts(key)
+        name = parts[-1]
+        try:
+            dfd = self._folder(parts[:-1], create=True)
+        except OSError as exc:
+            raise self._write_error(key, exc) from None
+        tmp = f"{TMP_PREFIX}{name}.{os.urandom(6).hex()}"
+        made = False
         size = 0
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+            except FileNotFoundError:
+                pass
+            else:
+                if stat.S_ISLNK(st.st_mode):
+                    raise nofollow.LinkInRepository(name)
+                if not overwrite:
+                    raise ObjectExists(f"object {key} already exists in the repository")
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+            fd = nofollow.open_file(dfd, tmp, flags, 0o600)
+            made = True
             syncer = Syncer()  # fsyncs a large object as it is written
             try:
+                self._claim(fd, 0o600)
                 for chunk in chunks:
                     view = memoryview(chunk)
                     while view:
@@ -87,95 +168,367 @@ class PosixStorage:
             finally:
                 syncer.abort()
                 os.close(fd)
-            self._own(tmp)
             if overwrite:
-                os.replace(tmp, dest)
+                os.rename(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
+                made = False
             else:
                 try:
-                    os.link(tmp, dest)
+                    os.link(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd, follow_symlinks=False)
                 except FileExistsError:
+                    if nofollow.is_link(dfd, name):
+                        raise nofollow.LinkInRepository(name) from None
                     raise ObjectExists(f"object {key} already exists in the repository") from None
-                finally:
-                    tmp.unlink(missing_ok=True)
-            fsync_directory(str(dest.parent))
+            os.fsync(dfd)
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            if exc.errno == errno.ENOSPC:
-                raise OperationFailed(
-                    f"repository {self.root} is full while writing {key}",
-                    hint="free space or expire old backups; nothing partial was kept",
-                ) from None
-            raise OperationFailed(f"cannot write {key} to repository {self.root}: {exc}") from None
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+            raise self._write_error(key, exc) from None
+        finally:
+            if made:
+                try:  # noqa: SIM105
+                    os.unlink(tmp, dir_fd=dfd)
+                except OSError:
+                    pass
+            os.close(dfd)
         return size
 
     def open(self, key: str) -> BinaryIO:
+        parts = self._parts(key)
         try:
-            return self._path(key).open("rb")
-        except FileNotFoundError:
-            raise NotFound(f"object {key} is missing from the repository") from None
+            dfd = self._folder(parts[:-1], create=False)
+        except nofollow.LinkInRepository as exc:
+            raise self._link_error(key, exc) from None
+        except OSError as exc:
+            if _missing(exc):
+                raise NotFound(f"object {key} is missing from the repository") from None
+            raise OperationFailed(f"cannot read {key}: {exc.strerror or exc}") from None
+        try:
+            # O_NONBLOCK: a FIFO planted under an object's name must not hang us
+            fd = nofollow.open_file(dfd, parts[-1], os.O_RDONLY | os.O_NONBLOCK)
+        except nofollow.LinkInRepository as exc:
+            raise self._link_error(key, exc) from None
+        except OSError as exc:
+            if _missing(exc):
+                raise NotFound(f"object {key} is missing from the repository") from None
+            raise OperationFailed(f"cannot read {key}: {exc.strerror or exc}") from None
+        finally:
+            os.close(dfd)
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise RepositoryError(f"{key} in repository {self.root} is not a regular file")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
 
     def stat(self, key: str) -> ObjectStat | None:
+        parts = self._parts(key)
         try:
-            st = self._path(key).stat()
-        except FileNotFoundError:
-            return None
+            dfd = self._folder(parts[:-1], create=False)
+        except nofollow.LinkInRepository as exc:
+            raise self._link_error(key, exc) from None
+        except OSError as exc:
+            if _missing(exc):
+                return None
+            raise
+        try:
+            st = os.stat(parts[-1], dir_fd=dfd, follow_symlinks=False)
+        except OSError as exc:
+            if _missing(exc):
+                return None
+            raise
+        finally:
+            os.close(dfd)
+        if stat.S_ISLNK(st.st_mode):
+            raise self._link_error(key, nofollow.LinkInRepository(parts[-1]))
         return ObjectStat(key, st.st_size, st.st_mtime)
 
     def list(self, prefix: str = "") -> Iterator[str]:
-        base = self._path(prefix) if prefix.strip("/") else self.root
-        if base.is_file():
-            yield prefix.strip("/")
-            return
-        if not base.is_dir():
-            return
-        found: list[str] = []
-        for dirpath, dirnames, filenames in os.walk(base):
-            dirnames[:] = [d for d in dirnames if not d.startswith(TMP_PREFIX)]
-            rel = os.path.relpath(dirpath, self.root)
-            for name in filenames:
-                if name.startswith(TMP_PREFIX) or name.startswith(".lock-"):
-                    continue
-                found.append(name if rel == "." else f"{rel}/{name}".replace(os.sep, "/"))
+        found: builtins.list[str] = []
+        self._list_into(prefix.strip("/"), found, leftovers=False)
         yield from sorted(found)
 
-    def delete(self, key: str) -> None:
-        p = self._path(key)
+    def leftovers(self, prefix: str = "", *, recursive: bool = True) -> Iterator[str]:
+        """Keys of the temporary files (``.tmp-*``) and lock files (``.lock-*``) under
+        ``prefix`` (with ``recursive=False``, in that folder alone), which :meth:`list`
+        never shows (for ``expire``'s clean-up)."""
+        found: builtins.list[str] = []
+        self._list_into(prefix.strip("/"), found, leftovers=True, recursive=recursive)
+        yield from sorted(found)
+
+    def _list_into(
+        self, prefix: str, found: builtins.list[str], *, leftovers: bool, recursive: bool = True
+    ) -> None:
+        parts = [p for p in prefix.split("/") if p]
+        if any(p in (".", "..") for p in parts):
+            raise ValueError(f"bad storage key {prefix!r}")
         try:
-            p.unlink()
-        except FileNotFoundError:
+            fd = self._folder(parts[:-1], create=False) if parts else self._root_fd(create=False)
+        except nofollow.LinkInRepository as exc:
+            self._warn_link(prefix, exc.name)
             return
-        except IsADirectoryError:
-            shutil.rmtree(p)
-        # prune empty parents up to the root
-        parent = p.parent
-        while parent != self.root:
+        except OSError as exc:
+            if _missing(exc):
+                return
+            raise
+        try:
+            if parts:
+                name = parts[-1]
+                try:
+                    st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+                except OSError as exc:
+                    if _missing(exc):
+                        return
+                    raise
+                if stat.S_ISLNK(st.st_mode):
+                    self._warn_link(prefix, name)
+                    return
+                if stat.S_ISREG(st.st_mode):
+                    if not leftovers:
+                        found.append(prefix)
+                    return
+                if not stat.S_ISDIR(st.st_mode):
+                    return
+                sub = nofollow.open_dir(fd, name)
+                os.close(fd)
+                fd = sub
+            self._scan(fd, prefix, found, leftovers, recursive)
+        except nofollow.LinkInRepository as exc:
+            self._warn_link(prefix, exc.name)
+        finally:
+            os.close(fd)
+
+    def _scan(
+        self, fd: int, rel: str, found: builtins.list[str], leftovers: bool, recursive: bool = True
+    ) -> None:
+        with os.scandir(fd) as entries:
+            for e in entries:
+                key = f"{rel}/{e.name}" if rel else e.name
+                hidden = e.name.startswith((TMP_PREFIX, LOCK_PREFIX))
+                if e.is_symlink():
+                    self._warn_link(key, e.name)
+                elif e.is_dir(follow_symlinks=False):
+                    if e.name.startswith(TMP_PREFIX) or not recursive:
+                        continue
+                    try:
+                        sub = nofollow.open_dir(fd, e.name)
+                    except nofollow.LinkInRepository:
+                        self._warn_link(key, e.name)
+                        continue
+                    except FileNotFoundError:  # removed meanwhile
+                        continue
+                    try:
+                        self._scan(sub, key, found, leftovers, recursive)
+                    finally:
+                        os.close(sub)
+                elif e.is_file(follow_symlinks=False) and hidden == leftovers:
+                    found.append(key)
+
+    def _warn_link(self, key: str, name: str) -> None:
+        log.warning(
+            "ignoring %s in repository %s: it is a symbolic link (%s); pgsafe never "
+            "follows a link inside a repository",
+            key,
+            self.root,
+            name,
+        )
+
+    def delete(self, key: str) -> None:
+        parts = self._parts(key)
+        chain: list[int] = []  # descriptors of the folders from the root down
+        try:
             try:
-                parent.rmdir()
-            except OSError:
-                break
-            parent = parent.parent
+                chain.append(self._root_fd(create=False))
+                for name in parts[:-1]:
+                    chain.append(nofollow.open_dir(chain[-1], name))
+            except nofollow.LinkInRepository as exc:
+                raise self._link_error(key, exc) from None
+            except OSError as exc:
+                if _missing(exc):
+                    return
+                raise self._write_error(key, exc) from None
+            dfd, name = chain[-1], parts[-1]
+            try:
+                st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+                if stat.S_ISLNK(st.st_mode):
+                    raise self._link_error(key, nofollow.LinkInRepository(name))
+                if stat.S_ISDIR(st.st_mode):
+                    # descriptor-based on Linux: never follows a link inside the folder
+                    shutil.rmtree(name, dir_fd=dfd)
+                else:
+                    os.unlink(name, dir_fd=dfd)
+            except FileNotFoundError:
+                return
+            except OSError as exc:
+                raise self._write_error(key, exc) from None
+            # prune empty parents up to the root
+            for i in range(len(parts) - 1, 0, -1):
+                try:
+                    os.rmdir(parts[i - 1], dir_fd=chain[i - 1])
+                except OSError:
+                    break
+        finally:
+            for fd in chain:
+                os.close(fd)
 
     @contextmanager
     def lock(self, name: str, *, wait: bool = True) -> Iterator[None]:
-        self._mkdirs(self.root)
-        path = self.root / f".lock-{name}"
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            self._own(path)
-            flags = fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB)
+        """An exclusive ``flock`` on ``.lock-NAME`` in the root folder.
+
+        The lock file is created (0600, the root folder's owner) when missing, and used
+        as it is when it exists — opened read-only (``flock`` needs no more), never
+        through a link, and its owner and mode left alone.  When it cannot be created
+        because the repository cannot be written here, :class:`RepositoryReadOnly`.
+        ``expire`` removes lock files nobody holds (while holding them itself), so a
+        lock taken on a file that was removed meanwhile is taken again on the new one.
+        """
+        fname = LOCK_PREFIX + name
+        if "/" in name or not name:
+            raise ValueError(f"bad lock name {name!r}")
+        key = fname
+        while True:
+            fd = self._open_lock(key)
             try:
-                fcntl.flock(fd, flags)
-            except BlockingIOError:
-                raise RepositoryError(
-                    f"the repository lock {name!r} is held by another pgsafe process",
-                    hint="wait for it to finish",
-                ) from None
+                flags = fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB)
+                try:
+                    fcntl.flock(fd, flags)
+                except BlockingIOError:
+                    raise RepositoryError(
+                        f"the repository lock {name!r} is held by another pgsafe process",
+                        hint="wait for it to finish",
+                    ) from None
+                if self._still_there(key, fd):
+                    break
+            except BaseException:
+                os.close(fd)
+                raise
+            os.close(fd)  # removed while we waited for it: lock the new one
+        try:
             yield
         finally:
             os.close(fd)
+
+    def _open_lock(self, key: str) -> int:
+        try:
+            rfd = self._root_fd(create=True)
+        except OSError as exc:
+            raise self._lock_error(key, exc) from None
+        try:
+            for attempt in range(10):
+                try:
+                    fd = nofollow.open_file(rfd, key, os.O_RDWR | os.O_CREAT | os.O_EXCL)
+                    break
+                except FileExistsError:
+                    pass
+                try:
+                    fd = nofollow.open_file(rfd, key, os.O_RDONLY | os.O_NONBLOCK)
+                except FileNotFoundError:  # removed by expire's clean-up meanwhile
+                    if attempt == 9:
+                        raise
+                    continue
+                if not stat.S_ISREG(os.fstat(fd).st_mode):
+                    os.close(fd)
+                    raise RepositoryError(
+                        f"{key} in repository {self.root} is not a regular file",
+                        hint="remove it; pgsafe makes its lock files itself",
+                    ) from None
+                return fd
+            else:
+                raise OperationFailed(f"cannot open the lock {key} in repository {self.root}")
+            try:
+                self._claim(fd, 0o600)
+            except BaseException:
+                os.close(fd)
+                raise
+            return fd
+        except OSError as exc:
+            raise self._lock_error(key, exc) from None
+        finally:
+            os.close(rfd)
+
+    def _lock_error(self, key: str, exc: OSError) -> Exception:
+        if isinstance(exc, nofollow.LinkInRepository):
+            return self._link_error(key, exc)
+        if exc.errno in READ_ONLY_ERRNOS:
+            return RepositoryReadOnly(
+                f"repository {self.root} cannot be written here ({exc.strerror or exc}), "
+                "and this command must write to it",
+                hint="run it where the repository is writable; list, show, info, restore, "
+                "verify, export and recover work on a read-only repository",
+            )
+        return OperationFailed(f"cannot lock repository {self.root}: {exc.strerror or exc}")
+
+    def _still_there(self, key: str, fd: int) -> bool:
+        """Whether ``key`` in the root folder is still the file locked through ``fd``."""
+        try:
+            rfd = self._root_fd(create=False)
+        except OSError:
+            return False
+        try:
+            st = os.stat(key, dir_fd=rfd, follow_symlinks=False)
+        except OSError:
+            return False
+        finally:
+            os.close(rfd)
+        mine = os.fstat(fd)
+        return (st.st_dev, st.st_ino) == (mine.st_dev, mine.st_ino)
+
+    def remove_unheld_lock(self, key: str, *, dry_run: bool = False) -> bool:
+        """Remove the lock file ``key`` (a name from :meth:`leftovers`) when no process
+        holds it: taken without waiting, unlinked while held (a process that opened it
+        before and locks it after sees it gone and locks a new one: :meth:`lock`).
+        True when removed (with ``dry_run``: when it would be; nothing is removed)."""
+        parts = self._parts(key)
+        if not parts[-1].startswith(LOCK_PREFIX):
+            raise ValueError(f"not a lock file: {key!r}")
+        try:
+            dfd = self._folder(parts[:-1], create=False)
+        except OSError:
+            return False
+        try:
+            try:
+                fd = nofollow.open_file(dfd, parts[-1], os.O_RDONLY | os.O_NONBLOCK)
+            except OSError:
+                return False
+            try:
+                if not stat.S_ISREG(os.fstat(fd).st_mode):
+                    return False
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    return False
+                st = os.stat(parts[-1], dir_fd=dfd, follow_symlinks=False)
+                mine = os.fstat(fd)
+                if (st.st_dev, st.st_ino) != (mine.st_dev, mine.st_ino):
+                    return False
+                if not dry_run:
+                    os.unlink(parts[-1], dir_fd=dfd)
+                return True
+            finally:
+                os.close(fd)
+        except OSError:
+            return False
+        finally:
+            os.close(dfd)
+
+    def remove_leftover(self, key: str, older_than: float, *, dry_run: bool = False) -> bool:
+        """Remove the temporary file ``key`` (a name from :meth:`leftovers`) when its
+        mtime is before ``older_than`` (a timestamp).  True when removed (with
+        ``dry_run``: when it would be; nothing is removed)."""
+        parts = self._parts(key)
+        if not parts[-1].startswith(TMP_PREFIX):
+            raise ValueError(f"not a temporary file: {key!r}")
+        try:
+            dfd = self._folder(parts[:-1], create=False)
+        except OSError:
+            return False
+        try:
+            st = os.stat(parts[-1], dir_fd=dfd, follow_symlinks=False)
+            if not stat.S_ISREG(st.st_mode) or st.st_mtime >= older_than:
+                return False
+            if not dry_run:
+                os.unlink(parts[-1], dir_fd=dfd)
+            return True
+        except OSError:
+            return False
+        finally:
+            os.close(dfd)
 
     def free_bytes(self) -> int | None:
         try:
