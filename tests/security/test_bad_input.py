@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from pgsafe.cluster.local import LocalCluster
-from pgsafe.errors import BadInput
+from pgsafe.errors import BadInput, OperationFailed
+from pgsafe.physical import archiving
 from pgsafe.recovery.targets import parse_xid
 from pgsafe.repo.repository import Repository
 from tests.conftest import Result, run_pgsafe
@@ -126,3 +127,55 @@ def test_json_error_for_bad_input_is_one_document(tmp_path: Path) -> None:
     doc = json.loads(r.stdout)
     assert doc["ok"] is False and doc["exit_code"] == 2 and doc["hint"]
     assert os.linesep not in doc["error"]
+
+
+class FakeServer:
+    """:class:`SystemSettings` over a dict standing for postgresql.auto.conf; ALTER SYSTEM
+    SET of ``fail_on`` fails (as it would on a full disk or a value the server refuses)."""
+
+    def __init__(self, auto_conf: dict[str, str], fail_on: str | None = None) -> None:
+        self.auto_conf = dict(auto_conf)
+        self.fail_on = fail_on
+        self.calls: list[str] = []
+
+    def alter(self, name: str, value: str) -> None:
+        self.calls.append(f"SET {name}")
+        if name == self.fail_on:
+            raise RuntimeError(f"could not write {name}")
+        self.auto_conf[name] = value
+
+    def reset(self, name: str) -> None:
+        self.calls.append(f"RESET {name}")
+        self.auto_conf.pop(name, None)
+
+
+WANT = {"wal_level": "replica", "archive_mode": "on", "archive_command": "pgsafe wal-push %p"}
+
+
+def test_archive_enable_applies_archive_mode_last() -> None:
+    # before: wal_level, archive_mode, then archive_command — a failure of the last left
+    # archive_mode=on with the old command
+    server = FakeServer({})
+    done = archiving.apply_settings(server, WANT, archiving.AutoConf({}))
+    assert done == ["archive_command", "wal_level", "archive_mode"]
+    assert server.auto_conf == WANT
+
+
+def test_archive_enable_puts_back_what_it_changed_when_one_fails() -> None:
+    old = {"archive_command": "old-command %p"}  # set by ALTER SYSTEM before; wal_level was not
+    server = FakeServer(old, fail_on="archive_mode")
+    with pytest.raises(OperationFailed) as exc:
+        archiving.apply_settings(server, WANT, archiving.AutoConf(old))
+    assert server.auto_conf == old  # exactly as before
+    assert server.calls == ["SET archive_command", "SET wal_level", "SET archive_mode",
+                            "RESET wal_level", "SET archive_command"]  # fmt: skip
+    assert "archive_mode" in exc.value.message and "put back" in exc.value.message
+
+
+def test_archive_enable_validates_every_value_before_changing_any() -> None:
+    server = FakeServer({})
+    with pytest.raises(BadInput):
+        archiving.apply_settings(
+            server, {**WANT, "archive_command": "x\narchive_mode = off"}, archiving.AutoConf({})
+        )
+    assert server.calls == []

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -177,3 +178,32 @@ def test_the_log_formatter_scrubs_what_botocore_would_log() -> None:
         "botocore", logging.DEBUG, "x", 1, "token %s", ("x-amz-security-token: T7",), None
     )
     assert "T7" not in ScrubbingFormatter("%(message)s").format(rec)
+
+
+def test_demo_keeps_away_from_the_users_repository_and_archiving(tmp_path: Path) -> None:
+    # before: with PGSAFE_REPO set the demo wrote its backups into the user's repository
+    # (server "demo"), and the sandbox's archive_command stayed switched to server "demo"
+    home = reachable_tmpdir("pgsafe-demo-sec-")
+    env = {"PGSAFE_HOME": str(home)}
+    user_repo = home / "user-repo"
+    try:
+        r = run_pgsafe("sandbox", "start", "--json", env=env)
+        assert r.returncode == 0, r.stderr
+        conninfo = json.loads(r.stdout)["conninfo"]
+        r = run_pgsafe("--repo", str(user_repo), "archive", "enable", "-d", conninfo,
+                       "--restart", env=env)  # fmt: skip
+        assert r.returncode == 0, r.stderr
+        show = ["-X", "-At", "-d", conninfo, "-c", "SHOW archive_command"]
+        before = subprocess.run(["psql", *show], capture_output=True, text=True).stdout
+        assert str(user_repo) in before
+        r = run_pgsafe("demo", "--json", env={**env, "PGSAFE_REPO": str(user_repo)}, timeout=900)
+        assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+        assert json.loads(r.stdout)["repo"] != str(user_repo)
+        assert not (user_repo / "demo").exists()
+        after = subprocess.run(["psql", *show], capture_output=True, text=True).stdout
+        assert after == before
+        check = run_pgsafe("--repo", str(user_repo), "check", "-d", conninfo, env=env)
+        assert check.returncode == 0, check.stdout + check.stderr
+    finally:
+        run_pgsafe("sandbox", "stop", "--remove", env=env)
+        shutil.rmtree(home, ignore_errors=True)
