@@ -14,7 +14,7 @@ from pgsafe.errors import BadInput, OperationFailed
 from pgsafe.physical import archiving
 from pgsafe.recovery.targets import parse_xid
 from pgsafe.repo.repository import Repository
-from tests.conftest import Result, run_pgsafe
+from tests.conftest import Result, psql_exec, query, run_pgsafe
 
 
 def one_line_error(r: Result) -> None:
@@ -179,3 +179,23 @@ def test_archive_enable_validates_every_value_before_changing_any() -> None:
             server, {**WANT, "archive_command": "x\narchive_mode = off"}, archiving.AutoConf({})
         )
     assert server.calls == []
+
+
+def test_a_table_whose_name_holds_a_newline_can_be_restored(pg: LocalCluster, repo: Path) -> None:
+    # before: exit 3, the table missing — pg_dump prints the name with the newline as a
+    # space in its headers and TOC, and single_table matched the real name against them
+    db = "nl_table"
+    psql_exec(pg.conninfo(), f"DROP DATABASE IF EXISTS {db}")
+    psql_exec(pg.conninfo(), f"CREATE DATABASE {db}")
+    ci = pg.conninfo(db)
+    psql_exec(ci, 'CREATE TABLE "odd\nname" (id int PRIMARY KEY, v text);'
+                  "INSERT INTO \"odd\nname\" SELECT g, 'v' || g FROM generate_series(1, 5) g;"
+                  "CREATE TABLE other (id int); INSERT INTO other VALUES (1);")  # fmt: skip
+    r = run_pgsafe("--repo", str(repo), "dump", "-d", ci, "--json")
+    assert r.returncode == 0, r.stderr
+    backup = json.loads(r.stdout)["id"]
+    psql_exec(ci, 'DROP TABLE "odd\nname"')
+    r = run_pgsafe("--repo", str(repo), "restore", backup, "-d", ci, "-t", "odd\nname")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert query(ci, 'SELECT count(*) FROM "odd\nname"') == [(5,)]
+    assert query(ci, "SELECT count(*) FROM other") == [(1,)]
