@@ -203,7 +203,8 @@ def test_demo_keeps_away_from_the_users_repository_and_archiving(tmp_path: Path)
         after = subprocess.run(["psql", *show], capture_output=True, text=True).stdout
         assert after == before
         check = run_pgsafe("--repo", str(user_repo), "check", "-d", conninfo, env=env)
-        assert check.returncode == 0, check.stdout + check.stderr
+        assert "✓ archive_command" in check.stdout, check.stdout + check.stderr
+        assert "✓ WAL switch archived" in check.stdout, check.stdout
     finally:
         run_pgsafe("sandbox", "stop", "--remove", env=env)
         shutil.rmtree(home, ignore_errors=True)
