@@ -14,7 +14,7 @@ from pgsafe.errors import BadInput, OperationFailed
 from pgsafe.physical import archiving
 from pgsafe.recovery.targets import parse_xid
 from pgsafe.repo.repository import Repository
-from tests.conftest import Result, psql_exec, query, run_pgsafe
+from tests.conftest import Result, psql_exec, query, reachable_tmpdir, run_pgsafe
 
 
 def one_line_error(r: Result) -> None:
@@ -94,13 +94,15 @@ def test_recover_port_out_of_range(tmp_path: Path, port: str) -> None:
 
 def test_xid_out_of_range_is_refused_before_anything(tmp_path: Path) -> None:
     # before: accepted and written into recovery_target_xid
-    pgdata = tmp_path / "pgdata"
+    base = reachable_tmpdir("pgsafe-xid-")  # the data directory's folder passes its checks
+    pgdata = base / "pgdata"
     Repository.open(str(tmp_path / "r"), "main", create=True)
     r = run_pgsafe("--repo", str(tmp_path / "r"), "recover", "--pgdata", str(pgdata),
                    "--xid", "99999999999999999999999")  # fmt: skip
     one_line_error(r)
     assert "out of range" in r.stderr
     assert not pgdata.exists()
+    base.rmdir()
 
 
 def test_xid_rules() -> None:
