@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib
 import json
 import logging
-import sys
 
 import click
 
@@ -66,7 +65,9 @@ def _setup_logging(args: list[str]) -> None:
     verbose = sum(a.count("v") for a in args if a.startswith("-v") and set(a[1:]) == {"v"})
     verbose += args.count("--verbose")
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    logging.basicConfig(level=level, format="pgsafe: %(levelname)s: %(message)s", stream=sys.stderr)
+    from pgsafe.cli import redaction
+
+    redaction.setup(level, "pgsafe: %(levelname)s: %(message)s")
 
 
 def run(args: list[str]) -> int:

@@ -1,4 +1,8 @@
-"""``pgsafe demo``: the full exercise on a sandbox, ending with a verification report."""
+"""``pgsafe demo``: the full exercise on a sandbox, ending with a verification report.
+
+The demo is a throwaway: it always makes its own repository under the state folder and
+ignores the user's (``--repo``, ``PGSAFE_REPO``, the config), so that its backups never
+mix with real ones."""
 
 from __future__ import annotations
 
@@ -21,7 +25,10 @@ def demo_cmd(logical_only: bool) -> None:
         if not quiet:
             click.echo(line)
 
-    report, info = run_demo(state_home(), say, repo_url=s.repo, physical=not logical_only)
+    if s.repo or s.repos:
+        say("note: the demo writes into a throwaway repository of its own, never into "
+            "--repo / PGSAFE_REPO / the config's repository")  # fmt: skip
+    report, info = run_demo(state_home(), say, physical=not logical_only)
     doc = {
         **info,
         "ok": report.ok,

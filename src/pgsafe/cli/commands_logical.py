@@ -67,7 +67,7 @@ def backup_json(m: Manifest) -> dict[str, Any]:
 @click.option(
     "-j",
     "--jobs",
-    type=int,
+    type=click.IntRange(1, 1024),
     default=1,
     show_default=True,
     help="parallel dump jobs (directory format)",
@@ -239,7 +239,9 @@ def show_cmd(backup_id: str, contents: bool) -> None:
 @click.option("--create", is_flag=True, help="create the target database (-d NAME)")
 @click.option("--clean", is_flag=True, help="drop existing objects before restoring them")
 @click.option("-t", "--table", "tables", multiple=True, help="restore only this table")
-@click.option("-j", "--jobs", type=int, default=1, show_default=True, help="parallel jobs")
+@click.option(
+    "-j", "--jobs", type=click.IntRange(1, 1024), default=1, show_default=True, help="parallel jobs"
+)
 @click.option("--dry-run", is_flag=True, help="print the plan, change nothing")
 @global_options
 def restore_cmd(

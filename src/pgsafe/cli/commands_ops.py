@@ -23,7 +23,9 @@ from pgsafe.status import health, metrics
 
 
 @click.command("expire")
-@click.option("--keep-last", type=int, default=None, help="keep the N newest backups per series")
+@click.option(
+    "--keep-last", type=click.IntRange(1), default=None, help="keep the N newest backups per series"
+)
 @click.option("--keep-days", type=float, default=None, help="keep backups younger than D days")
 @click.option("--dry-run", is_flag=True, help="print what would be removed, remove nothing")
 @global_options

@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from pgsafe.cli.common import (
+    PORT,
     conn,
     conn_options,
     emit,
@@ -217,7 +218,7 @@ _TARGETS = ("time", "xid", "lsn", "name", "latest", "immediate")
 @click.option("--exclusive", is_flag=True, help="stop just before the target")
 @click.option("--backup", "backup_id", help="base backup id (default: newest before target)")
 @click.option("--timeline", type=int, help="target timeline (default: latest)")
-@click.option("--port", type=int, help="port for --start (default: a free one)")
+@click.option("--port", type=PORT, help="port for --start (default: a free one)")
 @click.option("--start", is_flag=True, help="start the server and wait for the target")
 @click.option("--promote", is_flag=True, help="end recovery at the target (read-write)")
 @click.option("--pause", is_flag=True, help="stay paused at the target, read-only")
@@ -282,7 +283,8 @@ def _recover_text(r: Any) -> str:
         f"  archived WAL needed: {w['count']} segment(s)"
         + (f" {w['first']} .. {w['last']}" if w["count"] else "")
         + ("" if w["exact"] else " at most"),
-        f"  window from this backup: {p['window']['from']} .. {p['window']['to']}",
+        f"  window from this backup: {p['window']['from']} .. "
+        + (p["window"]["to"] or "its end (no commit archived after it yet)"),
     ]
     lines += [f"  note: {n}" for n in r.notes]
     if r.state == "planned":
@@ -291,8 +293,12 @@ def _recover_text(r: Any) -> str:
         lines.append(f"{r.pgdata} is ready: start it (pg_ctl -D {r.pgdata} start) to recover")
     if r.reached:
         x = r.reached
-        lines.append(f"server on port {r.port}: {r.state}")
-        lines.append(f"  last replayed transaction: {x['last_transaction_time']}")
+        running = "" if r.running else ", stopped"
+        lines.append(f"server on port {r.port}: {r.state}{running}")
+        lines.append(
+            "  last replayed transaction: "
+            + (x["last_transaction_time"] or "none (no commit replayed after the base backup)")
+        )
         lines.append(f"  LSN {x['lsn']}, timeline {x['timeline']}")
         if x.get("stop_reason"):
             lines.append(f"  {x['stop_reason']}")

@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from pgsafe.cli.common import emit, global_options, info, open_repo, settings, table
+from pgsafe.cli.redaction import ScrubbingFormatter
 from pgsafe.config import Settings
 from pgsafe.errors import BadInput, PgsafeError, RepositoryError
 from pgsafe.schedule import cron, history, install, jobs
@@ -77,7 +78,7 @@ def _setup_log(s: Settings) -> None:
         return
     handler = logging.StreamHandler(sys.stderr)
     handler._pgsafe_schedule = True  # type: ignore[attr-defined]
-    handler.setFormatter(logging.Formatter("%(asctime)s pgsafe: %(message)s", "%Y-%m-%d %H:%M:%S"))
+    handler.setFormatter(ScrubbingFormatter("%(asctime)s pgsafe: %(message)s", "%Y-%m-%d %H:%M:%S"))
     logger.addHandler(handler)
     logger.propagate = False
     logger.setLevel(

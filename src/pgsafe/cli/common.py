@@ -20,6 +20,8 @@ from pgsafe.repo.repository import Repository
 F = TypeVar("F", bound=Callable[..., Any])
 _META = "pgsafe.flags"
 
+PORT = click.IntRange(1, 65535)  # every --port: a TCP port number, else a usage error (exit 2)
+
 
 def _store(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
     if value is None or value is False or value == 0 or value == ():
@@ -100,7 +102,7 @@ def conn_options(f: F) -> F:
             help="database name or connection string / URI",
         ),
         click.option("-h", "--host", type=str, default=None, help="server host or socket folder"),
-        click.option("-p", "--port", type=int, default=None, help="server port"),
+        click.option("-p", "--port", type=PORT, default=None, help="server port"),
         click.option("-U", "--username", type=str, default=None, help="user name"),
     ]
     for o in reversed(opts):
@@ -126,7 +128,7 @@ def conn(
     return ConnOptions(
         dbname=dbname or pg.get("dbname"),
         host=host or pg.get("host"),
-        port=port or (int(pg["port"]) if pg.get("port") else None),
+        port=port or (int(pg["port"]) if pg.get("port") else None),  # checked by config
         user=username or pg.get("user"),
     )
 

@@ -6,10 +6,17 @@ Recognised top-level keys: ``repo``, ``server``, ``compression`` (zstd, lz4, gzi
 ``compress_level``, ``encryption`` (none, age, age-passphrase), ``age_recipients``; table
 ``[postgres]`` with ``dbname``, ``host``, ``port``, ``user``.  Other tables
 (``[retention]``, ``[[jobs]]``, ...) are kept in ``raw`` for the features that own them.
+
+The config is trusted input, but a mistake in it must never be silent: a file that is
+not UTF-8, a top-level key that no feature reads (a typo such as ``reop`` would
+otherwise leave the repository unset), an unknown ``[postgres]`` key or a port that is
+not a number from 1 to 65535 is refused with one line and a hint (exit 2).  A feature
+that adds a top-level key adds it to :data:`TOP_LEVEL_KEYS`.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -78,16 +85,82 @@ def find_config(explicit: str | None) -> Path | None:
     return None
 
 
+# Every top-level key some feature reads; anything else is a mistake (see the module doc).
+TOP_LEVEL_KEYS = frozenset(
+    {
+        "repo", "repos", "server", "compression", "compress_level", "encryption",
+        "age_recipients", "postgres",
+        "retention",  # pgsafe.retention.policy
+        "status", "max_backup_age", "max_wal_age", "max_unproven_age",  # pgsafe.status
+        "jobs", "daemon", "hooks", "hook_timeout", "on_success", "on_failure",  # schedule
+    }
+)  # fmt: skip
+POSTGRES_KEYS = ("dbname", "host", "port", "user")
+
+
 def read_config(path: Path) -> dict[str, Any]:
     import tomllib  # only when a config file exists (wal-push without one skips it)
 
     try:
         with path.open("rb") as f:
-            return tomllib.load(f)
-    except tomllib.TOMLDecodeError as exc:
-        raise BadInput(f"config file {path} is not valid TOML: {exc}") from None
+            data = f.read()
     except OSError as exc:
         raise BadInput(f"cannot read config file {path}: {exc.strerror}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise BadInput(
+            f"config file {path} is not UTF-8 text (byte 0x{data[exc.start]:02x} on line {line})",
+            hint="TOML files are UTF-8: convert it (e.g. iconv -f latin1 -t utf-8)",
+        ) from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise BadInput(f"config file {path} is not valid TOML: {exc}") from None
+
+
+def _check_keys(cfg: Mapping[str, Any], path: Path | None) -> None:
+    unknown = sorted(set(cfg) - TOP_LEVEL_KEYS)
+    if not unknown:
+        return
+    close = difflib.get_close_matches(unknown[0], sorted(TOP_LEVEL_KEYS), n=1)
+    raise BadInput(
+        f"unknown key(s) in {path}: {', '.join(unknown)}",
+        hint=(f"did you mean {close[0]!r}? " if close else "")
+        + f"known keys: {', '.join(sorted(TOP_LEVEL_KEYS))}",
+    )
+
+
+def _port(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise BadInput(f"{what} must be a port number from 1 to 65535, not {value!r}")
+    text = str(value).strip()
+    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise BadInput(
+            f"{what} must be a port number from 1 to 65535, not {value!r}",
+            hint="e.g. port = 5432",
+        )
+    return int(text)
+
+
+def _postgres(cfg: Mapping[str, Any], path: Path | None) -> dict[str, Any]:
+    pg = cfg.get("postgres", {})
+    if not isinstance(pg, dict):
+        raise BadInput(f"[postgres] in {path} must be a table")
+    unknown = sorted(set(pg) - set(POSTGRES_KEYS))
+    if unknown:
+        hint = f"known keys: {', '.join(POSTGRES_KEYS)}"
+        if "password" in unknown:
+            hint = "pgsafe never reads passwords from its config: use ~/.pgpass or PGPASSFILE"
+        raise BadInput(f"unknown key(s) in [postgres] of {path}: {', '.join(unknown)}", hint=hint)
+    out = dict(pg)
+    for key in ("dbname", "host", "user"):
+        if key in out and not isinstance(out[key], str):
+            raise BadInput(f"[postgres] {key} in {path} must be a string, not {out[key]!r}")
+    if "port" in out:
+        out["port"] = _port(out["port"], f"[postgres] port in {path}")
+    return out
 
 
 def _int(value: Any, what: str) -> int:
@@ -101,6 +174,7 @@ def load_settings(flags: Mapping[str, Any]) -> Settings:
     """Merge defaults, file, environment and flags (flags that are None are unset)."""
     path = find_config(flags.get("config"))
     file_cfg: dict[str, Any] = read_config(path) if path else {}
+    _check_keys(file_cfg, path)
     merged: dict[str, Any] = {
         "repo": file_cfg.get("repo"),
         "server": file_cfg.get("server", "main"),
@@ -130,9 +204,7 @@ def load_settings(flags: Mapping[str, Any]) -> Settings:
     repos = _repos(file_cfg, path)
     if repos and file_cfg.get("repo"):
         raise BadInput(f"{path} sets both repo and [[repos]]", hint="keep one of them")
-    pg = file_cfg.get("postgres", {})
-    if not isinstance(pg, dict):
-        raise BadInput(f"[postgres] in {path} must be a table")
+    pg = _postgres(file_cfg, path)
     return Settings(
         repo=str(merged["repo"]) if merged["repo"] else None,
         server=str(merged["server"]),

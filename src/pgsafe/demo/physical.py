@@ -1,9 +1,15 @@
 """Part two of the demo: WAL archiving, a base backup and point-in-time recovery.
 
-On the sandbox (archiving turned on, restarted): the exercise's ``transactions`` and
-``recovery_log``, four transactions a few seconds apart, then every row deleted;
-recovered into a new data directory on another port to just after transaction 2, and
-again to just after transaction 1, each proven by the exercise's checks.
+On the sandbox (archiving turned on into the demo's repository, restarted): the
+exercise's ``transactions`` and ``recovery_log``, four transactions a few seconds
+apart, then every row deleted; recovered into a new data directory on another port to
+just after transaction 2, and again to just after transaction 1, each proven by the
+exercise's checks.
+
+The sandbox may already archive for the user (``archive enable`` for server ``main``):
+its archiving settings are read from ``postgresql.auto.conf`` first and put back at the
+end, whatever happened, with a reload (or a restart when ``wal_level`` or
+``archive_mode`` changed), so that the user's archiving goes on as before.
 """
 
 from __future__ import annotations
@@ -15,8 +21,33 @@ from typing import Any
 
 from pgsafe import sandbox
 from pgsafe.demo.report import DemoReport
+from pgsafe.pg.connect import connect
+from pgsafe.physical.archiving import (
+    ARCHIVE_SETTINGS,
+    AlterSystem,
+    AutoConf,
+    put_back,
+    restart_server,
+    snapshot,
+)
 from pgsafe.physical.scenario import run_pitr_scenario
+from pgsafe.physical.server import facts
 from pgsafe.repo.repository import Repository
+
+
+def _put_back_archiving(conninfo: str, before: AutoConf, home: Path) -> None:
+    """The sandbox's archiving settings as they were before the demo."""
+    with connect(conninfo) as conn:
+        f = facts(conn)
+        target = AlterSystem(conn)
+        now = snapshot(conn)
+        changed = [n for n in ARCHIVE_SETTINGS if now.values.get(n) != before.values.get(n)]
+        for name in changed:
+            put_back(target, name, before)
+        conn.execute("SELECT pg_reload_conf()")
+    if {"wal_level", "archive_mode"} & set(changed):
+        restart_server(f.data_directory, f.major, None)
+        sandbox.start(home)  # the sandbox's own bookkeeping (port) stays right
 
 
 def run(report: DemoReport, repo: Repository, home: Path) -> dict[str, Any]:
@@ -29,7 +60,13 @@ def run(report: DemoReport, repo: Repository, home: Path) -> dict[str, Any]:
     if os.geteuid() == 0:
         os.chmod(workdir, 0o755)
     report.step("archiving on (wal_level, archive_mode, archive_command → pgsafe wal-push)")
-    result = run_pitr_scenario(st.conninfo, repo, workdir, home)
+    with connect(st.conninfo) as conn:
+        before = snapshot(conn)
+    try:
+        result = run_pitr_scenario(st.conninfo, repo, workdir, home)
+    finally:
+        _put_back_archiving(st.conninfo, before, home)
+    report.step("the sandbox's own archiving settings put back")
     report.step(f"base backup {result.backup_id}")
     for t in result.transactions:
         report.step(f"transaction {t['id']}: {t['amount']} committed at {t['committed_at']}")

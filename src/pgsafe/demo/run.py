@@ -31,12 +31,13 @@ def demo_repo_path(home: Path) -> Path:
 
 
 def run_demo(
-    home: Path, say: Callable[[str], None], *, repo_url: str | None = None, physical: bool = True
+    home: Path, say: Callable[[str], None], *, physical: bool = True
 ) -> tuple[DemoReport, dict[str, Any]]:
+    """The whole exercise, in a new throwaway repository (never the user's)."""
     report = DemoReport(say)
     st = sandbox.start(home)
     say(f"sandbox PostgreSQL: {st.conninfo}")
-    url = repo_url or str(demo_repo_path(home))
+    url = str(demo_repo_path(home))
     repo = Repository.open(url, "demo", create=True)
     say(f"repository: {url}")
     base = ConnOptions(dbname=st.conninfo)

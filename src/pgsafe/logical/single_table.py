@@ -73,7 +73,7 @@ def owned_sequences(entries: list[Entry], t: Table) -> set[str]:
     """Sequences that go away with the table: serial (OWNED BY) and identity columns."""
     out = set()
     for e in entries:
-        if e.schema != t.schema:
+        if e.schema != listed(t.schema):
             continue
         for q in _qualified_forms(t):
             if (e.type == "SEQUENCE OWNED BY" and f"OWNED BY {q}." in e.body) or (
@@ -83,19 +83,27 @@ def owned_sequences(entries: list[Entry], t: Table) -> set[str]:
     return out
 
 
+def listed(name: str) -> str:
+    """A name as pg_dump prints it in ``-- Name:`` headers and ``pg_restore -l`` lines:
+    newlines and carriage returns become spaces (its ``sanitize_line``).  Matching must
+    use this form, else a table whose name holds a newline is never found."""
+    return name.replace("\r", " ").replace("\n", " ")
+
+
 def belongs(e: Entry, t: Table) -> bool:
     """Does this archive entry belong to table ``t`` (and go away with it)?"""
-    if e.schema != t.schema and e.type not in ("COMMENT", "ACL"):
+    schema, name = listed(t.schema), listed(t.name)
+    if e.schema != schema and e.type not in ("COMMENT", "ACL"):
         return False
-    prefix = t.name + " "
+    prefix = name + " "
     if e.type == "TABLE":
-        return e.name == t.name
+        return e.name == name
     if e.type in ("DEFAULT", "CONSTRAINT", "FK CONSTRAINT", "TRIGGER", "POLICY", "RULE"):
         return e.name.startswith(prefix)
     if e.type == "INDEX":
-        return _on_table(e.body, t)
+        return _on_table(e.body, t)  # the SQL body holds the real name
     if e.type in ("COMMENT", "ACL"):
-        return e.schema == t.schema and e.name in (f"TABLE {t.name}", f"COLUMN {t.name}.")
+        return e.schema == schema and e.name in (f"TABLE {name}", f"COLUMN {name}.")
     return False
 
 
@@ -178,13 +186,14 @@ def entries_for(listing: str, entries: list[Entry], tables: list[Table]) -> list
             wanted.add((e.type, e.schema, e.name, e.owner))
     owners = {(e.schema, e.name): e.owner for e in entries if e.type == "TABLE"}
     for t in tables:
-        owner = owners.get((t.schema, t.name), "")
-        wanted.add(("TABLE DATA", t.schema, t.name, owner))
+        schema, name = listed(t.schema), listed(t.name)
+        owner = owners.get((schema, name), "")
+        wanted.add(("TABLE DATA", schema, name, owner))
         for seq in owned_sequences(entries, t):
             for e in entries:
-                if e.schema == t.schema and e.name == seq and e.type.startswith("SEQUENCE"):
+                if e.schema == schema and e.name == seq and e.type.startswith("SEQUENCE"):
                     wanted.add((e.type, e.schema, e.name, e.owner))
-            wanted.add(("SEQUENCE SET", t.schema, seq, owner))
+            wanted.add(("SEQUENCE SET", schema, seq, owner))
     return toc_lines(listing, wanted)
 
 
@@ -192,6 +201,9 @@ def data_lines(listing: str, tables: list[Table]) -> list[str]:
     out = []
     for line in listing.splitlines():
         m = _TOC_LINE.match(line)
-        if m and any(m.group(4).startswith(f"TABLE DATA {t.schema} {t.name} ") for t in tables):
+        if m and any(
+            m.group(4).startswith(f"TABLE DATA {listed(t.schema)} {listed(t.name)} ")
+            for t in tables
+        ):
             out.append(line)
     return out

@@ -1,4 +1,7 @@
-"""Open psycopg connections, translating failures into pgsafe errors."""
+"""Open psycopg connections, translating failures into pgsafe errors.
+
+No error made here holds a password: the server's or libpq's text passes through
+:func:`pgsafe.pg.redact.redact`, and a malformed string is described by position."""
 
 from __future__ import annotations
 
@@ -7,7 +10,8 @@ from typing import Any
 import psycopg
 
 from pgsafe.errors import ConnectionFailed
-from pgsafe.pg.conninfo import describe
+from pgsafe.pg.conninfo import describe, malformed
+from pgsafe.pg.redact import redact
 
 
 def connect(conninfo: str, *, autocommit: bool = True, **kwargs: Any) -> psycopg.Connection[Any]:
@@ -20,13 +24,13 @@ def connect(conninfo: str, *, autocommit: bool = True, **kwargs: Any) -> psycopg
         raise _translate(exc, conninfo) from None
     except psycopg.ProgrammingError as exc:
         raise ConnectionFailed(
-            f"malformed connection string: {exc}",
+            malformed(conninfo, str(exc)),
             hint="use a database name, key=value pairs or a postgresql:// URI",
         ) from None
 
 
 def _translate(exc: psycopg.OperationalError, conninfo: str) -> ConnectionFailed:
-    text = str(exc).strip()
+    text = redact(str(exc).strip())
     detail = text.splitlines()[-1] if text else "unknown error"
     for line in text.splitlines():
         if "FATAL" in line or "failed" in line or "refused" in line:

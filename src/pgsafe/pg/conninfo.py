@@ -2,15 +2,22 @@
 
 ``-d`` may be a database name or a full connection string / URI; ``-h -p -U`` add to
 it; everything else (PG* variables, ~/.pgpass, service files) is libpq's own doing.
+
+A connection string may hold a password, so no text made from one is shown as it is:
+:func:`malformed` says *where* libpq found a malformed string (never what it holds),
+:func:`describe` prints host, port, user and database only, and
+:func:`pgsafe.pg.redact.redact` blanks passwords in any text (the CLI's logging uses it).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from pgsafe.errors import BadInput
+from pgsafe.pg.redact import redact
 
 
 @dataclass(frozen=True)
@@ -41,9 +48,9 @@ class ConnOptions:
             return make_conninfo(base, **kwargs)
         except Exception as exc:  # psycopg.ProgrammingError on a malformed string
             raise BadInput(
-                f"malformed connection string: {exc}",
+                malformed(self.dbname or "", str(exc)),
                 hint="use a database name, key=value pairs or a postgresql:// URI",
-            ) from exc
+            ) from None
 
 
 def _looks_like_conninfo(s: str) -> bool:
@@ -79,3 +86,28 @@ def dbname_of(conninfo: str) -> str | None:
     except Exception:
         return None
     return str(v) if v else None
+
+
+_QUOTED = re.compile(r'"((?:[^"\\]|\\.)*)"')
+
+
+def malformed(conninfo: str, libpq_message: str) -> str:
+    """libpq's complaint about a malformed connection string, without its contents.
+
+    libpq quotes what it could not parse (the whole URI, or the word after a
+    password); each quoted piece of the user's string becomes its position."""
+    lines = libpq_message.strip().splitlines()
+    text = lines[0] if lines else "cannot be parsed"
+
+    def place(m: re.Match[str]) -> str:
+        frag = m.group(1)
+        if len(frag) <= 2 and not any(c.isalnum() for c in frag):
+            return m.group(0)  # a separator such as "=" or "]": that is the 'where'
+        if frag == conninfo.strip():
+            return "\x00"  # the whole string echoed: dropped below
+        pos = conninfo.find(frag)
+        return f"the text at character {pos + 1}" if pos >= 0 else "(a part of it)"
+
+    text = _QUOTED.sub(place, text)
+    text = re.sub(r"\s*:?\s*\x00", "", text).strip()
+    return "malformed connection string: " + redact(text)

@@ -6,6 +6,15 @@ reloads, and says whether a restart is needed.  Before touching the server it pr
 that the server's OS user can run the command, write the repository and encode with
 its codec (a passphrase file it cannot read shows up here).
 
+ALTER SYSTEM cannot run in a transaction block, so the three settings cannot change
+together.  They are validated first (no control characters), then applied in the order
+that is harmless if a later one fails — ``archive_command`` first (inert while archiving
+is off), ``wal_level``, and ``archive_mode`` last — and on a failure every setting already
+changed is put back as ``postgresql.auto.conf`` had it (``ALTER SYSTEM SET`` to its old
+value there, or ``ALTER SYSTEM RESET`` when it was not there).  :func:`apply_settings`
+holds that rule behind the small :class:`SystemSettings` protocol; :func:`snapshot` and
+:func:`put_back` let the demo return a server's archiving to what it was.
+
 The command reaches the repository as :mod:`pgsafe.physical.endpoint` says: ``--repo``
 for one repository, ``--config FILE`` for ``[[repos]]`` (so every repository gets each
 segment), and ``PGSAFE_AGE_PASSPHRASE_FILE=...`` in front for a passphrase-encrypted
@@ -17,8 +26,10 @@ from __future__ import annotations
 import os
 import shlex
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol
 
 import psycopg
 from psycopg import sql
@@ -26,7 +37,7 @@ from psycopg import sql
 from pgsafe import runtime
 from pgsafe.cluster import runas
 from pgsafe.cluster.local import run_dir_for
-from pgsafe.errors import OperationFailed
+from pgsafe.errors import BadInput, OperationFailed
 from pgsafe.pg.connect import connect
 from pgsafe.pg.programs import find_program
 from pgsafe.pg.runner import first_error_line
@@ -127,6 +138,110 @@ def _desired(f: ServerFacts, command: str) -> dict[str, str]:
     return want
 
 
+ARCHIVE_SETTINGS = ("archive_command", "wal_level", "archive_mode")  # the order applied
+
+
+class SystemSettings(Protocol):
+    """What :func:`apply_settings` needs of a server: ALTER SYSTEM SET and RESET."""
+
+    def alter(self, name: str, value: str) -> None: ...
+
+    def reset(self, name: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class AutoConf:
+    """The settings ``postgresql.auto.conf`` holds (name -> value); absent: not set there."""
+
+    values: Mapping[str, str]
+
+
+class AlterSystem:
+    """:class:`SystemSettings` on a psycopg connection (autocommit)."""
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self.conn = conn
+
+    def alter(self, name: str, value: str) -> None:
+        self.conn.execute(
+            sql.SQL("ALTER SYSTEM SET {} = {}").format(sql.Identifier(name), sql.Literal(value))
+        )
+
+    def reset(self, name: str) -> None:
+        self.conn.execute(sql.SQL("ALTER SYSTEM RESET {}").format(sql.Identifier(name)))
+
+
+def check_setting(name: str, value: str) -> None:
+    """A value for ALTER SYSTEM: no control character (a newline would end its line)."""
+    bad = next((c for c in value if ord(c) < 0x20 or ord(c) == 0x7F), None)
+    if bad is not None:
+        raise BadInput(
+            f"the value for {name} would contain the control character {bad!r}",
+            hint="use a repository path and a config path without newlines or control characters",
+        )
+
+
+def snapshot(conn: psycopg.Connection[Any]) -> AutoConf:
+    """The archiving settings as ``postgresql.auto.conf`` holds them now."""
+    rows = conn.execute(
+        "SELECT name, setting FROM pg_file_settings"
+        " WHERE sourcefile LIKE %s AND name = ANY(%s) ORDER BY seqno",
+        ("%/postgresql.auto.conf", list(ARCHIVE_SETTINGS)),
+    ).fetchall()
+    return AutoConf({str(n): str(v) for n, v in rows})  # the last entry of a name wins
+
+
+def put_back(target: SystemSettings, name: str, before: AutoConf) -> None:
+    """``name`` as ``before`` had it: its old value, or no entry at all."""
+    if name in before.values:
+        target.alter(name, before.values[name])
+    else:
+        target.reset(name)
+
+
+def apply_settings(target: SystemSettings, want: Mapping[str, str], before: AutoConf) -> list[str]:
+    """Apply ``want`` in :data:`ARCHIVE_SETTINGS` order; on a failure put back what was
+    changed and raise :class:`OperationFailed` naming both.  Returns the names applied."""
+    unknown = set(want) - set(ARCHIVE_SETTINGS)
+    if unknown:
+        raise ValueError(f"not an archiving setting: {sorted(unknown)}")
+    for name, value in want.items():
+        check_setting(name, value)
+    done: list[str] = []
+    for name in ARCHIVE_SETTINGS:
+        if name not in want:
+            continue
+        try:
+            target.alter(name, want[name])
+        except Exception as exc:
+            raise _rolled_back(target, name, exc, done, before) from None
+        done.append(name)
+    return done
+
+
+def _rolled_back(
+    target: SystemSettings, failed: str, exc: Exception, done: list[str], before: AutoConf
+) -> OperationFailed:
+    stuck: list[str] = []
+    for name in reversed(done):
+        try:
+            put_back(target, name, before)
+        except Exception:
+            stuck.append(name)
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    message = f"ALTER SYSTEM SET {failed} failed: {reason}"
+    if stuck:
+        return OperationFailed(
+            message + f"; {', '.join(stuck)} could not be put back",
+            hint="put them back by hand: "
+            + "; ".join(f"ALTER SYSTEM RESET {n}" for n in stuck)
+            + " (or SET them to your values), then SELECT pg_reload_conf()",
+        )
+    if done:
+        message += f"; {', '.join(done)} put back as before"
+    return OperationFailed(message, hint="nothing was changed; fix the cause and run it again")
+
+
 def restart_server(data_directory: str, major: int, user: runas.OsUser | None) -> None:
     """``pg_ctl restart`` (fast) of a server whose data directory is on this machine."""
     if not Path(data_directory, "postmaster.pid").exists():
@@ -165,17 +280,18 @@ def enable(
         result = EnableResult(command, rt.kind, ep_location(repo, config), repo.server)
         current = {"wal_level": f.wal_level, "archive_mode": f.archive_mode,
                    "archive_command": f.archive_command}  # fmt: skip
+        for name, value in want.items():
+            check_setting(name, value)  # before anything is changed
         try:
-            for name, value in want.items():
-                conn.execute(
-                    sql.SQL("ALTER SYSTEM SET {} = {}").format(
-                        sql.Identifier(name), sql.Literal(value)
-                    )
-                )
-                result.changed[name] = [current[name], value]
+            before = snapshot(conn)
+        except psycopg.Error as exc:
+            raise OperationFailed(f"cannot read the server's settings: {exc}") from None
+        for name in apply_settings(AlterSystem(conn), want, before):
+            result.changed[name] = [current[name], want[name]]
+        try:
             conn.execute("SELECT pg_reload_conf()")
         except psycopg.Error as exc:
-            raise OperationFailed(f"ALTER SYSTEM failed: {exc}") from None
+            raise OperationFailed(f"pg_reload_conf() failed: {exc}") from None
     result.restart_needed = "wal_level" in want or "archive_mode" in want
     if result.restart_needed and restart:
         owner = _datadir_owner(f.data_directory) or user

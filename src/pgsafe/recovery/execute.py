@@ -39,7 +39,7 @@ from pgsafe import runtime
 from pgsafe.cluster import runas
 from pgsafe.cluster.local import LocalCluster
 from pgsafe.cluster.ports import free_port, port_in_use
-from pgsafe.errors import BadInput, OperationFailed, VerificationFailed
+from pgsafe.errors import BadInput, OperationFailed, PgsafeError, VerificationFailed
 from pgsafe.recovery import inventory
 from pgsafe.recovery.extract import check_readable, extract
 from pgsafe.recovery.plan import Plan, make_plan
@@ -83,6 +83,7 @@ class RecoverResult:
     checks: list[dict[str, Any]] = field(default_factory=list)
     ok: bool = False
     started: bool = False
+    running: bool = False  # the recovered server is running when recover returns
     state: str = "planned"  # planned | prepared | paused | promoted
     notes: list[str] = field(default_factory=list)  # plan notes, fallbacks, archive_mode
 
@@ -225,7 +226,28 @@ def prepare(repo: Repository, req: RecoverRequest) -> tuple[Plan, Target]:
 
 
 def _quote(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
+    """A string value for a PostgreSQL configuration file, quoted as ALTER SYSTEM does.
+
+    Inside quotes PostgreSQL's configuration parser reads backslash escapes, so both
+    ``\\`` and ``'`` are doubled.  A control character (a newline, NUL, ...) has no
+    place in a setting and could end the line early: it is refused (exit 2), never
+    written.
+    """
+    bad = next((c for c in value if ord(c) < 0x20 or ord(c) == 0x7F), None)
+    if bad is not None:
+        raise BadInput(
+            f"a recovery setting would contain the control character {bad!r}: {value!r}",
+            hint="give targets, paths and names without newlines or control characters",
+        )
+    return "'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def _comment(text: str) -> str:
+    """``text`` safe for one comment line: every control character written escaped
+    (a backup id comes from the repository, which pgsafe does not trust)."""
+    return "".join(
+        c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text
+    )
 
 
 def recovery_settings(
@@ -264,7 +286,8 @@ def _write_config(pgdata: Path, settings: dict[str, str], plan: Plan) -> None:
         (pgdata / "pg_hba.conf").write_text("local all all trust\n")
     stamp = datetime.now(UTC).isoformat(timespec="seconds")
     with (pgdata / "postgresql.auto.conf").open("a") as f:
-        f.write(f"\n# pgsafe recover {stamp}: backup {plan.backup.id}, {plan.target.describe()}\n")
+        what = _comment(f"backup {plan.backup.id}, {plan.target.describe()}")
+        f.write(f"\n# pgsafe recover {stamp}: {what}\n")
         for k, v in settings.items():
             f.write(f"{k} = {v}\n")
     (pgdata / "recovery.signal").write_text("")
@@ -555,6 +578,28 @@ def recover(repo: Repository, req: RecoverRequest) -> RecoverResult:
     result.state = wait_for_recovery(cluster, req.timeout)
     result.reached = reached_state(cluster)
     result.notes.extend(n for n in wal_get_notes(cluster) if n not in result.notes)
+    result.running = True
     result.checks = run_checks(cluster, req.check_db, req.checks)
     result.ok = all(c["ok"] for c in result.checks)
+    if not result.ok:
+        _stop_after_failed_checks(cluster, result)
     return result
+
+
+def _stop_after_failed_checks(cluster: LocalCluster, result: RecoverResult) -> None:
+    """A recovered server whose checks failed is not what was asked for: it is stopped
+    (nothing should connect to it by mistake) and its data directory is kept for
+    inspection; the note says how to start it again."""
+    try:
+        cluster.stop()
+    except PgsafeError as exc:
+        result.notes.append(
+            f"the checks failed and the recovered server could not be stopped ({exc}); "
+            f"it is still running on port {result.port}: pg_ctl -D {result.pgdata} stop"
+        )
+        return
+    result.running = False
+    result.notes.append(
+        f"the checks failed: the recovered server was stopped; {result.pgdata} is kept for "
+        f"inspection (pg_ctl -D {result.pgdata} start starts it again)"
+    )

@@ -2,6 +2,18 @@
 
 Times are ISO 8601; a time without a zone is in the server's time zone (as recorded at
 backup time), and is resolved to an aware instant before anything happens.
+
+Every value here ends up in ``postgresql.auto.conf`` of a recovered cluster, so each is
+checked to the shape PostgreSQL accepts before anything is written:
+
+- a restore point name is checked by the one rule that ``pgsafe mark`` (which creates
+  them) and ``recover --name`` (which targets them) share, ``wal.names.RESTORE_POINT``
+  (applied by :func:`pgsafe.recovery.inventory.load_mark`);
+- a transaction id is a 32-bit xid (3 .. 4294967295), or a 64-bit ``xid8`` as
+  ``pg_current_xact_id()`` / ``txid_current()`` print it (epoch << 32 | xid).  PostgreSQL
+  reads ``recovery_target_xid`` with ``strtou64`` and keeps only the low 32 bits, ignoring
+  the epoch; pgsafe does the same reduction itself, so that what it prints, plans and
+  writes is the xid PostgreSQL will stop at.  Anything of 2^64 or more is refused.
 """
 
 from __future__ import annotations
@@ -84,10 +96,31 @@ def parse_time(text: str, server_zone: tzinfo) -> datetime:
     return ts.replace(tzinfo=server_zone) if ts.tzinfo is None else ts
 
 
+_XID_HINT = (
+    "give a transaction id such as 748 (txid_current() or pg_current_xact_id() values, "
+    "with their epoch, are accepted too)"
+)
+_XID8_LIMIT = 1 << 64
+_XID_LIMIT = 1 << 32
+
+
 def parse_xid(text: str) -> int:
-    if not text.strip().isdigit() or int(text) < 3:
-        raise BadInput(f"malformed transaction id {text!r}", hint="give a number such as 748")
-    return int(text)
+    """A 32-bit transaction id, from an xid or an xid8 (see the module doc)."""
+    raw = text.strip()
+    if not raw.isascii() or not raw.isdigit():
+        raise BadInput(f"malformed transaction id {text!r}", hint=_XID_HINT)
+    if len(raw) > 20 or int(raw) >= _XID8_LIMIT:
+        raise BadInput(
+            f"transaction id {text!r} is out of range (at most {_XID8_LIMIT - 1})",
+            hint=_XID_HINT,
+        )
+    xid = int(raw) % _XID_LIMIT
+    if xid < 3:
+        raise BadInput(
+            f"{text!r} is not a normal transaction id (0, 1 and 2 are reserved)",
+            hint=_XID_HINT,
+        )
+    return xid
 
 
 def parse_lsn(text: str) -> int:

@@ -44,10 +44,18 @@ _SERVER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 
 
 def validate_server(name: str) -> str:
+    """A server name is a top-level folder of the repository: it may not be a name the
+    repository itself uses (its marker ``pgsafe-repo.json``)."""
     if not _SERVER_RE.match(name):
         raise BadInput(
             f"bad server name {name!r}",
             hint="use letters, digits, '.', '_' and '-' (e.g. main)",
+        )
+    if name.lower().startswith(MARKER.split(".", 1)[0]):
+        raise BadInput(
+            f"bad server name {name!r}: names starting with {MARKER.split('.', 1)[0]!r} "
+            "are the repository's own",
+            hint="choose another --server (e.g. main)",
         )
     return name
 

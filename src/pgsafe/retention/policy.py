@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -32,16 +33,30 @@ class Policy:
         return self.physical if kind == "physical" else self.logical
 
 
+MAX_DAYS = 999_999_999  # the largest timedelta; more is not a number of days
+
+
 def _number(value: Any, what: str, *, integer: bool) -> float | int | None:
     if value is None:
         return None
     try:
         n = int(value) if integer else float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise BadInput(f"{what} must be a number, not {value!r}") from None
+    if not integer:
+        _check_days(n, what)
     if n < (1 if integer else 0):
         raise BadInput(f"{what} must be at least {1 if integer else 0}, not {value!r}")
     return n
+
+
+def _check_days(days: float, what: str) -> None:
+    """A number of days: finite, not negative (``nan`` and ``inf`` are refused)."""
+    if not math.isfinite(days) or not 0 <= days <= MAX_DAYS:
+        raise BadInput(
+            f"{what} must be a number of days from 0 to {MAX_DAYS}, not {days!r}",
+            hint="e.g. 30 (backups younger than 30 days are kept)",
+        )
 
 
 def _rule(table: Mapping[str, Any], where: str, base: Rule | None = None) -> Rule:
@@ -77,8 +92,8 @@ def from_config(
     if keep_last is not None or keep_days is not None:
         if keep_last is not None and keep_last < 1:
             raise BadInput("--keep-last must be at least 1")
-        if keep_days is not None and keep_days < 0:
-            raise BadInput("--keep-days must not be negative")
+        if keep_days is not None:
+            _check_days(keep_days, "--keep-days")
         flag = Rule(keep_last, keep_days)
         per = {"logical": flag, "physical": flag}
     return Policy(per["logical"], per["physical"])
