@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pgsafe.cluster import runas
+from pgsafe.cluster import datafiles, runas
 from pgsafe.cluster.ports import free_port
 from pgsafe.errors import BadInput, OperationFailed
 from pgsafe.pg.programs import find_program, installed_major, program_version
@@ -106,11 +106,8 @@ class LocalCluster:
         """Append settings (already quoted as postgresql.conf wants) to postgresql.auto.conf."""
         if not settings:
             return
-        conf = self.datadir / "postgresql.auto.conf"
-        with conf.open("a") as f:
-            for k, v in settings.items():
-                f.write(f"{k} = {v}\n")
-        runas.chown(conf, self.user)
+        text = "".join(f"{k} = {v}\n" for k, v in settings.items())
+        datafiles.append(self.datadir, "postgresql.auto.conf", text, self.user)
 
     def start(self, *, port: int | None = None, wait: bool = True, timeout: int = 120) -> None:
         if self.is_running():

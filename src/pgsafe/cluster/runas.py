@@ -64,8 +64,9 @@ def popen_kwargs(user: OsUser | None) -> dict[str, Any]:
 
 
 def chown(path: Path, user: OsUser | None) -> None:
+    """Give ``path`` itself to ``user`` (a link is changed, never followed)."""
     if user is not None:
-        os.chown(path, user.uid, user.gid)
+        os.chown(path, user.uid, user.gid, follow_symlinks=False)
 
 
 def chown_tree(path: Path, user: OsUser | None) -> None:

@@ -36,7 +36,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import psycopg
 
 from pgsafe import runtime
-from pgsafe.cluster import runas
+from pgsafe.cluster import datafiles, runas
 from pgsafe.cluster.local import LocalCluster
 from pgsafe.cluster.ports import free_port, port_in_use
 from pgsafe.errors import BadInput, OperationFailed, PgsafeError, VerificationFailed
@@ -278,19 +278,21 @@ def recovery_settings(
 
 
 def _write_config(pgdata: Path, settings: dict[str, str], plan: Plan) -> None:
+    """The recovery settings and signal file, written without following a link (the
+    directory was filled from the repository and belongs to the server's user)."""
+    user = runas.server_user()
     for leftover in ("postmaster.pid", "postmaster.opts", "standby.signal"):
-        (pgdata / leftover).unlink(missing_ok=True)
-    if not (pgdata / "postgresql.conf").exists():  # config kept outside (e.g. Debian's /etc)
-        (pgdata / "postgresql.conf").write_text("# written by pgsafe recover\n")
-    if not (pgdata / "pg_hba.conf").exists():
-        (pgdata / "pg_hba.conf").write_text("local all all trust\n")
+        datafiles.remove(pgdata, leftover)
+    if not datafiles.exists(pgdata, "postgresql.conf"):  # config kept outside (Debian's /etc)
+        datafiles.create(pgdata, "postgresql.conf", "# written by pgsafe recover\n", user)
+    if not datafiles.exists(pgdata, "pg_hba.conf"):
+        datafiles.create(pgdata, "pg_hba.conf", "local all all trust\n", user)
     stamp = datetime.now(UTC).isoformat(timespec="seconds")
-    with (pgdata / "postgresql.auto.conf").open("a") as f:
-        what = _comment(f"backup {plan.backup.id}, {plan.target.describe()}")
-        f.write(f"\n# pgsafe recover {stamp}: {what}\n")
-        for k, v in settings.items():
-            f.write(f"{k} = {v}\n")
-    (pgdata / "recovery.signal").write_text("")
+    what = _comment(f"backup {plan.backup.id}, {plan.target.describe()}")
+    lines = [f"\n# pgsafe recover {stamp}: {what}\n"]
+    lines += [f"{k} = {v}\n" for k, v in settings.items()]
+    datafiles.append(pgdata, "postgresql.auto.conf", "".join(lines), user)
+    datafiles.create(pgdata, "recovery.signal", "", user)
 
 
 def restore_command(repo: Repository, req: RecoverRequest) -> str:
