@@ -201,3 +201,20 @@ def test_a_table_whose_name_holds_a_newline_can_be_restored(pg: LocalCluster, re
     assert r.returncode == 0, r.stdout + r.stderr
     assert query(ci, 'SELECT count(*) FROM "odd\nname"') == [(5,)]
     assert query(ci, "SELECT count(*) FROM other") == [(1,)]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["recover", "--pgdata", "/nonexistent-pgsafe", "--latest", "--port", "-1"],
+        ["lisst"],
+        ["list", "--bogus"],
+        ["restore"],
+    ],
+)
+def test_usage_errors_are_one_line_and_a_hint(args: list[str]) -> None:
+    # before: click's own three lines (Usage, Try, Error) and no HINT
+    r = run_pgsafe(*args)
+    one_line_error(r)
+    assert r.stderr.startswith("error: ") and "Usage:" not in r.stderr
+    assert "HINT: `pgsafe" in r.stderr and "--help` lists the arguments" in r.stderr

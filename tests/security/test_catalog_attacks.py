@@ -232,6 +232,9 @@ def _check_damaged_entry(p: Pristine, bid: str, needle: str) -> None:
     assert [d["id"] for d in json.loads(r.stdout)["damaged"]] == [bid]
     assert manifest_path(p.repo, bid).exists()  # never removed
     assert pgsafe(p.repo, "show", p.directory).returncode == 0
+    r = pgsafe(p.repo, "status", "--json")
+    items = {i["name"]: i["level"] for i in json.loads(r.stdout)["items"]}
+    assert items.get(f"catalog entry {bid}") == "FAIL", items
 
 
 @pytest.mark.parametrize("variant", sorted(BAD_MANIFESTS))

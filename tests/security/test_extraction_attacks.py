@@ -87,7 +87,10 @@ class Canary:
 def attack(src: Src) -> Iterator[tuple[Path, Canary]]:
     """A copy of the repository to tamper with, and a canary outside everything."""
     where = reachable_tmpdir("pgsafe-sec-case-")
-    shutil.copytree(src.repo, where / "repo", symlinks=True)
+    # the source keeps archiving: a wal-push's temporary file may vanish while we copy
+    shutil.copytree(
+        src.repo, where / "repo", symlinks=True, ignore=shutil.ignore_patterns(".tmp-*")
+    )
     for p in [where / "repo", *(where / "repo").rglob("*")]:  # it belongs to postgres
         st = (src.repo / p.relative_to(where / "repo")).lstat()
         os.lchown(p, st.st_uid, st.st_gid)

@@ -81,11 +81,8 @@ def run(args: list[str]) -> int:
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except click.ClickException as exc:
-        if _wants_json(args):
-            _print_json_error(exc.format_message(), None, exc.exit_code)
-        else:
-            exc.show()
-        return 2 if isinstance(exc, click.UsageError) else exc.exit_code
+        code = 2 if isinstance(exc, click.UsageError) else exc.exit_code
+        return _report(args, exc.format_message(), _usage_hint(exc), code)
     except click.Abort:
         click.echo("aborted", err=True)
         return 1
@@ -93,6 +90,13 @@ def run(args: list[str]) -> int:
         click.echo("interrupted", err=True)
         return 1
     return 0
+
+
+def _usage_hint(exc: click.ClickException) -> str:
+    """Where to read about the flags, for a usage error (one line, as every error)."""
+    ctx = exc.ctx if isinstance(exc, click.UsageError) else None
+    path = ctx.command_path if ctx is not None else "pgsafe"
+    return f"`{path} --help` lists the arguments and flags"
 
 
 def _print_json_error(message: str, hint: str | None, code: int) -> None:

@@ -45,6 +45,7 @@ def expire_cmd(keep_last: int | None, keep_days: float | None, dry_run: bool) ->
         "incomplete": r.incomplete,
         "damaged": [{"id": bad.id, "damage": bad.reason} for bad in r.damaged],
         "leftovers": r.leftovers,
+        "wal_kept_for_damaged": r.wal_kept_for_damaged,
         "oldest_needed_wal": plan.oldest_needed_wal,
         "decisions": [vars(d) for d in plan.decisions],
     }
@@ -63,6 +64,8 @@ def expire_cmd(keep_last: int | None, keep_days: float | None, dry_run: bool) ->
         lines.append(f"skipped {b}: it came into use while expiring")
     for bad in r.damaged:
         lines.append(f"left DAMAGED {bad.id}: {bad.reason}")
+    if r.wal_kept_for_damaged:
+        lines.append("no WAL removed: a DAMAGED entry may be a base backup that needs it")
     for key in r.leftovers:
         lines.append(f"{verb} leftover {key}")
     emit(doc, "\n".join(lines))

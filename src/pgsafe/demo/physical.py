@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from pgsafe import sandbox
+from pgsafe.cluster import runas
 from pgsafe.demo.report import DemoReport
 from pgsafe.pg.connect import connect
 from pgsafe.physical.archiving import (
@@ -46,7 +47,7 @@ def _put_back_archiving(conninfo: str, before: AutoConf, home: Path) -> None:
             put_back(target, name, before)
         conn.execute("SELECT pg_reload_conf()")
     if {"wal_level", "archive_mode"} & set(changed):
-        restart_server(f.data_directory, f.major, None)
+        restart_server(f.data_directory, f.major, runas.server_user())
         sandbox.start(home)  # the sandbox's own bookkeeping (port) stays right
 
 

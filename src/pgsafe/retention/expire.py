@@ -10,8 +10,10 @@ id...) is never removed and never counted: expire cannot know its kind, series o
 and deleting what it cannot read would turn a damaged manifest — an accident, or an
 attacker's edit that a user could still repair from a copy — into lost data.  It is
 left in place and reported (``damaged`` in the result, a warning in the log), and the
-rest of the plan goes ahead, so one bad entry never stops retention.  Likewise a folder
-whose name is not a pgsafe backup id is never removed as an interrupted backup.
+rest of the plan goes ahead, so one bad entry never stops retention — except for WAL:
+while any entry is damaged no WAL is removed, since it may be a base backup that needs
+it.  Likewise a folder whose name is not a pgsafe backup id is never removed as an
+interrupted backup.
 
 Leftovers of interrupted work — temporary files a day old, use-lock files nobody holds —
 go too (:mod:`pgsafe.retention.leftovers`), and the dry run names them.
@@ -46,6 +48,7 @@ class ExpiryResult:
     incomplete: list[str] = field(default_factory=list)
     damaged: list[DamagedEntry] = field(default_factory=list)
     leftovers: list[str] = field(default_factory=list)  # see pgsafe.retention.leftovers
+    wal_kept_for_damaged: bool = False  # no WAL removed: a damaged entry may need it
 
 
 def archived_wal(repo: Repository) -> dict[str, str]:
@@ -100,14 +103,22 @@ def expire(repo: Repository, policy: Policy, now: datetime, *, dry_run: bool) ->
     with repo.lock("expire"):
         entries = repo.entries()
         backups = [e for e in entries if isinstance(e, Manifest)]
+        damaged = [e for e in entries if isinstance(e, DamagedEntry)]
         in_use = frozenset(m.id for m in backups if _locked_now(repo, m.id))
         wal = archived_wal(repo)
         segment_size = _segment_size(repo)
+        # a damaged entry may be a base backup: its WAL stays until it is repaired or removed
         plan = plan_expiry(
-            backups, policy, now, in_use=in_use, wal_names=wal, segment_size=segment_size
+            backups,
+            policy,
+            now,
+            in_use=in_use,
+            wal_names={} if damaged else wal,
+            segment_size=segment_size,
         )
         result = ExpiryResult(plan, dry_run, incomplete=incomplete_backups(repo, now))
-        result.damaged = [e for e in entries if isinstance(e, DamagedEntry)]
+        result.damaged = damaged
+        result.wal_kept_for_damaged = bool(damaged and wal)
         for d in result.damaged:
             log.warning("left damaged catalog entry %r: %s", d.id, d.reason)
         if dry_run:

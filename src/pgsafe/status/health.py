@@ -227,6 +227,8 @@ def collect(repo: Repository, th: Thresholds, now: datetime, conninfo: str | Non
             )
     if not backups:
         h.items.append(Item("backups", FAIL, "the repository holds no backup for this server"))
+    for bad in repo.damaged():
+        h.items.append(Item(f"catalog entry {bad.id}", FAIL, f"DAMAGED: {bad.reason}"))
     arch = _archiving(repo, now)
     if arch is not None:
         h.archiving = arch
