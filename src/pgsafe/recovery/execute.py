@@ -41,7 +41,7 @@ from pgsafe.cluster.local import LocalCluster
 from pgsafe.cluster.ports import free_port, port_in_use
 from pgsafe.errors import BadInput, OperationFailed, PgsafeError, VerificationFailed
 from pgsafe.recovery import inventory
-from pgsafe.recovery.extract import check_readable, extract
+from pgsafe.recovery.extract import check_readable, data_object, extract
 from pgsafe.recovery.plan import Plan, make_plan
 from pgsafe.recovery.prove import verify_files
 from pgsafe.recovery.targets import Target, format_time, parse_lsn, parse_time, parse_xid
@@ -365,13 +365,15 @@ def _run_recovery(repo: Repository, req: RecoverRequest, plan: Plan, target: Tar
         try:
             os.chmod(d, 0o700)
             runas.chown(d, user)
-            writer = open_writer(d, user)  # before the probe's thread
+            manifest = repo.load(plan.backup.id)
+            decoder = repo.decoder(data_object(manifest).name)
+            writer = open_writer(d, user, decoder.decompressor())  # before the probe's thread
             try:
                 probe = pool.submit(restore_command, repo, req)
             except BaseException:
                 writer.abort()
                 raise
-            extract(repo, repo.load(plan.backup.id), d, writer)
+            extract(repo, manifest, d, writer)
             restore = probe.result()
             _configure(repo, req, plan, target, d, restore)
         except BaseException:

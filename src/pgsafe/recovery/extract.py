@@ -11,7 +11,9 @@ extraction went from 4.9 s with ``tarfile`` in one thread to 1.2-2.0 s.
 Who writes the files (:func:`open_writer`): when pgsafe runs as root, the files are
 written by a child process running as the server's OS user (see
 :mod:`pgsafe.recovery.unprivileged`), so that a check missed in the extractor can at
-worst do what that user could do anyway.  Otherwise the calling thread writes them.
+worst do what that user could do anyway; that child also decompresses, so root only
+reads, hashes and (for an encrypted repository) decrypts.  Otherwise the calling thread
+writes them.
 """
 
 from __future__ import annotations
@@ -21,13 +23,16 @@ import queue
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from pgsafe.cluster.runas import server_user
 from pgsafe.errors import VerificationFailed
-from pgsafe.recovery.unprivileged import TarWriter, open_writer
+from pgsafe.recovery.unprivileged import Decompress, TarWriter, open_writer
 from pgsafe.repo.catalog import Manifest, StoredObject
 from pgsafe.repo.repository import Repository
+
+if TYPE_CHECKING:
+    from pgsafe.repo.codec.pipeline import Pipeline
 
 QUEUE_PIECES = 8  # decoded pieces (about 1 MiB each) ahead of the writer
 
@@ -100,6 +105,16 @@ def data_object(manifest: Manifest) -> StoredObject:
     return obj
 
 
+def decompressor(decoder: Pipeline) -> Decompress:
+    """The decompression stage of ``decoder``, for :func:`open_writer`."""
+    return decoder.decompressor()
+
+
+def _chunks(reader: _HashingReader) -> Iterator[bytes]:
+    while chunk := reader.read(1 << 20):
+        yield chunk
+
+
 def check_readable(repo: Repository, manifest: Manifest) -> None:
     """Decode the start of the base backup: a missing or wrong key raises BadInput (and
     a damaged header VerificationFailed) before anything is written anywhere."""
@@ -131,11 +146,18 @@ def extract(
     decoder = repo.decoder(obj.name)
     decoder.check_decode()
     key = repo.object_key(manifest.id, obj.name)
-    untar = writer if writer is not None else open_writer(pgdata, server_user())
+    if writer is None:
+        writer = open_writer(pgdata, server_user(), decompressor(decoder))
+    untar = writer
+    what = f"object {obj.name}"
     try:
         with repo.open_object(key, obj.sha256, obj.size) as f:
             hashing = _HashingReader(f)
-            pieces = _Decoder(decoder.decode(hashing, what=f"object {obj.name}"))  # type: ignore[arg-type]
+            if untar.compressed:  # the writer decompresses (unprivileged)
+                stream = decoder.decrypt_chunks(_chunks(hashing), what=what)
+            else:
+                stream = decoder.decode(hashing, what=what)  # type: ignore[arg-type]
+            pieces = _Decoder(stream)
             try:
                 for piece in pieces:
                     untar.feed(piece)

@@ -47,6 +47,7 @@ import json
 import os
 import queue  # noqa: F401  (the child's syncer needs it; imported before the fork)
 import threading  # noqa: F401  (likewise)
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import NoReturn, Protocol
 
@@ -59,8 +60,17 @@ READ_SIZE = 1 << 20
 _F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 
 
+Decompress = Callable[..., Iterator[bytes]]
+
+
 class TarWriter(Protocol):
-    """Takes the decoded tar stream; :meth:`finish` returns the file bytes written."""
+    """Takes the tar stream; :meth:`finish` returns the file bytes written.
+
+    ``compressed``: :meth:`feed` takes the stream still compressed (decrypted, but not
+    decompressed), and the writer decompresses it itself.
+    """
+
+    compressed: bool
 
     def feed(self, piece: bytes) -> None: ...
 
@@ -70,6 +80,8 @@ class TarWriter(Protocol):
 
 
 class _InProcess:
+    compressed = False
+
     def __init__(self, dest: Path) -> None:
         self._untar = Untar(dest)
 
@@ -84,25 +96,31 @@ class _InProcess:
         self._untar.abort()
 
 
-def open_writer(dest: Path, user: OsUser | None) -> TarWriter:
+def open_writer(dest: Path, user: OsUser | None, decompress: Decompress | None = None) -> TarWriter:
     """A writer of ``dest`` (an existing folder ``user`` can write): as ``user`` in a
     child process when we are root and ``user`` is someone else, else in this process.
-    Open it before starting threads."""
+    Open it before starting threads.
+
+    ``decompress`` (a codec's ``f(chunks, what=...)``, its module already imported):
+    the child decompresses the stream itself — the untrusted bytes are then parsed
+    unprivileged too, and a quarter of the bytes cross the pipe.
+    """
     if user is None or user.uid == os.geteuid() or os.geteuid() != 0:
         return _InProcess(dest)
-    return _Child(dest, user)
+    return _Child(dest, user, decompress)
 
 
 class _Child:
-    def __init__(self, dest: Path, user: OsUser) -> None:
+    def __init__(self, dest: Path, user: OsUser, decompress: Decompress | None = None) -> None:
         self._user = user
+        self.compressed = decompress is not None
         data_r, data_w = os.pipe()
         report_r, report_w = os.pipe()
         with contextlib.suppress(OSError):
             fcntl.fcntl(data_w, _F_SETPIPE_SZ, PIPE_SIZE)
         pid = os.fork()
         if pid == 0:  # pragma: no cover - the child never returns
-            _child(dest, user, data_r, report_w)
+            _child(dest, user, data_r, report_w, decompress)
         os.close(data_r)
         os.close(report_w)
         self._pid = pid
@@ -180,7 +198,14 @@ def _close_inherited(keep: tuple[int, ...]) -> None:
     os.closerange(low, max(low, os.sysconf("SC_OPEN_MAX")))
 
 
-def _child(dest: Path, user: OsUser, data_fd: int, report_fd: int) -> NoReturn:
+def _pipe_chunks(data_fd: int) -> Iterator[bytes]:
+    while chunk := os.read(data_fd, READ_SIZE):
+        yield chunk
+
+
+def _child(
+    dest: Path, user: OsUser, data_fd: int, report_fd: int, decompress: Decompress | None
+) -> NoReturn:
     code = 1
     report: dict[str, object]
     try:
@@ -191,14 +216,15 @@ def _child(dest: Path, user: OsUser, data_fd: int, report_fd: int) -> NoReturn:
         if os.getuid() != user.uid or os.geteuid() != user.uid:
             raise OperationFailed(f"could not become the OS user {user.name!r}")
         untar = Untar(dest)
-        buf = bytearray(READ_SIZE)
-        view = memoryview(buf)
         try:
-            while True:
-                n = os.readv(data_fd, [buf])
-                if not n:
-                    break
-                untar.feed(view[:n])
+            if decompress is not None:
+                for piece in decompress(_pipe_chunks(data_fd), what="the base backup"):
+                    untar.feed(piece)
+            else:
+                buf = bytearray(READ_SIZE)
+                view = memoryview(buf)
+                while n := os.readv(data_fd, [buf]):
+                    untar.feed(view[:n])
             untar.finish()
         finally:
             untar.abort()

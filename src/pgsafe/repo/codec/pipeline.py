@@ -294,17 +294,29 @@ class Pipeline:
         self, chunks: Iterable[bytes], *, what: str = "the object"
     ) -> Iterator[bytes]:
         """The plaintext of a stored stream given as chunks (see :meth:`decode`)."""
-        self.check_decode()
-        if self.spec.encryption is not None:
-            from pgsafe.repo.codec import age
+        return self.decompressor()(self.decrypt_chunks(chunks, what=what), what=what)
 
-            chunks = age.decrypt(
-                chunks,
-                identities=self._keys.identities,
-                passphrase=self._keys.passphrase,
-                what=what,
-            )
-        return _decompressor(self.spec.compression)(chunks, what=what)
+    def decrypt_chunks(
+        self, chunks: Iterable[bytes], *, what: str = "the object"
+    ) -> Iterator[bytes]:
+        """The first stage of :meth:`decode_chunks`: the stream decrypted, still
+        compressed (the stream itself when the repository does not encrypt)."""
+        self.check_decode()
+        if self.spec.encryption is None:
+            return iter(chunks)
+        from pgsafe.repo.codec import age
+
+        return age.decrypt(
+            chunks,
+            identities=self._keys.identities,
+            passphrase=self._keys.passphrase,
+            what=what,
+        )
+
+    def decompressor(self) -> Callable[..., Iterator[bytes]]:
+        """The second stage of :meth:`decode_chunks`: ``f(chunks, what=...)`` decompresses
+        (its module is imported now, so it can run in a process that cannot import)."""
+        return _decompressor(self.spec.compression)
 
     def decode(self, stream: BinaryIO, *, what: str = "the object") -> Iterator[bytes]:
         """The plaintext of a stored object, in pieces of at most about 1 MiB."""
