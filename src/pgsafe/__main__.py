@@ -1,31 +1,20 @@
 """Entry point.  ``wal-push`` and ``wal-get`` take a lean path that imports neither
-click, rich nor psycopg: PostgreSQL starts them once per WAL segment."""
+click, rich nor psycopg: PostgreSQL starts them once per WAL segment.  The command name
+is found by the one reader of pgsafe's global flags (:mod:`pgsafe.config.flags`)."""
 
 from __future__ import annotations
 
 import sys
 
+from pgsafe.config.flags import command_name
+
 TYPE_CHECKING = False  # not typing's: archive_command's launcher must not import typing
 if TYPE_CHECKING:
     from typing import NoReturn
 
+__all__ = ["command_name", "exit_now", "main"]
+
 LEAN_COMMANDS = frozenset({"wal-push", "wal-get"})
-_VALUE_OPTIONS = frozenset({"--repo", "--server", "--config"})
-
-
-def command_name(args: list[str]) -> str | None:
-    skip = False
-    for a in args:
-        if skip:
-            skip = False
-            continue
-        if a in _VALUE_OPTIONS:
-            skip = True
-            continue
-        if a.startswith("-"):
-            continue
-        return a
-    return None
 
 
 def main(argv: list[str] | None = None) -> int:

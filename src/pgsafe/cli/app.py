@@ -10,6 +10,7 @@ import click
 
 from pgsafe import __version__
 from pgsafe.cli.common import global_options, visible
+from pgsafe.config import flags
 from pgsafe.errors import PgsafeError
 
 # Which module defines each command: a command's module (and what it imports: the demo,
@@ -56,14 +57,13 @@ def cli() -> None:
 
 
 def _wants_json(args: list[str]) -> bool:
-    return "--json" in (args[: args.index("--")] if "--" in args else args)
+    """``--json`` among the global flags (:mod:`pgsafe.config.flags`; what follows
+    ``--`` belongs to another program: ``pgsafe guard -- ...``)."""
+    return flags.parse(args, strict=False).json
 
 
 def _setup_logging(args: list[str]) -> None:
-    if "--" in args:  # what follows belongs to another program (pgsafe guard -- ...)
-        args = args[: args.index("--")]
-    verbose = sum(a.count("v") for a in args if a.startswith("-v") and set(a[1:]) == {"v"})
-    verbose += args.count("--verbose")
+    verbose = flags.parse(args, strict=False).verbose
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     from pgsafe.cli import redaction
 

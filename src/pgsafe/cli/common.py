@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import click
 
-from pgsafe.config import Settings, load_settings
+from pgsafe.config import Settings, load_settings, open_repository
 from pgsafe.errors import BadInput
 from pgsafe.pg.conninfo import ConnOptions
 from pgsafe.progress import NullProgress, Progress
@@ -218,25 +218,8 @@ def progress(description: str) -> Progress:
 
 
 def open_repo(*, create: bool = False) -> Repository:
-    """The repository of the settings; a new one takes the configured codec."""
-    s = settings()
-    codec = None
-    if create:
-        from pgsafe.repo.codec.pipeline import CodecSpec
-
-        level = s.compress_level if s.compression == "zstd" else None
-        codec = CodecSpec.parse(s.compression, level, s.encryption).to_dict()
-    if not s.repo and s.repos:
-        repo = Repository.open_many(
-            list(s.repos), s.server, create=create, codec=codec, recipients=s.age_recipients
-        )
-    else:
-        repo = Repository.open(
-            s.repo, s.server, create=create, codec=codec, recipients=s.age_recipients
-        )
-    if create:  # what writes new objects must not write them weaker than configured
-        repo.check_pinned(s.encryption, s.age_recipients)
-    return repo
+    """The repository of the settings (:func:`pgsafe.config.open_repository`)."""
+    return open_repository(settings(), create=create)
 
 
 def human_size(n: int | None) -> str:

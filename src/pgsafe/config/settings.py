@@ -1,7 +1,8 @@
 """Frozen settings, validated once at the edge.
 
 The config file is TOML: ``--config FILE``, else ``$PGSAFE_CONFIG``, else
-``./pgsafe.toml``, else ``~/.config/pgsafe/pgsafe.toml``, else ``/etc/pgsafe/pgsafe.toml``.
+``./pgsafe.toml``, else ``~/.config/pgsafe/pgsafe.toml``, else ``/etc/pgsafe/pgsafe.toml``
+(:mod:`pgsafe.config.discovery`, which ``wal-push``'s fast path shares).
 Recognised top-level keys: ``repo``, ``server``, ``compression`` (zstd, lz4, gzip, none),
 ``compress_level``, ``encryption`` (none, age, age-passphrase), ``age_recipients``; table
 ``[postgres]`` with ``dbname``, ``host``, ``port``, ``user``.  Other tables
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pgsafe.config import discovery
 from pgsafe.errors import BadInput
 
 
@@ -56,33 +58,10 @@ class Settings:
     raw: Mapping[str, Any] = field(default_factory=dict)
 
 
-def _config_candidates() -> list[Path]:
-    return [
-        Path("pgsafe.toml"),
-        Path.home() / ".config" / "pgsafe" / "pgsafe.toml",
-        Path("/etc/pgsafe/pgsafe.toml"),
-    ]
-
-
 def find_config(explicit: str | None) -> Path | None:
-    if explicit:
-        p = Path(explicit).expanduser()
-        if not p.is_file():
-            raise BadInput(f"config file {p} does not exist", hint="check --config")
-        return p
-    env = os.environ.get("PGSAFE_CONFIG")
-    if env:
-        p = Path(env).expanduser()
-        if not p.is_file():
-            raise BadInput(f"config file {p} (from PGSAFE_CONFIG) does not exist")
-        return p
-    for p in _config_candidates():
-        try:
-            if p.is_file():
-                return p
-        except PermissionError:
-            continue
-    return None
+    """The config file in play (:func:`pgsafe.config.discovery.config_file`)."""
+    path = discovery.config_file(explicit)
+    return Path(path) if path is not None else None
 
 
 # Every top-level key some feature reads; anything else is a mistake (see the module doc).
@@ -177,24 +156,15 @@ def load_settings(flags: Mapping[str, Any]) -> Settings:
     _check_keys(file_cfg, path)
     merged: dict[str, Any] = {
         "repo": file_cfg.get("repo"),
-        "server": file_cfg.get("server", "main"),
+        "server": file_cfg.get("server", discovery.DEFAULT_SERVER),
         "compress_level": file_cfg.get("compress_level", 3),
         "compression": file_cfg.get("compression", "zstd"),
         "encryption": file_cfg.get("encryption", "none"),
     }
-    env_map = {
-        "repo": "PGSAFE_REPO",
-        "server": "PGSAFE_SERVER",
-        "compress_level": "PGSAFE_COMPRESS_LEVEL",
-        "compression": "PGSAFE_COMPRESSION",
-        "encryption": "PGSAFE_ENCRYPTION",
-    }
-    for key, var in env_map.items():
-        if os.environ.get(var):
-            merged[key] = os.environ[var]
-    for key in ("repo", "server"):
-        if flags.get(key) is not None:
-            merged[key] = flags[key]
+    for key in discovery.ENV:
+        value = discovery.flag_or_env(flags, key)
+        if value is not None:
+            merged[key] = value
     level = _int(merged["compress_level"], "compress_level")
     recipients = file_cfg.get("age_recipients", [])
     if isinstance(recipients, str):

@@ -31,6 +31,14 @@ from pgsafe.errors import (
 from pgsafe.repo import catalog
 from pgsafe.repo.catalog import CatalogDamaged, DamagedEntry, Manifest
 from pgsafe.repo.catalog_names import backup_id_problem
+from pgsafe.repo.marker import (
+    FORMAT_VERSION,
+    MARKER,
+    is_newer,
+    keys_possible,
+    marker_problem,
+    server_problem,
+)
 from pgsafe.repo.storage.base import Storage, read_all
 from pgsafe.repo.storage.posix import PosixStorage
 
@@ -38,25 +46,15 @@ if TYPE_CHECKING:
     from pgsafe.repo.codec.pipeline import CodecSpec, Pipeline
     from pgsafe.repo.keys import AgeKeys
 
-MARKER = "pgsafe-repo.json"
 log = logging.getLogger(__name__)
-_SERVER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 
 
 def validate_server(name: str) -> str:
-    """A server name is a top-level folder of the repository: it may not be a name the
-    repository itself uses (its marker ``pgsafe-repo.json``)."""
-    if not _SERVER_RE.match(name):
-        raise BadInput(
-            f"bad server name {name!r}",
-            hint="use letters, digits, '.', '_' and '-' (e.g. main)",
-        )
-    if name.lower().startswith(MARKER.split(".", 1)[0]):
-        raise BadInput(
-            f"bad server name {name!r}: names starting with {MARKER.split('.', 1)[0]!r} "
-            "are the repository's own",
-            hint="choose another --server (e.g. main)",
-        )
+    """A server name is a top-level folder of the repository
+    (:func:`pgsafe.repo.marker.server_problem`: the rule wal-push's fast path applies)."""
+    problem = server_problem(name)
+    if problem is not None:
+        raise BadInput(problem[0], hint=problem[1])
     return name
 
 
@@ -127,7 +125,6 @@ _NAMES_RECIPIENTS = {
     "PGSAFE_AGE_IDENTITY",
     "PGSAFE_AGE_IDENTITY_FILE",
 }
-_AGE_RECIPIENT = re.compile(r"^age1[02-9ac-hj-np-z]{58}$")
 
 
 def _checked_marker(data: bytes, where: str) -> dict[str, Any]:
@@ -148,25 +145,15 @@ def _checked_marker(data: bytes, where: str) -> dict[str, Any]:
         doc = json.loads(data)
     except (ValueError, RecursionError):
         raise damaged("not JSON") from None
-    if not isinstance(doc, dict):
-        raise damaged("not a JSON object")
-    fmt = doc.get("format", 0)
-    if type(fmt) is not int or fmt < 0:
-        raise damaged("format is not a number")
-    codec = doc.get("codec") or {}
-    if not isinstance(codec, dict) or not isinstance(codec.get("encryption") or {}, dict):
-        raise damaged("codec is not an object")
+    problem = marker_problem(doc)  # the shape: the rule wal-push's fast path applies
+    if problem is not None:
+        raise damaged(problem)
     try:
-        CodecSpec.from_dict(codec)
+        CodecSpec.from_dict(doc.get("codec") or {})
     except (BadInput, TypeError, ValueError) as exc:
         raise damaged(f"codec: {exc}") from None
-    recipients = doc.get("age_recipients", [])
-    if not isinstance(recipients, list) or not all(
-        isinstance(r, str) and _AGE_RECIPIENT.match(r) for r in recipients
-    ):
-        raise damaged("age_recipients is not a list of age public keys")
-    doc["format"] = fmt
-    return doc
+    doc["format"] = doc.get("format", 0)
+    return cast("dict[str, Any]", doc)
 
 
 class Repository:
@@ -188,7 +175,7 @@ class Repository:
         self.storage = storage
         self.server = validate_server(server)
         self.marker: dict[str, Any] = {
-            "format": catalog.FORMAT_VERSION,
+            "format": FORMAT_VERSION,
             "created_by": "pgsafe",
             "codec": codec or {"compression": "zstd", "level": 3, "encryption": None},
             "age_recipients": list(recipients),
@@ -279,11 +266,7 @@ class Repository:
         """:meth:`age_keys`, or None when there can be none: no recipients in the marker
         and no ``PGSAFE_AGE_*`` variable set (then :func:`load_age_keys` would return
         empty keys; skipping it keeps the keys module off wal-push's import path)."""
-        if (
-            self._keys is None
-            and not self.marker.get("age_recipients")
-            and not any(k.startswith("PGSAFE_AGE_") for k in os.environ)
-        ):
+        if self._keys is None and not keys_possible(self.marker):
             return None
         return self.age_keys()
 
@@ -302,7 +285,7 @@ class Repository:
     def _check_marker(self, *, create: bool) -> None:
         if self.storage.stat(MARKER) is not None:
             doc = _checked_marker(read_all(self.storage, MARKER), self.storage.url)
-            if doc["format"] > catalog.FORMAT_VERSION:
+            if is_newer(doc):
                 raise RepositoryError(
                     "repository was written by a newer pgsafe", hint="upgrade pgsafe"
                 )

@@ -4,6 +4,9 @@ PostgreSQL runs these once per WAL segment, so start-up matters: this module and
 it imports use only the standard library, the codec libraries (zstandard, lz4; age's
 ``cryptography`` only for an encrypted repository; botocore only for S3) and pgsafe's
 lean modules (errors, config, repo, wal).  ``tests/unit/test_wal_lean.py`` holds that line.
+The command line is read by :mod:`pgsafe.config.flags` (as ``pgsafe.__main__`` and the
+click application read it) and the repository opened by
+:func:`pgsafe.config.open_repository` (as every other command opens it).
 A new segment into one local plain zstd repository takes :mod:`pgsafe.wal.fastpush`,
 leaner still (built-in modules only); every other case the full :mod:`pgsafe.wal.push`.
 
@@ -26,14 +29,13 @@ from __future__ import annotations
 import os
 import sys
 
+from pgsafe.config.flags import GlobalFlags, parse
 from pgsafe.errors import BadInput, PgsafeError
 
 TYPE_CHECKING = False  # no typing, no dataclasses: see pgsafe.wal.fastpush
 if TYPE_CHECKING:
     from pgsafe.repo.repository import Repository
 
-_VALUE = {"--repo", "--server", "--config"}
-_FLAGS = {"--json", "-q", "--quiet", "-v", "-vv", "--verbose", "--probe"}
 USAGE = (
     "usage: pgsafe [--repo R] [--server S] wal-push PATH\n"
     "       pgsafe [--repo R] [--server S] wal-get NAME DEST"
@@ -41,58 +43,47 @@ USAGE = (
 
 
 class LeanArgs:
-    def __init__(self) -> None:
-        self.command = ""
-        self.positional: list[str] = []
-        self.flags: dict[str, object] = {}
-        self.probe = False
+    """A ``wal-push`` / ``wal-get`` command line, read by :mod:`pgsafe.config.flags`:
+    ``flags`` records the global flags as given, :meth:`settings_flags` is what
+    :func:`pgsafe.config.load_settings` reads."""
+
+    def __init__(self, parsed: GlobalFlags) -> None:
+        self.command = parsed.command or ""
+        self.positional = parsed.positional
+        self.flags = parsed.given
+        self.probe = "--probe" in parsed.extras
+        self.verbose = parsed.verbose
+        self._parsed = parsed
+
+    def settings_flags(self) -> dict[str, object]:
+        return self._parsed.settings_flags()
 
 
 def parse_args(args: list[str]) -> LeanArgs:
-    out = LeanArgs()
-    it = iter(args)
-    for a in it:
-        key, eq, value = a.partition("=")
-        if key in _VALUE:
-            if not eq:
-                value = next(it, "")
-                if not value:
-                    raise BadInput(f"{key} needs a value", hint=USAGE)
-            out.flags[key[2:]] = value
-        elif a == "--probe":
-            out.probe = True
-        elif a in _FLAGS:
-            out.flags["quiet" if a in ("-q", "--quiet") else a.lstrip("-")] = True
-        elif a.startswith("-") and a != "-":
-            raise BadInput(f"unknown option {a}", hint=USAGE)
-        elif not out.command:
-            out.command = a
-        else:
-            out.positional.append(a)
-    return out
+    try:
+        return LeanArgs(parse(args, extras=("--probe",)))
+    except BadInput as exc:
+        raise BadInput(exc.message, hint=USAGE) from None
 
 
-def _open_repo(flags: dict[str, object]) -> Repository:
+def _open_repo(a: LeanArgs) -> Repository:
+    from pgsafe.config.repository import open_repository
     from pgsafe.config.settings import load_settings
-    from pgsafe.repo.repository import Repository
 
-    s = load_settings(flags)
-    if not s.repo and s.repos:
-        return Repository.open_many(list(s.repos), s.server, create=False)
-    return Repository.open(s.repo, s.server, create=False)
+    return open_repository(load_settings(a.settings_flags()))
 
 
 def _push(a: LeanArgs) -> int:
     if not a.probe and len(a.positional) == 1:
         from pgsafe.wal import fastpush
 
-        if fastpush.push(a.flags, a.positional[0]) is not None:
-            if a.flags.get("verbose"):
+        if fastpush.push(a.settings_flags(), a.positional[0]) is not None:
+            if a.verbose:
                 print(f"pgsafe: {os.path.basename(a.positional[0])}: stored", file=sys.stderr)
             return 0
     from pgsafe.wal.push import push, wal_encoder
 
-    repo = _open_repo(a.flags)
+    repo = _open_repo(a)
     if a.probe:
         for _ in wal_encoder(repo).encode([b"probe\n"]):
             pass
@@ -104,7 +95,7 @@ def _push(a: LeanArgs) -> int:
     if len(a.positional) != 1:
         raise BadInput("wal-push takes one argument, the path of the WAL file", hint=USAGE)
     result = push(repo, a.positional[0])
-    if a.flags.get("verbose"):
+    if a.verbose:
         print(f"pgsafe: {result.name}: {result.status}", file=sys.stderr)
     return 0
 
@@ -115,14 +106,14 @@ def _get(a: LeanArgs) -> int:
     if a.probe:
         import zstandard  # noqa: F401  (the probe proves it imports)
 
-        if "repo" in a.flags or "config" in a.flags:
-            repo = _open_repo(a.flags)
+        if "repo" in a.flags or "config" in a.flags:  # given on the command line
+            repo = _open_repo(a)
             repo.encoder().check_decode()  # a key at hand (and its file readable)
         print("ok")
         return 0
     if len(a.positional) != 2:
         raise BadInput("wal-get takes two arguments: NAME DEST", hint=USAGE)
-    repo = _open_repo(a.flags)
+    repo = _open_repo(a)
     found = get(repo, a.positional[0], a.positional[1])
     for note in repo.notes:  # lands in the server log; recover reports it
         print(f"pgsafe wal-get: note: {note}", file=sys.stderr)

@@ -12,24 +12,29 @@ from a read-only ``mmap`` of it.
 It handles only (everything else returns ``None`` with nothing changed, and
 :func:`pgsafe.wal.push.push` does the work with its full checks and messages):
 
-* one local repository (``--repo`` or ``PGSAFE_REPO``) and no config file in play;
-* a marker of a known format: zstd, not encrypted, no age recipients, and no
-  ``PGSAFE_AGE_*`` variable set;
+* one local repository (``--repo`` or ``PGSAFE_REPO``) and no config file in play
+  (:mod:`pgsafe.config.discovery`, as ``load_settings`` finds them);
+* a marker the full path accepts (:func:`pgsafe.repo.marker.marker_problem`) of a
+  known format, plain zstd, and no age key in play (no recipients, no ``PGSAFE_AGE_*``
+  variable set);
 * a plain segment name (not ``.partial``, ``.backup`` or ``.history``) whose header
-  matches the server record already stored (its timeline, system identifier, size);
+  passes the rules of :mod:`pgsafe.wal.rules` against the server record already stored
+  (itself checked by the same schema): its timeline, system identifier, size;
 * not running as root in a repository another user owns (the posix storage then
   hands new files to that owner), ``<server>/wal`` already made (the segment's own
   folder is made here when missing), the name not taken yet (a retry, or different
-  content under that name, goes to the full path, which compares).
+  content under that name, goes to the full path, which compares: the "same content:
+  exit 0, other content: refused" rule has one implementation).
 
-What it stores is what the full path stores: one zstd frame at :data:`WAL_LEVEL` with
-a content checksum, written under a ``.tmp-`` name (mode 0600), fsynced, hard-linked
-to ``<server>/wal/<TTTTTTTTXXXXXXXX>/<name>.zst`` (never replacing anything) and the
-folder fsynced (and its parent, when the folder is new) before it returns; PostgreSQL
-deletes the segment once we exit 0.  Inside the repository nothing is opened through a
-symbolic link: the marker, the server record and the folders are walked from the
-root's descriptor with ``O_NOFOLLOW`` (:mod:`pgsafe.repo.storage.nofollow`), and a link
-on the way sends the segment to the full path, which refuses it by name.
+Every rule is imported, never copied: the server name
+(:func:`pgsafe.repo.marker.server_problem`), the key
+(:func:`pgsafe.wal.layout.segment_key`), the walk that follows no link
+(:mod:`pgsafe.repo.storage.nofollow`) and the write (:mod:`pgsafe.repo.storage.atomic`:
+a ``.tmp-`` name, mode 0600, fsynced, hard-linked to ``<name>.zst`` — never replacing
+anything — and the folder fsynced, a new folder's entry in its parent too) are those of
+the full path.  What it stores is what the full path stores: one zstd frame at
+:data:`WAL_LEVEL` with a content checksum.  PostgreSQL deletes the segment once we
+exit 0.
 """
 
 from __future__ import annotations
@@ -37,7 +42,15 @@ from __future__ import annotations
 import os
 import sys
 
-from pgsafe.wal import layout
+from pgsafe.config import discovery
+from pgsafe.errors import BadInput, OperationFailed
+from pgsafe.repo import marker
+from pgsafe.repo.marker import FORMAT_VERSION as FORMAT_VERSION
+from pgsafe.repo.marker import MARKER as MARKER
+from pgsafe.repo.storage import atomic, nofollow
+from pgsafe.wal import layout, rules
+from pgsafe.wal.rules import DEFAULT_SEGMENT_SIZE as DEFAULT_SEGMENT_SIZE
+from pgsafe.wal.rules import WAL_LEVEL as WAL_LEVEL
 
 TYPE_CHECKING = False  # typing itself costs ~15 ms to import here
 if TYPE_CHECKING:
@@ -45,36 +58,34 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from types import ModuleType
 
-WAL_LEVEL = 1  # zstd level for WAL: cheap, and WAL compresses well at any level
-MARKER = "pgsafe-repo.json"  # pgsafe.repo.repository.MARKER
-FORMAT_VERSION = 1  # pgsafe.repo.catalog.FORMAT_VERSION (a test holds them equal)
-DEFAULT_SEGMENT_SIZE = 16 * 1024 * 1024
 _HEX = frozenset("0123456789ABCDEF")
-_SERVER_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
-_CONFIG_FILES = ("pgsafe.toml", "~/.config/pgsafe/pgsafe.toml", "/etc/pgsafe/pgsafe.toml")
 
 
 def _server_ok(name: str) -> bool:
-    """As repository.validate_server (``^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$``)."""
-    return 0 < len(name) <= 63 and name[0] not in "_.-" and all(c in _SERVER_CHARS for c in name)
+    """:func:`pgsafe.repo.marker.server_problem` says nothing against ``name``."""
+    return marker.server_problem(name) is None
 
 
 def settings(flags: Mapping[str, object]) -> tuple[str, str] | None:
     """(repository folder, server) as load_settings would give them, when no config file
     takes part and the repository is one local folder; else None."""
-    if flags.get("config") or os.environ.get("PGSAFE_CONFIG"):
-        return None
-    for candidate in _CONFIG_FILES:
-        if os.path.isfile(os.path.expanduser(candidate)):
+    try:
+        if discovery.config_file(_str(flags.get("config"))) is not None:
             return None
-    repo = flags.get("repo") or os.environ.get("PGSAFE_REPO")
-    server = flags.get("server") or os.environ.get("PGSAFE_SERVER") or "main"
-    if not isinstance(repo, str) or not isinstance(server, str) or "://" in repo:
+    except BadInput:  # a config named but missing: the full path says so
+        return None
+    repo = discovery.flag_or_env(flags, "repo")
+    server = discovery.flag_or_env(flags, "server") or discovery.DEFAULT_SERVER
+    if not isinstance(repo, str) or not repo or not isinstance(server, str) or "://" in repo:
         return None
     if not _server_ok(server):
         return None
     root = os.path.expanduser(repo)
     return (root if os.path.isabs(root) else os.path.join(os.getcwd(), root)), server
+
+
+def _str(value: object) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 class _JsonContext:
@@ -113,8 +124,6 @@ def json_object(raw: bytes) -> dict[str, object] | None:
 def _read_json(root: str, key: str) -> dict[str, object] | None:
     """The JSON object stored under ``key``, read without following a link; None when
     it is missing, a link, not a regular file, or not a JSON object."""
-    from pgsafe.repo.storage import nofollow
-
     *above, name = key.split("/")
     try:
         dfd = nofollow.walk(root, above)
@@ -184,52 +193,31 @@ def compress(zstd: ModuleType, data: mmap.mmap | bytes) -> bytes:
     return out
 
 
-def _header_ok(data: mmap.mmap, name: str, record: dict[str, object], size: int) -> bool:
+def _header_ok(data: mmap.mmap, name: str, record: dict[str, object], root: str,
+               server: str) -> bool:  # fmt: skip
+    """The segment passes :mod:`pgsafe.wal.rules` against the stored server record."""
     from pgsafe.wal.header import read_long_header
 
     try:
+        sysid, segsize, _major = rules.checked_record(record)
         h = read_long_header(data)
-    except ValueError:
+        rules.check_timeline(name, int(name[:8], 16), h)
+        rules.check_system(str(h.system_identifier), sysid, server, root)
+        rules.check_size(name, h, segsize, server, len(data))
+    except (ValueError, KeyError, OperationFailed):
         return False
-    segsize = record.get("wal_segment_size", DEFAULT_SEGMENT_SIZE)
-    sysid = record.get("system_identifier")
-    return (
-        h.timeline == int(name[:8], 16)
-        and isinstance(sysid, (str, int))
-        and str(sysid) == str(h.system_identifier)
-        and type(segsize) is int
-        and segsize == h.segment_size == size
-    )
-
-
-def _owner_uid(path: str) -> int | None:
-    try:
-        return os.stat(path).st_uid
-    except OSError:
-        return None
+    return True
 
 
 def _marker_ok(doc: dict[str, object] | None) -> bool:
-    if doc is None:
-        return False
-    fmt = doc.get("format", 0)
-    codec = doc.get("codec") or {}
-    if type(fmt) is not int or not 0 <= fmt <= FORMAT_VERSION or not isinstance(codec, dict):
-        return False
-    level = codec.get("level")
+    """A marker the full path accepts, of a known format, plain zstd, no keys."""
     return (
-        codec.get("compression", "zstd") == "zstd"
-        and not codec.get("encryption")
-        and (level is None or (type(level) is int and 1 <= level <= 22))
-        and not doc.get("age_recipients")
-        and not any(k.startswith("PGSAFE_AGE_") for k in os.environ)
+        doc is not None
+        and marker.marker_problem(doc) is None
+        and not marker.is_newer(doc)
+        and marker.is_plain_zstd(doc)
+        and not marker.keys_possible(doc)
     )
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
 
 
 def push(flags: Mapping[str, object], path: str) -> int | None:
@@ -242,8 +230,8 @@ def push(flags: Mapping[str, object], path: str) -> int | None:
     if where is None:
         return None
     root, server = where
-    if os.geteuid() == 0 and _owner_uid(root) != 0:
-        return None  # the posix storage gives what it creates to the root folder's owner
+    if atomic.inherited_owner(root) is not None:
+        return None  # as root in another user's repository: the storage hands files over
     if not _marker_ok(_read_json(root, MARKER)):
         return None
     record = _read_json(root, layout.server_record_key(server))
@@ -266,78 +254,41 @@ def push(flags: Mapping[str, object], path: str) -> int | None:
     finally:
         os.close(fd)
     with data:
-        if not _header_ok(data, name, record, size):
+        if not _header_ok(data, name, record, root, server):
             return None
         out = compress(zstd_backend(), data)
     return _store(root, layout.segment_key(server, name, layout.SUFFIX), out)
 
 
 def _store(root: str, key: str, data: bytes) -> int | None:
-    """Atomically create ``key`` (see the module docstring), making its folder when only
-    that is missing (once per 256 segments); None when more is missing, the name is
-    taken, or a folder on the way is a symbolic link (the full path then refuses it by
-    name) — nothing left behind but, at most, the new empty folder.  The folders are
-    walked from the root's descriptor without following a link, as the posix storage
-    does (:mod:`pgsafe.repo.storage.nofollow`)."""
-    from pgsafe.repo.storage import nofollow
-
+    """Create ``key`` by the write rule of :mod:`pgsafe.repo.storage.atomic`, making its
+    folder when only that is missing (once per 256 segments); None when more is
+    missing, the name is taken, or a folder on the way is a symbolic link (the full
+    path then refuses it by name) — nothing left behind but, at most, the new empty
+    folder.  The folders are walked from the root's descriptor without following a
+    link, as the posix storage walks them."""
     *above, folder, base = key.split("/")
     try:
         wal_fd = nofollow.walk(root, above)  # <root>/<server>/wal: must exist
     except OSError:
         return None
-    made = False
     try:
-        try:
-            dfd = nofollow.open_dir(wal_fd, folder)
-        except FileNotFoundError:
-            try:
-                os.mkdir(folder, nofollow.FOLDER_MODE, dir_fd=wal_fd)
-                made = True
-                dfd = nofollow.open_dir(wal_fd, folder)
-            except OSError:
-                return None
-        except OSError:
-            return None
-        try:
-            return _store_in(dfd, wal_fd if made else None, root, key, base, data)
-        finally:
-            os.close(dfd)
-    finally:
-        os.close(wal_fd)
-
-
-def _store_in(
-    dfd: int, parent_fd: int | None, root: str, key: str, base: str, data: bytes
-) -> int | None:
-    from pgsafe.repo.storage import nofollow
-
-    tmp = f".tmp-{base}.{os.urandom(6).hex()}"
-    try:
-        fd = nofollow.open_file(dfd, tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        dfd = nofollow.open_dir(wal_fd, folder, _claim_folder)
     except OSError:
         return None
+    finally:
+        os.close(wal_fd)
     try:
-        try:
-            _write_all(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.link(tmp, base, src_dir_fd=dfd, dst_dir_fd=dfd, follow_symlinks=False)
+        return atomic.write_new(dfd, base, lambda fd: atomic.write_all(fd, data))
+    except atomic.NotSynced as exc:  # visible now: an error (exit 1), not a retry elsewhere
+        raise OperationFailed(f"cannot write {key} to repository {root}: {exc}") from None
     except OSError:  # taken, or full: the full path says which (and compares)
         return None
     finally:
-        try:  # noqa: SIM105  (contextlib is one more import)
-            os.unlink(tmp, dir_fd=dfd)
-        except OSError:
-            pass
-    # visible now: from here a failure is an error (exit 1), not a retry elsewhere
-    try:
-        os.fsync(dfd)
-        if parent_fd is not None:  # the new folder's own entry
-            os.fsync(parent_fd)
-    except OSError as exc:
-        from pgsafe.errors import OperationFailed
+        os.close(dfd)
 
-        raise OperationFailed(f"cannot write {key} to repository {root}: {exc}") from None
-    return len(data)
+
+def _claim_folder(fd: int) -> None:
+    """A folder made here: its mode, as the posix storage sets it (the owner is ours:
+    see :func:`push`)."""
+    atomic.claim(fd, atomic.FOLDER_MODE, None)

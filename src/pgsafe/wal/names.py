@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-DEFAULT_SEGMENT_SIZE = 16 * 1024 * 1024
+from pgsafe.wal.rules import DEFAULT_SEGMENT_SIZE as DEFAULT_SEGMENT_SIZE
 
 _SEGMENT = re.compile(r"^([0-9A-F]{8})([0-9A-F]{8})([0-9A-F]{8})$")
 _PARTIAL = re.compile(r"^([0-9A-F]{24})\.partial$")

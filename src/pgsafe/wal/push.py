@@ -16,7 +16,10 @@ plaintext is stored first, under ``<server>/wal-digests/`` (as pgBackRest keeps 
 of each segment), and a retry is compared with it.
 
 Segments carry the cluster's system identifier in their first page header; it must
-match the repository's server record.
+match the repository's server record.  These rules (and the "same content: accepted,
+other content: refused" rule) are in :mod:`pgsafe.wal.rules`, which the fast path
+(:mod:`pgsafe.wal.fastpush`) applies too; the write itself is the posix storage's
+(:mod:`pgsafe.repo.storage.atomic`), which the fast path shares as well.
 """
 
 from __future__ import annotations
@@ -28,9 +31,9 @@ from typing import TYPE_CHECKING
 
 from pgsafe.errors import BadInput, ObjectExists, OperationFailed
 from pgsafe.repo.repository import Repository
-from pgsafe.wal import layout, names, server_record
-from pgsafe.wal.fastpush import WAL_LEVEL
+from pgsafe.wal import layout, names, rules, server_record
 from pgsafe.wal.header import read_long_header
+from pgsafe.wal.rules import WAL_LEVEL
 
 if TYPE_CHECKING:
     from pgsafe.repo.codec.pipeline import Pipeline
@@ -46,28 +49,19 @@ class PushResult:
 
 
 def _check_header(repo: Repository, wal: names.WalName, data: bytes) -> None:
+    """The rules of :mod:`pgsafe.wal.rules` (the fast path applies the same ones), the
+    server record written first when there is none yet."""
     try:
         header = read_long_header(data)
     except ValueError as exc:
         raise OperationFailed(f"{wal.name} is not a valid WAL segment: {exc}") from None
-    if header.timeline != wal.timeline:
-        raise OperationFailed(
-            f"{wal.name} claims timeline {wal.timeline} but its header says {header.timeline}"
-        )
+    rules.check_timeline(wal.name, wal.timeline, header)
     record = server_record.ensure(
         repo,
         server_record.ServerRecord(str(header.system_identifier), header.segment_size),
     )
-    if record.wal_segment_size != header.segment_size:
-        raise OperationFailed(
-            f"{wal.name} uses {header.segment_size}-byte segments, but server "
-            f"{repo.server!r} was archived with {record.wal_segment_size}-byte segments"
-        )
-    if wal.kind == "segment" and len(data) != header.segment_size:
-        raise OperationFailed(
-            f"{wal.name} is {len(data)} bytes long, not {header.segment_size}: "
-            "it is incomplete and was not archived"
-        )
+    length = len(data) if wal.kind == "segment" else None
+    rules.check_size(wal.name, header, record.wal_segment_size, repo.server, length)
 
 
 def wal_encoder(repo: Repository) -> Pipeline:
@@ -116,13 +110,7 @@ def _claim_digest(repo: Repository, name: str, digest: str) -> None:
     with repo.storage.open(key) as f:
         stored = f.read().decode(errors="replace").strip()
     if stored != digest:
-        raise OperationFailed(
-            f"{name} is already archived in {repo.storage.url} with DIFFERENT content; "
-            "the archived copy was kept and this one was NOT archived",
-            hint="two clusters may be archiving into the same --repo/--server, or the "
-            "cluster was restored without a new timeline; check archive_command on every "
-            "server",
-        )
+        raise rules.different_content(name, repo.storage.url)
 
 
 def push(repo: Repository, path: str) -> PushResult:
@@ -160,9 +148,4 @@ def push(repo: Repository, path: str) -> PushResult:
     ):
         st = repo.storage.stat(key)
         return PushResult(base, key, "already archived", len(data), st.size if st else 0)
-    raise OperationFailed(
-        f"{base} is already archived in {repo.storage.url} with DIFFERENT content; "
-        "the archived copy was kept and this one was NOT archived",
-        hint="two clusters may be archiving into the same --repo/--server, or the cluster "
-        "was restored without a new timeline; check archive_command on every server",
-    )
+    raise rules.different_content(base, repo.storage.url)

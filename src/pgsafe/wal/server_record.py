@@ -9,11 +9,12 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 
-from pgsafe.errors import ObjectExists, OperationFailed, VerificationFailed
+from pgsafe.errors import ObjectExists, VerificationFailed
 from pgsafe.repo.repository import Repository
 from pgsafe.repo.storage.base import read_all
+from pgsafe.wal import rules
 from pgsafe.wal.layout import server_record_key
-from pgsafe.wal.names import DEFAULT_SEGMENT_SIZE
+from pgsafe.wal.rules import DEFAULT_SEGMENT_SIZE
 
 
 @dataclass(frozen=True)
@@ -24,26 +25,9 @@ class ServerRecord:
 
 
 def _checked(doc: object) -> ServerRecord:
-    """The record a repository holds, checked: it is untrusted input like the catalog.
-
-    The segment size feeds all WAL arithmetic, so it must be one PostgreSQL can have
-    (a power of two from 1 MiB to 1 GiB); the system identifier is a decimal number.
-    """
-    if not isinstance(doc, dict):
-        raise ValueError("not an object")
-    sysid = doc["system_identifier"]
-    if isinstance(sysid, bool) or not isinstance(sysid, (str, int)):
-        raise ValueError("system_identifier")
-    sysid = str(sysid)
-    if not sysid.isascii() or not sysid.isdigit() or len(sysid) > 20:
-        raise ValueError("system_identifier")
-    size = doc.get("wal_segment_size", DEFAULT_SEGMENT_SIZE)
-    if type(size) is not int or size < 1 << 20 or size > 1 << 30 or size & (size - 1):
-        raise ValueError("wal_segment_size")
-    major = doc.get("pg_major")
-    if major is not None and (type(major) is not int or not 9 <= major <= 99):
-        raise ValueError("pg_major")
-    return ServerRecord(sysid, size, major or None)
+    """The record a repository holds, checked (:func:`pgsafe.wal.rules.checked_record`):
+    it is untrusted input like the catalog."""
+    return ServerRecord(*rules.checked_record(doc))
 
 
 def load(repo: Repository) -> ServerRecord | None:
@@ -62,7 +46,8 @@ def load(repo: Repository) -> ServerRecord | None:
 def ensure(repo: Repository, record: ServerRecord) -> ServerRecord:
     """The stored record, writing ``record`` when there is none yet.
 
-    Raises :class:`OperationFailed` when the stored one names another system.
+    Raises :class:`~pgsafe.errors.OperationFailed` when the stored one names another
+    system (:func:`pgsafe.wal.rules.check_system`).
     """
     current = load(repo)
     if current is None:
@@ -73,11 +58,7 @@ def ensure(repo: Repository, record: ServerRecord) -> ServerRecord:
         except ObjectExists:  # another process won the race
             current = load(repo)
             assert current is not None
-    if current.system_identifier != record.system_identifier:
-        raise OperationFailed(
-            f"this PostgreSQL cluster (system identifier {record.system_identifier}) is not "
-            f"the one archived as server {repo.server!r} in {repo.storage.url} "
-            f"(system identifier {current.system_identifier})",
-            hint="use another --server name (or another --repo) for this cluster",
-        )
+    rules.check_system(
+        record.system_identifier, current.system_identifier, repo.server, repo.storage.url
+    )
     return current

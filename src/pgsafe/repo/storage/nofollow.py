@@ -11,8 +11,9 @@ followed, and reported as :class:`LinkInRepository`.
 The repository's root folder itself is the one path opened by name: the user named it
 (``--repo``), and it may well be a link the user made.
 
-Only the standard library (``os``, ``stat``) is imported: ``wal-push``'s fast path
-(:mod:`pgsafe.wal.fastpush`) walks with the same rule.
+Only built-in modules (``errno``, ``os``, ``stat``) are imported: ``wal-push``'s fast
+path (:mod:`pgsafe.wal.fastpush`) walks with the same rule, and writes with
+:mod:`pgsafe.repo.storage.atomic` as the posix storage does.
 """
 
 from __future__ import annotations
@@ -60,7 +61,9 @@ def open_root(root: str) -> int:
 def open_dir(dir_fd: int, name: str, made: Callable[[int], None] | None = None) -> int:
     """The folder ``name`` inside ``dir_fd``, never through a link.  With ``made``, a
     missing folder is created (0700) and ``made`` is called with its descriptor — only
-    for a folder this call created, so that owner and mode are set on it alone."""
+    for a folder this call created, so that owner and mode are set on it alone — and
+    the folder above is fsynced, so that the new folder's entry is as durable as what
+    will be written in it (:mod:`pgsafe.repo.storage.atomic`)."""
     try:
         return os.open(name, DIR_FLAGS, dir_fd=dir_fd)
     except FileNotFoundError:
@@ -80,6 +83,7 @@ def open_dir(dir_fd: int, name: str, made: Callable[[int], None] | None = None) 
     if created:
         try:
             made(fd)
+            os.fsync(dir_fd)
         except BaseException:
             os.close(fd)
             raise

@@ -1,11 +1,12 @@
 """A repository on a local (POSIX) file system.
 
-Writes go to a hidden temporary name in the destination folder, are fsynced (a large
-object every 32 MiB as it is written, from a thread: :mod:`pgsafe.syncer`), then
-renamed (or hard-linked, when overwriting is not allowed) into place, and the folder
-is fsynced.  Folders are 0700 and files 0600.  When pgsafe runs as root, everything it
-creates takes the owner of the repository's root folder, so that the PostgreSQL
-server's user (which runs ``wal-push``) and root can share one repository.
+Writes follow the one write rule of :mod:`pgsafe.repo.storage.atomic` (which
+``wal-push``'s fast path shares): a hidden temporary name in the destination folder,
+fsynced (a large object also every 32 MiB as it is written, from a thread:
+:mod:`pgsafe.syncer`), then renamed (or hard-linked, when overwriting is not allowed)
+into place, and the folder fsynced.  Folders are 0700 and files 0600.  When pgsafe runs
+as root, everything it creates takes the owner of the repository's root folder, so that
+the PostgreSQL server's user (which runs ``wal-push``) and root can share one repository.
 
 The repository is untrusted input: its owner may have planted links in it.  Every
 path inside it is walked from the root folder's descriptor without following a link
@@ -42,11 +43,11 @@ from pgsafe.errors import (
     RepositoryError,
     RepositoryReadOnly,
 )
-from pgsafe.repo.storage import nofollow
+from pgsafe.repo.storage import atomic, nofollow
 from pgsafe.repo.storage.base import ObjectStat
 from pgsafe.syncer import Syncer
 
-TMP_PREFIX = ".tmp-"
+TMP_PREFIX = atomic.TMP_PREFIX
 LOCK_PREFIX = ".lock-"
 # errors that mean "this process cannot write the repository" (EPERM: chattr +i)
 READ_ONLY_ERRNOS = frozenset({errno.EROFS, errno.EACCES, errno.EPERM})
@@ -61,11 +62,7 @@ def _missing(exc: OSError) -> bool:
 class PosixStorage:
     def __init__(self, root: Path) -> None:
         self.root = root.absolute()
-        self._owner: tuple[int, int] | None = None
-        if os.geteuid() == 0 and self.root.is_dir():
-            st = self.root.stat()
-            if st.st_uid != 0:
-                self._owner = (st.st_uid, st.st_gid)
+        self._owner = atomic.inherited_owner(str(self.root))
 
     @property
     def url(self) -> str:
@@ -89,9 +86,7 @@ class PosixStorage:
 
     def _claim(self, fd: int, mode: int) -> None:
         """Mode and (as root) owner of a file or folder this process just created."""
-        os.fchmod(fd, mode)
-        if self._owner is not None and os.fstat(fd).st_uid == os.geteuid():
-            os.fchown(fd, *self._owner)
+        atomic.claim(fd, mode, self._owner)
 
     def _claim_folder(self, fd: int) -> None:
         self._claim(fd, nofollow.FOLDER_MODE)
@@ -131,64 +126,34 @@ class PosixStorage:
 
     # -- interface -----------------------------------------------------------
     def put(self, key: str, chunks: Iterable[bytes], *, overwrite: bool = False) -> int:
+        """Store ``key`` by the write rule of :mod:`pgsafe.repo.storage.atomic` (which
+        ``wal-push``'s fast path shares); a large object is fsynced as it is written."""
         parts = self._parts(key)
-        name = parts[-1]
         try:
             dfd = self._folder(parts[:-1], create=True)
         except OSError as exc:
             raise self._write_error(key, exc) from None
-        tmp = f"{TMP_PREFIX}{name}.{os.urandom(6).hex()}"
-        made = False
-        size = 0
-        try:
-            try:
-                st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
-            except FileNotFoundError:
-                pass
-            else:
-                if stat.S_ISLNK(st.st_mode):
-                    raise nofollow.LinkInRepository(name)
-                if not overwrite:
-                    raise ObjectExists(f"object {key} already exists in the repository")
-            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
-            fd = nofollow.open_file(dfd, tmp, flags, 0o600)
-            made = True
+
+        def write(fd: int) -> int:
+            size = 0
             syncer = Syncer()  # fsyncs a large object as it is written
             try:
-                self._claim(fd, 0o600)
                 for chunk in chunks:
-                    view = memoryview(chunk)
-                    while view:
-                        n = os.write(fd, view)
-                        view = view[n:]
-                    size += len(chunk)
+                    size += atomic.write_all(fd, chunk)
                     syncer.wrote(fd, key, len(chunk))
                 syncer.finish()
-                os.fsync(fd)
             finally:
                 syncer.abort()
-                os.close(fd)
-            if overwrite:
-                os.rename(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
-                made = False
-            else:
-                try:
-                    os.link(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd, follow_symlinks=False)
-                except FileExistsError:
-                    if nofollow.is_link(dfd, name):
-                        raise nofollow.LinkInRepository(name) from None
-                    raise ObjectExists(f"object {key} already exists in the repository") from None
-            os.fsync(dfd)
+            return size
+
+        try:
+            return atomic.write_new(dfd, parts[-1], write, overwrite=overwrite, owner=self._owner)
+        except FileExistsError:
+            raise ObjectExists(f"object {key} already exists in the repository") from None
         except OSError as exc:
             raise self._write_error(key, exc) from None
         finally:
-            if made:
-                try:  # noqa: SIM105
-                    os.unlink(tmp, dir_fd=dfd)
-                except OSError:
-                    pass
             os.close(dfd)
-        return size
 
     def open(self, key: str) -> BinaryIO:
         parts = self._parts(key)
