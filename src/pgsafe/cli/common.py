@@ -24,10 +24,16 @@ PORT = click.IntRange(1, 65535)  # every --port: a TCP port number, else a usage
 
 
 def _store(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """Keep a global flag given before or after the command name (the context's meta
+    is shared by the group and the command); ``-v`` counts on both sides, as
+    :mod:`pgsafe.config.flags` counts it.  The names are those of
+    :meth:`pgsafe.config.flags.GlobalFlags.settings_flags`."""
     if value is None or value is False or value == 0 or value == ():
         return value
     flags: dict[str, Any] = ctx.meta.setdefault(_META, {})
     assert param.name is not None
+    if isinstance(param, click.Option) and param.count:
+        value += flags.get(param.name, 0)
     flags[param.name] = value
     return value
 
