@@ -25,14 +25,14 @@ $(STAMP): pyproject.toml scripts/system-deps.sh
 demo: $(STAMP)
 	$(BIN)/pgsafe demo
 
-LINT_DIRS := src tests $(wildcard benchmarks/*.py)
+LINT_DIRS := src tests benchmarks
 
 lint: $(STAMP)
 	$(BIN)/ruff check $(LINT_DIRS)
 	$(BIN)/ruff format --check $(LINT_DIRS)
 
 typecheck: $(STAMP)
-	$(BIN)/mypy src
+	$(BIN)/mypy --strict src tests benchmarks
 
 test: $(STAMP) lint typecheck
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=10 tests

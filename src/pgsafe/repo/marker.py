@@ -3,7 +3,8 @@
 Owns: the marker's name and format version, what a marker must look like to be
 accepted (it is repository content, so untrusted input), which markers mean "plain
 zstd, no keys" (the only ones ``wal-push``'s fast path writes to), and the rule for
-server names (a server is a top-level folder: it may not take the marker's name).
+server names (a server is a top-level folder: it may not take the marker's name), and
+how large a record read from the repository may be (:data:`RECORD_LIMIT`).
 
 :class:`pgsafe.repo.repository.Repository` applies these rules with its error messages;
 :mod:`pgsafe.wal.fastpush` applies the same ones to decline anything else.  No
@@ -22,6 +23,7 @@ MARKER = "pgsafe-repo.json"
 # The repository format this pgsafe writes and reads (the marker's "format").  The
 # catalog's manifests carry pgsafe.repo.catalog.FORMAT_VERSION: a test holds them equal.
 FORMAT_VERSION = 1
+RECORD_LIMIT = 1 << 20  # a larger marker or server record is damage, never read whole
 AGE_ENV_PREFIX = "PGSAFE_AGE_"  # every variable that can hand pgsafe an age key
 ZSTD_LEVELS = range(1, 23)  # as pgsafe.repo.codec.pipeline's levels for zstd (a test)
 

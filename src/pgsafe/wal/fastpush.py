@@ -123,7 +123,9 @@ def json_object(raw: bytes) -> dict[str, object] | None:
 
 def _read_json(root: str, key: str) -> dict[str, object] | None:
     """The JSON object stored under ``key``, read without following a link; None when
-    it is missing, a link, not a regular file, or not a JSON object."""
+    it is missing, a link, not a regular file, larger than a record may be
+    (:data:`pgsafe.repo.marker.RECORD_LIMIT`, as the full path reads it), or not a
+    JSON object."""
     *above, name = key.split("/")
     try:
         dfd = nofollow.walk(root, above)
@@ -141,7 +143,8 @@ def _read_json(root: str, key: str) -> dict[str, object] | None:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             return None
         with open(fd, "rb", closefd=False) as f:
-            return json_object(f.read())
+            raw = f.read(marker.RECORD_LIMIT + 1)
+        return json_object(raw) if len(raw) <= marker.RECORD_LIMIT else None
     except OSError:
         return None
     finally:
