@@ -124,3 +124,15 @@ def test_a_new_folder_is_made_with_its_mode(tmp_path: Path) -> None:
     finally:
         os.close(dfd)
     assert (tmp_path / "new").stat().st_mode & 0o777 == 0o700
+
+
+@pytest.mark.parametrize("record", ["pgsafe-repo.json", "main/server.json"])
+def test_an_oversized_record_is_refused_by_both_paths(clean_env: Path, record: str) -> None:
+    make_repo(clean_env)
+    root = clean_env / "repo"
+    path = root / record
+    path.write_bytes(path.read_bytes() + b" " * marker.RECORD_LIMIT)
+    (root / "main" / "wal").mkdir(exist_ok=True)
+    seg = segment(clean_env / "000000010000000A00000001")
+    assert fastpush.push({"repo": str(root)}, str(seg)) is None
+    assert entry.main(["--repo", str(root), "wal-push", str(seg)]) == 2  # damaged: exit 3 -> 2
