@@ -37,9 +37,9 @@ sys.path.insert(0, str(ROOT / "src"))
 import psycopg  # noqa: E402
 import zstandard  # noqa: E402
 
-from pgsafe import runtime  # noqa: E402
 from pgsafe.cluster import runas  # noqa: E402
 from pgsafe.cluster.local import LocalCluster  # noqa: E402
+from pgsafe.endpoint import runtime  # noqa: E402
 from pgsafe.physical.archiving import archive_settings  # noqa: E402
 from pgsafe.repo.repository import Repository  # noqa: E402
 

@@ -59,11 +59,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from archiving_load import backlog, q  # noqa: E402
 
 from pgsafe import __version__ as PGSAFE_VERSION  # noqa: E402
-from pgsafe import runtime  # noqa: E402
 from pgsafe.cluster import runas  # noqa: E402
 from pgsafe.cluster.local import LocalCluster  # noqa: E402
 from pgsafe.cluster.ports import free_port  # noqa: E402
 from pgsafe.cluster.throwaway import FAST_SETTINGS  # noqa: E402
+from pgsafe.endpoint import runtime  # noqa: E402
 from pgsafe.physical.archiving import archive_command_for  # noqa: E402
 from pgsafe.repo.repository import Repository  # noqa: E402
 
