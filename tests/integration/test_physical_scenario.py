@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 
 from pgsafe.cluster.local import LocalCluster
-from pgsafe.physical.scenario import run_pitr_scenario
+from pgsafe.demo.pitr import run_pitr_scenario
 from pgsafe.repo.repository import Repository
 from tests.conftest import make_cluster, query, reachable_tmpdir
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -11,6 +9,7 @@ from typing import Any
 
 from pgsafe import clock, sandbox
 from pgsafe.demo import logical
+from pgsafe.demo import physical as physical_part
 from pgsafe.demo.report import DemoReport
 from pgsafe.pg.conninfo import ConnOptions
 from pgsafe.repo.repository import Repository
@@ -43,7 +42,6 @@ def run_demo(
     base = ConnOptions(dbname=st.conninfo)
     info: dict[str, Any] = {"sandbox": st.conninfo, "repo": url}
     info["logical"] = logical.run(report, repo, base, home)
-    if physical and importlib.util.find_spec("pgsafe.demo.physical") is not None:
-        physical_part = importlib.import_module("pgsafe.demo.physical")
+    if physical:
         info["physical"] = physical_part.run(report, repo, home)
     return report, info
