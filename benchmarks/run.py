@@ -62,6 +62,7 @@ from pgsafe import __version__ as PGSAFE_VERSION  # noqa: E402
 from pgsafe.cluster import runas  # noqa: E402
 from pgsafe.cluster.local import LocalCluster  # noqa: E402
 from pgsafe.cluster.ports import free_port  # noqa: E402
+from pgsafe.cluster.runas import repository_owner  # noqa: E402
 from pgsafe.cluster.throwaway import FAST_SETTINGS  # noqa: E402
 from pgsafe.endpoint import runtime  # noqa: E402
 from pgsafe.physical.archiving import archive_command_for  # noqa: E402
@@ -379,7 +380,7 @@ class Bench:
 
     def new_repo(self, path: Path) -> Repository:
         shutil.rmtree(path, ignore_errors=True)
-        repo = Repository.open(str(path), "main", create=True)
+        repo = Repository.open(str(path), "main", create=True, owner=repository_owner())
         runas.chown_tree(path, self.user)
         return repo
 

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 import click
 
+from pgsafe.cluster import runas
 from pgsafe.config import Settings, load_settings
 from pgsafe.errors import BadInput
 from pgsafe.pg.conninfo import ConnOptions
@@ -226,14 +227,17 @@ def open_repo(*, create: bool = False) -> Repository:
 
         level = s.compress_level if s.compression == "zstd" else None
         codec = CodecSpec.parse(s.compression, level, s.encryption).to_dict()
+    owner = runas.repository_owner() if create else None  # the server's user runs wal-push
     if not s.repo and s.repos:
         repo = Repository.open_many(
-            list(s.repos), s.server, create=create, codec=codec, recipients=s.age_recipients
-        )
+            list(s.repos), s.server, create=create, codec=codec, recipients=s.age_recipients,
+            owner=owner,
+        )  # fmt: skip
     else:
         repo = Repository.open(
-            s.repo, s.server, create=create, codec=codec, recipients=s.age_recipients
-        )
+            s.repo, s.server, create=create, codec=codec, recipients=s.age_recipients,
+            owner=owner,
+        )  # fmt: skip
     if create:  # what writes new objects must not write them weaker than configured
         repo.check_pinned(s.encryption, s.age_recipients)
     return repo

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from pgsafe import clock, sandbox
+from pgsafe.cluster import runas
 from pgsafe.demo import logical
 from pgsafe.demo import physical as physical_part
 from pgsafe.demo.report import DemoReport
@@ -37,7 +38,7 @@ def run_demo(
     st = sandbox.start(home)
     say(f"sandbox PostgreSQL: {st.conninfo}")
     url = str(demo_repo_path(home))
-    repo = Repository.open(url, "demo", create=True)
+    repo = Repository.open(url, "demo", create=True, owner=runas.repository_owner())
     say(f"repository: {url}")
     base = ConnOptions(dbname=st.conninfo)
     info: dict[str, Any] = {"sandbox": st.conninfo, "repo": url}
