@@ -25,7 +25,7 @@ $(STAMP): pyproject.toml scripts/system-deps.sh
 demo: $(STAMP)
 	$(BIN)/pgsafe demo
 
-LINT_DIRS := src tests $(wildcard benchmarks/*.py)
+LINT_DIRS := src tests benchmarks
 
 lint: $(STAMP)
 	$(BIN)/ruff check $(LINT_DIRS)
@@ -33,7 +33,7 @@ lint: $(STAMP)
 	$(BIN)/lint-imports --no-logo --no-cache
 
 typecheck: $(STAMP)
-	$(BIN)/mypy src
+	$(BIN)/mypy --strict src tests benchmarks
 
 test: $(STAMP) lint typecheck
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=10 tests

@@ -33,22 +33,18 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT))
 
 import psycopg  # noqa: E402
 import zstandard  # noqa: E402
 
+from benchmarks.harness.db import backlog, q  # noqa: E402
 from pgsafe.cluster import runas  # noqa: E402
 from pgsafe.cluster.local import LocalCluster  # noqa: E402
 from pgsafe.cluster.runas import repository_owner  # noqa: E402
 from pgsafe.endpoint import runtime  # noqa: E402
 from pgsafe.physical.archiving import archive_settings  # noqa: E402
 from pgsafe.repo.repository import Repository  # noqa: E402
-
-
-def q(c: LocalCluster, sql: str) -> Any:
-    with psycopg.connect(c.conninfo(), autocommit=True) as conn:
-        row = conn.execute(sql).fetchone()
-        return row[0] if row else None
 
 
 def pgbench(c: LocalCluster, seconds: int) -> dict[str, Any]:
@@ -63,10 +59,6 @@ def pgbench(c: LocalCluster, seconds: int) -> dict[str, Any]:
     tps = float(re.findall(r"tps = ([\d.]+)", proc.stdout)[-1])
     wal = q(c, f"SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '{lsn0}')::bigint")
     return {"tps": tps, "wall_s": round(wall, 1), "wal_bytes": int(wal)}
-
-
-def backlog(c: LocalCluster) -> int:
-    return len(list((c.datadir / "pg_wal" / "archive_status").glob("*.ready")))
 
 
 def timed(argv: list[str], user: runas.OsUser | None, n: int = 10) -> list[float]:

@@ -160,6 +160,7 @@ def bench_codec(label: str, pipe: Pipeline, src: Path, limit: int | None) -> dic
 
 
 def bench_puts(src: Path, rounds: int) -> list[dict[str, Any]]:
+    from pgsafe.repo.storage.base import Storage
     from pgsafe.repo.storage.memory import MemoryStorage
     from pgsafe.repo.storage.posix import PosixStorage
     from pgsafe.repo.storage.s3 import S3Settings, S3Storage
@@ -175,7 +176,7 @@ def bench_puts(src: Path, rounds: int) -> list[dict[str, Any]]:
     results = []
     try:
         bucket = server.new_bucket()
-        backends = {
+        backends: dict[str, Storage] = {
             "posix": PosixStorage(tmp),
             "memory": MemoryStorage(),
             "s3 (moto on 127.0.0.1)": S3Storage(f"s3://{bucket}/bench", S3Settings.from_env()),

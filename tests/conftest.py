@@ -11,6 +11,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -86,7 +87,8 @@ def psql_exec(conninfo: str, sql: str) -> None:
         conn.execute(sql)
 
 
-def query(conninfo: str, sql: str) -> list[tuple[object, ...]]:
+def query(conninfo: str, sql: str) -> list[tuple[Any, ...]]:
+    """The rows of ``sql``; values as psycopg returns them (typed by the query, not here)."""
     with psycopg.connect(conninfo, autocommit=True) as conn:
         return list(conn.execute(sql).fetchall())
 

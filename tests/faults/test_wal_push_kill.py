@@ -28,6 +28,12 @@ def _segment(path: Path) -> bytes:
     return data
 
 
+def _wal_name() -> names.WalName:
+    wal = names.parse(NAME)
+    assert wal is not None
+    return wal
+
+
 def _new_repo(root: Path) -> Repository:
     return Repository.open(str(root), "main", create=True, owner=repository_owner())
 
@@ -35,7 +41,7 @@ def _new_repo(root: Path) -> Repository:
 def test_kill_9_at_random_moments(tmp_path: Path) -> None:
     src = tmp_path / NAME
     data = _segment(src)
-    key = layout.wal_key("main", names.parse(NAME))  # type: ignore[arg-type]
+    key = layout.wal_key("main", _wal_name())
     outcomes = {"nothing": 0, "complete": 0}
     for i in range(12):
         repo = _new_repo(tmp_path / f"repo{i}")
@@ -66,7 +72,7 @@ def test_kill_during_the_write_itself(tmp_path: Path) -> None:
     """Deterministic: the storage write is stopped after its first chunk, then killed."""
     root = tmp_path / "repo"
     _new_repo(root)
-    key = layout.wal_key("main", names.parse(NAME))  # type: ignore[arg-type]
+    key = layout.wal_key("main", _wal_name())
     script = (
         "import sys, time\n"
         "from pathlib import Path\n"

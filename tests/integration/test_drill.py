@@ -101,7 +101,8 @@ def _damage_a_data_file(repo_path: Path, backup_id: str, relpath: str) -> None:
         tarfile.open(fileobj=out, mode="w:", format=tarfile.PAX_FORMAT) as tout,
     ):
         for member in tin:
-            data = tin.extractfile(member).read() if member.isfile() else None  # type: ignore[union-attr]
+            f = tin.extractfile(member) if member.isfile() else None
+            data = f.read() if f is not None else None
             if member.name == relpath and data:
                 b = bytearray(data)
                 b[8192 - 100] ^= 0xFF  # inside the first page's tuples
@@ -128,7 +129,7 @@ def test_drill_of_a_damaged_backup_fails_and_names_it(src: Src) -> None:
 
 
 def test_expire_keeps_the_wal_kept_backups_need(src: Src) -> None:
-    env = {}
+    env: dict[str, str] = {}
     dry = run_pgsafe(
         "--repo", str(src.repo), "expire", "--keep-last", "1", "--dry-run", "--json", env=env
     )

@@ -14,7 +14,7 @@ import pytest
 
 from pgsafe.cluster.local import LocalCluster
 from pgsafe.cluster.ports import free_port
-from tests.conftest import psql_exec, query, run_pgsafe
+from tests.conftest import Result, psql_exec, query, run_pgsafe
 
 
 @pytest.fixture(scope="module")
@@ -38,12 +38,12 @@ def error_lines(stderr: str) -> list[str]:
     return [ln for ln in stderr.splitlines() if ln.startswith(("error:", "HINT:"))]
 
 
-def assert_bad_input(r: object, needle: str) -> None:
-    assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)  # type: ignore[attr-defined]
-    lines = error_lines(r.stderr)  # type: ignore[attr-defined]
-    assert lines and lines[0].startswith("error:") and needle in lines[0], r.stderr  # type: ignore[attr-defined]
-    assert any(ln.startswith("HINT:") for ln in lines), r.stderr  # type: ignore[attr-defined]
-    assert "Traceback" not in r.stderr  # type: ignore[attr-defined]
+def assert_bad_input(r: Result, needle: str) -> None:
+    assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
+    lines = error_lines(r.stderr)
+    assert lines and lines[0].startswith("error:") and needle in lines[0], r.stderr
+    assert any(ln.startswith("HINT:") for ln in lines), r.stderr
+    assert "Traceback" not in r.stderr
 
 
 def backups(repo: Path) -> list[str]:
@@ -200,7 +200,7 @@ def test_dump_killed_halfway_leaves_no_backup(repo: Path, pg: LocalCluster) -> N
         stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 60
-    partial = []
+    partial: list[Path] = []
     while time.monotonic() < deadline and not partial:
         # the dump's own object, not the repository marker written just before it
         partial = [p for p in repo.rglob(".tmp-*.dump*") if p.stat().st_size > 0]

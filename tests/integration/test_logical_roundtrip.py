@@ -19,7 +19,7 @@ EXPECTED = (PAGILA / "fingerprint.expected.txt").read_text()
 
 @pytest.fixture
 def pagila(pg: LocalCluster, pagila_template: str, request: pytest.FixtureRequest) -> str:
-    name = "pg_" + request.node.name.replace("[", "_").replace("]", "").replace("-", "_")[:40]
+    name = "pg_" + str(request.node.name).replace("[", "_").replace("]", "").replace("-", "_")[:40]
     psql_exec(pg.conninfo(), f'DROP DATABASE IF EXISTS "{name}"')
     psql_exec(pg.conninfo(), f'CREATE DATABASE "{name}" TEMPLATE {pagila_template}')
     return name

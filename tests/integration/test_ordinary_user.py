@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,9 @@ import pytest
 import pgsafe
 from pgsafe.cluster import runas
 from tests.conftest import reachable_tmpdir
+
+# pgsafe run as the postgres OS user: its arguments in, the finished process out
+RunAsUser = Callable[..., subprocess.CompletedProcess[str]]
 
 SKIP = (
     "mypy",
@@ -41,7 +45,7 @@ SKIP = (
 
 
 @pytest.fixture(scope="module")
-def as_user() -> object:
+def as_user() -> Iterator[RunAsUser]:
     if os.geteuid() != 0:
         pytest.fail("this test switches to the postgres OS user and must run as root, as CI does")
     pw = pwd.getpwnam("postgres")
@@ -98,9 +102,11 @@ def as_user() -> object:
     shutil.rmtree(base, ignore_errors=True)
 
 
-def test_logical_commands_as_an_ordinary_user(as_user: object) -> None:
-    run = as_user  # type: ignore[assignment]
-    started = run("sandbox", "start", "--json")  # type: ignore[operator]
+def test_logical_commands_as_an_ordinary_user(
+    as_user: RunAsUser,
+) -> None:
+    run = as_user
+    started = run("sandbox", "start", "--json")
     assert started.returncode == 0, started.stderr
     conninfo = json.loads(started.stdout)["conninfo"]
     psql = shutil.which("psql") or "/usr/bin/psql"
@@ -119,15 +125,15 @@ def test_logical_commands_as_an_ordinary_user(as_user: object) -> None:
         check=True,
     )
     repo = "repo"  # relative to the user's working folder
-    d = run("--repo", repo, "dump", "-d", shop, "--json")  # type: ignore[operator]
+    d = run("--repo", repo, "dump", "-d", shop, "--json")
     assert d.returncode == 0, d.stderr
     backup_id = json.loads(d.stdout)["id"]
-    listed = run("--repo", repo, "list", "--json")  # type: ignore[operator]
+    listed = run("--repo", repo, "list", "--json")
     assert [b["id"] for b in json.loads(listed.stdout)["backups"]] == [backup_id]
-    v = run("--repo", repo, "verify", backup_id)  # type: ignore[operator]
+    v = run("--repo", repo, "verify", backup_id)
     assert v.returncode == 0, v.stdout + v.stderr
     target = conninfo.replace("dbname=postgres", "dbname=shop_copy")
-    r = run("--repo", repo, "restore", backup_id, "--create", "-d", target)  # type: ignore[operator]
+    r = run("--repo", repo, "restore", backup_id, "--create", "-d", target)
     assert r.returncode == 0, r.stderr
     out = subprocess.run(
         [psql, "-X", "-At", "-d", target, "-c", "SELECT sum(id) FROM t"],
@@ -136,7 +142,7 @@ def test_logical_commands_as_an_ordinary_user(as_user: object) -> None:
         check=True,
     ).stdout
     assert out.strip() == "1275"
-    e = run("--repo", repo, "export", backup_id, "exported")  # type: ignore[operator]
+    e = run("--repo", repo, "export", backup_id, "exported")
     assert e.returncode == 0, e.stderr
-    s = run("--repo", repo, "show", backup_id, "--contents")  # type: ignore[operator]
+    s = run("--repo", repo, "show", backup_id, "--contents")
     assert s.returncode == 0 and "TABLE DATA public t" in s.stdout

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -97,7 +98,7 @@ def archive_backup_and_changes(
 
 def recover_to_time(
     base: Path, name: str, where: list[str], env: dict[str, str], run: Run
-) -> dict[str, object]:
+) -> dict[str, Any]:
     pgdata = base / name
     r = run_pgsafe(
         *where, "recover", "--pgdata", str(pgdata), "--time", run.target_time,
@@ -108,7 +109,7 @@ def recover_to_time(
     )  # fmt: skip
     try:
         assert r.returncode == 0, r.stdout + r.stderr
-        doc: dict[str, object] = json.loads(r.stdout)
+        doc: dict[str, Any] = json.loads(r.stdout)
         assert doc["ok"] is True and doc["state"] == "promoted", doc
         return doc
     finally:
@@ -132,7 +133,7 @@ def test_local_zstd_roundtrip_stock_tools_and_permissions(base: Path) -> None:
     )
     try:
         doc = recover_to_time(base, "zstd-rec", where, {}, run)
-        assert doc["plan"]["backup"] == run.backup_id  # type: ignore[index]
+        assert doc["plan"]["backup"] == run.backup_id
         # stock tools: zstd -d | tar -t lists the base backup; a WAL segment is 16 MiB
         (stored,) = list(repo.rglob("base.tar.zst"))
         listing = _tar_listing(stored.read_bytes(), [["zstd", "-d", "-c"]])

@@ -12,7 +12,7 @@ import os
 import shutil
 import struct
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -20,14 +20,14 @@ import pytest
 from pgsafe.cluster.local import LocalCluster
 from pgsafe.repo.repository import Repository
 from pgsafe.wal import server_record
-from tests.conftest import psql_exec, query, reachable_tmpdir, run_pgsafe
+from tests.conftest import Result, psql_exec, query, reachable_tmpdir, run_pgsafe
 
 SYSID = 7312345678901234567
 SEG = 16 * 1024 * 1024
 
 
 @pytest.fixture
-def readonly_view(repo: Path) -> Iterator[Path]:
+def readonly_view(repo: Path) -> Iterator[Callable[[], Path]]:
     """``repo`` mounted read-only at another path (made once the test has filled it)."""
     ro = reachable_tmpdir("pgsafe-ro-")
     mounted: list[Path] = []
@@ -46,7 +46,7 @@ def readonly_view(repo: Path) -> Iterator[Path]:
             probe.write_text("x")
         return ro
 
-    yield mount  # type: ignore[misc]
+    yield mount
     for m in mounted:
         subprocess.run(["umount", str(m)], check=False, capture_output=True)
     shutil.rmtree(ro, ignore_errors=True)
@@ -57,13 +57,13 @@ def _tree(root: Path) -> dict[str, tuple[int, float]]:
             for p in root.rglob("*")}  # fmt: skip
 
 
-def ok(r: object) -> None:
-    assert r.returncode == 0, r.stderr  # type: ignore[attr-defined]
-    assert "Traceback" not in r.stderr  # type: ignore[attr-defined]
+def ok(r: Result) -> None:
+    assert r.returncode == 0, r.stderr
+    assert "Traceback" not in r.stderr
 
 
-def refused(r: object) -> None:
-    rc, err = r.returncode, r.stderr  # type: ignore[attr-defined]
+def refused(r: Result) -> None:
+    rc, err = r.returncode, r.stderr
     assert rc == 2, err
     assert "Traceback" not in err and "Errno" not in err, err
     assert err.startswith("error: ") and len([ln for ln in err.splitlines()
@@ -72,7 +72,7 @@ def refused(r: object) -> None:
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to bind-mount")
 def test_reading_commands_work_and_writers_refuse_in_one_line(
-    repo: Path, pg: LocalCluster, readonly_view, tmp_path: Path
+    repo: Path, pg: LocalCluster, readonly_view: Callable[[], Path], tmp_path: Path
 ) -> None:
     psql_exec(pg.conninfo(), "DROP DATABASE IF EXISTS rodb")
     psql_exec(pg.conninfo(), "DROP DATABASE IF EXISTS rodb_back")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,7 +86,7 @@ def recover(s: Source, name: str, *args: str) -> tuple[dict[str, object], LocalC
 
 
 def ids(c: LocalCluster) -> list[int]:
-    return [int(r[0]) for r in query(c.conninfo(), "SELECT id FROM items ORDER BY id")]  # type: ignore[call-overload]
+    return [int(r[0]) for r in query(c.conninfo(), "SELECT id FROM items ORDER BY id")]
 
 
 @pytest.mark.parametrize(
@@ -101,8 +101,10 @@ def ids(c: LocalCluster) -> list[int]:
         ("immediate", lambda s: ["--immediate", "--promote"], []),
     ],
 )
-def test_recover_to_target(src: Source, name: str, args: object, expected: list[int]) -> None:
-    doc, c = recover(src, name, *args(src))  # type: ignore[operator]
+def test_recover_to_target(
+    src: Source, name: str, args: Callable[[Source], list[str]], expected: list[int]
+) -> None:
+    doc, c = recover(src, name, *args(src))
     try:
         assert ids(c) == expected
         assert doc["ok"] is True and doc["reached"] is not None

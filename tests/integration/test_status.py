@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -12,7 +13,7 @@ from pgsafe.cluster.local import LocalCluster
 from tests.conftest import psql_exec, run_pgsafe
 
 
-def status(repo: Path, cfg: Path, now: str) -> tuple[int, dict[str, object]]:
+def status(repo: Path, cfg: Path, now: str) -> tuple[int, dict[str, Any]]:
     r = run_pgsafe(
         "--repo", str(repo), "--config", str(cfg), "status", "--json", env={"PGSAFE_FAKE_NOW": now}
     )

@@ -61,7 +61,7 @@ def test_archive_enable_quotes_repo_and_archives(archived: tuple[LocalCluster, P
         "SELECT name, setting FROM pg_settings"
         " WHERE name IN ('archive_mode', 'archive_command', 'wal_level')"
     )
-    settings = dict(query(c.conninfo(), sql))
+    settings = {str(name): str(value) for name, value in query(c.conninfo(), sql)}
     assert settings["archive_mode"] == "on" and settings["wal_level"] == "replica"
     words = shlex.split(str(settings["archive_command"]).replace("%%", "%"))
     assert words[words.index("--repo") + 1] == str(repo)

@@ -120,3 +120,25 @@ def test_records_do_not_escape_the_repository(repo_dir: Path) -> None:
     after = os.stat(canary)
     seen = (after.st_mode, after.st_uid, after.st_size)
     assert seen == (before.st_mode, before.st_uid, before.st_size)
+
+
+def test_oversized_records_are_damage_not_memory(repo_dir: Path) -> None:
+    """A record pgsafe writes is small; a huge one is named as damaged, not read whole."""
+    write(repo_dir, layout.server_record_key("main"), b'{"system_identifier": "7712"}')
+    padding = b" " * (2 << 20)
+    write(repo_dir, layout.mark_key("main", "huge"), b"{" + padding + b"}")
+    r = run_pgsafe("--repo", str(repo_dir), "info")
+    assert r.returncode == 0 and "restore point huge: DAMAGED" in r.stdout, r.stderr
+    write(
+        repo_dir, layout.server_record_key("main"), b'{"system_identifier": "7712"' + padding + b"}"
+    )
+    r = run_pgsafe("--repo", str(repo_dir), "info")
+    assert r.returncode == 3 and "larger than" in r.stderr, r.stderr
+    manifest = repo_dir / "main" / "backups" / "20240101T000000Z-shop-custom" / "manifest.json"
+    manifest.parent.mkdir(parents=True)
+    with manifest.open("wb") as f:
+        f.truncate(65 << 20)  # sparse: 65 MiB of zeros
+    r = run_pgsafe("--repo", str(repo_dir), "--json", "list")
+    assert r.returncode == 0, r.stderr
+    (entry,) = json.loads(r.stdout)["backups"]
+    assert entry["status"] == "DAMAGED" and "larger than" in entry["damage"]

@@ -1,5 +1,6 @@
 """Every storage backend, behind one ``storage`` fixture: the conformance suite runs each
-test against posix, memory and S3 (moto's S3 server on 127.0.0.1)."""
+test against posix, memory, S3 (moto's S3 server on 127.0.0.1) and two mirrors
+(``MirrorStorage`` of two posix folders, and of a posix folder and a memory store)."""
 
 from __future__ import annotations
 
@@ -12,18 +13,13 @@ import pytest
 
 from pgsafe.repo.storage.base import Storage
 from pgsafe.repo.storage.memory import MemoryStorage
+from pgsafe.repo.storage.mirror import Member, MirrorStorage
 from pgsafe.repo.storage.posix import PosixStorage
-from pgsafe.repo.storage.s3 import MIN_PART_SIZE, S3Settings, S3Storage
+from pgsafe.repo.storage.s3 import S3Storage
 from tests.fixtures_s3 import S3Server, s3_bucket, s3_server  # noqa: F401  (pytest fixtures)
+from tests.storage.s3_settings import s3_settings
 
-BACKENDS = ["posix", "memory", "s3"]
-# S3 parts as small as S3 allows, so that a 12 MiB object is a 3-part upload
-PART_SIZE = MIN_PART_SIZE
-
-
-def s3_settings(**kw: object) -> S3Settings:
-    base = S3Settings.from_env()
-    return S3Settings(**{**base.__dict__, "part_size": PART_SIZE, "max_attempts": 3, **kw})  # type: ignore[arg-type]
+BACKENDS = ["posix", "memory", "s3", "mirror-posix-posix", "mirror-posix-memory"]
 
 
 @pytest.fixture(params=BACKENDS)
@@ -42,6 +38,20 @@ def storage_pair(
         root = d / "repo"
         root.mkdir(mode=0o700)
         yield PosixStorage(root), lambda: PosixStorage(root)
+        shutil.rmtree(d, ignore_errors=True)
+    elif backend.startswith("mirror-"):
+        d = Path(tempfile.mkdtemp(prefix="pgsafe-conf-"))
+        first, second = d / "first", d / "second"
+        first.mkdir(mode=0o700)
+        mem = MemoryStorage()
+
+        def members() -> list[Member]:
+            if backend == "mirror-posix-memory":
+                return [Member("first", PosixStorage(first)), Member("second", mem)]
+            second.mkdir(mode=0o700, exist_ok=True)
+            return [Member("first", PosixStorage(first)), Member("second", PosixStorage(second))]
+
+        yield MirrorStorage(members()), lambda: MirrorStorage(members())
         shutil.rmtree(d, ignore_errors=True)
     elif backend == "memory":
         mem = MemoryStorage()

@@ -1,5 +1,6 @@
-"""The storage conformance suite: one set of behaviours every backend (posix, memory, S3)
-must show, because everything above storage relies on them."""
+"""The storage conformance suite: one set of behaviours every backend (posix, memory, S3,
+and a MirrorStorage of several) must show, because everything above storage relies on
+them."""
 
 from __future__ import annotations
 
@@ -13,8 +14,7 @@ import pytest
 
 from pgsafe.errors import NotFound, ObjectExists, RepositoryError
 from pgsafe.repo.storage.base import Storage, read_all
-
-from .conftest import PART_SIZE
+from tests.storage.s3_settings import PART_SIZE
 
 Pair = tuple[Storage, Callable[[], Storage]]
 

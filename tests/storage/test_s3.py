@@ -15,8 +15,8 @@ from pgsafe.repo.repository import Repository, open_storage
 from pgsafe.repo.storage.base import read_all
 from pgsafe.repo.storage.s3 import S3Settings, S3Storage, parse_s3_url, part_size_for
 from tests.fixtures_s3 import SECRET_KEY, S3Server
+from tests.storage.s3_settings import PART_SIZE, s3_settings
 
-from .conftest import PART_SIZE, s3_settings
 from .test_conformance import Boom, failing_stream
 
 

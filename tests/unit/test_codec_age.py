@@ -10,9 +10,10 @@ import select
 import shutil
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
-import pyrage
+import pyrage  # type: ignore[import-untyped]  # pyrage ships no type stubs nor py.typed
 import pytest
 
 from pgsafe.errors import BadInput, VerificationFailed
@@ -44,14 +45,30 @@ def ident(keyfile: Path) -> X25519Identity:
     return i
 
 
-def enc(data: bytes, chunk: int = 100_000, **kw: object) -> bytes:
+def enc(
+    data: bytes,
+    chunk: int = 100_000,
+    *,
+    recipients: Sequence[X25519Recipient] = (),
+    passphrase: Secret | None = None,
+    work_factor: int = age.DEFAULT_WORK_FACTOR,
+) -> bytes:
     parts = [data[i : i + chunk] for i in range(0, len(data), chunk)]
-    return b"".join(age.encrypt(parts, **kw))  # type: ignore[arg-type]
+    return b"".join(
+        age.encrypt(parts, recipients=recipients, passphrase=passphrase, work_factor=work_factor)
+    )
 
 
-def dec(data: bytes, chunk: int = 100_000, **kw: object) -> bytes:
+def dec(
+    data: bytes,
+    chunk: int = 100_000,
+    *,
+    identities: Sequence[X25519Identity] = (),
+    passphrase: Secret | None = None,
+    what: str = "the object",
+) -> bytes:
     parts = [data[i : i + chunk] for i in range(0, len(data), chunk)]
-    return b"".join(age.decrypt(parts, **kw))  # type: ignore[arg-type]
+    return b"".join(age.decrypt(parts, identities=identities, passphrase=passphrase, what=what))
 
 
 def run_with_tty(argv: list[str], answers: list[bytes], stdin_data: bytes | None = None) -> int:

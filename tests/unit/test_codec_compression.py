@@ -57,6 +57,8 @@ def test_roundtrip(name: str, size: int, chunk: int) -> None:
     if chunk == 1 and size > 1000:
         chunk = 4099  # byte-by-byte over megabytes is only slow
     data = sample(size)
+    enc: Enc
+    dec: Dec
     if name == "none":
         enc, dec, level = none.compress, none.decompress, 0
     else:

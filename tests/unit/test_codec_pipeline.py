@@ -8,12 +8,21 @@ import os
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
 from pgsafe.errors import BadInput, VerificationFailed
-from pgsafe.repo.codec.pipeline import AgeSpec, CodecSpec, Pipeline, pipeline_for, split_suffix
+from pgsafe.repo.codec.pipeline import (
+    AgeSpec,
+    CodecSpec,
+    Compression,
+    Pipeline,
+    pipeline_for,
+    split_suffix,
+)
 from pgsafe.repo.keys import AgeKeys, Secret, X25519Identity, load_age_keys
 from pgsafe.repo.storage.memory import MemoryStorage
 
@@ -33,8 +42,8 @@ def sample(n: int) -> bytes:
 @pytest.mark.parametrize("compression", ["zstd", "lz4", "gzip", "none"])
 @pytest.mark.parametrize("encryption", ENCRYPTIONS)
 @pytest.mark.parametrize("size", [0, 100, 3_000_000])
-def test_roundtrip_through_storage(compression: str, encryption: str, size: int) -> None:
-    spec = CodecSpec(compression, None, ENCRYPTIONS[encryption])  # type: ignore[arg-type]
+def test_roundtrip_through_storage(compression: Compression, encryption: str, size: int) -> None:
+    spec = CodecSpec(compression, None, ENCRYPTIONS[encryption])
     pipe = Pipeline(spec, KEYS)
     data = sample(size)
     storage = MemoryStorage()
@@ -49,12 +58,12 @@ def test_roundtrip_through_storage(compression: str, encryption: str, size: int)
 
 @pytest.mark.parametrize("compression", ["zstd", "lz4", "gzip"])
 def test_stock_clis_read_an_encrypted_object_layer_by_layer(
-    tmp_path: Path, compression: str
+    tmp_path: Path, compression: Compression
 ) -> None:
     keyfile = tmp_path / "key.txt"
     subprocess.run(["age-keygen", "-o", str(keyfile)], check=True, capture_output=True)
     keys = load_age_keys({"PGSAFE_AGE_IDENTITY_FILE": str(keyfile)})
-    pipe = Pipeline(CodecSpec(compression, None, AgeSpec()), keys)  # type: ignore[arg-type]
+    pipe = Pipeline(CodecSpec(compression, None, AgeSpec()), keys)
     data = sample(4_000_000)
     obj = tmp_path / ("dump" + pipe.suffix)
     obj.write_bytes(b"".join(pipe.encode([data])))
@@ -78,12 +87,17 @@ def test_age_constants_match_the_age_module() -> None:
 def test_codec_tables_match_the_compression_modules() -> None:
     from pgsafe.repo.codec import gzip, lz4, none, pipeline, zstdstream
 
-    mods = {"zstd": zstdstream, "lz4": lz4, "gzip": gzip, "none": none}
+    mods: dict[Compression, ModuleType] = {
+        "zstd": zstdstream,
+        "lz4": lz4,
+        "gzip": gzip,
+        "none": none,
+    }
     for comp, mod in mods.items():
-        assert pipeline._SUFFIX[comp] == mod.EXTENSION  # type: ignore[index]
+        assert pipeline._SUFFIX[comp] == mod.EXTENSION
         if comp != "none":
-            assert pipeline._DEFAULT_LEVEL[comp] == mod.DEFAULT_LEVEL  # type: ignore[index]
-            assert pipeline._LEVELS[comp] == mod.LEVELS  # type: ignore[index]
+            assert pipeline._DEFAULT_LEVEL[comp] == mod.DEFAULT_LEVEL
+            assert pipeline._LEVELS[comp] == mod.LEVELS
 
 
 def test_naming_imports_no_compression_module() -> None:
@@ -152,7 +166,7 @@ def test_missing_keys_are_refused_before_anything_is_written() -> None:
     storage = MemoryStorage()
     consumed = []
 
-    def source() -> object:
+    def source() -> Iterator[bytes]:
         consumed.append(1)
         yield b"data"
 
@@ -161,7 +175,7 @@ def test_missing_keys_are_refused_before_anything_is_written() -> None:
         CodecSpec(encryption=AgeSpec("passphrase")),
     ):
         with pytest.raises(BadInput) as err:
-            storage.put("x", Pipeline(spec, AgeKeys()).encode(source()))  # type: ignore[arg-type]
+            storage.put("x", Pipeline(spec, AgeKeys()).encode(source()))
         assert err.value.exit_code == 2
     assert consumed == [] and list(storage.list()) == []
     with open(os.devnull, "rb") as f, pytest.raises(BadInput):

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from pgsafe.errors import BadInput, NotFound, OperationFailed
-from pgsafe.recovery.plan import ArchiveState, BackupRef, make_plan, view
+from pgsafe.recovery.plan import ArchiveState, BackupRef, Plan, make_plan, view
 from pgsafe.recovery.targets import Target, parse_time
 from pgsafe.wal import names
 
@@ -40,10 +40,24 @@ def archive(
     return st, commits(segs)
 
 
-def plan(target: Target, segs: dict[int, set[int]], backups: list[BackupRef] | None = None,
-         histories: dict[int, list[tuple[int, int]]] | None = None, **kw: object):  # type: ignore[no-untyped-def]  # fmt: skip
+def plan(
+    target: Target,
+    segs: dict[int, set[int]],
+    backups: list[BackupRef] | None = None,
+    histories: dict[int, list[tuple[int, int]]] | None = None,
+    *,
+    timeline: int | None = None,
+    backup_id: str | None = None,
+) -> Plan:
     st, c = archive(segs, histories)
-    return make_plan(target, backups or [A, B], st, lambda t, s: c.get((t, s)), **kw)  # type: ignore[arg-type]
+    return make_plan(
+        target,
+        backups or [A, B],
+        st,
+        lambda t, s: c.get((t, s)),
+        timeline=timeline,
+        backup_id=backup_id,
+    )
 
 
 FULL = {1: set(range(1, 11))}

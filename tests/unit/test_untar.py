@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import os
 import tarfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -167,8 +168,8 @@ def test_a_large_file_is_fsynced_while_it_is_written(
     assert synced.count(str(got / "base/1/1259")) >= 76800 // 4096
 
 
-def _feed_with(root: Path, data: bytes, size: int, fsync: object) -> Untar:
-    u = Untar(root, fsync=fsync)  # type: ignore[arg-type]
+def _feed_with(root: Path, data: bytes, size: int, fsync: Callable[[int], None]) -> Untar:
+    u = Untar(root, fsync=fsync)
     for i in range(0, len(data), size):
         u.feed(data[i : i + size])
     u.finish()

@@ -14,7 +14,7 @@ from pgsafe.recovery.plan import ArchiveState, BackupRef
 from pgsafe.recovery.timelines import parse_history
 from pgsafe.repo.catalog import Manifest
 from pgsafe.repo.repository import Repository
-from pgsafe.repo.storage.base import read_all
+from pgsafe.repo.storage.base import RECORD_LIMIT, read_all
 from pgsafe.wal import layout, names, server_record
 from pgsafe.wal.get import find
 
@@ -61,8 +61,18 @@ def read_history(repo: Repository, timeline: int) -> list[tuple[int, int]] | Non
         key, f = find(repo.storage, repo.server, wal, repo.codec_spec().suffix)
     except NotFound:
         return None
+    pieces, size = [], 0
     with f:
-        text = b"".join(repo.decoder(key.rsplit("/", 1)[-1]).decode(f, what=wal.name))
+        for piece in repo.decoder(key.rsplit("/", 1)[-1]).decode(f, what=wal.name):
+            size += len(piece)
+            if size > RECORD_LIMIT:  # a history file is a few lines per timeline
+                raise VerificationFailed(
+                    f"the archived timeline history {wal.name} is damaged: larger than"
+                    f" {RECORD_LIMIT} bytes",
+                    hint="restore it from another repository or from the server's pg_wal",
+                )
+            pieces.append(piece)
+    text = b"".join(pieces)
     try:
         history = parse_history(text.decode())
     except ValueError as exc:
@@ -142,7 +152,7 @@ def load_mark(repo: Repository, name: str) -> dict[str, Any] | None:
     if repo.storage.stat(key) is None:
         return None
     try:
-        return _checked_mark(json.loads(read_all(repo.storage, key)), name)
+        return _checked_mark(json.loads(read_all(repo.storage, key, RECORD_LIMIT)), name)
     except (ValueError, TypeError, RecursionError) as exc:
         raise VerificationFailed(
             f"the restore point record {key} is damaged ({exc})",
@@ -155,8 +165,8 @@ def marks(repo: Repository) -> list[dict[str, Any]]:
     out = []
     for key in repo.storage.list(f"{repo.server}/marks"):
         try:
-            out.append(_checked_mark(json.loads(read_all(repo.storage, key))))
-        except (ValueError, TypeError, RecursionError) as exc:
+            out.append(_checked_mark(json.loads(read_all(repo.storage, key, RECORD_LIMIT))))
+        except (ValueError, TypeError, RecursionError, VerificationFailed) as exc:
             stem = key.rsplit("/", 1)[-1].removesuffix(".json")
             shown = stem if names.RESTORE_POINT.match(stem) else repr(stem)[:70]
             out.append({"name": shown, "damaged": str(exc)[:200]})

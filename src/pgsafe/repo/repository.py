@@ -30,7 +30,7 @@ from pgsafe.errors import (
 from pgsafe.repo import catalog
 from pgsafe.repo.catalog import CatalogDamaged, DamagedEntry, Manifest
 from pgsafe.repo.catalog_names import backup_id_problem
-from pgsafe.repo.storage.base import Storage, read_all
+from pgsafe.repo.storage.base import MANIFEST_LIMIT, RECORD_LIMIT, Storage, read_all
 from pgsafe.repo.storage.posix import PosixStorage
 
 if TYPE_CHECKING:
@@ -303,7 +303,7 @@ class Repository:
 
     def _check_marker(self, *, create: bool) -> None:
         if self.storage.stat(MARKER) is not None:
-            doc = _checked_marker(read_all(self.storage, MARKER), self.storage.url)
+            doc = _checked_marker(read_all(self.storage, MARKER, RECORD_LIMIT), self.storage.url)
             if doc["format"] > catalog.FORMAT_VERSION:
                 raise RepositoryError(
                     "repository was written by a newer pgsafe", hint="upgrade pgsafe"
@@ -440,11 +440,16 @@ class Repository:
             )
         key = self.object_key(backup_id, "manifest.json")
         try:
-            data = read_all(self.storage, key)
+            data = read_all(self.storage, key, MANIFEST_LIMIT)
         except NotFound:
             raise NotFound(
                 f"no backup {backup_id!r} in {self.storage.url} (server {self.server})",
                 hint="`pgsafe list` shows the backups",
+            ) from None
+        except VerificationFailed as exc:
+            raise CatalogDamaged(
+                f"catalog entry {key} is damaged: larger than {MANIFEST_LIMIT} bytes",
+                hint=exc.hint,
             ) from None
         return catalog.decode(data, key, expected_id=backup_id)
 

@@ -26,9 +26,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from pgsafe.errors import ObjectExists
+from pgsafe.errors import ObjectExists, VerificationFailed
 from pgsafe.repo.repository import Repository
-from pgsafe.repo.storage.base import read_all
+from pgsafe.repo.storage.base import RECORD_LIMIT, read_all
 
 log = logging.getLogger(__name__)
 
@@ -130,9 +130,9 @@ def read_history(repo: Repository) -> list[Run]:
         if not key.endswith(".json"):
             continue
         try:
-            doc = json.loads(read_all(repo.storage, key))
+            doc = json.loads(read_all(repo.storage, key, RECORD_LIMIT))
             runs.append(Run.from_json(doc))
-        except (ValueError, TypeError, RecursionError) as exc:
+        except (ValueError, TypeError, RecursionError, VerificationFailed) as exc:
             log.warning("skipping damaged history record %s: %s", key, exc)
     runs.sort(key=lambda r: (r.started(), r.job))
     return runs

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 
 from pgsafe.errors import ObjectExists, OperationFailed, VerificationFailed
 from pgsafe.repo.repository import Repository
-from pgsafe.repo.storage.base import read_all
+from pgsafe.repo.storage.base import RECORD_LIMIT, read_all
 from pgsafe.wal.layout import server_record_key
 from pgsafe.wal.names import DEFAULT_SEGMENT_SIZE
 
@@ -51,7 +51,7 @@ def load(repo: Repository) -> ServerRecord | None:
     if repo.storage.stat(key) is None:
         return None
     try:
-        return _checked(json.loads(read_all(repo.storage, key)))
+        return _checked(json.loads(read_all(repo.storage, key, RECORD_LIMIT)))
     except (ValueError, KeyError, TypeError, RecursionError) as exc:
         raise VerificationFailed(
             f"the server record {key} in {repo.storage.url} is damaged ({exc})",

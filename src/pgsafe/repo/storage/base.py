@@ -55,9 +55,26 @@ class Storage(Protocol):
     def free_bytes(self) -> int | None: ...
 
 
-def read_all(storage: Storage, key: str) -> bytes:
+def read_all(storage: Storage, key: str, limit: int | None = None) -> bytes:
+    """The whole object; with ``limit``, :class:`~pgsafe.errors.VerificationFailed` when
+    it is larger (a record read from a repository is untrusted: a huge one is damage, not
+    a reason to fill memory)."""
     with storage.open(key) as f:
-        return f.read()
+        if limit is None:
+            return f.read()
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        from pgsafe.errors import VerificationFailed
+
+        raise VerificationFailed(
+            f"{key} in {storage.url} is damaged: larger than {limit} bytes",
+            hint="a record pgsafe wrote is never that large; restore it from a copy",
+        )
+    return data
+
+
+RECORD_LIMIT = 1 << 20  # markers, server records, restore points, history records
+MANIFEST_LIMIT = 64 << 20  # a catalog entry (fingerprints of many tables)
 
 
 def iter_chunks(stream: BinaryIO, size: int = 1 << 20) -> Iterator[bytes]:

@@ -15,8 +15,7 @@ import pytest
 from pgsafe.errors import OperationFailed
 from pgsafe.repo.storage.s3 import S3Storage
 from tests.fixtures_s3 import S3Server
-
-from .conftest import s3_settings
+from tests.storage.s3_settings import s3_settings
 
 
 class CuttingProxy:
