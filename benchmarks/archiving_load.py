@@ -39,9 +39,10 @@ import psycopg  # noqa: E402
 import zstandard  # noqa: E402
 
 from benchmarks.harness.db import backlog, q  # noqa: E402
-from pgsafe import runtime  # noqa: E402
 from pgsafe.cluster import runas  # noqa: E402
 from pgsafe.cluster.local import LocalCluster  # noqa: E402
+from pgsafe.cluster.runas import repository_owner  # noqa: E402
+from pgsafe.endpoint import runtime  # noqa: E402
 from pgsafe.physical.archiving import archive_settings  # noqa: E402
 from pgsafe.repo.repository import Repository  # noqa: E402
 
@@ -88,7 +89,7 @@ def main() -> None:
                         "-U", "postgres", "-i", "-s", "10", "-q", "postgres"],
                        check=True, capture_output=True)  # fmt: skip
         results["without_archiving"] = pgbench(c, args.seconds)
-        repo = Repository.open(str(base / "repo"), "main", create=True)
+        repo = Repository.open(str(base / "repo"), "main", create=True, owner=repository_owner())
         c.stop()
         c.configure(archive_settings(repo, base / "home"))
         c.start()
@@ -112,7 +113,7 @@ def main() -> None:
         scratch = base / "push"
         scratch.mkdir(mode=0o755)
         push_repo = base / "push-repo"
-        Repository.open(str(push_repo), "main", create=True)
+        Repository.open(str(push_repo), "main", create=True, owner=repository_owner())
         rt = runtime.wal_runtime(base / "home", user)
         names = [f"00000001000000FF000000{i:02X}" for i in range(10)]
         for n in names:

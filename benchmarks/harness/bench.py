@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from pgsafe.cluster import runas
 from pgsafe.cluster.local import LocalCluster
+from pgsafe.cluster.runas import repository_owner
 from pgsafe.repo.repository import Repository
 
 from .constants import DB, RANDOM_ROWS_PER_SCALE, RANDOM_TABLE
@@ -38,7 +39,7 @@ class Bench:
 
     def new_repo(self, path: Path) -> Repository:
         shutil.rmtree(path, ignore_errors=True)
-        repo = Repository.open(str(path), "main", create=True)
+        repo = Repository.open(str(path), "main", create=True, owner=repository_owner())
         runas.chown_tree(path, self.user)
         return repo
 

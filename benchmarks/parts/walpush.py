@@ -15,8 +15,8 @@ from benchmarks.harness.bench import Bench
 from benchmarks.harness.db import q
 from benchmarks.harness.files import fresh_dir
 from benchmarks.harness.measure import Fn, measure
-from pgsafe import runtime
 from pgsafe.cluster.local import LocalCluster
+from pgsafe.endpoint import runtime
 
 
 def run(bench: Bench, c: LocalCluster, pushes: int) -> dict[str, Any]:

@@ -9,7 +9,6 @@ to just before the command).  Otherwise pgsafe takes a logical backup of the dat
 
 from __future__ import annotations
 
-import importlib
 import shlex
 import subprocess
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from pgsafe.errors import BadInput, PgsafeError
 from pgsafe.logical import dump
 from pgsafe.pg.connect import connect
 from pgsafe.pg.conninfo import ConnOptions, split_password
+from pgsafe.physical import marks
 from pgsafe.repo.repository import Repository
 
 
@@ -61,7 +61,6 @@ def guard(
     mark_name: str | None = None
     backup_id: str | None = None
     if _archives_here(conninfo, repo) and _has_base_backup(repo):
-        marks = importlib.import_module("pgsafe.physical.marks")
         mark_name = "guard-" + clock.now().strftime("%Y%m%dT%H%M%S%fZ")
         marks.mark(conninfo, repo, mark_name)
         method = "restore point"

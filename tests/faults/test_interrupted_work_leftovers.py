@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+from pgsafe.cluster.runas import repository_owner
 from pgsafe.repo.repository import Repository
 from pgsafe.repo.storage.posix import PosixStorage
 from tests.conftest import run_pgsafe
@@ -46,7 +47,7 @@ def _hold(lock: Path) -> subprocess.Popen[str]:
 
 def test_expire_removes_old_temporary_files_and_unheld_use_locks(tmp_path: Path) -> None:
     root = tmp_path / "repo"
-    Repository.open(str(root), create=True)
+    Repository.open(str(root), create=True, owner=repository_owner())
     wal = root / "main" / "wal" / "0000000100000000"
     gone = {
         "main/wal/0000000100000000/.tmp-000000010000000000000001.zst.0a1b2c": _file(

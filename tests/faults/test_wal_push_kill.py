@@ -12,6 +12,7 @@ from pathlib import Path
 
 import zstandard
 
+from pgsafe.cluster.runas import repository_owner
 from pgsafe.repo.repository import Repository
 from pgsafe.wal import layout, names
 
@@ -34,7 +35,7 @@ def _wal_name() -> names.WalName:
 
 
 def _new_repo(root: Path) -> Repository:
-    return Repository.open(str(root), "main", create=True)
+    return Repository.open(str(root), "main", create=True, owner=repository_owner())
 
 
 def test_kill_9_at_random_moments(tmp_path: Path) -> None:

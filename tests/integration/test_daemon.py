@@ -28,7 +28,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from pgsafe.cluster.local import LocalCluster
 from pgsafe.repo.repository import Repository
-from pgsafe.schedule.history import Run, read_history
+from pgsafe.repo.runs import Run, read_history
 from tests.conftest import psql_exec, query, run_pgsafe
 
 BOUND = 120.0  # seconds any single wait may take before the test fails

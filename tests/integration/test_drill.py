@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from pgsafe.cluster.local import LocalCluster
+from pgsafe.cluster.runas import repository_owner
 from pgsafe.logical import materialize as mat
 from pgsafe.physical.archiving import archive_settings
 from pgsafe.physical.switch import switch_and_wait
@@ -36,7 +37,7 @@ class Src:
 def src(state_home: Path) -> Iterator[Src]:
     base = reachable_tmpdir("pgsafe-drill-")
     repo_path = base / "repo"
-    repo = Repository.open(str(repo_path), "main", create=True)
+    repo = Repository.open(str(repo_path), "main", create=True, owner=repository_owner())
     c = make_cluster(base, "src", archive_settings(repo, state_home))
     ci = c.conninfo()
     psql_exec(ci, "CREATE TABLE ledger (id int PRIMARY KEY, amount int NOT NULL)")

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from pgsafe.repo.repository import Repository
-from pgsafe.schedule.history import read_history
+from pgsafe.repo.runs import read_history
 from tests.conftest import run_pgsafe
 
 

@@ -6,7 +6,8 @@ import shutil
 from pathlib import Path
 
 from pgsafe.cluster.local import LocalCluster
-from pgsafe.physical.scenario import run_pitr_scenario
+from pgsafe.cluster.runas import repository_owner
+from pgsafe.demo.pitr import run_pitr_scenario
 from pgsafe.repo.repository import Repository
 from tests.conftest import make_cluster, query, reachable_tmpdir
 
@@ -15,7 +16,7 @@ def test_pitr_scenario_recovers_to_after_transaction_2_then_1(state_home: Path) 
     base = reachable_tmpdir("pgsafe-scn-")
     c = make_cluster(base, "sandbox")  # not archiving yet: the scenario turns it on
     try:
-        repo = Repository.open(str(base / "repo"), "main", create=True)
+        repo = Repository.open(str(base / "repo"), "main", create=True, owner=repository_owner())
         report = run_pitr_scenario(c.conninfo(), repo, base, state_home, gap_seconds=1.0)
         assert report.ok, report.text()
         assert [t["id"] for t in report.transactions] == [1, 2, 3, 4]

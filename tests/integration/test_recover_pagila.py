@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 from pgsafe.cluster.local import LocalCluster
+from pgsafe.cluster.runas import repository_owner
 from pgsafe.physical.archiving import archive_settings
 from pgsafe.physical.switch import switch_and_wait
 from pgsafe.repo.repository import Repository
@@ -30,7 +31,7 @@ DELETE FROM payment WHERE payment_id IN (SELECT payment_id FROM payment ORDER BY
 def test_pagila_latest_recovery_has_identical_fingerprint(state_home: Path) -> None:
     base = reachable_tmpdir("pgsafe-pagila-pitr-")
     repo_path = base / "repo"
-    repo = Repository.open(str(repo_path), "main", create=True)
+    repo = Repository.open(str(repo_path), "main", create=True, owner=repository_owner())
     src = make_cluster(base, "src", archive_settings(repo, state_home))
     rec = LocalCluster(base / "rec")
     try:

@@ -19,6 +19,7 @@ import psycopg
 import pytest
 
 from pgsafe.cluster.local import LocalCluster
+from pgsafe.cluster.runas import repository_owner
 from pgsafe.physical.archiving import archive_settings
 from pgsafe.physical.switch import switch_and_wait
 from pgsafe.repo.repository import Repository
@@ -41,7 +42,7 @@ class Source:
 def src(state_home: Path) -> Iterator[Source]:
     base = reachable_tmpdir("pgsafe-rec-")
     repo_path = base / "repo"
-    repo = Repository.open(str(repo_path), "main", create=True)
+    repo = Repository.open(str(repo_path), "main", create=True, owner=repository_owner())
     c = make_cluster(base, "src", archive_settings(repo, state_home))
     ci = c.conninfo()
     psql_exec(

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from pgsafe.cluster.local import LocalCluster
+from pgsafe.cluster.runas import repository_owner
 from pgsafe.physical.archiving import archive_settings
 from pgsafe.physical.switch import switch_and_wait
 from pgsafe.repo.repository import Repository
@@ -30,7 +31,7 @@ def _ids(c: LocalCluster) -> list[object]:
 def test_recover_to_a_time_on_the_new_timeline(state_home: Path) -> None:
     base = reachable_tmpdir("pgsafe-tli-")
     repo_path = base / "repo"
-    repo = Repository.open(str(repo_path), "main", create=True)
+    repo = Repository.open(str(repo_path), "main", create=True, owner=repository_owner())
     a = make_cluster(base, "a", archive_settings(repo, state_home))
     clusters = [a]
     try:

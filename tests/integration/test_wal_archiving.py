@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from pgsafe import runtime
 from pgsafe.cluster import runas
 from pgsafe.cluster.local import LocalCluster
+from pgsafe.endpoint import runtime
+from pgsafe.endpoint.command import command_line
 from pgsafe.physical.switch import switch_and_wait
 from pgsafe.repo.repository import Repository
 from pgsafe.repo.storage.base import read_all
@@ -180,7 +181,7 @@ def test_installed_runtime_when_interpreter_unreachable(
     # the installed copy archives for real, as the server's user
     hist = reachable_tmpdir("pgsafe-hist-") / "00000063.history"
     hist.write_text("1\t0/5000000\tinstalled runtime\n")
-    cmd = runtime.command_line(rt, str(repo), "main", "wal-push %p").replace("%%", "%")
+    cmd = command_line(rt, str(repo), "main", "wal-push %p").replace("%%", "%")
     argv = shlex.split(cmd.replace("%p", shlex.quote(str(hist))))
     proc = subprocess.run(argv, capture_output=True, text=True, **runas.popen_kwargs(user))
     assert proc.returncode == 0, proc.stderr
@@ -193,7 +194,7 @@ def test_installed_runtime_when_interpreter_unreachable(
 
 def test_command_line_quoting() -> None:
     rt = runtime.Runtime(("/opt/my env/bin/python", "-I", "-m", "pgsafe"), "direct")
-    cmd = runtime.command_line(rt, "/srv/100% backups/it's here", "main", "wal-get %f %p")
+    cmd = command_line(rt, "/srv/100% backups/it's here", "main", "wal-get %f %p")
     assert cmd.endswith(" wal-get %f %p")
     assert "%%" in cmd
     words = shlex.split(cmd.replace("%%", "%"))

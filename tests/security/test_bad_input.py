@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from pgsafe.cluster.local import LocalCluster
+from pgsafe.cluster.runas import repository_owner
 from pgsafe.errors import BadInput, OperationFailed
 from pgsafe.physical import archiving
 from pgsafe.recovery.targets import parse_xid
@@ -32,7 +33,7 @@ def snapshot(root: Path) -> dict[str, bytes]:
 
 def test_a_server_name_that_is_a_repository_file(pg: LocalCluster, repo: Path) -> None:
     # before: dump exited 1 with a traceback (the marker is a file, not a folder)
-    Repository.open(str(repo), "main", create=True)
+    Repository.open(str(repo), "main", create=True, owner=repository_owner())
     before = snapshot(repo)
     for cmd in (["dump", "-d", pg.conninfo()], ["list"]):
         r = run_pgsafe("--repo", str(repo), "--server", "pgsafe-repo.json", *cmd)
@@ -84,7 +85,7 @@ def test_keep_days_must_be_a_number_of_days(pg: LocalCluster, repo: Path, days: 
 def test_recover_port_out_of_range(tmp_path: Path, port: str) -> None:
     # before: --port -1 was accepted (the command went on to plan the recovery)
     pgdata = tmp_path / "pgdata"
-    Repository.open(str(tmp_path / "r"), "main", create=True)
+    Repository.open(str(tmp_path / "r"), "main", create=True, owner=repository_owner())
     r = run_pgsafe("--repo", str(tmp_path / "r"), "recover", "--pgdata", str(pgdata),
                    "--latest", "--start", "--port", port)  # fmt: skip
     assert r.returncode == 2 and "Traceback" not in r.stderr
@@ -96,7 +97,7 @@ def test_xid_out_of_range_is_refused_before_anything(tmp_path: Path) -> None:
     # before: accepted and written into recovery_target_xid
     base = reachable_tmpdir("pgsafe-xid-")  # the data directory's folder passes its checks
     pgdata = base / "pgdata"
-    Repository.open(str(tmp_path / "r"), "main", create=True)
+    Repository.open(str(tmp_path / "r"), "main", create=True, owner=repository_owner())
     r = run_pgsafe("--repo", str(tmp_path / "r"), "recover", "--pgdata", str(pgdata),
                    "--xid", "99999999999999999999999")  # fmt: skip
     one_line_error(r)

@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from pgsafe.cluster.local import LocalCluster
+from pgsafe.cluster.runas import repository_owner
 from pgsafe.logical import materialize as mat
 from pgsafe.physical.archiving import archive_settings
 from pgsafe.repo import catalog
@@ -46,7 +47,7 @@ class Src:
 def src(state_home: Path) -> Iterator[Src]:
     base = reachable_tmpdir("pgsafe-sec-extract-")
     repo_path = base / "repo"
-    repo = Repository.open(str(repo_path), "main", create=True)
+    repo = Repository.open(str(repo_path), "main", create=True, owner=repository_owner())
     c = make_cluster(base, "src", archive_settings(repo, state_home))
     psql_exec(c.conninfo(), "CREATE TABLE t (id int PRIMARY KEY)")
     psql_exec(c.conninfo(), "INSERT INTO t SELECT generate_series(1, 100)")

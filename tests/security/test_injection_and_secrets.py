@@ -24,6 +24,7 @@ import pytest
 
 from pgsafe.cli.redaction import ScrubbingFormatter, scrub
 from pgsafe.cluster.local import LocalCluster
+from pgsafe.cluster.runas import repository_owner
 from pgsafe.errors import BadInput
 from pgsafe.physical.archiving import archive_settings
 from pgsafe.recovery import execute
@@ -48,7 +49,7 @@ def src(state_home: Path) -> Iterator[Source]:
     """An archiving cluster with one base backup and nothing committed after it."""
     base = reachable_tmpdir("pgsafe-inj-")
     repo_path = base / "repo"
-    repo = Repository.open(str(repo_path), "main", create=True)
+    repo = Repository.open(str(repo_path), "main", create=True, owner=repository_owner())
     c = make_cluster(base, "src", archive_settings(repo, state_home))
     r = run_pgsafe("--repo", str(repo_path), "backup", "-d", c.conninfo(), "--json")
     assert r.returncode == 0, r.stderr
@@ -131,7 +132,7 @@ def test_a_malformed_uri_never_shows_its_password(tmp_path: Path) -> None:
 def test_the_daemon_history_never_holds_the_password(tmp_path: Path) -> None:
     # before the fix: the failed job's error in the history carried the URI with its password
     repo = tmp_path / "repo"
-    Repository.open(str(repo), "main", create=True)
+    Repository.open(str(repo), "main", create=True, owner=repository_owner())
     cfg = tmp_path / "pgsafe.toml"
     cfg.write_text(
         f'repo = "{repo}"\n[[jobs]]\nname = "d"\nschedule = "* * * * *"\n'
@@ -151,7 +152,7 @@ def test_s3_debug_logging_holds_no_credential(s3_server: S3Server, s3_bucket: st
     # before the fix: -vv printed x-amz-security-token:<token> and the Authorization header
     token = "FwoGZXIvYXdzEXAMPLE-session-token-do-not-log"
     url = f"s3://{s3_bucket}/p"
-    Repository.open(url, "main", create=True)
+    Repository.open(url, "main", create=True, owner=repository_owner())
     r = run_pgsafe("--repo", url, "-vv", "list", env={"AWS_SESSION_TOKEN": token})
     assert r.returncode == 0, r.stderr
     assert "Found credentials" in r.stderr  # botocore does log at this level

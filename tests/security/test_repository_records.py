@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from pgsafe.cluster.runas import repository_owner
 from pgsafe.repo.repository import Repository
 from pgsafe.wal import layout
 from tests.conftest import reachable_tmpdir, run_pgsafe
@@ -20,7 +21,7 @@ from tests.conftest import reachable_tmpdir, run_pgsafe
 @pytest.fixture
 def repo_dir() -> Path:
     d = reachable_tmpdir("pgsafe-records-") / "repo"
-    Repository.open(str(d), create=True)
+    Repository.open(str(d), create=True, owner=repository_owner())
     return d
 
 

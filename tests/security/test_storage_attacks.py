@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from pgsafe.cluster.local import LocalCluster
+from pgsafe.cluster.runas import repository_owner
 from pgsafe.errors import RepositoryError
 from pgsafe.repo.repository import Repository
 from pgsafe.repo.storage.posix import PosixStorage
@@ -130,7 +131,7 @@ def test_a_hard_linked_lock_file_keeps_its_owner(repo: Path, canary: Path) -> No
     """A lock file that already exists is used as it is: owner and mode are set only on
     a lock file pgsafe created itself (a hard link to a root file, where the kernel
     allows one, stays root's).  Unfixed: the canary went to postgres."""
-    Repository.open(str(repo), create=True)  # as root: handed to postgres
+    Repository.open(str(repo), create=True, owner=repository_owner())  # as root: handed to postgres
     os.link(canary / "file", repo / ".lock-main-catalog")
     before = snapshot(canary)
     storage = PosixStorage(repo)
@@ -216,7 +217,7 @@ def _segment(path: Path) -> Path:
 
 def test_a_linked_wal_folder_is_refused(repo: Path, canary: Path, tmp_path: Path) -> None:
     """Unfixed: exit 0, a timeline folder made in the canary folder and given to postgres."""
-    r = Repository.open(str(repo), create=True)
+    r = Repository.open(str(repo), create=True, owner=repository_owner())
     server_record.ensure(r, server_record.ServerRecord(str(SYSID), SEG))
     (repo / "main" / "wal").mkdir(exist_ok=True)
     plant_link(canary, repo / "main" / "wal")
@@ -286,7 +287,7 @@ def test_fast_path_declines_a_linked_wal_folder(
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.chdir(tmp_path)
     root = tmp_path / "repo"
-    repo = Repository.open(str(root), create=True)
+    repo = Repository.open(str(root), create=True, owner=repository_owner())
     os.chown(root, 0, 0)  # root's own repository: the fast path's case
     server_record.ensure(repo, server_record.ServerRecord(str(SYSID), SEG))
     plant_link(canary, root / "main" / "wal")

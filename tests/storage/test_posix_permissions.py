@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from pgsafe.cluster.runas import repository_owner
 from pgsafe.errors import ObjectExists
 from pgsafe.repo.repository import open_storage
 from pgsafe.repo.storage.posix import PosixStorage
@@ -32,7 +33,7 @@ def modes(root: Path) -> dict[str, int]:
 
 
 def test_objects_0600_and_folders_0700(tmp_path: Path, open_umask: None) -> None:
-    storage = open_storage(str(tmp_path / "new" / "repo"), create=True)
+    storage = open_storage(str(tmp_path / "new" / "repo"), create=True, owner=repository_owner())
     assert isinstance(storage, PosixStorage)
     assert stat.S_IMODE((tmp_path / "new" / "repo").stat().st_mode) == 0o700
     storage.put("main/backups/20240101T000000Z/data.zst", [b"x" * 1000])

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from pgsafe.errors import BadInput
-from pgsafe.repo.codec import bech32
+from pgsafe.repo import bech32
 from pgsafe.repo.keys import AgeKeys, X25519Identity, X25519Recipient, load_age_keys
 
 

@@ -13,11 +13,12 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from pgsafe.config import Settings
 from pgsafe.errors import BadInput
+from pgsafe.repo import runs
 from pgsafe.repo.repository import Repository
+from pgsafe.repo.runs import Run
 from pgsafe.repo.storage.memory import MemoryStorage
-from pgsafe.schedule import history, jobs, plan
+from pgsafe.schedule import jobs, plan
 from pgsafe.schedule.daemon import Daemon
-from pgsafe.schedule.history import Run
 from pgsafe.schedule.runner import StopControl
 from pgsafe.schedule.stats import DaemonStats, daemon_metrics
 
@@ -367,27 +368,27 @@ def _run(job: str, started: str, outcome: str = "success", slot: str | None = No
 def test_history_is_append_only_and_read_back_in_order() -> None:
     repo = Repository(MemoryStorage(), "main")
     other = Repository(repo.storage, "other")
-    k1 = history.record(repo, _run("b", "2024-01-01T00:00:02.000+00:00"))
-    k2 = history.record(repo, _run("a", "2024-01-01T00:00:01.000+00:00", "failed"))
-    k3 = history.record(repo, _run("a", "2024-01-01T00:00:01.000+00:00", "interrupted"))
-    history.record(other, _run("z", "2024-01-01T00:00:00.000+00:00"))
+    k1 = runs.record(repo, _run("b", "2024-01-01T00:00:02.000+00:00"))
+    k2 = runs.record(repo, _run("a", "2024-01-01T00:00:01.000+00:00", "failed"))
+    k3 = runs.record(repo, _run("a", "2024-01-01T00:00:01.000+00:00", "interrupted"))
+    runs.record(other, _run("z", "2024-01-01T00:00:00.000+00:00"))
     assert len({k1, k2, k3}) == 3 and all(k.startswith("main/history/") for k in (k1, k2, k3))
-    runs = history.read_history(repo)
-    assert [(r.job, r.outcome) for r in runs] == [
+    got = runs.read_history(repo)
+    assert [(r.job, r.outcome) for r in got] == [
         ("a", "failed"),
         ("a", "interrupted"),
         ("b", "success"),
     ]
-    assert history.last_runs(runs)["a"].outcome == "interrupted"
-    assert history.last_runs(runs, completed_only=True)["a"].outcome == "failed"
-    assert [r.job for r in history.read_history(other)] == ["z"]
+    assert runs.last_runs(got)["a"].outcome == "interrupted"
+    assert runs.last_runs(got, completed_only=True)["a"].outcome == "failed"
+    assert [r.job for r in runs.read_history(other)] == ["z"]
 
 
 def test_damaged_history_records_are_skipped() -> None:
     repo = Repository(MemoryStorage(), "main")
-    history.record(repo, _run("a", "2024-01-01T00:00:01.000+00:00"))
+    runs.record(repo, _run("a", "2024-01-01T00:00:01.000+00:00"))
     repo.storage.put("main/history/20240101T000000000000Z-x.json", [b"{not json"])
-    assert [r.job for r in history.read_history(repo)] == ["a"]
+    assert [r.job for r in runs.read_history(repo)] == ["a"]
 
 
 @pytest.mark.parametrize(
@@ -408,10 +409,10 @@ def test_history_records_of_the_wrong_shape_are_skipped(change: dict[str, object
     """A record that parses as JSON but has a field of the wrong type or value is
     damaged like one that does not parse: skipped, the others still read and sorted."""
     repo = Repository(MemoryStorage(), "main")
-    history.record(repo, _run("a", "2024-01-01T00:00:01.000+00:00"))
+    runs.record(repo, _run("a", "2024-01-01T00:00:01.000+00:00"))
     bad = {**_run("b", "2024-01-01T00:00:02.000+00:00").to_json(), **change}
     repo.storage.put("main/history/20240101T000002000000Z-b.json", [json.dumps(bad).encode()])
-    assert [r.job for r in history.read_history(repo)] == ["a"]
+    assert [r.job for r in runs.read_history(repo)] == ["a"]
 
 
 def test_slot_of_a_run() -> None:

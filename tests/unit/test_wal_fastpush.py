@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from pgsafe import runtime
+from pgsafe.endpoint import runtime
 from pgsafe.errors import BadInput
 from pgsafe.repo import catalog, repository
 from pgsafe.repo.repository import Repository, validate_server

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from pgsafe.cluster.runas import repository_owner
 from pgsafe.repo.keys import X25519Identity
 from pgsafe.repo.repository import Repository
 
@@ -30,6 +31,7 @@ def test_retry_and_conflict_with_only_the_public_key(tmp_path: Path) -> None:
         str(repo_path),
         "main",
         create=True,
+        owner=repository_owner(),
         codec={
             "compression": "zstd",
             "level": 3,

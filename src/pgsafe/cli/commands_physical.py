@@ -198,7 +198,7 @@ def _info_text(r: Any) -> str:
 @global_options
 def info_cmd() -> None:
     """Per timeline: base backups, archived WAL, the recoverable window, gaps."""
-    from pgsafe.physical.info import info
+    from pgsafe.recovery.window import info
 
     r = info(_repo())
     emit(asdict(r), lambda: _info_text(r))

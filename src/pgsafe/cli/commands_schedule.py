@@ -18,7 +18,8 @@ from pgsafe.cli.common import emit, global_options, info, open_repo, settings, t
 from pgsafe.cli.redaction import ScrubbingFormatter
 from pgsafe.config import Settings
 from pgsafe.errors import BadInput, PgsafeError, RepositoryError
-from pgsafe.schedule import cron, history, install, jobs
+from pgsafe.repo import runs
+from pgsafe.schedule import cron, install, jobs
 from pgsafe.schedule.daemon import Daemon, Summary, SystemClock
 from pgsafe.schedule.runner import Runner, StopControl, Target
 
@@ -106,7 +107,7 @@ def _install_signals(stop: StopControl) -> None:
     signal.signal(signal.SIGINT, handler)
 
 
-def _run_doc(r: history.Run) -> dict[str, Any]:
+def _run_doc(r: runs.Run) -> dict[str, Any]:
     return r.to_json()
 
 
@@ -149,7 +150,7 @@ def daemon_cmd(once: bool, metrics_port: int | None) -> None:
             stack.callback(server.close)
             info(f"metrics on http://127.0.0.1:{server.port}/metrics")
         runner = Runner(repo, _target(s), cfg, stop=stop)
-        done = history.last_runs(history.read_history(repo), completed_only=True)
+        done = runs.last_runs(runs.read_history(repo), completed_only=True)
         daemon = Daemon(
             cfg.jobs,
             runner.run,
@@ -206,10 +207,10 @@ def list_cmd() -> None:
     s = settings()
     cfg = schedule_config(s)
     now = clock.now()
-    last: dict[str, history.Run] = {}
+    last: dict[str, runs.Run] = {}
     if s.repo:
         try:
-            last = history.last_runs(history.read_history(open_repo()))
+            last = runs.last_runs(runs.read_history(open_repo()))
         except PgsafeError:
             last = {}
     docs: list[dict[str, Any]] = []

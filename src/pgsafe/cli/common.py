@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 import click
 
+from pgsafe.cluster import runas
 from pgsafe.config import Settings, load_settings, open_repository
 from pgsafe.errors import BadInput
 from pgsafe.pg.conninfo import ConnOptions
@@ -224,8 +225,10 @@ def progress(description: str) -> Progress:
 
 
 def open_repo(*, create: bool = False) -> Repository:
-    """The repository of the settings (:func:`pgsafe.config.open_repository`)."""
-    return open_repository(settings(), create=create)
+    """The repository of the settings (:func:`pgsafe.config.open_repository`); one
+    created now belongs to the server's OS user when we are root (it runs wal-push)."""
+    owner = runas.repository_owner() if create else None
+    return open_repository(settings(), create=create, owner=owner)
 
 
 def human_size(n: int | None) -> str:

@@ -48,6 +48,18 @@ def server_user() -> OsUser | None:
     return OsUser(pw.pw_name, pw.pw_uid, pw.pw_gid, frozenset(groups), pw.pw_dir)
 
 
+def repository_owner() -> tuple[int, int] | None:
+    """(uid, gid) for a new local repository folder: as root, the server's OS user (it
+    runs wal-push), when that user exists; None otherwise (the folder stays ours)."""
+    if not is_root():
+        return None
+    try:
+        pw = pwd.getpwnam(os.environ.get("PGSAFE_SERVER_USER", "postgres"))
+    except KeyError:
+        return None
+    return pw.pw_uid, pw.pw_gid
+
+
 def popen_kwargs(user: OsUser | None) -> dict[str, Any]:
     """Keyword arguments for subprocess that run the child as ``user``."""
     if user is None:

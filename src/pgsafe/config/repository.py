@@ -22,9 +22,16 @@ if TYPE_CHECKING:
     from pgsafe.config.settings import Settings
 
 
-def open_repository(settings: Settings, *, create: bool = False) -> Repository:
+def open_repository(
+    settings: Settings,
+    *,
+    create: bool = False,
+    writes: bool = False,
+    owner: tuple[int, int] | None = None,
+) -> Repository:
     """The repository of ``settings``; with ``create``, made when missing (with the
-    configured codec) and checked against the configured encryption."""
+    configured codec, owned by ``owner`` when given) and checked against the configured
+    encryption; ``writes`` (``wal-push``) checks it too without creating anything."""
     codec = None
     if create:
         from pgsafe.repo.codec.pipeline import CodecSpec  # as Repository: codecs on use
@@ -38,6 +45,7 @@ def open_repository(settings: Settings, *, create: bool = False) -> Repository:
             create=create,
             codec=codec,
             recipients=settings.age_recipients,
+            owner=owner,
         )
     else:
         repo = Repository.open(
@@ -46,7 +54,8 @@ def open_repository(settings: Settings, *, create: bool = False) -> Repository:
             create=create,
             codec=codec,
             recipients=settings.age_recipients,
+            owner=owner,
         )
-    if create:  # what writes new objects must not write them weaker than configured
+    if create or writes:  # what writes new objects must not write them weaker than configured
         repo.check_pinned(settings.encryption, settings.age_recipients)
     return repo

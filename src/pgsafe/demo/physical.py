@@ -21,6 +21,7 @@ from typing import Any
 
 from pgsafe import sandbox
 from pgsafe.cluster import runas
+from pgsafe.demo.pitr import run_pitr_scenario
 from pgsafe.demo.report import DemoReport
 from pgsafe.pg.connect import connect
 from pgsafe.physical.archiving import (
@@ -31,7 +32,6 @@ from pgsafe.physical.archiving import (
     restart_server,
     snapshot,
 )
-from pgsafe.physical.scenario import run_pitr_scenario
 from pgsafe.physical.server import facts
 from pgsafe.repo.repository import Repository
 

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from pgsafe import clock, sandbox
+from pgsafe.cluster import runas
 from pgsafe.demo import logical
+from pgsafe.demo import physical as physical_part
 from pgsafe.demo.report import DemoReport
 from pgsafe.pg.conninfo import ConnOptions
 from pgsafe.repo.repository import Repository
@@ -38,12 +38,11 @@ def run_demo(
     st = sandbox.start(home)
     say(f"sandbox PostgreSQL: {st.conninfo}")
     url = str(demo_repo_path(home))
-    repo = Repository.open(url, "demo", create=True)
+    repo = Repository.open(url, "demo", create=True, owner=runas.repository_owner())
     say(f"repository: {url}")
     base = ConnOptions(dbname=st.conninfo)
     info: dict[str, Any] = {"sandbox": st.conninfo, "repo": url}
     info["logical"] = logical.run(report, repo, base, home)
-    if physical and importlib.util.find_spec("pgsafe.demo.physical") is not None:
-        physical_part = importlib.import_module("pgsafe.demo.physical")
+    if physical:
         info["physical"] = physical_part.run(report, repo, home)
     return report, info

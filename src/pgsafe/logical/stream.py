@@ -29,12 +29,6 @@ class _Counter:
             yield c
 
 
-def codec_label(repo: Repository) -> str:
-    """How objects are stored, for the catalog: ``zstd``, ``lz4+age``, ``none``..."""
-    spec = repo.codec_spec()
-    return spec.compression + ("+age" if spec.encryption else "")
-
-
 def store_stream(
     repo: Repository,
     backup_id: str,
@@ -56,6 +50,6 @@ def store_stream(
         size=stored.size,
         sha256=stored.sha256,
         raw_size=raw.size,
-        compression=codec_label(repo),
+        compression=repo.codec_spec().label,
         role=role,
     )

@@ -1,2 +1,3 @@
-"""Physical backups and continuous archiving: archive enable, base backups, restore points,
-the archive's catalog (info) and health checks."""
+"""Physical backups and continuous archiving: archive enable, base backups, restore points
+and health checks (``pgsafe check``).  The commands the server runs are
+:mod:`pgsafe.endpoint`'s; the recoverable window (``pgsafe info``) is :mod:`pgsafe.recovery`'s."""

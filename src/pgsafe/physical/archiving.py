@@ -15,16 +15,15 @@ value there, or ``ALTER SYSTEM RESET`` when it was not there).  :func:`apply_set
 holds that rule behind the small :class:`SystemSettings` protocol; :func:`snapshot` and
 :func:`put_back` let the demo return a server's archiving to what it was.
 
-The command reaches the repository as :mod:`pgsafe.physical.endpoint` says: ``--repo``
-for one repository, ``--config FILE`` for ``[[repos]]`` (so every repository gets each
-segment), and ``PGSAFE_AGE_PASSPHRASE_FILE=...`` in front for a passphrase-encrypted
-repository.
+The command, and the probe that proves it first, are :mod:`pgsafe.endpoint`'s:
+``--repo`` for one repository, ``--config FILE`` for ``[[repos]]`` (so every repository
+gets each segment), and ``PGSAFE_AGE_PASSPHRASE_FILE=...`` in front for a
+passphrase-encrypted repository.
 """
 
 from __future__ import annotations
 
 import os
-import shlex
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -34,14 +33,14 @@ from typing import Any, Protocol
 import psycopg
 from psycopg import sql
 
-from pgsafe import runtime
 from pgsafe.cluster import runas
 from pgsafe.cluster.local import run_dir_for
+from pgsafe.endpoint.command import repo_location
+from pgsafe.endpoint.proven import archive_command
 from pgsafe.errors import BadInput, OperationFailed
 from pgsafe.pg.connect import connect
 from pgsafe.pg.programs import find_program
 from pgsafe.pg.runner import first_error_line
-from pgsafe.physical.endpoint import Endpoint, endpoint_for, probe_env
 from pgsafe.physical.server import ServerFacts, facts, require_superuser
 from pgsafe.repo.repository import Repository
 from pgsafe.wal import server_record
@@ -58,73 +57,11 @@ class EnableResult:
     restarted: bool = False
 
 
-def repo_url(repo: Repository) -> str:
-    from pgsafe.physical.endpoint import repo_url as url_of
-
-    return url_of(repo.storage.url)
-
-
-def is_s3(repo: Repository) -> bool:
-    from pgsafe.physical.endpoint import _urls
-
-    return any(u.startswith("s3://") for u in _urls(repo))
-
-
-def run_probe(
-    rt: runtime.Runtime, ep: Endpoint, verb: str, user: runas.OsUser | None
-) -> subprocess.CompletedProcess[str]:
-    """``verb --probe`` through ``ep``, as the server's user, with the environment the
-    server's command will have (the caller's inline age secrets removed)."""
-    kwargs = runas.popen_kwargs(user)
-    kwargs["env"] = probe_env(ep, kwargs.get("env") or os.environ)
-    return subprocess.run(
-        [*rt.argv, *ep.args(), verb, "--probe"], capture_output=True, text=True,
-        check=False, timeout=60, stdin=subprocess.DEVNULL, **kwargs,
-    )  # fmt: skip
-
-
-def check_repo_writable(
-    rt: runtime.Runtime, repo: Repository, user: runas.OsUser | None, ep: Endpoint | None = None
-) -> None:
-    """Run ``wal-push --probe`` as the server's user; raise with a fix when it fails."""
-    ep = ep or endpoint_for(repo)
-    proc = run_probe(rt, ep, "wal-push", user)
-    if proc.returncode != 0:
-        who = user.name if user else "the server's OS user"
-        files = " ".join(shlex.quote(v) for k, v in ep.env if k.endswith("_FILE"))
-        fix = f"give it the repository: chown -R {who} {shlex.quote(repo_url(repo))}"
-        if files:
-            fix += f"; and let it read {files} (chown {who}, chmod 0600)"
-        if ep.config:
-            fix += f"; and let it read the config {shlex.quote(ep.config)}"
-        raise OperationFailed(
-            f"the OS user {who!r} cannot archive into {repo_url(repo)}: "
-            f"{first_error_line(proc.stderr)}",
-            hint=fix,
-        )
-
-
-def archive_endpoint(repo: Repository, config: Path | None = None) -> Endpoint:
-    return endpoint_for(repo, config=config)
-
-
-def _command(
-    home: Path, repo: Repository, user: runas.OsUser | None, config: Path | None
-) -> tuple[str, runtime.Runtime]:
-    ep = archive_endpoint(repo, config)
-    rt = runtime.wal_runtime(home, user, s3=is_s3(repo))
-    check_repo_writable(rt, repo, user, ep)
-    cmd = runtime.command_line(
-        rt, ep.repo_url, ep.server, "wal-push %p", config=ep.config, env=ep.env
-    )
-    return cmd, rt
-
-
 def archive_command_for(
     home: Path, repo: Repository, user: runas.OsUser | None, config: Path | None = None
 ) -> str:
     """The archive_command for ``repo`` (proven to work as ``user`` first)."""
-    return _command(home, repo, user, config)[0]
+    return archive_command(home, repo, user, config)[0]
 
 
 def _desired(f: ServerFacts, command: str) -> dict[str, str]:
@@ -275,7 +212,7 @@ def enable(
         require_superuser(f, "archive enable")
         server_record.ensure(repo, f.record())
         user = runas.server_user()
-        command, rt = _command(home, repo, user, config)
+        command, rt = archive_command(home, repo, user, config)
         want = _desired(f, command)
         result = EnableResult(command, rt.kind, ep_location(repo, config), repo.server)
         current = {"wal_level": f.wal_level, "archive_mode": f.archive_mode,
@@ -313,7 +250,7 @@ def _datadir_owner(path: str) -> runas.OsUser | None:
 
 
 def ep_location(repo: Repository, config: Path | None) -> str:
-    return str(config.absolute()) if config else repo_url(repo)
+    return str(config.absolute()) if config else repo_location(repo)
 
 
 def archive_settings(repo: Repository, home: Path, config: Path | None = None) -> dict[str, str]:

@@ -389,14 +389,12 @@ def backup(
     Objects go through the repository's codec; a missing encryption key is refused
     (BadInput) before PostgreSQL is asked for anything.
     """
-    from pgsafe.logical.stream import codec_label
-
     progress = progress or NullProgress()
     encoder = data_encoder(repo)
     encoder.check_encode()
     data_object = DATA_BASE + encoder.suffix
     pm_object = PG_MANIFEST_BASE + encoder.suffix
-    label_codec = codec_label(repo)
+    label_codec = repo.codec_spec().label
     with connect(conninfo) as conn:
         f = facts(conn)
         row = conn.execute(

@@ -12,13 +12,13 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pgsafe import runtime
 from pgsafe.cluster import runas
+from pgsafe.endpoint.command import endpoint_for, is_s3, repo_location
+from pgsafe.endpoint.probe import check_repo_writable
+from pgsafe.endpoint.runtime import wal_runtime
 from pgsafe.errors import PgsafeError
 from pgsafe.pg.connect import connect
 from pgsafe.pg.programs import find_program, program_version
-from pgsafe.physical.archiving import check_repo_writable, is_s3, repo_url
-from pgsafe.physical.endpoint import endpoint_for
 from pgsafe.physical.server import facts
 from pgsafe.physical.switch import force_switch, wait_archived
 from pgsafe.repo.repository import Repository
@@ -50,7 +50,7 @@ def _points_here(command: str, repo: Repository, config: Path | None = None) -> 
         words = shlex.split(command.replace("%%", "%"))
     except ValueError:
         return False
-    flag, want = ("--config", str(config)) if config else ("--repo", repo_url(repo))
+    flag, want = ("--config", str(config)) if config else ("--repo", repo_location(repo))
     if "wal-push" not in words or flag not in words:
         return False
     given = words[words.index(flag) + 1]
@@ -67,7 +67,7 @@ def check(
     where = (
         f"--config {shlex.quote(str(config))}"
         if config
-        else f"--repo {shlex.quote(repo_url(repo))}"
+        else f"--repo {shlex.quote(repo_location(repo))}"
     )
     if repo.server != "main":
         where += f" --server {shlex.quote(repo.server)}"
@@ -90,7 +90,7 @@ def check(
               "this --repo/--server belongs to another cluster: use another --server")  # fmt: skip
         user = runas.server_user()
         try:
-            rt = runtime.wal_runtime(home, user, s3=is_s3(repo))
+            rt = wal_runtime(home, user, s3=is_s3(repo))
             check_repo_writable(rt, repo, user, endpoint_for(repo, config=config))
             r.add("server user runs pgsafe", True, f"{rt.kind}: {' '.join(rt.argv)}")
         except PgsafeError as exc:

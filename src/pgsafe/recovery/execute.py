@@ -35,10 +35,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import psycopg
 
-from pgsafe import runtime
 from pgsafe.cluster import datafiles, runas
 from pgsafe.cluster.local import LocalCluster
 from pgsafe.cluster.ports import free_port, port_in_use
+from pgsafe.config import state_home
+from pgsafe.endpoint import proven
 from pgsafe.errors import BadInput, OperationFailed, PgsafeError, VerificationFailed
 from pgsafe.recovery import inventory
 from pgsafe.recovery.extract import check_readable, data_object, extract
@@ -301,30 +302,7 @@ def restore_command(repo: Repository, req: RecoverRequest) -> str:
     An encrypted repository's identity (or passphrase) file is named in the command
     (``PGSAFE_AGE_IDENTITY_FILE=...``); the server's user must be able to read it.
     """
-    from pgsafe.config import state_home
-    from pgsafe.physical.archiving import is_s3, run_probe
-    from pgsafe.physical.endpoint import endpoint_for
-
-    user = runas.server_user()
-    ep = endpoint_for(repo, config=req.config, decrypt=True)
-    rt = runtime.wal_runtime(state_home(), user, s3=is_s3(repo))
-    proc = run_probe(rt, ep, "wal-get", user)
-    if proc.returncode != 0:
-        who = user.name if user else "the server's OS user"
-        files = [v for k, v in ep.env if k.endswith("_FILE")]
-        lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
-        raise BadInput(
-            f"restore_command would fail for the OS user {who!r}: "
-            + (lines[0][7:] if lines else proc.stderr.strip()[-300:]),
-            hint=(
-                f"let {who} read {' '.join(files)} (e.g. chown {who} FILE; chmod 0600 FILE)"
-                if files
-                else f"let {who} read the repository and its config"
-            ),
-        )
-    return runtime.command_line(
-        rt, ep.repo_url, ep.server, "wal-get %f %p", config=ep.config, env=ep.env
-    )
+    return proven.restore_command(state_home(), repo, runas.server_user(), req.config)
 
 
 def _empty(d: Path) -> None:

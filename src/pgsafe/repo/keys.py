@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pgsafe.errors import BadInput
-from pgsafe.repo.codec import bech32
+from pgsafe.repo import bech32
 
 if TYPE_CHECKING:  # cryptography is imported when a key is used, not by every command
     from cryptography.hazmat.primitives.asymmetric.x25519 import (

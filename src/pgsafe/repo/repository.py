@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import pwd
 import re
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
@@ -60,11 +59,14 @@ def validate_server(name: str) -> str:
     return name
 
 
-def open_storage(url: str, *, create: bool) -> Storage:
+def open_storage(url: str, *, create: bool, owner: tuple[int, int] | None = None) -> Storage:
     """Storage for a repository URL: a local folder, or ``s3://bucket/prefix``.
 
     S3 settings and credentials come from the environment (see
     :mod:`pgsafe.repo.storage.s3`); the bucket must exist, ``create`` never makes one.
+    ``owner`` (uid, gid): who a local folder made now belongs to — the caller decides
+    (as root, the server's OS user, which runs wal-push: :func:`pgsafe.cluster.runas.
+    repository_owner`); the repository knows no OS user.
     """
     if url.startswith("s3://"):
         from pgsafe.repo.storage.s3 import S3Storage  # imports botocore only when used
@@ -93,7 +95,8 @@ def open_storage(url: str, *, create: bool) -> Storage:
                 f"cannot create the repository folder {root}: {exc.strerror}",
                 hint="choose a folder you can write, or fix its permissions",
             ) from None
-        _give_to_server_user(root)
+        if owner is not None:
+            _give_to(root, owner)
     elif create and not os.access(root, os.W_OK | os.X_OK):
         raise RepositoryError(
             f"repository {root} is not writable",
@@ -102,21 +105,14 @@ def open_storage(url: str, *, create: bool) -> Storage:
     return PosixStorage(root)
 
 
-def _give_to_server_user(root: Path) -> None:
-    """As root, a new repository belongs to the server's OS user (it runs wal-push).
+def _give_to(root: Path, owner: tuple[int, int]) -> None:
+    """Give the new repository folder ``root`` to ``owner`` (uid, gid).
 
     ``root`` was just made by this process; it is changed through a descriptor opened
     without following a link (never ``chown`` of a path)."""
-    if os.geteuid() != 0:
-        return
-    name = os.environ.get("PGSAFE_SERVER_USER", "postgres")
-    try:
-        pw = pwd.getpwnam(name)
-    except KeyError:
-        return
     fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
     try:
-        os.fchown(fd, pw.pw_uid, pw.pw_gid)
+        os.fchown(fd, *owner)
     finally:
         os.close(fd)
 
@@ -193,12 +189,13 @@ class Repository:
         create: bool = False,
         codec: dict[str, Any] | None = None,
         recipients: tuple[str, ...] = (),
+        owner: tuple[int, int] | None = None,
     ) -> Repository:
         """Open (with ``create``, make) a repository; ``codec`` and ``recipients`` apply
-        only to a repository created now."""
+        only to a repository created now, ``owner`` to a local folder made now."""
         if not url:
             raise BadInput("no repository given", hint="pass --repo PATH or set PGSAFE_REPO")
-        storage = open_storage(url, create=create)
+        storage = open_storage(url, create=create, owner=owner)
         repo = cls(storage, server, codec=codec, recipients=recipients)
         repo._check_marker(create=create)
         return repo
@@ -212,14 +209,19 @@ class Repository:
         create: bool = False,
         codec: dict[str, Any] | None = None,
         recipients: tuple[str, ...] = (),
+        owner: tuple[int, int] | None = None,
     ) -> Repository:
         """Several repositories as one (``[[repos]]``): writes go to each, reads fall
         back to the next when an object is missing or damaged."""
         from pgsafe.repo.storage.mirror import Member, MirrorStorage
 
         if len(repos) == 1:
-            return cls.open(repos[0][1], server, create=create, codec=codec, recipients=recipients)
-        members = [Member(name, open_storage(url, create=create)) for name, url in repos]
+            return cls.open(
+                repos[0][1], server, create=create, codec=codec, recipients=recipients, owner=owner
+            )
+        members = [
+            Member(name, open_storage(url, create=create, owner=owner)) for name, url in repos
+        ]
         repo = cls(MirrorStorage(members), server, codec=codec, recipients=recipients)
         repo._check_marker(create=create)
         for m in members[1:]:  # a repository added later gets the marker

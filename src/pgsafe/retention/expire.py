@@ -33,7 +33,6 @@ from pgsafe.retention import leftovers
 from pgsafe.retention.plan import ExpiryPlan, plan_expiry
 from pgsafe.retention.policy import Policy
 from pgsafe.wal import layout, names, server_record
-from pgsafe.wal.push import digest_key
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +138,7 @@ def expire(repo: Repository, policy: Policy, now: datetime, *, dry_run: bool) ->
             result.removed_backups.append(backup_id)
         for name in plan.remove_wal:
             repo.storage.delete(wal[name])
-            repo.storage.delete(digest_key(repo.server, name))  # encrypted repositories
+            repo.storage.delete(layout.digest_key(repo.server, name))  # encrypted repositories
             result.removed_wal.append(name)
         result.leftovers = leftovers.sweep(repo, now, dry_run=False)
         for key in result.leftovers:

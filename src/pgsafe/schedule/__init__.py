@@ -6,14 +6,11 @@ Modules, one idea each:
 * :mod:`~pgsafe.schedule.jobs` — the config sections, validated once at load;
 * :mod:`~pgsafe.schedule.plan` — pure decisions: missed runs, what is due;
 * :mod:`~pgsafe.schedule.runner` — one run as a child ``pgsafe`` process;
-* :mod:`~pgsafe.schedule.history` — the run records in the repository
-  (:func:`read_history` for ``pgsafe status``);
 * :mod:`~pgsafe.schedule.hooks` — ``on_success`` / ``on_failure`` commands;
 * :mod:`~pgsafe.schedule.daemon` — the loop, its clock and stop handling;
 * :mod:`~pgsafe.schedule.stats`, :mod:`~pgsafe.schedule.metrics_http` — daemon metrics;
 * :mod:`~pgsafe.schedule.install` — crontab and systemd timer files.
+
+Each run is recorded in the repository by :mod:`pgsafe.repo.runs`, where
+``pgsafe status`` reads it too.
 """
-
-from pgsafe.schedule.history import Run, last_runs, read_history
-
-__all__ = ["Run", "last_runs", "read_history"]

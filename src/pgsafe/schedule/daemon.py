@@ -17,8 +17,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from pgsafe import clock
+from pgsafe.repo.runs import Run
 from pgsafe.schedule import cron, plan
-from pgsafe.schedule.history import Run
 from pgsafe.schedule.jobs import Job
 from pgsafe.schedule.runner import StopControl
 from pgsafe.schedule.stats import STATS, DaemonStats

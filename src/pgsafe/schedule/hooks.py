@@ -1,6 +1,6 @@
 """``on_success`` / ``on_failure`` hooks: a command run after a job, for alerting.
 
-The hook gets the run's JSON record on stdin (see :mod:`pgsafe.schedule.history`) and
+The hook gets the run's JSON record on stdin (see :mod:`pgsafe.repo.runs`) and
 ``PGSAFE_EVENT`` (``success`` or ``failure``), ``PGSAFE_JOB``, ``PGSAFE_SERVER`` and
 ``PGSAFE_OUTCOME`` in its environment.  Variables that carry secrets (``PGPASSWORD``,
 the ``PGSAFE_AGE_*`` keys and passphrases, cloud credentials) are removed from the

@@ -1,9 +1,9 @@
 """``pgsafe daemon --metrics-port P``: Prometheus text on ``http://127.0.0.1:P/metrics``.
 
-The body is :func:`pgsafe.status.metrics.render` (the repository's health, owned by the
-status feature) followed by :func:`pgsafe.schedule.stats.daemon_metrics`.  Until the
-status module exists, a minimal ``pgsafe_up 1`` stands in for it.  Only the loopback
-address is served: metrics reveal backup names and sizes, nothing for the network.
+The body is :func:`pgsafe.status.metrics.render` (the repository's health, owned by
+:mod:`pgsafe.status`, which the scheduler sits above) followed by
+:func:`pgsafe.schedule.stats.daemon_metrics`.  Only the loopback address is served:
+metrics reveal backup names and sizes, nothing for the network.
 """
 
 from __future__ import annotations
@@ -17,26 +17,19 @@ from typing import Any
 from pgsafe.errors import BadInput
 from pgsafe.repo.repository import Repository
 from pgsafe.schedule.stats import daemon_metrics
+from pgsafe.status import health, metrics
 
 log = logging.getLogger("pgsafe.schedule")
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-FALLBACK = "# HELP pgsafe_up 1 when pgsafe answers.\n# TYPE pgsafe_up gauge\npgsafe_up 1\n"
 
 
 def render_all(repo: Repository, raw: Mapping[str, Any] | None = None) -> str:
-    """The repository's metrics (when the status feature is installed) and the daemon's.
+    """The repository's metrics and the daemon's.
 
     ``raw`` is the whole config: its health thresholds apply, as for ``pgsafe metrics``.
     """
-    try:
-        from pgsafe.status import health, metrics
-    except ModuleNotFoundError as exc:
-        if not (exc.name or "").startswith("pgsafe.status"):
-            raise
-        base = FALLBACK
-    else:
-        base = metrics.render(repo, health.thresholds_from(raw or {}))
+    base = metrics.render(repo, health.thresholds_from(raw or {}))
     if base and not base.endswith("\n"):
         base += "\n"
     return base + daemon_metrics()

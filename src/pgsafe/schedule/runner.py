@@ -30,8 +30,9 @@ from datetime import UTC, datetime
 from typing import IO, Any
 
 from pgsafe.errors import PgsafeError, RepositoryError
+from pgsafe.repo import runs
 from pgsafe.repo.repository import Repository
-from pgsafe.schedule import history, hooks
+from pgsafe.schedule import hooks
 from pgsafe.schedule.jobs import Job, ScheduleConfig
 from pgsafe.schedule.stats import STATS, DaemonStats
 
@@ -116,7 +117,7 @@ class Runner:
         self.stats = STATS if stats is None else stats
 
     # -- one run -------------------------------------------------------------
-    def run(self, job: Job, slot: datetime | None, reason: str) -> history.Run | None:
+    def run(self, job: Job, slot: datetime | None, reason: str) -> runs.Run | None:
         """Run ``job`` now; None when a stop came while waiting for the job lock."""
         while True:
             try:
@@ -130,7 +131,7 @@ class Runner:
             log.info("job %s waits for another job of server %s", job.name, self.repo.server)
             self.stop.event.wait(2.0)
 
-    def _run_locked(self, job: Job, slot: datetime | None, reason: str) -> history.Run:
+    def _run_locked(self, job: Job, slot: datetime | None, reason: str) -> runs.Run:
         argv = self.target.argv(job)
         started = self.now()
         t0 = time.monotonic()
@@ -206,9 +207,9 @@ class Runner:
         rc: int | None,
         result: dict[str, Any] | None,
         error: str | None,
-    ) -> history.Run:
+    ) -> runs.Run:
         duration = round(time.monotonic() - t0, 3)
-        run = history.Run(
+        run = runs.Run(
             job=job.name,
             command=list(job.display_argv),
             outcome=outcome,
@@ -229,13 +230,13 @@ class Runner:
             log.warning("job %s %s in %.1f s: %s", job.name, outcome.upper(), duration, error)
         self.stats.ran(job.name, started, run.ok, duration)
         try:
-            history.record(self.repo, run)
+            runs.record(self.repo, run)
         except (PgsafeError, OSError) as exc:
             log.error("job %s: could not record the run in the history: %s", job.name, exc)
         self._hook(job, run)
         return run
 
-    def _hook(self, job: Job, run: history.Run) -> None:
+    def _hook(self, job: Job, run: runs.Run) -> None:
         argv = self.config.hook_for(job, run.ok)
         if argv is None:
             return

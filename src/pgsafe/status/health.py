@@ -14,8 +14,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from pgsafe.errors import PgsafeError
 from pgsafe.repo.catalog import Manifest
 from pgsafe.repo.repository import Repository
+from pgsafe.repo.runs import read_history
 from pgsafe.status.durations import human, parse_duration
 from pgsafe.wal import layout
 
@@ -144,8 +146,7 @@ def _archiving(repo: Repository, now: datetime) -> Archiving | None:
 
 def _server_archiver(conninfo: str, arch: Archiving) -> str | None:
     """Fill pg_stat_archiver's failures; return an error text when unreachable."""
-    from pgsafe.errors import PgsafeError
-    from pgsafe.pg.connect import connect
+    from pgsafe.pg.connect import connect  # psycopg only when a server is asked
 
     try:
         with connect(conninfo) as conn:
@@ -167,8 +168,6 @@ def _server_archiver(conninfo: str, arch: Archiving) -> str | None:
 
 def _jobs(repo: Repository) -> list[dict[str, Any]]:
     """The last run of each scheduled job, from the repository's run history."""
-    from pgsafe.schedule.history import read_history
-
     last: dict[str, dict[str, Any]] = {}
     for run in read_history(repo):
         last[run.job] = {

@@ -66,11 +66,13 @@ def parse_args(args: list[str]) -> LeanArgs:
         raise BadInput(exc.message, hint=USAGE) from None
 
 
-def _open_repo(a: LeanArgs) -> Repository:
+def _open_repo(a: LeanArgs, *, writes: bool = False) -> Repository:
+    """The repository; ``writes`` (wal-push) also holds its marker to the configured
+    encryption, so that WAL is never archived weaker than the config asks."""
     from pgsafe.config.repository import open_repository
     from pgsafe.config.settings import load_settings
 
-    return open_repository(load_settings(a.settings_flags()))
+    return open_repository(load_settings(a.settings_flags()), writes=writes)
 
 
 def _push(a: LeanArgs) -> int:
@@ -83,7 +85,7 @@ def _push(a: LeanArgs) -> int:
             return 0
     from pgsafe.wal.push import push, wal_encoder
 
-    repo = _open_repo(a)
+    repo = _open_repo(a, writes=True)
     if a.probe:
         for _ in wal_encoder(repo).encode([b"probe\n"]):
             pass

@@ -74,6 +74,8 @@ def settings(flags: Mapping[str, object]) -> tuple[str, str] | None:
             return None
     except BadInput:  # a config named but missing: the full path says so
         return None
+    if os.environ.get("PGSAFE_ENCRYPTION", "").strip().lower() not in ("", "none", "off", "no"):
+        return None  # encryption asked for: the full path holds the marker to it
     repo = discovery.flag_or_env(flags, "repo")
     server = discovery.flag_or_env(flags, "server") or discovery.DEFAULT_SERVER
     if not isinstance(repo, str) or not repo or not isinstance(server, str) or "://" in repo:

@@ -6,6 +6,7 @@ Keys::
     <server>/wal/<TTTTTTTTXXXXXXXX>/<name><sfx>  segments, .partial and .backup files
     <server>/wal/history/<TLI>.history<sfx>      timeline history files
     <server>/marks/<name>.json                   named restore points (pgsafe mark)
+    <server>/wal-digests/<name>.sha256           sha256 of an encrypted WAL file's plaintext
 
 ``<sfx>`` is the suffix of the repository's codec when the file was archived: ``.zst``
 (the default), ``.lz4``, ``.gz`` or nothing, then ``.age`` when encrypted.  A
@@ -74,6 +75,12 @@ def name_of_key(key: str) -> str | None:
 
     name = strip_suffix(key.rsplit("/", 1)[-1])
     return name if parse(name) is not None else None
+
+
+def digest_key(server: str, name: str) -> str:
+    """Where the sha256 of WAL file ``name``'s plaintext is recorded (written before an
+    encrypted segment, removed with it)."""
+    return f"{server}/wal-digests/{name}.sha256"
 
 
 def mark_key(server: str, name: str) -> str:

@@ -94,14 +94,10 @@ def _stored_digest(repo: Repository, key: str) -> str:
     return h.hexdigest()
 
 
-def digest_key(server: str, name: str) -> str:
-    return f"{server}/wal-digests/{name}.sha256"
-
-
 def _claim_digest(repo: Repository, name: str, digest: str) -> None:
     """Record the plaintext's sha256 before the (encrypted) segment; a different one
     already recorded means different content under the same name: refuse."""
-    key = digest_key(repo.server, name)
+    key = layout.digest_key(repo.server, name)
     try:
         repo.storage.put(key, [digest.encode() + b"\n"])
         return

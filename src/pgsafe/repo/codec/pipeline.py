@@ -114,6 +114,11 @@ class CodecSpec:
     def suffix(self) -> str:
         return _SUFFIX[self.compression] + (AGE_EXTENSION if self.encryption else "")
 
+    @property
+    def label(self) -> str:
+        """How objects are stored, for the catalog: ``zstd``, ``lz4+age``, ``none``..."""
+        return self.compression + ("+age" if self.encryption else "")
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able description (no secret in it), e.g. for a manifest."""
         enc = self.encryption

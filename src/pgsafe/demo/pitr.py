@@ -1,4 +1,4 @@
-"""The PITR exercise as a library function, for ``pgsafe demo`` (issue 3, item 9).
+"""The PITR part of ``pgsafe demo``, as a library function.
 
 On a cluster pgsafe controls: archiving into the repository, tables ``transactions``
 and ``recovery_log``, a base backup, four transactions a few seconds apart, then the

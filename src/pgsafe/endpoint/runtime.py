@@ -1,4 +1,4 @@
-"""A pgsafe the PostgreSQL server's OS user can run, for archive/restore commands.
+"""A pgsafe the PostgreSQL server's OS user can run: the runtime of the WAL endpoints.
 
 ``archive_command`` and ``restore_command`` run as the server's OS user (``postgres``
 when pgsafe runs as root), not as the user who installed pgsafe.  The project may live
@@ -18,7 +18,8 @@ there), so :func:`wal_runtime` answers with the argv prefix that user *can* run:
    (``sys._base_executable``, else ``/usr/bin/python3``) in isolated mode.
 
 Either way the result is verified by running ``wal-get --probe`` as the user; when
-nothing works the error says why and what to do.
+nothing works the error says why and what to do.  What follows the runtime's argv on
+the command line is :mod:`pgsafe.endpoint.command`'s.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ import hashlib
 import json
 import os
 import secrets
-import shlex
 import shutil
 import subprocess
 import sys
@@ -112,7 +112,7 @@ def lean_argv(s3: bool = False) -> tuple[str, ...]:
 def compile_package() -> None:
     """Write pgsafe's bytecode where it lives, when we may (the server's user, which runs
     the WAL endpoints, usually cannot: it would recompile edited modules on every call)."""
-    pkg = Path(__file__).parent
+    pkg = Path(__file__).parent.parent  # the pgsafe package
     if not os.access(pkg, os.W_OK):
         return
     with contextlib.suppress(OSError):
@@ -251,25 +251,3 @@ def wal_runtime(
         hint=f"install pgsafe where {who!r} can read it (e.g. a virtualenv under /opt), "
         "or set PGSAFE_HOME to a folder it can enter",
     )
-
-
-def command_line(
-    runtime: Runtime,
-    repo_url: str | None,
-    server: str,
-    verb: str,
-    *,
-    config: str | None = None,
-    env: Sequence[tuple[str, str]] = (),
-) -> str:
-    """A shell command for postgresql.conf, every path quoted, ``%`` escaped.
-
-    ``verb`` is ``"wal-push %p"`` or ``"wal-get %f %p"``: its placeholders stay live.
-    ``config`` replaces ``--repo`` (``[[repos]]``); ``env`` pairs go in front of the
-    command as ``NAME=value`` (file names and public settings only, never secrets).
-    """
-    where = ["--config", config] if config else ["--repo", repo_url or ""]
-    words = [*runtime.argv, *where, "--server", server]
-    assigns = [f"{k}={shlex.quote(v)}" for k, v in env]
-    quoted = " ".join([*assigns, *(shlex.quote(w) for w in words)]).replace("%", "%%")
-    return f"{quoted} {verb}"

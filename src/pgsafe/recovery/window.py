@@ -1,5 +1,6 @@
-"""``pgsafe info``: per server and timeline — base backups, archived WAL range, the
-recoverable window and every gap, named."""
+"""``pgsafe info``: the recoverable window per server and timeline — base backups,
+archived WAL range, the window each backup opens and every gap, named (a report of the
+recovery planner's views, :func:`pgsafe.recovery.plan.view`)."""
 
 from __future__ import annotations
 

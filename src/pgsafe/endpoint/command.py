@@ -1,9 +1,11 @@
-"""How PostgreSQL's archive_command / restore_command reach the repository.
+"""The command line PostgreSQL's archive_command / restore_command run.
 
-An :class:`Endpoint` is what goes after the runtime's argv: ``--repo URL`` (a folder,
-made absolute, or ``s3://...``) or, for ``[[repos]]``, ``--config FILE`` (absolute) so
-that every repository is reached; ``--server``; and a few environment assignments
-written in front of the command (``NAME=value pgsafe ...``, run by the server's shell).
+:func:`command_line` is the runtime's argv (:mod:`pgsafe.endpoint.runtime`), then the
+:class:`Endpoint`, then the verb (``wal-push %p`` or ``wal-get %f %p``).  The endpoint
+is ``--repo URL`` (a folder, made absolute, or ``s3://...``) or, for ``[[repos]]``,
+``--config FILE`` (absolute) so that every repository is reached; ``--server``; and a
+few environment assignments written in front of the command (``NAME=value pgsafe ...``,
+run by the server's shell).
 
 Only *names of files* and public settings are ever put there, never a secret:
 
@@ -16,16 +18,18 @@ Only *names of files* and public settings are ever put there, never a secret:
 A passphrase or identity given inline (``PGSAFE_AGE_PASSPHRASE``, ``PGSAFE_AGE_IDENTITY``)
 cannot be carried: :func:`endpoint_for` refuses with the fix (a file the server's OS
 user can read).  Whether the server's user can read those files is proven by the
-probes run as that user (:func:`probe_env` gives the environment they run with).
+probes run as that user (:mod:`pgsafe.endpoint.probe`).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import shlex
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from pgsafe.endpoint.runtime import Runtime
 from pgsafe.errors import BadInput
 from pgsafe.repo.keys import (
     ENV_IDENTITY,
@@ -36,6 +40,7 @@ from pgsafe.repo.keys import (
     ENV_RECIPIENTS_FILE,
 )
 from pgsafe.repo.repository import Repository
+from pgsafe.repo.storage.mirror import MirrorStorage
 
 S3_SETTINGS = (
     "PGSAFE_S3_ENDPOINT",
@@ -55,7 +60,7 @@ S3_SETTINGS = (
     "AWS_EC2_METADATA_DISABLED",
 )
 _FILE_VARS = (ENV_PASSPHRASE_FILE, ENV_IDENTITY_FILE, ENV_RECIPIENTS_FILE)
-_AGE_VARS = (*_FILE_VARS, ENV_PASSPHRASE, ENV_IDENTITY, ENV_RECIPIENTS)
+AGE_VARS = (*_FILE_VARS, ENV_PASSPHRASE, ENV_IDENTITY, ENV_RECIPIENTS)
 
 
 @dataclass(frozen=True)
@@ -77,12 +82,21 @@ def repo_url(url: str) -> str:
     return url if "://" in url else str(Path(url).absolute())
 
 
-def _urls(repo: Repository) -> list[str]:
-    from pgsafe.repo.storage.mirror import MirrorStorage
+def repo_location(repo: Repository) -> str:
+    """:func:`repo_url` of ``repo``'s storage (the first of several)."""
+    return repo_url(repo.storage.url)
 
+
+def urls(repo: Repository) -> list[str]:
+    """The URL of each repository ``repo`` writes to (several with ``[[repos]]``)."""
     if isinstance(repo.storage, MirrorStorage):
         return [m.storage.url for m in repo.storage.members]
     return [repo.storage.url]
+
+
+def is_s3(repo: Repository) -> bool:
+    """Whether one of the repositories is on S3 (a copied runtime then carries botocore)."""
+    return any(u.startswith("s3://") for u in urls(repo))
 
 
 def _inline_refused(var: str, file_var: str, what: str) -> BadInput:
@@ -105,7 +119,7 @@ def endpoint_for(
     ``[[repos]]``; ``decrypt`` for restore_command."""
     env = os.environ if environ is None else environ
     pairs: list[tuple[str, str]] = []
-    if any(u.startswith("s3://") for u in _urls(repo)):
+    if is_s3(repo):
         pairs += [(k, env[k]) for k in S3_SETTINGS if env.get(k)]
     spec = repo.codec_spec()
     if spec.encryption is not None and spec.encryption.mode == "passphrase":
@@ -127,9 +141,28 @@ def endpoint_for(
     return Endpoint(repo.server, repo_url=repo_url(repo.storage.url), env=tuple(pairs))
 
 
-def probe_env(ep: Endpoint, base: Mapping[str, str]) -> dict[str, str]:
-    """``base`` without pgsafe's age variables, plus the endpoint's: what the command
-    will see when the server runs it (inline secrets of the caller do not count)."""
-    out = {k: v for k, v in base.items() if k not in _AGE_VARS}
-    out.update(dict(ep.env))
-    return out
+def command_line(
+    runtime: Runtime,
+    repo_url: str | None,
+    server: str,
+    verb: str,
+    *,
+    config: str | None = None,
+    env: Sequence[tuple[str, str]] = (),
+) -> str:
+    """A shell command for postgresql.conf, every path quoted, ``%`` escaped.
+
+    ``verb`` is ``"wal-push %p"`` or ``"wal-get %f %p"``: its placeholders stay live.
+    ``config`` replaces ``--repo`` (``[[repos]]``); ``env`` pairs go in front of the
+    command as ``NAME=value`` (file names and public settings only, never secrets).
+    """
+    where = ["--config", config] if config else ["--repo", repo_url or ""]
+    words = [*runtime.argv, *where, "--server", server]
+    assigns = [f"{k}={shlex.quote(v)}" for k, v in env]
+    quoted = " ".join([*assigns, *(shlex.quote(w) for w in words)]).replace("%", "%%")
+    return f"{quoted} {verb}"
+
+
+def endpoint_command(runtime: Runtime, ep: Endpoint, verb: str) -> str:
+    """:func:`command_line` of ``runtime`` and ``ep``."""
+    return command_line(runtime, ep.repo_url, ep.server, verb, config=ep.config, env=ep.env)

@@ -1,5 +1,9 @@
 """The run history of scheduled jobs, kept in the repository.
 
+Written by :mod:`pgsafe.schedule` (the daemon, ``pgsafe schedule run``), read by
+:mod:`pgsafe.status` (the last run of each job): a record of the repository that both
+import, so neither imports the other for it.
+
 One JSON object per run, stored atomically under
 ``<server>/history/<started>-<job>.json`` and never overwritten (a clash of names gets
 a ``~2`` suffix, which sorts after the first), so the history survives the daemon and
