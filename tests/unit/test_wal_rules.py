@@ -136,3 +136,18 @@ def test_an_oversized_record_is_refused_by_both_paths(clean_env: Path, record: s
     seg = segment(clean_env / "000000010000000A00000001")
     assert fastpush.push({"repo": str(root)}, str(seg)) is None
     assert entry.main(["--repo", str(root), "wal-push", str(seg)]) == 2  # damaged: exit 3 -> 2
+
+
+def test_wal_is_never_archived_weaker_than_the_config_asks(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A plain marker (an attacker turned encryption off) while the environment asks for
+    age: neither path stores the segment in the clear."""
+    make_repo(clean_env)
+    root = clean_env / "repo"
+    (root / "main" / "wal").mkdir(exist_ok=True)
+    seg = segment(clean_env / "000000010000000A00000001")
+    monkeypatch.setenv("PGSAFE_ENCRYPTION", "age")
+    assert fastpush.push({"repo": str(root)}, str(seg)) is None
+    assert entry.main(["--repo", str(root), "wal-push", str(seg)]) != 0
+    assert not [p for p in (root / "main" / "wal").rglob("*") if p.is_file()]
