@@ -2,7 +2,15 @@
 
 Each database is dumped from an exported snapshot; the data fingerprint of every
 dumped table is computed in that same snapshot while pg_dump runs, so a restore can
-be proven against exactly what was dumped.  pg_dump's own compression is off: the
+be proven against exactly what was dumped.
+
+Locks (see :mod:`pgsafe.logical.dumplocks`): the fingerprint reads no table before
+pg_dump holds its ACCESS SHARE lock on every dumped table.  Reading earlier made a
+cycle PostgreSQL cannot see: the fingerprint's locks last until pg_dump ends, a DDL
+statement queues behind them, pg_dump queues behind the DDL.  pg_dump waits at most
+``--lock-wait-timeout`` for a lock, and so does the fingerprint, so a concurrent
+schema change makes the dump wait, or fail with a message naming the cause, never
+hang.  pg_dump's own compression is off: the
 stream is compressed (and encrypted, if the repository says so) once, on its way to
 storage.  The manifest is written last;
 an interrupted dump leaves no listed backup.
@@ -26,7 +34,8 @@ from typing import Any
 import psycopg
 
 from pgsafe import __version__, clock
-from pgsafe.errors import BadInput, OperationFailed, ToolFailed
+from pgsafe.errors import BadInput
+from pgsafe.logical import dumplocks as locks
 from pgsafe.logical import fingerprint as fp
 from pgsafe.logical.stream import store_stream
 from pgsafe.logical.tables import Table, default_sequences, list_tables, resolve
@@ -57,6 +66,7 @@ class DumpRequest:
     all_databases: bool = False
     excluded: tuple[Table, ...] = ()
     sequences: tuple[Table, ...] = ()
+    lock_wait_timeout: float = 300.0  # seconds pg_dump (and the fingerprint) wait for a lock
 
 
 @dataclass
@@ -75,6 +85,8 @@ def validate(req: DumpRequest) -> None:
         raise BadInput("--schema-only and --data-only exclude each other")
     if req.jobs < 1:
         raise BadInput("-j must be at least 1")
+    if not req.lock_wait_timeout > 0:
+        raise BadInput("--lock-wait-timeout must be a positive number of seconds")
     if req.jobs > 1 and req.format != "directory" and not req.all_databases:
         raise BadInput(
             f"-j {req.jobs} needs the directory format (pg_dump dumps in parallel only there)",
@@ -281,6 +293,7 @@ def _dump_one(
         tables = list_tables(snap_conn) if whole else list(selected or [])
         out.tables = tables
         argv = [find_program("pg_dump", major), "--snapshot", snapshot, "--no-password"]
+        argv += [f"--lock-wait-timeout={locks.timeout_ms(req.lock_wait_timeout)}"]
         argv += {"custom": ["-Fc", "-Z0"], "plain": ["-Fp"], "directory": ["-Fd", "-Z0"]}[fmt]
         if whole:
             argv.append("--create")
@@ -288,8 +301,12 @@ def _dump_one(
             argv += _selection_args(req, selected or [])
         clean, env = tool_env(conninfo)
         argv += ["-d", clean or ""]
+        app = locks.application_name()
+        env = {**env, "PGAPPNAME": app}
         fp_result: dict[str, dict[str, Any]] = {}
         fp_error: list[BaseException] = []
+        dump_ended = threading.Event()
+        oids = [] if req.schema_only else locks.lockable_oids(snap_conn, tables)
 
         def take_fingerprint() -> None:
             try:
@@ -297,12 +314,14 @@ def _dump_one(
                     fp_result.update(
                         {t.qualified: dict(fp.EMPTY) for t in tables if not t.partitioned}
                     )
-                else:
-                    fp_result.update(
-                        fp.fingerprint(
-                            snap_conn, tables, in_transaction=True, method=fp.method_for(major)
-                        )
+                    return
+                locks.wait_for_dump_locks(conninfo, app, oids, dump_ended)
+                locks.lock_like_dump(snap_conn, oids, req.lock_wait_timeout)
+                fp_result.update(
+                    fp.fingerprint(
+                        snap_conn, tables, in_transaction=True, method=fp.method_for(major)
                     )
+                )
             except BaseException as exc:  # reported after pg_dump finishes
                 fp_error.append(exc)
 
@@ -320,9 +339,10 @@ def _dump_one(
                     _run_streaming(repo, backup_id, argv, env, name, role, req, prog, label)
                 )
         finally:
+            dump_ended.set()
             worker.join()
         if fp_error:
-            raise OperationFailed(f"fingerprint of {dbname} failed: {fp_error[0]}")
+            raise locks.fingerprint_failure(dbname, fp_error[0])
         out.fingerprint = fp_result
     if req.data_only and not whole:
         # A data-only dump cannot be restored into an empty database: keep the schema of
@@ -393,7 +413,7 @@ def _run_streaming(
     if rc != 0:
         repo.storage.delete(repo.object_key(backup_id, obj.name))
         err = b"".join(stderr_chunks).decode(errors="replace")
-        raise ToolFailed(f"pg_dump of {label} failed (exit {rc}): {first_error_line(err)}")
+        raise locks.tool_failure(label, rc, first_error_line(err))
     return obj
 
 
@@ -423,10 +443,7 @@ def _dump_directory(
             cmd, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL
         )
         if proc.returncode != 0:
-            raise ToolFailed(
-                f"pg_dump of {dbname} failed (exit {proc.returncode}): "
-                f"{first_error_line(proc.stderr)}"
-            )
+            raise locks.tool_failure(dbname, proc.returncode, first_error_line(proc.stderr))
         files = sorted(p for p in target.iterdir() if p.is_file())
         done = [0]
         lock = threading.Lock()
