@@ -39,6 +39,7 @@ from pgsafe.logical import dumplocks as locks
 from pgsafe.logical import fingerprint as fp
 from pgsafe.logical.stream import store_stream
 from pgsafe.logical.tables import Table, default_sequences, list_tables, resolve
+from pgsafe.logical.tree import Tree
 from pgsafe.pg.connect import connect, server_major
 from pgsafe.pg.conninfo import ConnOptions, dbname_of
 from pgsafe.pg.programs import find_program
@@ -66,6 +67,7 @@ class DumpRequest:
     all_databases: bool = False
     excluded: tuple[Table, ...] = ()
     sequences: tuple[Table, ...] = ()
+    context: tuple[Table, ...] = ()  # ancestors dumped for their definitions only
     lock_wait_timeout: float = 300.0  # seconds pg_dump (and the fingerprint) wait for a lock
 
 
@@ -118,7 +120,10 @@ def dump(
         roles = [str(r[0]) for r in conn.execute(roles_sql)]
         databases: list[str] = []
         tables = list_tables(conn)
-        selected = [] if req.all_databases else _select(tables, req)
+        tree = Tree.read(conn)
+        selected = [] if req.all_databases else _select(tables, req, tree)
+        if (req.tables or req.exclude) and not req.all_databases:
+            req = replace(req, context=tuple(tree.context(selected)))
         if req.tables and not req.all_databases:
             # pg_dump -t leaves out the sequences the tables' defaults need
             req = replace(req, sequences=tuple(default_sequences(conn, selected)))
@@ -131,7 +136,8 @@ def dump(
                 )
             ]
     if req.exclude and not req.all_databases:
-        req = replace(req, excluded=tuple(resolve(req.exclude, tables, "table to exclude")))
+        excluded = tree.expand(resolve(req.exclude, tables, "table to exclude"))
+        req = replace(req, excluded=tuple(excluded))
     fmt = "all" if req.all_databases else req.format
     with contextlib.ExitStack() as held:
         with repo.lock("ids"):
@@ -153,6 +159,7 @@ def dump(
             databases,
             selected,
             fmt,
+            tree,
         )
 
 
@@ -171,6 +178,7 @@ def _dump_into(
     databases: list[str],
     selected: list[Table],
     fmt: str,
+    tree: Tree,
 ) -> Manifest:
     log.info("dump %s: begin", backup_id)
     prefix = repo.backup_prefix(backup_id)
@@ -198,6 +206,8 @@ def _dump_into(
             label=req.label,
             options={
                 "tables": [[t.schema, t.name] for t in result.tables],
+                "context_tables": [[t.schema, t.name] for t in req.context],
+                "relations": [] if req.all_databases else _relations(tree, result, req),
                 "table_args": list(req.tables),
                 "exclude_args": list(req.exclude),
                 "schema_only": req.schema_only,
@@ -226,6 +236,13 @@ def _dump_into(
     return manifest
 
 
+def _relations(tree: Tree, result: _Db, req: DumpRequest) -> list[dict[str, Any]]:
+    """The partition and inheritance tree of the dumped tables, for restore -t."""
+    keep = {(t.schema, t.name) for t in [*result.tables, *req.context]}
+    keep |= {k for k, r in tree.rels.items() if r.kind == "m" and ".".join(k) in result.fingerprint}
+    return tree.to_json(keep)
+
+
 def _split(result: _Db) -> dict[str, dict[str, dict[str, Any]]]:
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for key, value in result.fingerprint.items():
@@ -250,10 +267,11 @@ def _system_identifier(conn: psycopg.Connection[Any]) -> str | None:
     return str(row[0]) if row else None
 
 
-def _select(tables: list[Table], req: DumpRequest) -> list[Table]:
-    chosen = resolve(req.tables, tables) if req.tables else list(tables)
+def _select(tables: list[Table], req: DumpRequest, tree: Tree) -> list[Table]:
+    """The tables whose data the dump holds: a partitioned table brings its partitions."""
+    chosen = tree.expand(resolve(req.tables, tables)) if req.tables else list(tables)
     if req.exclude:
-        excluded = set(resolve(req.exclude, tables, "table to exclude"))
+        excluded = set(tree.expand(resolve(req.exclude, tables, "table to exclude")))
         chosen = [t for t in chosen if t not in excluded]
     if req.tables and not chosen:
         raise BadInput("-T excludes every table chosen with -t")
@@ -307,6 +325,9 @@ def _dump_one(
         fp_error: list[BaseException] = []
         dump_ended = threading.Event()
         oids = [] if req.schema_only else locks.lockable_oids(snap_conn, tables)
+        views = [] if req.tables or req.data_only else fp.matviews(snap_conn)
+        if whole:  # an --all backup lists each database's checked relations
+            out.tables = [*tables, *views]
 
         def take_fingerprint() -> None:
             try:
@@ -319,7 +340,10 @@ def _dump_one(
                 locks.lock_like_dump(snap_conn, oids, req.lock_wait_timeout)
                 fp_result.update(
                     fp.fingerprint(
-                        snap_conn, tables, in_transaction=True, method=fp.method_for(major)
+                        snap_conn,
+                        [*tables, *views],
+                        in_transaction=True,
+                        method=fp.method_for(major),
                     )
                 )
             except BaseException as exc:  # reported after pg_dump finishes
@@ -362,13 +386,16 @@ def _dump_one(
 def _selection_args(req: DumpRequest, selected: list[Table]) -> list[str]:
     """pg_dump flags for the chosen tables, each as an exact quoted pattern."""
     argv: list[str] = []
+    context = set(req.context)
     if req.tables:
-        for t in [*selected, *req.sequences]:
+        for t in [*selected, *req.context, *req.sequences]:
             argv += ["-t", t.pattern()]
         argv.append("--strict-names")
     elif req.exclude:
         chosen = set(selected)
-        argv += [a for t in req.excluded if t not in chosen for a in ("-T", t.pattern())]
+        argv += [a for t in req.excluded if t not in chosen | context for a in ("-T", t.pattern())]
+    for t in sorted(context):  # an ancestor's definition, without its rows
+        argv += ["--exclude-table-data", t.pattern()]
     if req.schema_only:
         argv.append("--schema-only")
     if req.data_only:

@@ -18,10 +18,12 @@ from typing import Any
 from psycopg import sql
 
 from pgsafe.errors import BadInput, NotFound, OperationFailed, ToolFailed
+from pgsafe.logical import clean as clean_mod
 from pgsafe.logical import fingerprint as fp
 from pgsafe.logical import materialize as mat
 from pgsafe.logical import single_table as single
 from pgsafe.logical.tables import Table, match
+from pgsafe.logical.tree import Tree
 from pgsafe.pg.connect import connect, server_major
 from pgsafe.pg.conninfo import ConnOptions, dbname_of
 from pgsafe.pg.pipe import run_fed
@@ -76,6 +78,41 @@ def backup_tables(m: Manifest) -> list[Table]:
     return [Table(s, n) for s, n in m.options.get("tables", [])]
 
 
+def backup_tree(m: Manifest) -> Tree | None:
+    """The partition and inheritance tree recorded with the backup (None before 0.2)."""
+    docs = m.options.get("relations")
+    return Tree.from_json(docs) if docs else None
+
+
+def _expand(tree: Tree, chosen: list[Table], in_backup: list[Table]) -> list[Table]:
+    """A partitioned table brings its partitions (those the backup holds); an inheritance
+    parent is itself alone."""
+    held = {(t.schema, t.name) for t in in_backup}
+    out = {(t.schema, t.name) for t in chosen}
+    for t in chosen:
+        out |= {(p.schema, p.name) for p in tree.partitions(t) if (p.schema, p.name) in held}
+    return [Table(s, n) for s, n in sorted(out)]
+
+
+def _is_superuser(conn: Any) -> bool:
+    row = conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()
+    return bool(row and row[0])
+
+
+def checked_relations(m: Manifest, expected: dict[str, Any]) -> list[Table]:
+    """The backup's tables and materialized views that have a fingerprint entry."""
+    views = [Table(s, n) for s, n in _matview_keys(m)]
+    return [t for t in [*backup_tables(m), *views] if t.qualified in expected]
+
+
+def _matview_keys(m: Manifest) -> list[tuple[str, str]]:
+    return [
+        (str(r["schema"]), str(r["name"]))
+        for r in m.options.get("relations", [])
+        if r.get("kind") == "m"
+    ]
+
+
 def _non_empty(conn: Any) -> int:
     row = conn.execute(
         "SELECT count(*) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n"
@@ -113,8 +150,9 @@ def plan(req: RestoreRequest) -> RestorePlan:
     target = target or m.database
     assert target is not None
     chosen: list[Table] = []
+    in_backup = backup_tables(m)
+    tree = backup_tree(m)
     if req.tables:
-        in_backup = backup_tables(m)
         for name in req.tables:
             found = match(name, in_backup)
             if not found:
@@ -141,16 +179,30 @@ def plan(req: RestoreRequest) -> RestorePlan:
             f"database {target!r} does not exist on {server}",
             hint="add --create to create it",
         )
+    present: list[Table] = []
     if create:
         steps.append(f'create database "{target}" (template0)')
+        if chosen and tree is not None:
+            chosen = _expand(tree, chosen, in_backup)
     else:
         with connect(req.conn.conninfo(target)) as conn:
             if chosen:
-                present = [t.qualified for t in fp.existing(conn, chosen)]
+                # a backup from before pgsafe recorded the tree: the target's own tree
+                tree = tree or Tree.read(conn)
+                chosen = _expand(tree, chosen, in_backup)
+                present = fp.existing(conn, chosen)
                 if present and not req.clean:
                     raise BadInput(
-                        f"table {', '.join(sorted(present))} already exists in database {target!r}",
+                        "table "
+                        + ", ".join(sorted(t.qualified for t in present))
+                        + f" already exists in database {target!r}",
                         hint="add --clean to replace it, or restore into another database",
+                    )
+                if present:
+                    superuser = _is_superuser(conn)
+                    clean_mod.refuse_side_effects(
+                        clean_mod.side_effects(conn, present, chosen, replica=superuser),
+                        superuser,
                     )
             else:
                 n = _non_empty(conn)
@@ -160,10 +212,24 @@ def plan(req: RestoreRequest) -> RestorePlan:
                         hint="add --clean to replace its objects, or --create -d NEWNAME "
                         "to restore into a new database",
                     )
-    what = ", ".join(t.qualified for t in chosen) if chosen else "every object"
     tool = "psql (ON_ERROR_STOP, one transaction)" if m.format == "plain" else "pg_restore"
-    clean_note = " after dropping the existing ones (--clean)" if req.clean else ""
-    steps.append(f"restore {what} from {m.id} ({m.format}) with {tool}{clean_note}")
+    if chosen:
+        names = {(t.schema, t.name) for t in present}
+        missing = [t for t in chosen if (t.schema, t.name) not in names]
+        if missing:
+            steps.append(
+                f"create {len(missing)} table(s) from {m.id} ({m.format}) with their indexes, "
+                "constraints and rows: " + ", ".join(t.qualified for t in missing)
+            )
+        if present:
+            steps.append(
+                f"replace the rows of {len(present)} existing table(s) in one transaction "
+                "(DELETE FROM ONLY each, then the backup's rows; no other table changes): "
+                + ", ".join(t.qualified for t in present)
+            )
+    else:
+        clean_note = " after dropping the existing ones (--clean)" if req.clean else ""
+        steps.append(f"restore every object from {m.id} ({m.format}) with {tool}{clean_note}")
     if req.jobs > 1:
         steps.append(f"run {req.jobs} restore jobs in parallel")
     steps.append("compare the restored tables' fingerprints with the backup's")
@@ -246,8 +312,8 @@ def restore_unlocked(repo: Repository, req: RestoreRequest, p: RestorePlan) -> R
     names = [t.qualified for t in p.tables] if p.tables else list(expected)
     wanted = {k: v for k, v in expected.items() if k in names}
     with connect(target_conninfo) as conn:
-        tables = [t for t in backup_tables(m) if t.qualified in wanted]
-        actual = fp.fingerprint_existing(conn, tables, fp.method_of(m.options))
+        tables = checked_relations(m, wanted)
+        actual = fp.fingerprint_existing(conn, tables, fp.method_of(m.options), wanted)
     return RestoreResult(p, fp.compare(wanted, actual), True, warnings + repo.notes)
 
 
@@ -347,6 +413,10 @@ def _restore_subset(
         chosen = p.tables or backup_tables(m)
         missing = [t for t in chosen if t.qualified not in present]
         existing = [t for t in chosen if t.qualified in present]
+        context = [Table(s, n) for s, n in m.options.get("context_tables", [])]
+        with connect(conninfo) as conn:
+            have = {t.qualified for t in fp.existing(conn, context)}
+        context = [t for t in context if t.qualified not in have]
         listing, entries = single.read_archive(archive, major)
         skip = single.dangling(entries, single.archive_relations(entries), _exists_in(conninfo))
         warnings += [
@@ -356,7 +426,9 @@ def _restore_subset(
         ]
         if missing:
             keep = set(single.without(listing, skip))
-            lines = [ln for ln in single.entries_for(listing, entries, missing) if ln in keep]
+            lines = [
+                ln for ln in single.entries_for(listing, entries, missing, context) if ln in keep
+            ]
             if not p.tables and not present:  # a -t backup restored whole, nothing there yet
                 lines = single.without(listing, skip)
             listfile = tmp / "tables.list"
@@ -376,10 +448,10 @@ def _restore_subset(
             script = tmp / "data.sql"
             pg_restore_to_file(major, ["-a", "-L", str(listfile), str(archive)], script)
             prologue = "SET LOCAL session_replication_role = replica;\n" if superuser else ""
-            prologue += "".join(
-                sql.SQL("DELETE FROM {};\n").format(sql.Identifier(t.schema, t.name)).as_string()
-                for t in existing
-            )
+            tree = backup_tree(m)
+            with connect(conninfo) as conn:
+                kinds = {k: r.kind for k, r in (tree or Tree.read(conn)).rels.items()}
+            prologue += clean_mod.delete_statements(existing, kinds)
             clean, env = tool_env(conninfo)
             argv = [
                 find_program("psql", major),
@@ -489,7 +561,7 @@ def _restore_all(repo: Repository, req: RestoreRequest, p: RestorePlan) -> list[
         expected = m.fingerprint.get(db, {})
         with connect(req.conn.conninfo(db)) as conn:
             tables = [Table(s, n) for s, n in m.options.get("db_tables", {}).get(db, [])]
-            actual = fp.fingerprint_existing(conn, tables, fp.method_of(m.options))
+            actual = fp.fingerprint_existing(conn, tables, fp.method_of(m.options), expected)
         checks += [
             fp.TableCheck(f"{db}/{c.table}", c.expected, c.actual)
             for c in fp.compare(expected, actual)

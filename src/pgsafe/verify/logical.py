@@ -125,9 +125,9 @@ def _restore_test(repo: Repository, m: Manifest, home: Path, result: VerifyResul
                                   req.jobs, [])  # fmt: skip
             warnings = rs.restore_objects(repo, req, plan, target.conninfo())
             expected = m.fingerprint.get("", {})
-            tables = [t for t in rs.backup_tables(m) if t.qualified in expected]
+            tables = rs.checked_relations(m, expected)
             with connect(target.conninfo()) as conn:
-                actual = fp.fingerprint_existing(conn, tables, fp.method_of(m.options))
+                actual = fp.fingerprint_existing(conn, tables, fp.method_of(m.options), expected)
             checks = fp.compare(expected, actual)
         result.add(
             "restore into a throwaway cluster",
