@@ -19,6 +19,7 @@ an interrupted dump leaves no listed backup.
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import os
 import shutil
@@ -368,6 +369,10 @@ def _dump_one(
         if fp_error:
             raise locks.fingerprint_failure(dbname, fp_error[0])
         out.fingerprint = fp_result
+    if fmt == "plain" and not req.data_only and not whole:
+        out.objects.append(
+            _store_clean_script(repo, backup_id, conninfo, dbname, major, req, selected or [])
+        )
     if req.data_only and not whole:
         # A data-only dump cannot be restored into an empty database: keep the schema of
         # the same tables beside it, used only by `verify` to prove the data restores.
@@ -400,11 +405,49 @@ def _selection_args(req: DumpRequest, selected: list[Table]) -> list[str]:
         argv.append("--schema-only")
     if req.data_only:
         argv.append("--data-only")
-    elif req.format == "plain":
-        # A plain dump replays over existing objects only after dropping them; pgsafe
-        # itself refuses to restore into a non-empty database without --clean.
-        argv += ["--clean", "--if-exists"]
+    # A plain dump is made without --clean: pg_dump's DROP ... IF EXISTS statements do
+    # not all tolerate missing objects (ALTER DOMAIN ... DROP CONSTRAINT IF EXISTS fails
+    # when the domain is missing), so such a dump could not be replayed into an empty
+    # database.  The DROP statements are kept beside it (:func:`_store_clean_script`)
+    # for `restore --clean`, which replays them tolerantly.
     return argv
+
+
+def _store_clean_script(
+    repo: Repository,
+    backup_id: str,
+    conninfo: str,
+    dbname: str,
+    major: int,
+    req: DumpRequest,
+    selected: list[Table],
+) -> StoredObject:
+    """The DROP statements pg_dump --clean would put before a plain dump (object
+    ``clean``): the statements before its first object, after its settings."""
+    schema_req = replace(req, schema_only=True, data_only=False)
+    argv = [find_program("pg_dump", major), "--no-password", "-Fp", "--clean", "--if-exists"]
+    argv += [f"--lock-wait-timeout={locks.timeout_ms(req.lock_wait_timeout)}"]
+    argv += _selection_args(schema_req, selected)
+    clean, env = tool_env(conninfo)
+    argv += ["-d", clean or ""]
+    proc = subprocess.run(argv, env=env, capture_output=True, stdin=subprocess.DEVNULL)
+    if proc.returncode != 0:
+        err = proc.stderr.decode(errors="replace")
+        raise locks.tool_failure(dbname, proc.returncode, first_error_line(err))
+    kept: list[bytes] = []
+    unrestrict = b""
+    for line in proc.stdout.splitlines(keepends=True):
+        if line.startswith((b"-- Name: ", b"-- TOC entry ")):
+            break
+        kept.append(line)
+        if line.startswith(b"\\restrict "):
+            # pg_dump 15.14+ turns psql's meta-commands off until the matching
+            # \unrestrict, which ends the whole dump: end this part the same way
+            unrestrict = b"\\unrestrict " + line.split(b" ", 1)[1].strip() + b"\n"
+    kept.append(unrestrict)
+    return store_stream(
+        repo, backup_id, f"{dbname}.clean.sql", io.BytesIO(b"".join(kept)), role="clean"
+    )
 
 
 def _run_streaming(

@@ -10,7 +10,7 @@ tables are compared with those taken at dump time.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from pgsafe.logical import clean as clean_mod
 from pgsafe.logical import fingerprint as fp
 from pgsafe.logical import materialize as mat
 from pgsafe.logical import single_table as single
+from pgsafe.logical import toolerrors
 from pgsafe.logical.tables import Table, match
 from pgsafe.logical.tree import Tree
 from pgsafe.pg.connect import connect, server_major
@@ -33,6 +34,8 @@ from pgsafe.repo.catalog import Manifest
 from pgsafe.repo.repository import Repository
 
 log = logging.getLogger(__name__)
+
+NOT_RESTORED = "not restored: "  # a warning for a statement of a table subset that failed
 
 
 @dataclass(frozen=True)
@@ -342,7 +345,11 @@ def restore_objects(
     if m.format == "plain":
         obj = m.object("dump")
         assert obj is not None
-        psql(conninfo, major, mat.chunks(repo, m, obj), single_transaction=True)
+        drops = m.object("clean")
+        if req.clean and drops is not None:
+            _psql_clean_then_replay(conninfo, major, repo, m, drops, obj)
+        else:
+            psql(conninfo, major, mat.chunks(repo, m, obj), single_transaction=True)
         return []
     if p.tables or m.options.get("table_args"):
         return _restore_subset(repo, req, p, conninfo, major)
@@ -437,11 +444,12 @@ def _restore_subset(
             if req.jobs > 1:
                 args += ["-j", str(req.jobs)]
             err = pg_restore(conninfo, major, [*args, str(archive)], allow_errors=True)
-            warnings += [
-                f"not restored: {ln.split('ERROR:', 1)[1].strip()}"
-                for ln in err.splitlines()
-                if "ERROR:" in ln
-            ]
+            # A definition on top (trigger, index, policy...) that needs an object outside
+            # the subset is left out, saying why; once a table itself failed, every error
+            # counts (the others follow from it).
+            errs = toolerrors.errors(err)
+            failed = any(e.essential for e in errs)
+            warnings += [f"{NOT_RESTORED if failed else 'left out, '}{e}" for e in errs]
         if existing:
             listfile = tmp / "data.list"
             listfile.write_text("\n".join(single.data_lines(listing, existing)) + "\n")
@@ -467,8 +475,37 @@ def _restore_subset(
                 "-f",
                 str(script),
             ]
-            run_fed(argv, env, None, "psql")
+            argv.insert(1, "--echo-errors")
+            toolerrors.run_checked(argv, env, None, "psql")
     return warnings
+
+
+_CLEAN_DONE = "pgsafe: clean done"
+
+
+def _psql_clean_then_replay(
+    conninfo: str, major: int, repo: Repository, m: Manifest, drops: Any, dump: Any
+) -> None:
+    """``restore --clean`` of a plain backup, in one transaction: the backup's DROP
+    statements, each in its own savepoint so that a missing object is no error
+    (ON_ERROR_ROLLBACK), then the dump itself, stopping at its first error."""
+
+    def script() -> Iterator[bytes]:
+        yield b"\\set ON_ERROR_STOP off\n\\set ON_ERROR_ROLLBACK on\n"
+        yield from mat.chunks(repo, m, drops)
+        yield b"\n\\set ON_ERROR_ROLLBACK off\n\\set ON_ERROR_STOP on\n"
+        yield f"\\warn {_CLEAN_DONE}\n".encode()
+        yield from mat.chunks(repo, m, dump)
+
+    clean, env = tool_env(conninfo)
+    argv = [find_program("psql", major), "-X", "-q", "--echo-errors", "--single-transaction"]
+    argv += ["-v", "ON_ERROR_STOP=1", "-d", clean or "", "-f", "-"]
+    err = toolerrors.run_checked(argv, env, script(), "psql", allow_errors=True)
+    if _CLEAN_DONE not in err:
+        raise ToolFailed("psql stopped before replaying the backup", hint=toolerrors.HINT)
+    found = toolerrors.errors(err.split(_CLEAN_DONE, 1)[1])
+    if found:
+        raise ToolFailed(f"psql failed: {found[0]}", hint=toolerrors.HINT)
 
 
 def pg_restore_to_file(major: int, args: list[str], dest: Path) -> None:
@@ -500,12 +537,12 @@ def psql(
     stop_on_error: bool = True,
 ) -> str:
     clean, env = tool_env(conninfo)
-    argv = [find_program("psql", major), "-X", "-q", "-d", clean or "", "-f", "-"]
+    argv = [find_program("psql", major), "-X", "-q", "--echo-errors", "-d", clean or "", "-f", "-"]
     if stop_on_error:
         argv[1:1] = ["-v", "ON_ERROR_STOP=1"]
     if single_transaction:
         argv.append("--single-transaction")
-    return run_fed(argv, env, data, "psql")[1]
+    return toolerrors.run_checked(argv, env, data, "psql", allow_errors=not stop_on_error)
 
 
 def pg_restore(
@@ -518,7 +555,7 @@ def pg_restore(
 ) -> str:
     clean, env = tool_env(conninfo)
     argv = [find_program("pg_restore", major), "-d", clean or "", *args]
-    return run_fed(argv, env, stdin, "pg_restore", allow_failure=allow_errors)[1]
+    return toolerrors.run_checked(argv, env, stdin, "pg_restore", allow_errors=allow_errors)
 
 
 def _restore_all(repo: Repository, req: RestoreRequest, p: RestorePlan) -> list[fp.TableCheck]:

@@ -20,6 +20,7 @@ from pgsafe.errors import NotFound, PgsafeError
 from pgsafe.logical import fingerprint as fp
 from pgsafe.logical import materialize as mat
 from pgsafe.logical import restore as rs
+from pgsafe.logical import toolerrors
 from pgsafe.pg.connect import connect
 from pgsafe.pg.conninfo import ConnOptions
 from pgsafe.repo.catalog import Manifest, Verification
@@ -77,7 +78,8 @@ def verify_logical(repo: Repository, m: Manifest, home: Path, kind: str = "verif
             for note in repo.notes:
                 result.add("copy used", True, note)
         except PgsafeError as exc:
-            result.add("restore into a throwaway cluster", False, exc.message)
+            hint = f"; hint: {exc.hint}" if exc.hint else ""
+            result.add("restore into a throwaway cluster", False, exc.message + hint)
     else:
         result.add("restore into a throwaway cluster", False, "skipped: objects are damaged")
     result.duration_s = time.monotonic() - started
@@ -134,13 +136,24 @@ def _restore_test(repo: Repository, m: Manifest, home: Path, result: VerifyResul
             True,
             f"PostgreSQL {cluster.major}, {time.monotonic() - t0:.1f} s",
         )
-        if warnings:
-            # pg_dump -t does not follow dependencies: a table subset may carry definitions
-            # (triggers, foreign keys) that need objects outside it.  The data still counts.
+        failed = [
+            w.removeprefix(rs.NOT_RESTORED) for w in warnings if w.startswith(rs.NOT_RESTORED)
+        ]
+        left_out = [w for w in warnings if not w.startswith(rs.NOT_RESTORED)]
+        if left_out:
+            # pg_dump -t does not follow dependencies: a table subset may carry foreign keys
+            # and partition attachments to relations outside it, left out on purpose.
             result.add(
                 "definitions outside the table subset",
                 True,
-                f"{len(warnings)} left out: " + "; ".join(warnings[:3]),
+                f"{len(left_out)} left out: " + "; ".join(left_out[:3]),
+            )
+        if failed:
+            more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
+            result.add(
+                "statements that failed to restore",
+                False,
+                f"{failed[0]}{more}; hint: {toolerrors.HINT}",
             )
         for c in checks:
             result.add(f"table {c.table}", c.ok, c.detail())
