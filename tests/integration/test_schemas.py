@@ -245,3 +245,48 @@ def test_verify_names_the_statement_of_a_backup_that_cannot_be_restored(
     for ln in out.splitlines():
         if any(w in ln for w in ("ERROR", "missing", "differs", "failed")):
             assert "✓" not in ln, ln
+
+
+@pytest.mark.parametrize("fmt", ["custom", "plain"])
+def test_database_properties_travel_with_the_backup(
+    pg: LocalCluster, db: str, repo: Path, fmt: str
+) -> None:
+    psql_exec(pg.conninfo(), "DO $$BEGIN CREATE ROLE alice; EXCEPTION WHEN duplicate_object"
+              " THEN NULL; END$$")  # fmt: skip
+    for stmt in (
+        f"ALTER DATABASE {db} OWNER TO alice",
+        f"ALTER DATABASE {db} SET bytea_output = 'escape'",
+        f"ALTER DATABASE {db} SET search_path = 'a, b', public",
+        f"ALTER ROLE alice IN DATABASE {db} SET work_mem = '8MB'",
+        f"COMMENT ON DATABASE {db} IS 'it''s {db}'",
+        f"REVOKE CONNECT ON DATABASE {db} FROM PUBLIC",
+    ):
+        psql_exec(pg.conninfo(), stmt)
+
+    def props(name: str) -> list[tuple[object, ...]]:
+        return query(
+            pg.conninfo(),
+            "SELECT pg_get_userbyid(d.datdba), shobj_description(d.oid, 'pg_database'),"
+            " (SELECT array_agg(a::text ORDER BY a::text) FROM unnest(d.datacl) a),"
+            " (SELECT array_agg(coalesce(r.rolname, '-') || ':' || array_to_string(s.setconfig,"
+            " '|') ORDER BY 1) FROM pg_db_role_setting s LEFT JOIN pg_roles r ON r.oid ="
+            f" s.setrole WHERE s.setdatabase = d.oid) FROM pg_database d WHERE datname = '{name}'",
+        )
+
+    m = dump(repo, pg.conninfo(db), "--format", fmt)
+    target = f"props_{fmt}"
+    psql_exec(pg.conninfo(), f"DROP DATABASE IF EXISTS {target}")
+    rc, out = pgsafe(repo, "restore", str(m["id"]), "--create", "-d", pg.conninfo(target))
+    assert rc == 0, out
+    original, restored = props(db), props(target)
+    assert restored == original, (original, restored)
+    assert restored[0][0] == "alice" and restored[0][1] == f"it's {db}"
+    assert restored[0][2] == ["=T/alice", "alice=CTc/alice"]  # PUBLIC lost CONNECT
+    assert len(restored[0][3]) == 2  # type: ignore[arg-type]  # the database's, alice's
+    psql_exec(pg.conninfo(), f"DROP DATABASE IF EXISTS {target}")
+    # into the existing database: says what it did not apply
+    rc, out = pgsafe(repo, "restore", str(m["id"]), "-d", pg.conninfo(db), "--clean")
+    assert rc == 0, out
+    assert "database properties not applied" in out and "settings" in out
+    rc, out = pgsafe(repo, "verify", str(m["id"]))
+    assert rc == 0 and "database properties" in out, out

@@ -36,6 +36,7 @@ import psycopg
 
 from pgsafe import __version__, clock
 from pgsafe.errors import BadInput
+from pgsafe.logical import dbprops
 from pgsafe.logical import dumplocks as locks
 from pgsafe.logical import fingerprint as fp
 from pgsafe.logical.stream import store_stream
@@ -369,6 +370,14 @@ def _dump_one(
         if fp_error:
             raise locks.fingerprint_failure(dbname, fp_error[0])
         out.fingerprint = fp_result
+    if not whole and not req.tables and not req.data_only:
+        # the database's own owner, settings, comment and privileges (pg_dump --create)
+        data = dbprops.capture(conninfo, major, locks.timeout_ms(req.lock_wait_timeout))
+        out.objects.append(
+            store_stream(
+                repo, backup_id, f"{dbname}.database.sql", io.BytesIO(data), role="database"
+            )
+        )
     if fmt == "plain" and not req.data_only and not whole:
         out.objects.append(
             _store_clean_script(repo, backup_id, conninfo, dbname, major, req, selected or [])

@@ -15,14 +15,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from psycopg import sql
 
 from pgsafe.errors import BadInput, NotFound, OperationFailed, ToolFailed
 from pgsafe.logical import clean as clean_mod
+from pgsafe.logical import dbprops, toolerrors
 from pgsafe.logical import fingerprint as fp
 from pgsafe.logical import materialize as mat
 from pgsafe.logical import single_table as single
-from pgsafe.logical import toolerrors
 from pgsafe.logical.tables import Table, match
 from pgsafe.logical.tree import Tree
 from pgsafe.pg.connect import connect, server_major
@@ -185,6 +186,11 @@ def plan(req: RestoreRequest) -> RestorePlan:
     present: list[Table] = []
     if create:
         steps.append(f'create database "{target}" (template0)')
+        if m.object("database") is not None:
+            steps[-1] += (
+                " with the backup's encoding and locale; after the restore, its owner, "
+                "settings, comment and privileges"
+            )
         if chosen and tree is not None:
             chosen = _expand(tree, chosen, in_backup)
     else:
@@ -300,13 +306,17 @@ def restore_unlocked(repo: Repository, req: RestoreRequest, p: RestorePlan) -> R
         checks = _restore_all(repo, req, p)
         return RestoreResult(p, checks, True, repo.notes)
     target_conninfo = req.conn.conninfo(p.target)
+    create_sql, props = database_properties(repo, m, p.target)
+    notes: list[str] = []
     if p.create_database:
-        with connect(req.conn.conninfo("postgres")) as conn:
-            conn.execute(
-                sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(p.target))
-            )
+        notes += _create_database(req.conn.conninfo("postgres"), p.target, create_sql)
+    elif props and not p.tables:
+        notes.append(
+            f"database properties not applied to the existing database {p.target!r}: "
+            f"{dbprops.summary(props)} (restore with --create -d NEWNAME to get them)"
+        )
     try:
-        warnings = restore_objects(repo, req, p, target_conninfo)
+        warnings = notes + restore_objects(repo, req, p, target_conninfo)
     except BaseException:
         if p.create_database:
             _drop_database(req.conn, p.target)
@@ -317,7 +327,39 @@ def restore_unlocked(repo: Repository, req: RestoreRequest, p: RestorePlan) -> R
     with connect(target_conninfo) as conn:
         tables = checked_relations(m, wanted)
         actual = fp.fingerprint_existing(conn, tables, fp.method_of(m.options), wanted)
+    if p.create_database and props:  # last: a setting must not get in the restore's way
+        with connect(target_conninfo) as conn:
+            warnings += dbprops.apply(conn, props)
     return RestoreResult(p, fp.compare(wanted, actual), True, warnings + repo.notes)
+
+
+def database_properties(
+    repo: Repository, m: Manifest, target: str
+) -> tuple[str | None, list[dbprops.Part]]:
+    """The backup's CREATE DATABASE (encoding, locale) and database-level entries."""
+    obj = m.object("database")
+    if obj is None:
+        return None, []
+    script = b"".join(mat.chunks(repo, m, obj)).decode()
+    return dbprops.parts(script, target)
+
+
+def _create_database(maint: str, name: str, create_sql: str | None) -> list[str]:
+    """Create the target database with the backup's encoding and locale where this
+    server has them, else with its defaults (and say so)."""
+    with connect(maint) as conn:
+        if create_sql:
+            try:
+                conn.execute(sql.SQL(create_sql))
+                return []
+            except psycopg.Error as exc:
+                err = str(exc).splitlines()[0]
+                conn.execute(
+                    sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name))
+                )
+                return [f"database encoding and locale not applied ({err}): server defaults used"]
+        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name)))
+    return []
 
 
 def _drop_database(conn: ConnOptions, name: str) -> None:

@@ -17,10 +17,10 @@ from psycopg import sql
 from pgsafe import clock
 from pgsafe.cluster.throwaway import throwaway
 from pgsafe.errors import NotFound, PgsafeError
+from pgsafe.logical import dbprops, toolerrors
 from pgsafe.logical import fingerprint as fp
 from pgsafe.logical import materialize as mat
 from pgsafe.logical import restore as rs
-from pgsafe.logical import toolerrors
 from pgsafe.pg.connect import connect
 from pgsafe.pg.conninfo import ConnOptions
 from pgsafe.repo.catalog import Manifest, Verification
@@ -154,6 +154,16 @@ def _restore_test(repo: Repository, m: Manifest, home: Path, result: VerifyResul
                 "statements that failed to restore",
                 False,
                 f"{failed[0]}{more}; hint: {toolerrors.HINT}",
+            )
+        props = m.object("database") if m.format != "all" else None
+        if props is not None and m.database is not None:
+            _, parts = rs.database_properties(repo, m, m.database)
+            with connect(cluster.conninfo(m.database)) as conn:
+                failed = dbprops.apply(conn, parts)
+            result.add(
+                "database properties",
+                not failed,
+                "; ".join(failed) if failed else f"applied: {dbprops.summary(parts)}",
             )
         for c in checks:
             result.add(f"table {c.table}", c.ok, c.detail())
