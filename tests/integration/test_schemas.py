@@ -290,3 +290,24 @@ def test_database_properties_travel_with_the_backup(
     assert "database properties not applied" in out and "settings" in out
     rc, out = pgsafe(repo, "verify", str(m["id"]))
     assert rc == 0 and "database properties" in out, out
+
+
+def test_clean_restore_that_would_fire_into_other_tables_is_refused(
+    pg: LocalCluster, db: str, repo: Path
+) -> None:
+    m = dump(repo, pg.conninfo(db))
+    psql_exec(
+        pg.conninfo(db),
+        "CREATE FUNCTION log_it() RETURNS trigger LANGUAGE plpgsql AS"
+        " $$BEGIN INSERT INTO other VALUES (1000 + NEW.a, 'fired'); RETURN NEW; END$$;"
+        "CREATE TRIGGER log_it AFTER INSERT ON a_star FOR EACH ROW EXECUTE FUNCTION log_it();"
+        "ALTER TABLE a_star ENABLE ALWAYS TRIGGER log_it;"  # fires even as a replica
+        "DELETE FROM ONLY a_star WHERE a = 1;",
+    )
+    before = contents(pg.conninfo(db))
+    rc, out = pgsafe(
+        repo, "restore", str(m["id"]), "-d", pg.conninfo(db), "-t", "a_star", "--clean"
+    )
+    assert rc == 2, out
+    assert "trigger log_it on public.a_star" in out and "Traceback" not in out
+    assert contents(pg.conninfo(db)) == before
