@@ -36,6 +36,10 @@ from pgsafe.repo.repository import Repository
 
 log = logging.getLogger(__name__)
 
+_REPLACE_HINT = (
+    "the transaction was rolled back: nothing changed; the backup's rows do not fit the "
+    "table as it is now (a constraint, trigger or definition that changed since the dump)"
+)
 NOT_RESTORED = "not restored: "  # a warning for a statement of a table subset that failed
 
 
@@ -518,7 +522,7 @@ def _restore_subset(
                 str(script),
             ]
             argv.insert(1, "--echo-errors")
-            toolerrors.run_checked(argv, env, None, "psql")
+            toolerrors.run_checked(argv, env, None, "psql", hint=_REPLACE_HINT)
     return warnings
 
 

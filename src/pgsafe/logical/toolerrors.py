@@ -82,6 +82,7 @@ def run_checked(
     what: str,
     *,
     allow_errors: bool = False,
+    hint: str = HINT,
 ) -> str:
     """Run a restore tool (stopping at its first error); return its stderr.  On an
     error raise :class:`ToolFailed` naming the failing statement, unless
@@ -89,5 +90,5 @@ def run_checked(
     _, err = run_fed(argv, env, data, what, allow_failure=True)
     found = errors(err)
     if found and not allow_errors:
-        raise ToolFailed(f"{what} failed: {found[0]}", hint=HINT)
+        raise ToolFailed(f"{what} failed: {found[0]}", hint=hint)
     return err
