@@ -12,14 +12,18 @@ PGSAFE_REGRESS=1 (``make test-regress``).
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from pgsafe.cluster.local import LocalCluster
+from pgsafe.physical.archiving import archive_settings
+from pgsafe.repo.repository import Repository
 from tests.conftest import make_cluster, psql_exec, reachable_tmpdir
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -51,13 +55,22 @@ def schedule(tree: Path) -> list[str]:
     return tests
 
 
+@dataclass
+class Regress:
+    cluster: LocalCluster
+    replay_s: float
+    physical_repo: Path  # the repository the cluster archives its WAL into
+
+
 @pytest.fixture(scope="session")
-def regress(state_home: Path) -> Iterator[tuple[LocalCluster, float]]:
-    """A cluster whose database ``regression`` holds what the regression suite leaves;
-    with the seconds the replay took."""
+def regress(state_home: Path) -> Iterator[Regress]:
+    """A cluster whose database ``regression`` holds what the regression suite leaves,
+    archiving its WAL from the start."""
     tree = regress_tree()
+    base = reachable_tmpdir("regress-cluster-")
+    repo = Repository.open(str(base / "repo"), "main", create=True)
     c = make_cluster(
-        state_home, "regress", {"max_prepared_transactions": "10", "wal_level": "replica"}
+        base, "regress", {"max_prepared_transactions": "10", **archive_settings(repo, state_home)}
     )
     build = reachable_tmpdir("regress-build-")
     (build / "results").mkdir()
@@ -94,8 +107,10 @@ def regress(state_home: Path) -> Iterator[tuple[LocalCluster, float]]:
     psql_exec(c.conninfo(DB), "SELECT 1")
     for (gid,) in _rows(c, "SELECT gid FROM pg_prepared_xacts"):
         psql_exec(c.conninfo(DB), f"ROLLBACK PREPARED '{gid}'")
-    yield c, took
+    yield Regress(c, took, base / "repo")
     c.destroy()
+    shutil.rmtree(base, ignore_errors=True)
+    shutil.rmtree(build, ignore_errors=True)
 
 
 def _rows(c: LocalCluster, q: str) -> list[tuple[object, ...]]:
