@@ -311,3 +311,20 @@ def test_clean_restore_that_would_fire_into_other_tables_is_refused(
     assert rc == 2, out
     assert "trigger log_it on public.a_star" in out and "Traceback" not in out
     assert contents(pg.conninfo(db)) == before
+
+
+def test_excluding_an_inheritance_parent_keeps_its_definition_for_its_children(
+    pg: LocalCluster, db: str, repo: Path
+) -> None:
+    before = contents(pg.conninfo(db))
+    m = dump(repo, pg.conninfo(db), "-T", "a_star", "-T", "prt1")
+    fps = m["fingerprint"][""]  # type: ignore[index]
+    assert "public.a_star" not in fps and "public.b_star" in fps
+    assert not any(k.startswith("public.prt1") for k in fps)  # its partitions went too
+    target = "without_a_star"
+    psql_exec(pg.conninfo(), f"DROP DATABASE IF EXISTS {target}")
+    rc, out = pgsafe(repo, "restore", str(m["id"]), "--create", "-d", pg.conninfo(target))
+    assert rc == 0, out
+    got = contents(pg.conninfo(target))
+    assert got["public.a_star"][0] == 0 and got["public.d_star"] == before["public.d_star"]
+    psql_exec(pg.conninfo(), f"DROP DATABASE IF EXISTS {target}")

@@ -326,6 +326,7 @@ def _dump_one(
         fp_result: dict[str, dict[str, Any]] = {}
         fp_error: list[BaseException] = []
         dump_ended = threading.Event()
+        dump_failed = threading.Event()
         oids = [] if req.schema_only else locks.lockable_oids(snap_conn, tables)
         views = [] if req.tables or req.data_only else fp.matviews(snap_conn)
         if whole:  # an --all backup lists each database's checked relations
@@ -339,6 +340,8 @@ def _dump_one(
                     )
                     return
                 locks.wait_for_dump_locks(conninfo, app, oids, dump_ended)
+                if dump_failed.is_set():
+                    return  # pg_dump's error is the one to report
                 locks.lock_like_dump(snap_conn, oids, req.lock_wait_timeout)
                 fp_result.update(
                     fp.fingerprint(
@@ -348,6 +351,10 @@ def _dump_one(
                         method=fp.method_for(major),
                     )
                 )
+                if req.exclude:  # a view's query may read rows -T left out: REFRESH differs
+                    for entry in fp_result.values():
+                        if entry.get("kind") == "matview":
+                            entry["fresh"] = False
             except BaseException as exc:  # reported after pg_dump finishes
                 fp_error.append(exc)
 
@@ -364,6 +371,9 @@ def _dump_one(
                 out.objects.append(
                     _run_streaming(repo, backup_id, argv, env, name, role, req, prog, label)
                 )
+        except BaseException:
+            dump_failed.set()
+            raise
         finally:
             dump_ended.set()
             worker.join()
