@@ -14,6 +14,12 @@ pg_dump backend, recognised by a unique ``application_name``, holds a granted lo
 every table that pg_dump locks, or until pg_dump has ended.  It then locks the same
 tables itself, at once, bounded by the same lock timeout pg_dump gets: a DDL statement
 that arrived in that instant makes the dump fail with a message, not hang.
+
+Limits: a connection string that sets ``application_name`` itself hides pg_dump's
+backend; the fingerprint then waits until pg_dump has ended (still in the dump's
+snapshot, so still consistent, unless a ``TRUNCATE`` or table rewrite, which are not
+MVCC-safe, committed in between).  The same holds for a tiny dump that pg_dump finishes
+before the fingerprint has its locks.
 """
 
 from __future__ import annotations
