@@ -204,3 +204,29 @@ def test_dump_restore_verify_with_unhashable_types(pg: LocalCluster, db: str, re
     assert not checks["public.plain"].ok and checks["public.plain"].detail().endswith("differs")
     assert checks["public.with point"].ok
     psql_exec(pg.conninfo(), f"DROP DATABASE IF EXISTS {target}")
+
+
+@pytest.mark.parametrize("old", [fp.METHOD, fp.TEXT, "md5"])
+def test_backups_recorded_with_an_old_method_still_verify(
+    pg: LocalCluster, db: str, repo: Path, old: str
+) -> None:
+    """A backup from before named-hash: its manifest records the old method and the
+    fingerprints it gave; verify and restore compare with that method."""
+    from pgsafe.repo.repository import Repository
+
+    r = run_pgsafe("--repo", str(repo), "dump", "-d", pg.conninfo(db), "--json")
+    assert r.returncode == 0, r.stderr
+    backup = json.loads(r.stdout)["id"]
+    store = Repository.open(str(repo), "main")
+    m = store.load(backup)
+    m.options["fingerprint_method"] = old
+    m.options.pop("relations", None)  # nor did it record the table tree
+    m.fingerprint = {"": prints(pg.conninfo(db), old)}
+    store.save(m)
+    v = run_pgsafe("--repo", str(repo), "verify", backup)
+    assert v.returncode == 0, v.stdout + v.stderr
+    # and a damaged table is still told apart with the old method
+    m.fingerprint[""]["public.plain"]["hash"] = "1"
+    store.save(m)
+    v = run_pgsafe("--repo", str(repo), "verify", backup)
+    assert v.returncode == 3 and "✗ table public.plain" in v.stdout, v.stdout

@@ -69,6 +69,16 @@ def content(conninfo: str) -> dict[str, tuple[int, str]]:
     return out
 
 
+def counters(conninfo: str) -> dict[str, tuple[int, int, int]]:
+    """Rows inserted, updated, deleted per table, as the statistics system counts them."""
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT schemaname || '.' || relname, n_tup_ins, n_tup_upd, n_tup_del"
+            " FROM pg_stat_user_tables"
+        ).fetchall()
+    return {str(r[0]): (int(r[1]), int(r[2]), int(r[3])) for r in rows}
+
+
 def differences(
     before: dict[str, tuple[int, str]], after: dict[str, tuple[int, str]]
 ) -> dict[str, object]:
@@ -140,8 +150,18 @@ def test_restore_of_each_partitioned_table_and_inheritance_parent_changes_nothin
         ]
     assert len(roots) > 20
     refused = []
+    seen = 0  # tables whose counters moved: the statistics do see the restores
     for t in roots:
-        rc, out, err = pgsafe(repo, "restore", backup, "-d", c.conninfo(copy), "-t", t, "--clean")
+        was = counters(c.conninfo(copy))
+        rc, out, err = pgsafe(
+            repo, "--json", "restore", backup, "-d", c.conninfo(copy), "-t", t, "--clean"
+        )
+        if rc == 0:  # every table whose rows changed is one the plan named
+            plan = "\n".join(json.loads(out)["plan"])
+            now = counters(c.conninfo(copy))
+            changed = {k for k in now if now[k] != was.get(k)}
+            assert all(k in plan for k in changed), (t, changed, plan)
+            seen += len(changed)
         if rc == 2 or (rc == 1 and "nothing changed" in err):
             # refused before it started, or rolled back (e.g. rows that break a NOT VALID
             # check constraint cannot go back into the table as it is)
@@ -150,6 +170,7 @@ def test_restore_of_each_partitioned_table_and_inheritance_parent_changes_nothin
         assert rc == 0, (t, out + err)
     after = content(c.conninfo(copy))
     assert not differences(before, after)
+    assert seen > len(roots)
     print(f"{len(roots)} restores, refused before any change: {refused}")
     psql_exec(c.conninfo(), f"DROP DATABASE IF EXISTS {copy}")
 
