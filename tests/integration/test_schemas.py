@@ -292,7 +292,7 @@ def test_database_properties_travel_with_the_backup(
     assert rc == 0 and "database properties" in out, out
 
 
-def test_clean_restore_that_would_fire_into_other_tables_is_refused(
+def test_clean_restore_keeps_triggers_from_firing_into_other_tables(
     pg: LocalCluster, db: str, repo: Path
 ) -> None:
     m = dump(repo, pg.conninfo(db))
@@ -305,11 +305,22 @@ def test_clean_restore_that_would_fire_into_other_tables_is_refused(
         "DELETE FROM ONLY a_star WHERE a = 1;",
     )
     before = contents(pg.conninfo(db))
-    rc, out = pgsafe(
-        repo, "restore", str(m["id"]), "-d", pg.conninfo(db), "-t", "a_star", "--clean"
-    )
+    args = ("restore", str(m["id"]), "-d", pg.conninfo(db), "-t", "a_star", "--clean")
+    rc, out = pgsafe(repo, *args)
+    assert rc == 0, out
+    after = contents(pg.conninfo(db))
+    assert after["public.other"] == before["public.other"]  # the trigger did not fire
+    assert after["public.a_star"][0] == 2  # the row deleted after the dump is back
+    tg = "SELECT tgenabled::text FROM pg_trigger WHERE tgname = 'log_it'"
+    assert query(pg.conninfo(db), tg) == [("A",)]  # back in its own mode
+    # a rule that would write elsewhere cannot be turned off: refused, nothing changed
+    psql_exec(pg.conninfo(db), "CREATE RULE copy_it AS ON INSERT TO a_star DO ALSO"
+              " INSERT INTO other VALUES (2000 + NEW.a, 'rule');"
+              " ALTER TABLE a_star ENABLE ALWAYS RULE copy_it")  # fmt: skip
+    before = contents(pg.conninfo(db))
+    rc, out = pgsafe(repo, *args)
     assert rc == 2, out
-    assert "trigger log_it on public.a_star" in out and "Traceback" not in out
+    assert "rule copy_it on public.a_star" in out and "Traceback" not in out
     assert contents(pg.conninfo(db)) == before
 
 

@@ -9,9 +9,12 @@ are in the plan and are replaced one by one.
 A DELETE can still reach tables the plan does not list: foreign keys with ``ON DELETE
 CASCADE / SET NULL / SET DEFAULT`` from other tables, triggers and rules.  As a
 superuser, pgsafe runs the transaction with ``session_replication_role = replica``,
-which turns off foreign-key actions and ordinary triggers and rules (not those enabled
-``ALWAYS``, nor those enabled only ``REPLICA``).  Whatever could still fire is named and
-the restore refused before anything changes.
+which turns off foreign-key actions and ordinary triggers and rules.  The triggers that
+would still fire (enabled ``ALWAYS``, or ``REPLICA``; for a user who is not a superuser,
+every user trigger) are disabled by name inside the transaction and put back, each in
+its own mode, before it commits (the table's owner may do so).  What cannot be turned
+off that way — foreign-key actions for a user who is not a superuser, rules that fire —
+is named and the restore refused before anything changes.
 """
 
 from __future__ import annotations
@@ -79,13 +82,32 @@ def side_effects(
                     f"foreign key {name} of {ss}.{sr} (ON DELETE {_ACTION[action]}) "
                     f"on {ts}.{tr} would change {ss}.{sr}"
                 )
-    for what, query in (("trigger", _TRIGGERS_SQL), ("rule", _RULES_SQL)):
-        for name, schema, rel, enabled in conn.execute(query, keys).fetchall():
-            if _fires(str(enabled), replica):
-                out.append(
-                    f"{what} {name} on {schema}.{rel} would fire and may change other tables"
-                )
+    for name, schema, rel, enabled in conn.execute(_RULES_SQL, keys).fetchall():
+        if _fires(str(enabled), replica):
+            out.append(f"rule {name} on {schema}.{rel} would fire and may change other tables")
     return out
+
+
+_MODE = {"O": "ENABLE", "A": "ENABLE ALWAYS", "R": "ENABLE REPLICA"}
+
+
+def trigger_guards(
+    conn: psycopg.Connection[Any], cleaned: Sequence[Table], replica: bool
+) -> tuple[str, str]:
+    """(statements that disable, by name, the triggers of ``cleaned`` that would fire in
+    the restore's session; statements that put each back in its mode)."""
+    if not cleaned:
+        return "", ""
+    keys = ([t.schema for t in cleaned], [t.name for t in cleaned])
+    off, on = [], []
+    for name, schema, rel, enabled in conn.execute(_TRIGGERS_SQL, keys).fetchall():
+        if _fires(str(enabled), replica):
+            table = sql.Identifier(str(schema), str(rel))
+            trig = sql.Identifier(str(name))
+            mode = sql.SQL(_MODE[str(enabled)])
+            off.append(sql.SQL("ALTER TABLE ONLY {} DISABLE TRIGGER {};\n").format(table, trig))
+            on.append(sql.SQL("ALTER TABLE ONLY {} {} TRIGGER {};\n").format(table, mode, trig))
+    return "".join(x.as_string() for x in off), "".join(x.as_string() for x in on)
 
 
 def refuse_side_effects(problems: list[str], superuser: bool) -> None:
@@ -93,9 +115,7 @@ def refuse_side_effects(problems: list[str], superuser: bool) -> None:
         more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
         hint = "restore into another database (--create -d NEWNAME) and copy the rows you need"
         if not superuser:
-            hint += (
-                ", or restore as a superuser (foreign-key actions, triggers and rules are off then)"
-            )
+            hint += ", or restore as a superuser (foreign-key actions and rules are off then)"
         raise BadInput(
             "restoring with --clean would change tables the plan does not list: "
             + "; ".join(problems[:3])

@@ -505,7 +505,8 @@ def _restore_subset(
             tree = backup_tree(m)
             with connect(conninfo) as conn:
                 kinds = {k: r.kind for k, r in (tree or Tree.read(conn)).rels.items()}
-            prologue += clean_mod.delete_statements(existing, kinds)
+                off, on = clean_mod.trigger_guards(conn, existing, replica=superuser)
+            prologue += off + clean_mod.delete_statements(existing, kinds)
             clean, env = tool_env(conninfo)
             argv = [
                 find_program("psql", major),
@@ -520,6 +521,7 @@ def _restore_subset(
                 prologue,
                 "-f",
                 str(script),
+                *(["-c", on] if on else []),
             ]
             argv.insert(1, "--echo-errors")
             toolerrors.run_checked(argv, env, None, "psql", hint=_REPLACE_HINT)
