@@ -8,7 +8,7 @@ PYTHON ?= $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || command -
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit setup system-deps bench clean
+.PHONY: demo test test-regress lint typecheck unit setup system-deps bench clean
 
 setup: $(STAMP)
 
@@ -37,6 +37,11 @@ typecheck: $(STAMP)
 
 test: $(STAMP) lint typecheck
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=10 tests
+
+# PostgreSQL's own regression database (fetched and built by scripts/regress-source.sh)
+# against every logical format and table restore; about 5 minutes here.
+test-regress: $(STAMP)
+	PGSAFE_REGRESS=1 $(BIN)/python -m pytest -q -s --durations=10 tests/regress
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit tests/storage

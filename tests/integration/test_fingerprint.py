@@ -60,7 +60,7 @@ def copy(pg: LocalCluster, db: str) -> Iterator[str]:
     psql_exec(pg.conninfo(), f"DROP DATABASE IF EXISTS {name}")
 
 
-def prints(conninfo: str, method: str = fp.METHOD) -> dict[str, dict[str, Any]]:
+def prints(conninfo: str, method: str = fp.NAMED) -> dict[str, dict[str, Any]]:
     with psycopg.connect(conninfo, autocommit=True) as conn:
         return fp.fingerprint_existing(conn, list_tables(conn), method)
 
@@ -68,12 +68,19 @@ def prints(conninfo: str, method: str = fp.METHOD) -> dict[str, dict[str, Any]]:
 def test_method_per_table(pg: LocalCluster, db: str) -> None:
     got = prints(pg.conninfo(db))
     assert {k: v["method"] for k, v in got.items()} == {
-        "public.plain": "record",
-        "public.with point": "text",  # point: no hash function
-        "public.with_json": "text",  # json, an enum (hashed by OID), a composite with a point
-        "public.t_col": "record",
+        "public.plain": "named-record",
+        "public.with point": "named-text",  # point: no hash function
+        "public.with_json": "named-text",  # json, an enum (hashed by OID), a composite w/ point
+        "public.t_col": "named-record",
     }
     assert got["public.plain"]["rows"] == 500 and got["public.with_json"]["rows"] == 40
+    old = prints(pg.conninfo(db), fp.METHOD)  # record-hash backups: as before
+    assert {k: v["method"] for k, v in old.items()} == {
+        "public.plain": "record",
+        "public.with point": "text",
+        "public.with_json": "text",
+        "public.t_col": "record",
+    }
 
 
 def test_type_decisions(pg: LocalCluster, db: str) -> None:
@@ -155,7 +162,19 @@ def test_old_methods_unchanged(pg: LocalCluster, db: str) -> None:
     assert old == {"rows": row[0], "hash": row[1]} if row else False
     assert fp.method_of({}) == "md5"
     assert "method" not in prints(pg.conninfo(db), "md5")["public.plain"]
-    assert fp.method_for(13) == fp.TEXT and fp.method_for(15) == fp.METHOD
+    # new dumps record named-hash whatever the major (each table records its own method)
+    assert fp.method_for(13) == fp.NAMED and fp.method_for(15) == fp.NAMED
+    with psycopg.connect(pg.conninfo(db), autocommit=True) as conn:
+        fp.pin_settings(conn)
+        row = conn.execute(
+            "SELECT count(*), coalesce(sum(pg_catalog.hashint8extended(h, h)), 0)::text FROM"
+            " (SELECT pg_catalog.hash_record_extended(t.*, 0) AS h FROM plain AS t OFFSET 0) s"
+        ).fetchone()
+    assert prints(pg.conninfo(db), fp.METHOD)["public.plain"] == {
+        "rows": row[0] if row else None,
+        "hash": row[1] if row else None,
+        "method": "record",
+    }
 
 
 def test_dump_restore_verify_with_unhashable_types(pg: LocalCluster, db: str, repo: Path) -> None:
@@ -163,9 +182,10 @@ def test_dump_restore_verify_with_unhashable_types(pg: LocalCluster, db: str, re
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
     shown = json.loads(run_pgsafe("--repo", str(repo), "show", doc["id"], "--json").stdout)
-    assert shown["options"]["fingerprint_method"] == "record-hash"
+    assert shown["options"]["fingerprint_method"] == "named-hash"
     methods = {k: v["method"] for k, v in shown["fingerprint"][""].items()}
-    assert methods["public.plain"] == "record" and methods["public.with point"] == "text"
+    assert methods["public.plain"] == "named-record"
+    assert methods["public.with point"] == "named-text"
 
     target = "fp_types_restored"
     psql_exec(pg.conninfo(), f"DROP DATABASE IF EXISTS {target}")
@@ -184,3 +204,29 @@ def test_dump_restore_verify_with_unhashable_types(pg: LocalCluster, db: str, re
     assert not checks["public.plain"].ok and checks["public.plain"].detail().endswith("differs")
     assert checks["public.with point"].ok
     psql_exec(pg.conninfo(), f"DROP DATABASE IF EXISTS {target}")
+
+
+@pytest.mark.parametrize("old", [fp.METHOD, fp.TEXT, "md5"])
+def test_backups_recorded_with_an_old_method_still_verify(
+    pg: LocalCluster, db: str, repo: Path, old: str
+) -> None:
+    """A backup from before named-hash: its manifest records the old method and the
+    fingerprints it gave; verify and restore compare with that method."""
+    from pgsafe.repo.repository import Repository
+
+    r = run_pgsafe("--repo", str(repo), "dump", "-d", pg.conninfo(db), "--json")
+    assert r.returncode == 0, r.stderr
+    backup = json.loads(r.stdout)["id"]
+    store = Repository.open(str(repo), "main")
+    m = store.load(backup)
+    m.options["fingerprint_method"] = old
+    m.options.pop("relations", None)  # nor did it record the table tree
+    m.fingerprint = {"": prints(pg.conninfo(db), old)}
+    store.save(m)
+    v = run_pgsafe("--repo", str(repo), "verify", backup)
+    assert v.returncode == 0, v.stdout + v.stderr
+    # and a damaged table is still told apart with the old method
+    m.fingerprint[""]["public.plain"]["hash"] = "1"
+    store.save(m)
+    v = run_pgsafe("--repo", str(repo), "verify", backup)
+    assert v.returncode == 3 and "✗ table public.plain" in v.stdout, v.stdout

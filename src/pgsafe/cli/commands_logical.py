@@ -78,6 +78,13 @@ def backup_json(m: Manifest) -> dict[str, Any]:
 @click.option(
     "--all", "all_databases", is_flag=True, help="every database, with roles and tablespaces"
 )
+@click.option(
+    "--lock-wait-timeout",
+    type=float,
+    default=300.0,
+    show_default=True,
+    help="seconds to wait for a table another session holds locked, then fail",
+)
 @global_options
 def dump_cmd(
     dbname: str | None,
@@ -92,6 +99,7 @@ def dump_cmd(
     jobs: int,
     label: str | None,
     all_databases: bool,
+    lock_wait_timeout: float,
 ) -> None:
     """Logical backup of one database (or --all) into the repository."""
     req = dump_mod.DumpRequest(
@@ -104,6 +112,7 @@ def dump_cmd(
         jobs=jobs,
         label=label,
         all_databases=all_databases,
+        lock_wait_timeout=lock_wait_timeout,
     )
     dump_mod.validate(req)
     repo = open_repo(create=True)

@@ -2,7 +2,15 @@
 
 Each database is dumped from an exported snapshot; the data fingerprint of every
 dumped table is computed in that same snapshot while pg_dump runs, so a restore can
-be proven against exactly what was dumped.  pg_dump's own compression is off: the
+be proven against exactly what was dumped.
+
+Locks (see :mod:`pgsafe.logical.dumplocks`): the fingerprint reads no table before
+pg_dump holds its ACCESS SHARE lock on every dumped table.  Reading earlier made a
+cycle PostgreSQL cannot see: the fingerprint's locks last until pg_dump ends, a DDL
+statement queues behind them, pg_dump queues behind the DDL.  pg_dump waits at most
+``--lock-wait-timeout`` for a lock, and so does the fingerprint, so a concurrent
+schema change makes the dump wait, or fail with a message naming the cause, never
+hang.  pg_dump's own compression is off: the
 stream is compressed (and encrypted, if the repository says so) once, on its way to
 storage.  The manifest is written last;
 an interrupted dump leaves no listed backup.
@@ -11,6 +19,7 @@ an interrupted dump leaves no listed backup.
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import os
 import shutil
@@ -26,10 +35,13 @@ from typing import Any
 import psycopg
 
 from pgsafe import __version__, clock
-from pgsafe.errors import BadInput, OperationFailed, ToolFailed
+from pgsafe.errors import BadInput
+from pgsafe.logical import dbprops
+from pgsafe.logical import dumplocks as locks
 from pgsafe.logical import fingerprint as fp
 from pgsafe.logical.stream import store_stream
 from pgsafe.logical.tables import Table, default_sequences, list_tables, resolve
+from pgsafe.logical.tree import Tree
 from pgsafe.pg.connect import connect, server_major
 from pgsafe.pg.conninfo import ConnOptions, dbname_of
 from pgsafe.pg.programs import find_program
@@ -57,6 +69,8 @@ class DumpRequest:
     all_databases: bool = False
     excluded: tuple[Table, ...] = ()
     sequences: tuple[Table, ...] = ()
+    context: tuple[Table, ...] = ()  # ancestors dumped for their definitions only
+    lock_wait_timeout: float = 300.0  # seconds pg_dump (and the fingerprint) wait for a lock
 
 
 @dataclass
@@ -75,6 +89,8 @@ def validate(req: DumpRequest) -> None:
         raise BadInput("--schema-only and --data-only exclude each other")
     if req.jobs < 1:
         raise BadInput("-j must be at least 1")
+    if not req.lock_wait_timeout > 0:
+        raise BadInput("--lock-wait-timeout must be a positive number of seconds")
     if req.jobs > 1 and req.format != "directory" and not req.all_databases:
         raise BadInput(
             f"-j {req.jobs} needs the directory format (pg_dump dumps in parallel only there)",
@@ -106,7 +122,10 @@ def dump(
         roles = [str(r[0]) for r in conn.execute(roles_sql)]
         databases: list[str] = []
         tables = list_tables(conn)
-        selected = [] if req.all_databases else _select(tables, req)
+        tree = Tree.read(conn)
+        selected = [] if req.all_databases else _select(tables, req, tree)
+        if (req.tables or req.exclude) and not req.all_databases:
+            req = replace(req, context=tuple(tree.context(selected)))
         if req.tables and not req.all_databases:
             # pg_dump -t leaves out the sequences the tables' defaults need
             req = replace(req, sequences=tuple(default_sequences(conn, selected)))
@@ -119,7 +138,8 @@ def dump(
                 )
             ]
     if req.exclude and not req.all_databases:
-        req = replace(req, excluded=tuple(resolve(req.exclude, tables, "table to exclude")))
+        excluded = tree.expand(resolve(req.exclude, tables, "table to exclude"))
+        req = replace(req, excluded=tuple(excluded))
     fmt = "all" if req.all_databases else req.format
     with contextlib.ExitStack() as held:
         with repo.lock("ids"):
@@ -141,6 +161,7 @@ def dump(
             databases,
             selected,
             fmt,
+            tree,
         )
 
 
@@ -159,6 +180,7 @@ def _dump_into(
     databases: list[str],
     selected: list[Table],
     fmt: str,
+    tree: Tree,
 ) -> Manifest:
     log.info("dump %s: begin", backup_id)
     prefix = repo.backup_prefix(backup_id)
@@ -186,6 +208,8 @@ def _dump_into(
             label=req.label,
             options={
                 "tables": [[t.schema, t.name] for t in result.tables],
+                "context_tables": [[t.schema, t.name] for t in req.context],
+                "relations": [] if req.all_databases else _relations(tree, result, req),
                 "table_args": list(req.tables),
                 "exclude_args": list(req.exclude),
                 "schema_only": req.schema_only,
@@ -214,6 +238,13 @@ def _dump_into(
     return manifest
 
 
+def _relations(tree: Tree, result: _Db, req: DumpRequest) -> list[dict[str, Any]]:
+    """The partition and inheritance tree of the dumped tables, for restore -t."""
+    keep = {(t.schema, t.name) for t in [*result.tables, *req.context]}
+    keep |= {k for k, r in tree.rels.items() if r.kind == "m" and ".".join(k) in result.fingerprint}
+    return tree.to_json(keep)
+
+
 def _split(result: _Db) -> dict[str, dict[str, dict[str, Any]]]:
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for key, value in result.fingerprint.items():
@@ -238,10 +269,11 @@ def _system_identifier(conn: psycopg.Connection[Any]) -> str | None:
     return str(row[0]) if row else None
 
 
-def _select(tables: list[Table], req: DumpRequest) -> list[Table]:
-    chosen = resolve(req.tables, tables) if req.tables else list(tables)
+def _select(tables: list[Table], req: DumpRequest, tree: Tree) -> list[Table]:
+    """The tables whose data the dump holds: a partitioned table brings its partitions."""
+    chosen = tree.expand(resolve(req.tables, tables)) if req.tables else list(tables)
     if req.exclude:
-        excluded = set(resolve(req.exclude, tables, "table to exclude"))
+        excluded = set(tree.expand(resolve(req.exclude, tables, "table to exclude")))
         chosen = [t for t in chosen if t not in excluded]
     if req.tables and not chosen:
         raise BadInput("-T excludes every table chosen with -t")
@@ -281,6 +313,7 @@ def _dump_one(
         tables = list_tables(snap_conn) if whole else list(selected or [])
         out.tables = tables
         argv = [find_program("pg_dump", major), "--snapshot", snapshot, "--no-password"]
+        argv += [f"--lock-wait-timeout={locks.timeout_ms(req.lock_wait_timeout)}"]
         argv += {"custom": ["-Fc", "-Z0"], "plain": ["-Fp"], "directory": ["-Fd", "-Z0"]}[fmt]
         if whole:
             argv.append("--create")
@@ -288,8 +321,16 @@ def _dump_one(
             argv += _selection_args(req, selected or [])
         clean, env = tool_env(conninfo)
         argv += ["-d", clean or ""]
+        app = locks.application_name()
+        env = {**env, "PGAPPNAME": app}
         fp_result: dict[str, dict[str, Any]] = {}
         fp_error: list[BaseException] = []
+        dump_ended = threading.Event()
+        dump_failed = threading.Event()
+        oids = [] if req.schema_only else locks.lockable_oids(snap_conn, tables)
+        views = [] if req.tables or req.data_only else fp.matviews(snap_conn)
+        if whole:  # an --all backup lists each database's checked relations
+            out.tables = [*tables, *views]
 
         def take_fingerprint() -> None:
             try:
@@ -297,12 +338,23 @@ def _dump_one(
                     fp_result.update(
                         {t.qualified: dict(fp.EMPTY) for t in tables if not t.partitioned}
                     )
-                else:
-                    fp_result.update(
-                        fp.fingerprint(
-                            snap_conn, tables, in_transaction=True, method=fp.method_for(major)
-                        )
+                    return
+                locks.wait_for_dump_locks(conninfo, app, oids, dump_ended)
+                if dump_failed.is_set():
+                    return  # pg_dump's error is the one to report
+                locks.lock_like_dump(snap_conn, oids, req.lock_wait_timeout)
+                fp_result.update(
+                    fp.fingerprint(
+                        snap_conn,
+                        [*tables, *views],
+                        in_transaction=True,
+                        method=fp.method_for(major),
                     )
+                )
+                if req.exclude:  # a view's query may read rows -T left out: REFRESH differs
+                    for entry in fp_result.values():
+                        if entry.get("kind") == "matview":
+                            entry["fresh"] = False
             except BaseException as exc:  # reported after pg_dump finishes
                 fp_error.append(exc)
 
@@ -319,11 +371,27 @@ def _dump_one(
                 out.objects.append(
                     _run_streaming(repo, backup_id, argv, env, name, role, req, prog, label)
                 )
+        except BaseException:
+            dump_failed.set()
+            raise
         finally:
+            dump_ended.set()
             worker.join()
         if fp_error:
-            raise OperationFailed(f"fingerprint of {dbname} failed: {fp_error[0]}")
+            raise locks.fingerprint_failure(dbname, fp_error[0])
         out.fingerprint = fp_result
+    if not whole and not req.tables and not req.data_only:
+        # the database's own owner, settings, comment and privileges (pg_dump --create)
+        data = dbprops.capture(conninfo, major, locks.timeout_ms(req.lock_wait_timeout))
+        out.objects.append(
+            store_stream(
+                repo, backup_id, f"{dbname}.database.sql", io.BytesIO(data), role="database"
+            )
+        )
+    if fmt == "plain" and not req.data_only and not whole:
+        out.objects.append(
+            _store_clean_script(repo, backup_id, conninfo, dbname, major, req, selected or [])
+        )
     if req.data_only and not whole:
         # A data-only dump cannot be restored into an empty database: keep the schema of
         # the same tables beside it, used only by `verify` to prove the data restores.
@@ -342,22 +410,63 @@ def _dump_one(
 def _selection_args(req: DumpRequest, selected: list[Table]) -> list[str]:
     """pg_dump flags for the chosen tables, each as an exact quoted pattern."""
     argv: list[str] = []
+    context = set(req.context)
     if req.tables:
-        for t in [*selected, *req.sequences]:
+        for t in [*selected, *req.context, *req.sequences]:
             argv += ["-t", t.pattern()]
         argv.append("--strict-names")
     elif req.exclude:
         chosen = set(selected)
-        argv += [a for t in req.excluded if t not in chosen for a in ("-T", t.pattern())]
+        argv += [a for t in req.excluded if t not in chosen | context for a in ("-T", t.pattern())]
+    for t in sorted(context):  # an ancestor's definition, without its rows
+        argv += ["--exclude-table-data", t.pattern()]
     if req.schema_only:
         argv.append("--schema-only")
     if req.data_only:
         argv.append("--data-only")
-    elif req.format == "plain":
-        # A plain dump replays over existing objects only after dropping them; pgsafe
-        # itself refuses to restore into a non-empty database without --clean.
-        argv += ["--clean", "--if-exists"]
+    # A plain dump is made without --clean: pg_dump's DROP ... IF EXISTS statements do
+    # not all tolerate missing objects (ALTER DOMAIN ... DROP CONSTRAINT IF EXISTS fails
+    # when the domain is missing), so such a dump could not be replayed into an empty
+    # database.  The DROP statements are kept beside it (:func:`_store_clean_script`)
+    # for `restore --clean`, which replays them tolerantly.
     return argv
+
+
+def _store_clean_script(
+    repo: Repository,
+    backup_id: str,
+    conninfo: str,
+    dbname: str,
+    major: int,
+    req: DumpRequest,
+    selected: list[Table],
+) -> StoredObject:
+    """The DROP statements pg_dump --clean would put before a plain dump (object
+    ``clean``): the statements before its first object, after its settings."""
+    schema_req = replace(req, schema_only=True, data_only=False)
+    argv = [find_program("pg_dump", major), "--no-password", "-Fp", "--clean", "--if-exists"]
+    argv += [f"--lock-wait-timeout={locks.timeout_ms(req.lock_wait_timeout)}"]
+    argv += _selection_args(schema_req, selected)
+    clean, env = tool_env(conninfo)
+    argv += ["-d", clean or ""]
+    proc = subprocess.run(argv, env=env, capture_output=True, stdin=subprocess.DEVNULL)
+    if proc.returncode != 0:
+        err = proc.stderr.decode(errors="replace")
+        raise locks.tool_failure(dbname, proc.returncode, first_error_line(err))
+    kept: list[bytes] = []
+    unrestrict = b""
+    for line in proc.stdout.splitlines(keepends=True):
+        if line.startswith((b"-- Name: ", b"-- TOC entry ")):
+            break
+        kept.append(line)
+        if line.startswith(b"\\restrict "):
+            # pg_dump 15.14+ turns psql's meta-commands off until the matching
+            # \unrestrict, which ends the whole dump: end this part the same way
+            unrestrict = b"\\unrestrict " + line.split(b" ", 1)[1].strip() + b"\n"
+    kept.append(unrestrict)
+    return store_stream(
+        repo, backup_id, f"{dbname}.clean.sql", io.BytesIO(b"".join(kept)), role="clean"
+    )
 
 
 def _run_streaming(
@@ -393,7 +502,7 @@ def _run_streaming(
     if rc != 0:
         repo.storage.delete(repo.object_key(backup_id, obj.name))
         err = b"".join(stderr_chunks).decode(errors="replace")
-        raise ToolFailed(f"pg_dump of {label} failed (exit {rc}): {first_error_line(err)}")
+        raise locks.tool_failure(label, rc, first_error_line(err))
     return obj
 
 
@@ -423,10 +532,7 @@ def _dump_directory(
             cmd, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL
         )
         if proc.returncode != 0:
-            raise ToolFailed(
-                f"pg_dump of {dbname} failed (exit {proc.returncode}): "
-                f"{first_error_line(proc.stderr)}"
-            )
+            raise locks.tool_failure(dbname, proc.returncode, first_error_line(proc.stderr))
         files = sorted(p for p in target.iterdir() if p.is_file())
         done = [0]
         lock = threading.Lock()

@@ -5,7 +5,22 @@ works for tables without a primary key and streams in constant memory.  Taken in
 same snapshot as the dump, it is what a restore must reproduce.  Backups record their
 method in ``options.fingerprint_method`` and are compared with the same one:
 
-``record-hash`` (dumps from PostgreSQL 14 on)
+``named-hash`` (dumps by pgsafe 0.2 on)
+    Each relation alone (``FROM ONLY``: an inheritance parent without its children's
+    rows) and its columns taken in the order of their names, not their positions:
+    pg_dump recreates an inheritance child with the inherited columns first, so a
+    restored child may have its columns in another order.  The row is
+    ``ROW(t.a, t.b, ...)`` over the sorted column names, hashed as ``record-hash``
+    does (per-table ``named-record``) or through its text (``named-text``), under the
+    same rules.  The entry also records ``columns``: a digest of the sorted column
+    names and their schema-qualified types and typmods, so a restored column of
+    another type is named as such.  Materialized views are checked too: whether they
+    are populated and, when the view's content equals what its query gives at dump
+    time (``fresh``), their content; a stale one is recreated by REFRESH on restore
+    and only its being populated is compared.  The restore side uses the per-table
+    method the backup's entry records.
+
+``record-hash`` (dumps from PostgreSQL 14 on, before ``named-hash``)
     Per row ``hashint8extended(h, h)`` with ``h = hash_record_extended(t.*, 0)``: each
     column through its type's own 64-bit hash function, no text conversion (on pgbench's
     accounts table 0.42 s per million rows against 0.73 s for the text method and 0.34 s
@@ -52,6 +67,7 @@ same kind.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,8 +84,11 @@ PINNED = (
     "SET extra_float_digits = 1",
 )
 
+NAMED = "named-hash"
 METHOD = "record-hash"
 TEXT = "hashtextextended"
+NAMED_RECORD = "named-record"
+NAMED_TEXT = "named-text"
 # A record-hash backup's per-table methods.  ``t.*`` is the whole row even in a table with
 # a column named ``t`` (where the older methods' ``t::text`` is that column alone).
 RECORD = "record"
@@ -84,6 +103,25 @@ _QUERIES = {
     "md5": "SELECT count(*), coalesce(sum(('x' || left(md5(t::text), 16))::bit(64)::bigint"
     "::numeric), 0)::text FROM {} AS t",
 }
+# named-hash: {0} the relation (FROM ONLY), {1} the row over the columns sorted by name
+_NAMED_QUERIES = {
+    NAMED_RECORD: "SELECT count(*), coalesce(sum(pg_catalog.hashint8extended(h, h)), 0)::text"
+    " FROM (SELECT pg_catalog.hash_record_extended({1}, 0) AS h FROM {0} AS t OFFSET 0) AS s",
+    NAMED_TEXT: "SELECT count(*), coalesce(sum(pg_catalog.hashtextextended(({1})::text, 0)), 0)"
+    "::text FROM {0} AS t",
+}
+_COLUMNS_SQL = """
+SELECT a.attname, tn.nspname, t.typname, a.atttypmod, a.atttypid, a.attcollation
+  FROM pg_catalog.pg_attribute a
+  JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+  JOIN pg_catalog.pg_namespace tn ON tn.oid = t.typnamespace
+ WHERE a.attrelid = %s AND a.attnum > 0 AND NOT a.attisdropped
+"""
+_REL_SQL = """
+SELECT c.oid, c.relkind::text, c.relispopulated, pg_catalog.pg_get_viewdef(c.oid)
+  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+ WHERE n.nspname = %s AND c.relname = %s
+"""
 
 # Built-in types (fixed OIDs) whose extended hash is a function of the value alone: bool,
 # bytea, "char", name, int8, int2, int4, text, oid, float4, float8, cidr, macaddr8,
@@ -96,6 +134,7 @@ _STABLE_HASH = frozenset(
 _NOT_ARRAYS = frozenset({22, 30})  # int2vector, oidvector: subscriptable, hashed by OIDs
 
 EMPTY = {"rows": 0, "hash": "0"}
+_COMPARED = ("rows", "hash", "method", "columns")  # what a restore must reproduce
 
 
 @dataclass(frozen=True)
@@ -106,21 +145,40 @@ class TableCheck:
 
     @property
     def ok(self) -> bool:
-        return self.expected is not None and self.expected == self.actual
+        if self.expected is None or self.actual is None:
+            return False
+        e, a = self.expected, self.actual
+        if e.get("kind") == "matview":
+            if e.get("populated") != a.get("populated"):
+                return False
+            if not e.get("populated") or not e.get("fresh"):
+                return True
+        return all(e.get(k) == a.get(k) for k in _COMPARED) and e.keys() >= {"rows", "hash"}
 
     def detail(self) -> str:
         if self.actual is None:
-            rows = self.expected["rows"] if self.expected else "?"
+            rows = self.expected.get("rows", "?") if self.expected else "?"
             return f"missing after restore (expected {rows} rows)"
         if self.expected is None:
             return "not in the backup"
-        e, a = self.expected["rows"], self.actual["rows"]
+        if self.expected.get("kind") == "matview":
+            ep, ap = self.expected.get("populated"), self.actual.get("populated")
+            if ep != ap:
+                word = {True: "populated", False: "not populated"}
+                return f"materialized view: backup {word[bool(ep)]}, restored {word[bool(ap)]}"
+            if not ep:
+                return "materialized view, not populated (as in the backup)"
+            if not self.expected.get("fresh"):
+                return "materialized view, populated (stale at dump time: content not compared)"
+        e, a = self.expected.get("rows"), self.actual.get("rows")
         if e != a:
             return f"rows: expected {e}, got {a}"
         em, am = self.expected.get("method"), self.actual.get("method")
         if em != am:
             return f"{a} rows, fingerprint method differs: backup {em}, restored table {am}"
-        if self.expected["hash"] != self.actual["hash"]:
+        if self.expected.get("columns") != self.actual.get("columns"):
+            return f"{a} rows, columns differ (names or types)"
+        if self.expected.get("hash") != self.actual.get("hash") or not self.ok:
             return f"{a} rows, content differs"
         return f"{a} rows, content identical"
 
@@ -131,15 +189,19 @@ def pin_settings(conn: psycopg.Connection[Any], *, local: bool = False) -> None:
 
 
 def method_for(major: int) -> str:
-    """The method a dump from PostgreSQL ``major`` records.  record-hash needs 14; a dump
-    from an older server may be restored into a newer one, which must then use text too."""
-    return METHOD if major >= 14 else TEXT
+    """The method a new dump records.  named-hash records each table's own method (text
+    where the server has no hash_record_extended, before 14), and the restore side uses
+    that, so a dump from an older server verifies on a newer one."""
+    del major
+    return NAMED
 
 
 def table_fingerprint(
     conn: psycopg.Connection[Any], table: Table, method: str = METHOD
 ) -> dict[str, Any]:
     """One table's fingerprint by a backup's ``method``."""
+    if method == NAMED:
+        return _named(conn, table, _Types(conn), None)
     if method == METHOD:
         return _record_hash(conn, table, _Types(conn))
     return _query(conn, table, method)
@@ -163,6 +225,74 @@ def _record_hash(conn: psycopg.Connection[Any], table: Table, types: _Types) -> 
     return {**_query(conn, table, ROW_TEXT), "method": ROW_TEXT}
 
 
+def _columns(conn: psycopg.Connection[Any], oid: int) -> list[tuple[Any, ...]]:
+    rows = conn.execute(_COLUMNS_SQL, (oid,)).fetchall()
+    return sorted(rows, key=lambda r: str(r[0]))
+
+
+def _named(
+    conn: psycopg.Connection[Any], table: Table, types: _Types, want: str | None
+) -> dict[str, Any]:
+    """A named-hash entry: ``want`` is the per-table method a backup's entry recorded (the
+    restore side), None to decide it here (the dump side)."""
+    rel = conn.execute(_REL_SQL, (table.schema, table.name)).fetchone()
+    if rel is None:
+        raise psycopg.errors.UndefinedTable(f"relation {table.qualified} does not exist")
+    oid, kind, populated, viewdef = int(rel[0]), str(rel[1]), bool(rel[2]), rel[3]
+    cols = _columns(conn, oid)
+    sig = "\n".join(f"{c[0]} {c[1]}.{c[2]}({c[3]})" for c in cols)
+    entry: dict[str, Any] = {"columns": hashlib.sha256(sig.encode()).hexdigest()[:16]}
+    if kind == "m":
+        entry.update(kind="matview", populated=populated)
+        if not populated:
+            return entry
+    row = sql.SQL("ROW({})").format(
+        sql.SQL(", ").join(sql.SQL("t.{}").format(sql.Identifier(str(c[0]))) for c in cols)
+    )
+    target = sql.SQL("ONLY {}").format(sql.Identifier(table.schema, table.name))
+    method = want
+    if method is None:
+        method = NAMED_TEXT
+        if types.available and types.columns_hashable([(c[4], c[5]) for c in cols]):
+            method = NAMED_RECORD
+    got = _named_query(conn, method, target, row)
+    if got is None:  # "could not identify a hash function": text
+        method = NAMED_TEXT
+        got = _named_query(conn, method, target, row)
+    assert got is not None
+    entry.update(got, method=method)
+    if kind == "m" and want is None:
+        # fresh: the view holds what its query gives now (in this snapshot)
+        query = sql.SQL("(" + str(viewdef).strip().rstrip(";") + ")")
+        try:
+            with conn.transaction():
+                now = _named_query(conn, method, query, row, raise_all=True)
+        except psycopg.Error:
+            now = None
+        entry["fresh"] = now == got
+    return entry
+
+
+def _named_query(
+    conn: psycopg.Connection[Any],
+    method: str,
+    target: sql.Composable,
+    row: sql.Composable,
+    *,
+    raise_all: bool = False,
+) -> dict[str, Any] | None:
+    q = sql.SQL(_NAMED_QUERIES[method]).format(target, row)
+    try:
+        with conn.transaction():  # a savepoint (or a transaction in autocommit)
+            r = conn.execute(q).fetchone()
+    except (psycopg.errors.FeatureNotSupported, psycopg.errors.UndefinedFunction):
+        if raise_all or method != NAMED_RECORD:
+            raise
+        return None
+    assert r is not None
+    return {"rows": int(r[0]), "hash": str(r[1])}
+
+
 class _Types:
     """Which column types hash by value alone (see the module docstring), in one database."""
 
@@ -170,10 +300,13 @@ class _Types:
         self._conn = conn
         self._known: dict[int, bool] = {}
         self._collations: dict[int, bool] = {0: True}
-        self._available = conn.info.server_version >= 140000  # hash_record_extended
+        self.available = conn.info.server_version >= 140000  # hash_record_extended
+
+    def columns_hashable(self, cols: list[tuple[Any, Any]]) -> bool:
+        return self._all(cols, 0)
 
     def row_hashable(self, table: Table) -> bool:
-        if not self._available:
+        if not self.available:
             return False
         cols = self._conn.execute(
             "SELECT a.atttypid, a.attcollation FROM pg_catalog.pg_attribute a"
@@ -240,8 +373,18 @@ class _Types:
 
 
 def _many(
-    conn: psycopg.Connection[Any], tables: list[Table], method: str
+    conn: psycopg.Connection[Any],
+    tables: list[Table],
+    method: str,
+    expected: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, dict[str, Any]]:
+    if method == NAMED:
+        types = _Types(conn)
+        out = {}
+        for t in tables:
+            want = (expected or {}).get(t.qualified, {}).get("method") if expected else None
+            out[t.qualified] = _named(conn, t, types, want)
+        return out
     if method != METHOD:
         return {t.qualified: _query(conn, t, method) for t in tables}
     types = _Types(conn)
@@ -260,6 +403,18 @@ def fingerprint(
     return _many(conn, [t for t in tables if not t.partitioned], method)
 
 
+def matviews(conn: psycopg.Connection[Any]) -> list[Table]:
+    """The database's materialized views (outside extensions), checked by named-hash."""
+    rows = conn.execute(
+        "SELECT n.nspname, c.relname FROM pg_catalog.pg_class c"
+        " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'm'"
+        " AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid ="
+        " 'pg_catalog.pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')"
+        " ORDER BY 1, 2"
+    ).fetchall()
+    return [Table(str(s), str(n)) for s, n in rows]
+
+
 def compare(
     expected: dict[str, dict[str, Any]], actual: dict[str, dict[str, Any]]
 ) -> list[TableCheck]:
@@ -274,7 +429,7 @@ def existing(conn: psycopg.Connection[Any], tables: list[Table]) -> list[Table]:
         if conn.execute(
             "SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n"
             " ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = %s"
-            " AND c.relkind IN ('r', 'p')",
+            " AND c.relkind IN ('r', 'p', 'm')",
             (t.schema, t.name),
         ).fetchone()
     ]
@@ -286,8 +441,12 @@ def method_of(options: dict[str, Any]) -> str:
 
 
 def fingerprint_existing(
-    conn: psycopg.Connection[Any], tables: list[Table], method: str = METHOD
+    conn: psycopg.Connection[Any],
+    tables: list[Table],
+    method: str = METHOD,
+    expected: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Fingerprint of those ``tables`` that exist; missing ones are omitted."""
+    """Fingerprint of those ``tables`` that exist; missing ones are omitted.  For a
+    named-hash backup, ``expected`` (the backup's entries) gives each table's method."""
     pin_settings(conn)
-    return _many(conn, existing(conn, tables), method)
+    return _many(conn, existing(conn, tables), method, expected)

@@ -10,18 +10,22 @@ tables are compared with those taken at dump time.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from psycopg import sql
 
 from pgsafe.errors import BadInput, NotFound, OperationFailed, ToolFailed
+from pgsafe.logical import clean as clean_mod
+from pgsafe.logical import dbprops, toolerrors
 from pgsafe.logical import fingerprint as fp
 from pgsafe.logical import materialize as mat
 from pgsafe.logical import single_table as single
 from pgsafe.logical.tables import Table, match
+from pgsafe.logical.tree import Tree
 from pgsafe.pg.connect import connect, server_major
 from pgsafe.pg.conninfo import ConnOptions, dbname_of
 from pgsafe.pg.pipe import run_fed
@@ -31,6 +35,12 @@ from pgsafe.repo.catalog import Manifest
 from pgsafe.repo.repository import Repository
 
 log = logging.getLogger(__name__)
+
+_REPLACE_HINT = (
+    "the transaction was rolled back: nothing changed; the backup's rows do not fit the "
+    "table as it is now (a constraint, trigger or definition that changed since the dump)"
+)
+NOT_RESTORED = "not restored: "  # a warning for a statement of a table subset that failed
 
 
 @dataclass(frozen=True)
@@ -76,6 +86,41 @@ def backup_tables(m: Manifest) -> list[Table]:
     return [Table(s, n) for s, n in m.options.get("tables", [])]
 
 
+def backup_tree(m: Manifest) -> Tree | None:
+    """The partition and inheritance tree recorded with the backup (None before 0.2)."""
+    docs = m.options.get("relations")
+    return Tree.from_json(docs) if docs else None
+
+
+def _expand(tree: Tree, chosen: list[Table], in_backup: list[Table]) -> list[Table]:
+    """A partitioned table brings its partitions (those the backup holds); an inheritance
+    parent is itself alone."""
+    held = {(t.schema, t.name) for t in in_backup}
+    out = {(t.schema, t.name) for t in chosen}
+    for t in chosen:
+        out |= {(p.schema, p.name) for p in tree.partitions(t) if (p.schema, p.name) in held}
+    return [Table(s, n) for s, n in sorted(out)]
+
+
+def _is_superuser(conn: Any) -> bool:
+    row = conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()
+    return bool(row and row[0])
+
+
+def checked_relations(m: Manifest, expected: dict[str, Any]) -> list[Table]:
+    """The backup's tables and materialized views that have a fingerprint entry."""
+    views = [Table(s, n) for s, n in _matview_keys(m)]
+    return [t for t in [*backup_tables(m), *views] if t.qualified in expected]
+
+
+def _matview_keys(m: Manifest) -> list[tuple[str, str]]:
+    return [
+        (str(r["schema"]), str(r["name"]))
+        for r in m.options.get("relations", [])
+        if r.get("kind") == "m"
+    ]
+
+
 def _non_empty(conn: Any) -> int:
     row = conn.execute(
         "SELECT count(*) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n"
@@ -113,8 +158,9 @@ def plan(req: RestoreRequest) -> RestorePlan:
     target = target or m.database
     assert target is not None
     chosen: list[Table] = []
+    in_backup = backup_tables(m)
+    tree = backup_tree(m)
     if req.tables:
-        in_backup = backup_tables(m)
         for name in req.tables:
             found = match(name, in_backup)
             if not found:
@@ -141,16 +187,35 @@ def plan(req: RestoreRequest) -> RestorePlan:
             f"database {target!r} does not exist on {server}",
             hint="add --create to create it",
         )
+    present: list[Table] = []
     if create:
         steps.append(f'create database "{target}" (template0)')
+        if m.object("database") is not None:
+            steps[-1] += (
+                " with the backup's encoding and locale; after the restore, its owner, "
+                "settings, comment and privileges"
+            )
+        if chosen and tree is not None:
+            chosen = _expand(tree, chosen, in_backup)
     else:
         with connect(req.conn.conninfo(target)) as conn:
             if chosen:
-                present = [t.qualified for t in fp.existing(conn, chosen)]
+                # a backup from before pgsafe recorded the tree: the target's own tree
+                tree = tree or Tree.read(conn)
+                chosen = _expand(tree, chosen, in_backup)
+                present = fp.existing(conn, chosen)
                 if present and not req.clean:
                     raise BadInput(
-                        f"table {', '.join(sorted(present))} already exists in database {target!r}",
+                        "table "
+                        + ", ".join(sorted(t.qualified for t in present))
+                        + f" already exists in database {target!r}",
                         hint="add --clean to replace it, or restore into another database",
+                    )
+                if present:
+                    superuser = _is_superuser(conn)
+                    clean_mod.refuse_side_effects(
+                        clean_mod.side_effects(conn, present, chosen, replica=superuser),
+                        superuser,
                     )
             else:
                 n = _non_empty(conn)
@@ -160,10 +225,24 @@ def plan(req: RestoreRequest) -> RestorePlan:
                         hint="add --clean to replace its objects, or --create -d NEWNAME "
                         "to restore into a new database",
                     )
-    what = ", ".join(t.qualified for t in chosen) if chosen else "every object"
     tool = "psql (ON_ERROR_STOP, one transaction)" if m.format == "plain" else "pg_restore"
-    clean_note = " after dropping the existing ones (--clean)" if req.clean else ""
-    steps.append(f"restore {what} from {m.id} ({m.format}) with {tool}{clean_note}")
+    if chosen:
+        names = {(t.schema, t.name) for t in present}
+        missing = [t for t in chosen if (t.schema, t.name) not in names]
+        if missing:
+            steps.append(
+                f"create {len(missing)} table(s) from {m.id} ({m.format}) with their indexes, "
+                "constraints and rows: " + ", ".join(t.qualified for t in missing)
+            )
+        if present:
+            steps.append(
+                f"replace the rows of {len(present)} existing table(s) in one transaction "
+                "(DELETE FROM ONLY each, then the backup's rows; no other table changes): "
+                + ", ".join(t.qualified for t in present)
+            )
+    else:
+        clean_note = " after dropping the existing ones (--clean)" if req.clean else ""
+        steps.append(f"restore every object from {m.id} ({m.format}) with {tool}{clean_note}")
     if req.jobs > 1:
         steps.append(f"run {req.jobs} restore jobs in parallel")
     steps.append("compare the restored tables' fingerprints with the backup's")
@@ -231,13 +310,17 @@ def restore_unlocked(repo: Repository, req: RestoreRequest, p: RestorePlan) -> R
         checks = _restore_all(repo, req, p)
         return RestoreResult(p, checks, True, repo.notes)
     target_conninfo = req.conn.conninfo(p.target)
+    create_sql, props = database_properties(repo, m, p.target)
+    notes: list[str] = []
     if p.create_database:
-        with connect(req.conn.conninfo("postgres")) as conn:
-            conn.execute(
-                sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(p.target))
-            )
+        notes += _create_database(req.conn.conninfo("postgres"), p.target, create_sql)
+    elif props and not p.tables:
+        notes.append(
+            f"database properties not applied to the existing database {p.target!r}: "
+            f"{dbprops.summary(props)} (restore with --create -d NEWNAME to get them)"
+        )
     try:
-        warnings = restore_objects(repo, req, p, target_conninfo)
+        warnings = notes + restore_objects(repo, req, p, target_conninfo)
     except BaseException:
         if p.create_database:
             _drop_database(req.conn, p.target)
@@ -246,9 +329,41 @@ def restore_unlocked(repo: Repository, req: RestoreRequest, p: RestorePlan) -> R
     names = [t.qualified for t in p.tables] if p.tables else list(expected)
     wanted = {k: v for k, v in expected.items() if k in names}
     with connect(target_conninfo) as conn:
-        tables = [t for t in backup_tables(m) if t.qualified in wanted]
-        actual = fp.fingerprint_existing(conn, tables, fp.method_of(m.options))
+        tables = checked_relations(m, wanted)
+        actual = fp.fingerprint_existing(conn, tables, fp.method_of(m.options), wanted)
+    if p.create_database and props:  # last: a setting must not get in the restore's way
+        with connect(target_conninfo) as conn:
+            warnings += dbprops.apply(conn, props)
     return RestoreResult(p, fp.compare(wanted, actual), True, warnings + repo.notes)
+
+
+def database_properties(
+    repo: Repository, m: Manifest, target: str
+) -> tuple[str | None, list[dbprops.Part]]:
+    """The backup's CREATE DATABASE (encoding, locale) and database-level entries."""
+    obj = m.object("database")
+    if obj is None:
+        return None, []
+    script = b"".join(mat.chunks(repo, m, obj)).decode()
+    return dbprops.parts(script, target)
+
+
+def _create_database(maint: str, name: str, create_sql: str | None) -> list[str]:
+    """Create the target database with the backup's encoding and locale where this
+    server has them, else with its defaults (and say so)."""
+    with connect(maint) as conn:
+        if create_sql:
+            try:
+                conn.execute(sql.SQL(create_sql))
+                return []
+            except psycopg.Error as exc:
+                err = str(exc).splitlines()[0]
+                conn.execute(
+                    sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name))
+                )
+                return [f"database encoding and locale not applied ({err}): server defaults used"]
+        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name)))
+    return []
 
 
 def _drop_database(conn: ConnOptions, name: str) -> None:
@@ -276,7 +391,11 @@ def restore_objects(
     if m.format == "plain":
         obj = m.object("dump")
         assert obj is not None
-        psql(conninfo, major, mat.chunks(repo, m, obj), single_transaction=True)
+        drops = m.object("clean")
+        if req.clean and drops is not None:
+            _psql_clean_then_replay(conninfo, major, repo, m, drops, obj)
+        else:
+            psql(conninfo, major, mat.chunks(repo, m, obj), single_transaction=True)
         return []
     if p.tables or m.options.get("table_args"):
         return _restore_subset(repo, req, p, conninfo, major)
@@ -347,6 +466,10 @@ def _restore_subset(
         chosen = p.tables or backup_tables(m)
         missing = [t for t in chosen if t.qualified not in present]
         existing = [t for t in chosen if t.qualified in present]
+        context = [Table(s, n) for s, n in m.options.get("context_tables", [])]
+        with connect(conninfo) as conn:
+            have = {t.qualified for t in fp.existing(conn, context)}
+        context = [t for t in context if t.qualified not in have]
         listing, entries = single.read_archive(archive, major)
         skip = single.dangling(entries, single.archive_relations(entries), _exists_in(conninfo))
         warnings += [
@@ -356,7 +479,9 @@ def _restore_subset(
         ]
         if missing:
             keep = set(single.without(listing, skip))
-            lines = [ln for ln in single.entries_for(listing, entries, missing) if ln in keep]
+            lines = [
+                ln for ln in single.entries_for(listing, entries, missing, context) if ln in keep
+            ]
             if not p.tables and not present:  # a -t backup restored whole, nothing there yet
                 lines = single.without(listing, skip)
             listfile = tmp / "tables.list"
@@ -365,21 +490,23 @@ def _restore_subset(
             if req.jobs > 1:
                 args += ["-j", str(req.jobs)]
             err = pg_restore(conninfo, major, [*args, str(archive)], allow_errors=True)
-            warnings += [
-                f"not restored: {ln.split('ERROR:', 1)[1].strip()}"
-                for ln in err.splitlines()
-                if "ERROR:" in ln
-            ]
+            # A definition on top (trigger, index, policy...) that needs an object outside
+            # the subset is left out, saying why; once a table itself failed, every error
+            # counts (the others follow from it).
+            errs = toolerrors.errors(err)
+            failed = any(e.essential for e in errs)
+            warnings += [f"{NOT_RESTORED if failed else 'left out, '}{e}" for e in errs]
         if existing:
             listfile = tmp / "data.list"
             listfile.write_text("\n".join(single.data_lines(listing, existing)) + "\n")
             script = tmp / "data.sql"
             pg_restore_to_file(major, ["-a", "-L", str(listfile), str(archive)], script)
             prologue = "SET LOCAL session_replication_role = replica;\n" if superuser else ""
-            prologue += "".join(
-                sql.SQL("DELETE FROM {};\n").format(sql.Identifier(t.schema, t.name)).as_string()
-                for t in existing
-            )
+            tree = backup_tree(m)
+            with connect(conninfo) as conn:
+                kinds = {k: r.kind for k, r in (tree or Tree.read(conn)).rels.items()}
+                off, on = clean_mod.trigger_guards(conn, existing, replica=superuser)
+            prologue += off + clean_mod.delete_statements(existing, kinds)
             clean, env = tool_env(conninfo)
             argv = [
                 find_program("psql", major),
@@ -394,9 +521,39 @@ def _restore_subset(
                 prologue,
                 "-f",
                 str(script),
+                *(["-c", on] if on else []),
             ]
-            run_fed(argv, env, None, "psql")
+            argv.insert(1, "--echo-errors")
+            toolerrors.run_checked(argv, env, None, "psql", hint=_REPLACE_HINT)
     return warnings
+
+
+_CLEAN_DONE = "pgsafe: clean done"
+
+
+def _psql_clean_then_replay(
+    conninfo: str, major: int, repo: Repository, m: Manifest, drops: Any, dump: Any
+) -> None:
+    """``restore --clean`` of a plain backup, in one transaction: the backup's DROP
+    statements, each in its own savepoint so that a missing object is no error
+    (ON_ERROR_ROLLBACK), then the dump itself, stopping at its first error."""
+
+    def script() -> Iterator[bytes]:
+        yield b"\\set ON_ERROR_STOP off\n\\set ON_ERROR_ROLLBACK on\n"
+        yield from mat.chunks(repo, m, drops)
+        yield b"\n\\set ON_ERROR_ROLLBACK off\n\\set ON_ERROR_STOP on\n"
+        yield f"\\warn {_CLEAN_DONE}\n".encode()
+        yield from mat.chunks(repo, m, dump)
+
+    clean, env = tool_env(conninfo)
+    argv = [find_program("psql", major), "-X", "-q", "--echo-errors", "--single-transaction"]
+    argv += ["-v", "ON_ERROR_STOP=1", "-d", clean or "", "-f", "-"]
+    err = toolerrors.run_checked(argv, env, script(), "psql", allow_errors=True)
+    if _CLEAN_DONE not in err:
+        raise ToolFailed("psql stopped before replaying the backup", hint=toolerrors.HINT)
+    found = toolerrors.errors(err.split(_CLEAN_DONE, 1)[1])
+    if found:
+        raise ToolFailed(f"psql failed: {found[0]}", hint=toolerrors.HINT)
 
 
 def pg_restore_to_file(major: int, args: list[str], dest: Path) -> None:
@@ -428,12 +585,12 @@ def psql(
     stop_on_error: bool = True,
 ) -> str:
     clean, env = tool_env(conninfo)
-    argv = [find_program("psql", major), "-X", "-q", "-d", clean or "", "-f", "-"]
+    argv = [find_program("psql", major), "-X", "-q", "--echo-errors", "-d", clean or "", "-f", "-"]
     if stop_on_error:
         argv[1:1] = ["-v", "ON_ERROR_STOP=1"]
     if single_transaction:
         argv.append("--single-transaction")
-    return run_fed(argv, env, data, "psql")[1]
+    return toolerrors.run_checked(argv, env, data, "psql", allow_errors=not stop_on_error)
 
 
 def pg_restore(
@@ -446,7 +603,7 @@ def pg_restore(
 ) -> str:
     clean, env = tool_env(conninfo)
     argv = [find_program("pg_restore", major), "-d", clean or "", *args]
-    return run_fed(argv, env, stdin, "pg_restore", allow_failure=allow_errors)[1]
+    return toolerrors.run_checked(argv, env, stdin, "pg_restore", allow_errors=allow_errors)
 
 
 def _restore_all(repo: Repository, req: RestoreRequest, p: RestorePlan) -> list[fp.TableCheck]:
@@ -489,7 +646,7 @@ def _restore_all(repo: Repository, req: RestoreRequest, p: RestorePlan) -> list[
         expected = m.fingerprint.get(db, {})
         with connect(req.conn.conninfo(db)) as conn:
             tables = [Table(s, n) for s, n in m.options.get("db_tables", {}).get(db, [])]
-            actual = fp.fingerprint_existing(conn, tables, fp.method_of(m.options))
+            actual = fp.fingerprint_existing(conn, tables, fp.method_of(m.options), expected)
         checks += [
             fp.TableCheck(f"{db}/{c.table}", c.expected, c.actual)
             for c in fp.compare(expected, actual)

@@ -14,7 +14,7 @@ and dependent views stay in place.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,7 +96,7 @@ def belongs(e: Entry, t: Table) -> bool:
     if e.schema != schema and e.type not in ("COMMENT", "ACL"):
         return False
     prefix = name + " "
-    if e.type == "TABLE":
+    if e.type in ("TABLE", "TABLE ATTACH"):  # a partition's ATTACH is named after it
         return e.name == name
     if e.type in ("DEFAULT", "CONSTRAINT", "FK CONSTRAINT", "TRIGGER", "POLICY", "RULE"):
         return e.name.startswith(prefix)
@@ -178,11 +178,26 @@ def without(listing: str, drop: list[Entry]) -> list[str]:
     return [ln for ln in listing.splitlines() if _TOC_LINE.match(ln) and ln not in gone]
 
 
-def entries_for(listing: str, entries: list[Entry], tables: list[Table]) -> list[str]:
-    """The TOC lines to restore for ``tables``: definitions, indexes, constraints, data."""
+def entries_for(
+    listing: str,
+    entries: list[Entry],
+    tables: list[Table],
+    definitions: Sequence[Table] = (),
+) -> list[str]:
+    """The TOC lines to restore for ``tables``: definitions, indexes, constraints, data;
+    for ``definitions`` (ancestors a backup carries without rows) the definition alone."""
     wanted: set[tuple[str, str, str, str]] = set()
     for e in entries:
+        if e.type == "TABLE" and any(
+            e.schema == d.schema and e.name == d.name for d in definitions
+        ):
+            wanted.add((e.type, e.schema, e.name, e.owner))
+    for e in entries:
         if any(belongs(e, t) for t in tables):
+            wanted.add((e.type, e.schema, e.name, e.owner))
+    indexes = {(k[1], k[2]) for k in wanted if k[0] == "INDEX"}
+    for e in entries:  # a partition's index joins the partitioned index above it
+        if e.type == "INDEX ATTACH" and (e.schema, e.name) in indexes:
             wanted.add((e.type, e.schema, e.name, e.owner))
     owners = {(e.schema, e.name): e.owner for e in entries if e.type == "TABLE"}
     for t in tables:

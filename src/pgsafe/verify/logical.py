@@ -18,6 +18,7 @@ from psycopg import sql
 from pgsafe import clock
 from pgsafe.cluster.throwaway import throwaway
 from pgsafe.errors import NotFound, OperationFailed, PgsafeError, RepositoryReadOnly
+from pgsafe.logical import dbprops, toolerrors
 from pgsafe.logical import fingerprint as fp
 from pgsafe.logical import materialize as mat
 from pgsafe.logical import restore as rs
@@ -80,7 +81,8 @@ def verify_logical(repo: Repository, m: Manifest, home: Path, kind: str = "verif
             for note in repo.notes:
                 result.add("copy used", True, note)
         except PgsafeError as exc:
-            result.add("restore into a throwaway cluster", False, exc.message)
+            hint = f"; hint: {exc.hint}" if exc.hint else ""
+            result.add("restore into a throwaway cluster", False, exc.message + hint)
     else:
         result.add("restore into a throwaway cluster", False, "skipped: objects are damaged")
     result.duration_s = time.monotonic() - started
@@ -128,22 +130,43 @@ def _restore_test(repo: Repository, m: Manifest, home: Path, result: VerifyResul
                                   req.jobs, [])  # fmt: skip
             warnings = rs.restore_objects(repo, req, plan, target.conninfo())
             expected = m.fingerprint.get("", {})
-            tables = [t for t in rs.backup_tables(m) if t.qualified in expected]
+            tables = rs.checked_relations(m, expected)
             with connect(target.conninfo()) as conn:
-                actual = fp.fingerprint_existing(conn, tables, fp.method_of(m.options))
+                actual = fp.fingerprint_existing(conn, tables, fp.method_of(m.options), expected)
             checks = fp.compare(expected, actual)
         result.add(
             "restore into a throwaway cluster",
             True,
             f"PostgreSQL {cluster.major}, {time.monotonic() - t0:.1f} s",
         )
-        if warnings:
-            # pg_dump -t does not follow dependencies: a table subset may carry definitions
-            # (triggers, foreign keys) that need objects outside it.  The data still counts.
+        failed = [
+            w.removeprefix(rs.NOT_RESTORED) for w in warnings if w.startswith(rs.NOT_RESTORED)
+        ]
+        left_out = [w for w in warnings if not w.startswith(rs.NOT_RESTORED)]
+        if left_out:
+            # pg_dump -t does not follow dependencies: a table subset may carry foreign keys
+            # and partition attachments to relations outside it, left out on purpose.
             result.add(
                 "definitions outside the table subset",
                 True,
-                f"{len(warnings)} left out: " + "; ".join(warnings[:3]),
+                f"{len(left_out)} left out: " + "; ".join(left_out[:3]),
+            )
+        if failed:
+            more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
+            result.add(
+                "statements that failed to restore",
+                False,
+                f"{failed[0]}{more}; hint: {toolerrors.HINT}",
+            )
+        props = m.object("database") if m.format != "all" else None
+        if props is not None and m.database is not None:
+            _, parts = rs.database_properties(repo, m, m.database)
+            with connect(cluster.conninfo(m.database)) as conn:
+                failed = dbprops.apply(conn, parts)
+            result.add(
+                "database properties",
+                not failed,
+                "; ".join(failed) if failed else f"applied: {dbprops.summary(parts)}",
             )
         for c in checks:
             result.add(f"table {c.table}", c.ok, c.detail())
