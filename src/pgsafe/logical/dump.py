@@ -23,7 +23,6 @@ import io
 import logging
 import os
 import shutil
-import subprocess
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -44,8 +43,9 @@ from pgsafe.logical.tables import Table, default_sequences, list_tables, resolve
 from pgsafe.logical.tree import Tree
 from pgsafe.pg.connect import connect, server_major
 from pgsafe.pg.conninfo import ConnOptions, dbname_of
+from pgsafe.pg.process import capture, spawn
 from pgsafe.pg.programs import find_program
-from pgsafe.pg.runner import first_error_line, tool_env
+from pgsafe.pg.runner import tool_env
 from pgsafe.progress import NullProgress, Progress
 from pgsafe.repo.catalog import Manifest, StoredObject
 from pgsafe.repo.repository import Repository
@@ -449,13 +449,12 @@ def _store_clean_script(
     argv += _selection_args(schema_req, selected)
     clean, env = tool_env(conninfo)
     argv += ["-d", clean or ""]
-    proc = subprocess.run(argv, env=env, capture_output=True, stdin=subprocess.DEVNULL)
-    if proc.returncode != 0:
-        err = proc.stderr.decode(errors="replace")
-        raise locks.tool_failure(dbname, proc.returncode, first_error_line(err))
+    done = capture(argv, env)
+    if not done.exited.ok:
+        raise locks.tool_failure(dbname, done.exited.returncode, done.exited.first_error())
     kept: list[bytes] = []
     unrestrict = b""
-    for line in proc.stdout.splitlines(keepends=True):
+    for line in done.stdout.splitlines(keepends=True):
         if line.startswith((b"-- Name: ", b"-- TOC entry ")):
             break
         kept.append(line)
@@ -481,28 +480,13 @@ def _run_streaming(
     label: str,
 ) -> StoredObject:
     log.debug("running %s", argv[0])
-    proc = subprocess.Popen(
-        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env
-    )
-    assert proc.stdout is not None and proc.stderr is not None
-    stderr_chunks: list[bytes] = []
-    drain = threading.Thread(target=lambda: stderr_chunks.append(proc.stderr.read()))  # type: ignore[union-attr]
-    drain.start()
-    try:
+    with spawn(argv, env) as run:
         obj = store_stream(
-            repo, backup_id, name, proc.stdout, role=role, report=lambda n: prog.update(n)
+            repo, backup_id, name, run.stdout, role=role, report=lambda n: prog.update(n)
         )
-    except BaseException:
-        proc.kill()
-        proc.wait()
-        drain.join()
-        raise
-    rc = proc.wait()
-    drain.join()
-    if rc != 0:
+    if not run.exited.ok:
         repo.storage.delete(repo.object_key(backup_id, obj.name))
-        err = b"".join(stderr_chunks).decode(errors="replace")
-        raise locks.tool_failure(label, rc, first_error_line(err))
+        raise locks.tool_failure(label, run.exited.returncode, run.exited.first_error())
     return obj
 
 
@@ -528,11 +512,10 @@ def _dump_directory(
         cmd = [*argv, "-f", str(target)]
         if req.jobs > 1:
             cmd += ["-j", str(req.jobs)]
-        proc = subprocess.run(
-            cmd, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL
-        )
-        if proc.returncode != 0:
-            raise locks.tool_failure(dbname, proc.returncode, first_error_line(proc.stderr))
+        with spawn(cmd, env, stdout=False) as run:
+            pass  # pg_dump -Fd writes into ``target``
+        if not run.exited.ok:
+            raise locks.tool_failure(dbname, run.exited.returncode, run.exited.first_error())
         files = sorted(p for p in target.iterdir() if p.is_file())
         done = [0]
         lock = threading.Lock()
