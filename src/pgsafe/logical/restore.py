@@ -142,7 +142,12 @@ def _db_exists(conn: Any, name: str) -> bool:
 
 
 def plan(req: RestoreRequest) -> RestorePlan:
-    """Check everything against the target server; raise before anything changes."""
+    """Check everything against the target server; raise before anything changes.
+
+    Long (~100 lines) on purpose: it is one ordered list of refusals (kind and format
+    of the backup, requested tables, target database, emptiness, --clean safety), each
+    needing the facts the ones before it established; split, the order would be
+    hidden.  The steps it shows are :func:`_restore_steps`."""
     m = req.backup
     if m.kind != "logical":
         raise BadInput(
@@ -230,30 +235,38 @@ def plan(req: RestoreRequest) -> RestorePlan:
                         hint="add --clean to replace its objects, or --create -d NEWNAME "
                         "to restore into a new database",
                     )
+    steps += _restore_steps(req, chosen, present)
+    steps.append("compare the restored tables' fingerprints with the backup's")
+    return RestorePlan(
+        m.id, m.format or "", target, server, create, req.clean, chosen, req.jobs, steps
+    )
+
+
+def _restore_steps(req: RestoreRequest, chosen: list[Table], present: list[Table]) -> list[str]:
+    """What the restore will do, as the plan shows it (after any database creation)."""
+    m = req.backup
+    out: list[str] = []
     tool = "psql (ON_ERROR_STOP, one transaction)" if m.format == "plain" else "pg_restore"
     if chosen:
         names = {(t.schema, t.name) for t in present}
         missing = [t for t in chosen if (t.schema, t.name) not in names]
         if missing:
-            steps.append(
+            out.append(
                 f"create {len(missing)} table(s) from {m.id} ({m.format}) with their indexes, "
                 "constraints and rows: " + ", ".join(t.qualified for t in missing)
             )
         if present:
-            steps.append(
+            out.append(
                 f"replace the rows of {len(present)} existing table(s) in one transaction "
                 "(DELETE FROM ONLY each, then the backup's rows; no other table changes): "
                 + ", ".join(t.qualified for t in present)
             )
     else:
         clean_note = " after dropping the existing ones (--clean)" if req.clean else ""
-        steps.append(f"restore every object from {m.id} ({m.format}) with {tool}{clean_note}")
+        out.append(f"restore every object from {m.id} ({m.format}) with {tool}{clean_note}")
     if req.jobs > 1:
-        steps.append(f"run {req.jobs} restore jobs in parallel")
-    steps.append("compare the restored tables' fingerprints with the backup's")
-    return RestorePlan(
-        m.id, m.format or "", target, server, create, req.clean, chosen, req.jobs, steps
-    )
+        out.append(f"run {req.jobs} restore jobs in parallel")
+    return out
 
 
 def _plan_all(req: RestoreRequest) -> RestorePlan:
@@ -452,7 +465,8 @@ def _restore_subset(
     neither in the backup nor in the target are left out, and other definitions that
     need objects outside the subset (pg_dump -t does not follow dependencies) are
     reported as warnings rather than stopping the restore; the data is then proven by
-    the fingerprint comparison."""
+    the fingerprint comparison.  One function (~90 lines): the scratch folder, the
+    archive and the list file it writes live across every step, in this order."""
     warnings: list[str] = []
     m = req.backup
     with mat.scratch("restore-") as tmp:

@@ -331,7 +331,10 @@ def backup(
     """Take a base backup into ``repo``; returns its (saved) catalog entry.
 
     Objects go through the repository's codec; a missing encryption key is refused
-    (BadInput) before PostgreSQL is asked for anything.
+    (BadInput) before PostgreSQL is asked for anything.  One function (~90 lines):
+    the session that holds the temporary replication slot must stay open from before
+    pg_basebackup starts until after it ends; the taking itself is
+    :func:`_take_streamed` / :func:`_take_server_compressed`.
     """
     progress = progress or NullProgress()
     encoder = data_encoder(repo)
