@@ -77,11 +77,7 @@ def expire_cmd(keep_last: int | None, keep_days: float | None, dry_run: bool) ->
 @global_options
 def keep_cmd(backup_id: str, release: bool) -> None:
     """Pin a backup so that expire never removes it (or --release the pin)."""
-    repo = open_repo()
-    with repo.lock("catalog"):
-        m = repo.resolve(backup_id)
-        m.keep = not release
-        repo.save(m)
+    m = open_repo().pin(backup_id, keep=not release)
     emit(
         {"id": m.id, "keep": m.keep},
         f"{m.id} {'is pinned: expire keeps it' if m.keep else 'is no longer pinned'}",
@@ -236,12 +232,10 @@ def drill_cmd(
         raise BadInput("give at most one recovery target")
     repo = open_repo()
     if latest:
-        backups = [
-            m for m in repo.list_backups() if m.status == "ok" and (kind is None or m.kind == kind)
-        ]
-        if not backups:
+        newest = repo.latest(kind)
+        if newest is None:
             raise BadInput("no backup to drill", hint="take one with pgsafe backup or dump")
-        m = backups[-1]
+        m = newest
     else:
         m = repo.resolve(str(backup_id))
     target_kind, target_value = targets[0] if targets else ("latest", None)
