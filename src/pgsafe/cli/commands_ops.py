@@ -217,19 +217,15 @@ def drill_cmd(
     """The full proof: restore into a throwaway cluster, recover, pg_verifybackup,
     pg_amcheck, fingerprints and checks; recorded in the catalog (exit 3 on failure)."""
     from pgsafe.config import state_home
+    from pgsafe.recovery.targets import TargetRequest, target_request
     from pgsafe.verify.drill import drill
 
     if bool(backup_id) == latest:
         raise BadInput("give a backup id or --latest", hint="`pgsafe list` shows the ids")
-    targets: list[tuple[str, str | None]] = [
-        (k, v)
-        for k, v in (("time", target_time), ("xid", xid), ("lsn", lsn), ("name", target_name))
-        if v
-    ]
-    if immediate:
-        targets.append(("immediate", None))
-    if len(targets) > 1:
-        raise BadInput("give at most one recovery target")
+    target = target_request(
+        time=target_time, xid=xid, lsn=lsn, name=target_name, immediate=immediate,
+        default=TargetRequest(),
+    )  # fmt: skip
     repo = open_repo()
     if latest:
         newest = repo.latest(kind)
@@ -238,13 +234,11 @@ def drill_cmd(
         m = newest
     else:
         m = repo.resolve(str(backup_id))
-    target_kind, target_value = targets[0] if targets else ("latest", None)
     result = drill(
         repo,
         m,
         state_home(),
-        target_kind=target_kind,
-        target_value=target_value,
+        target=target,
         checks=list(checks),
         check_db=check_db,
     )
