@@ -204,9 +204,6 @@ def info_cmd() -> None:
     emit(asdict(r), lambda: _info_text(r))
 
 
-_TARGETS = ("time", "xid", "lsn", "name", "latest", "immediate")
-
-
 @click.command("recover")
 @click.option("--pgdata", "pgdata", required=True, type=click.Path(), help="data directory")
 @click.option("--time", "t_time", help="recover to this time (ISO 8601)")
@@ -236,29 +233,23 @@ def recover_cmd(pgdata: str, t_time: str | None, t_xid: str | None, t_lsn: str |
                 archive: bool, timeout: float, dry_run: bool, force: bool) -> None:  # fmt: skip
     """Restore a base backup into --pgdata and recover to a target (PITR)."""
 
-    from pgsafe.errors import BadInput, VerificationFailed
+    from pgsafe.errors import VerificationFailed
     from pgsafe.recovery.execute import RecoverRequest, recover
+    from pgsafe.recovery.targets import target_request
 
-    given = {"time": t_time, "xid": t_xid, "lsn": t_lsn, "name": t_name,
-             "latest": t_latest or None, "immediate": t_immediate or None}  # fmt: skip
-    chosen = [k for k, v in given.items() if v is not None]
-    if len(chosen) != 1:
-        raise BadInput(
-            "give exactly one target: --time, --xid, --lsn, --name, --latest or --immediate"
-        )
-    kind = chosen[0]
-    value = given[kind]
+    target = target_request(
+        time=t_time, xid=t_xid, lsn=t_lsn, name=t_name, latest=t_latest, immediate=t_immediate
+    )
     req = RecoverRequest(
-        pgdata=Path(pgdata).absolute(), kind=kind,
-        value=value if isinstance(value, str) else None, exclusive=exclusive,
-        backup_id=backup_id, timeline=timeline, port=port, start=start, promote=promote,
-        pause=pause, checks=list(checks), check_db=check_db, dry_run=dry_run, force=force,
-        archive=archive, timeout=timeout, config=_repos_config(),
+        pgdata=Path(pgdata).absolute(), kind=target.kind, value=target.value,
+        exclusive=exclusive, backup_id=backup_id, timeline=timeline, port=port, start=start,
+        promote=promote, pause=pause, checks=list(checks), check_db=check_db, dry_run=dry_run,
+        force=force, archive=archive, timeout=timeout, config=_repos_config(),
     )  # fmt: skip
     from pgsafe.cli.common import info as say
 
     repo = _repo()
-    if kind == "time":
+    if target.kind == "time":
         from pgsafe.recovery.execute import resolve_target
         from pgsafe.recovery.inventory import load
 

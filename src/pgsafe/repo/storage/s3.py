@@ -67,6 +67,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from pgsafe.errors import (
     BadInput,
+    LockHeld,
     NotFound,
     ObjectExists,
     OperationFailed,
@@ -564,7 +565,7 @@ class _Lease:
             except bx.BotoCoreError as exc:
                 raise self._s._error(exc, "lock", self._full) from None
             if not wait:
-                raise RepositoryError(
+                raise LockHeld(
                     f"the repository lock {self._name!r} is held by another pgsafe process",
                     hint="wait for it to finish",
                 )
