@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from pgsafe import jsonshape
 from pgsafe.cli.common import (
     PORT,
     conn,
@@ -115,15 +116,6 @@ def wal_get_cmd(name: str, dest: str) -> None:
     _lean([*_lean_where(), "wal-get", name, dest])
 
 
-def _backup_doc(m: Any) -> dict[str, Any]:
-    return {
-        "id": m.id, "kind": m.kind, "status": m.status, "started_at": m.started_at,
-        "finished_at": m.finished_at, "size_bytes": m.size_bytes, "raw_bytes": m.raw_bytes,
-        "pg_version": m.pg_version, "system_identifier": m.system_identifier,
-        **{k: v for k, v in m.physical.items() if k not in ("backup_label", "wal_ranges")},
-    }  # fmt: skip
-
-
 @click.command("backup")
 @conn_options
 @click.option(
@@ -144,7 +136,7 @@ def backup_cmd(
         label=label,
         progress=progress("base backup"),
     )
-    doc = _backup_doc(m)
+    doc = jsonshape.backup(m)
     summary = (
         f"{m.id}\n  timeline {doc['timeline']}, LSN {doc['start_lsn']} .. {doc['stop_lsn']},"
         f" {m.raw_bytes} bytes -> {m.size_bytes} stored"
@@ -162,8 +154,8 @@ def mark_cmd(
     """A named restore point (pg_create_restore_point), recorded in the catalog."""
     from pgsafe.physical.marks import mark
 
-    doc = mark(conn(dbname, host, port, username).conninfo(), _repo(), name)
-    emit(doc, f"restore point {name!r} at LSN {doc['lsn']} ({doc['time']})")
+    p = mark(conn(dbname, host, port, username).conninfo(), _repo(), name)
+    emit(jsonshape.restore_point(p), f"restore point {name!r} at LSN {p.lsn} ({p.time})")
 
 
 def _info_text(r: Any) -> str:
@@ -201,7 +193,7 @@ def info_cmd() -> None:
     from pgsafe.recovery.window import info
 
     r = info(_repo())
-    emit(asdict(r), lambda: _info_text(r))
+    emit(jsonshape.info(r), lambda: _info_text(r))
 
 
 _TARGETS = ("time", "xid", "lsn", "name", "latest", "immediate")
@@ -266,8 +258,7 @@ def recover_cmd(pgdata: str, t_time: str | None, t_xid: str | None, t_lsn: str |
         assert t.time is not None
         say(f"target time {req.value} = {t.time.astimezone(UTC).isoformat(sep=' ')} (UTC)")
     r = recover(repo, req)
-    doc = asdict(r)
-    emit(doc, lambda: _recover_text(r))
+    emit(jsonshape.recovery(r), lambda: _recover_text(r))
     if not r.ok:  # the report above is the one document; exit 3 without a second one
         failed = [c["name"] for c in r.checks if not c["ok"]]
         click.echo(f"error: {len(failed)} check(s) failed: {'; '.join(failed)}", err=True)
