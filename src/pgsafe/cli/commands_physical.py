@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from datetime import UTC
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -24,6 +24,10 @@ from pgsafe.cli.common import (
 )
 from pgsafe.config import state_home
 from pgsafe.repo.repository import Repository
+
+if TYPE_CHECKING:
+    from pgsafe.recovery.execute import RecoverResult
+    from pgsafe.recovery.window import InfoReport
 
 
 def _repo(create: bool = False) -> Repository:
@@ -158,7 +162,7 @@ def mark_cmd(
     emit(jsonshape.restore_point(p), f"restore point {name!r} at LSN {p.lsn} ({p.time})")
 
 
-def _info_text(r: Any) -> str:
+def _info_text(r: InfoReport) -> str:
     lines = [f"server {r.server} (system identifier {r.system_identifier}) in {r.repo}"]
     for t in r.timelines:
         lines.append(f"timeline {t.timeline}" + (
@@ -265,7 +269,7 @@ def recover_cmd(pgdata: str, t_time: str | None, t_xid: str | None, t_lsn: str |
         raise click.exceptions.Exit(VerificationFailed.exit_code)
 
 
-def _recover_text(r: Any) -> str:
+def _recover_text(r: RecoverResult) -> str:
     p = r.plan
     w = p["wal_needed"]
     lines = [
