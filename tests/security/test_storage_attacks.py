@@ -197,7 +197,7 @@ def test_a_linked_object_is_refused_not_read(
     rc, backup_id, err = dump(repo, shopdb)
     assert rc == 0, err
     folder = repo / "main" / "backups" / backup_id
-    (obj,) = [p for p in folder.iterdir() if p.name != "manifest.json"]
+    (obj,) = [p for p in folder.iterdir() if ".dump" in p.name]  # the archive itself
     plant_link(canary / "file", obj)
     before = snapshot(canary)
     out = tmp_path / "export"
