@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
-from pgsafe import clock
+from pgsafe import clock, jsonshape
 from pgsafe.cli.common import (
     conn,
     conn_options,
@@ -37,18 +35,7 @@ def expire_cmd(keep_last: int | None, keep_days: float | None, dry_run: bool) ->
     plan = r.plan
     removed = plan.remove if dry_run else r.removed_backups
     wal = plan.remove_wal if dry_run else r.removed_wal
-    doc: dict[str, Any] = {
-        "dry_run": dry_run,
-        "remove": removed,
-        "remove_wal": wal,
-        "skipped": r.skipped,
-        "incomplete": r.incomplete,
-        "damaged": [{"id": bad.id, "damage": bad.reason} for bad in r.damaged],
-        "leftovers": r.leftovers,
-        "wal_kept_for_damaged": r.wal_kept_for_damaged,
-        "oldest_needed_wal": plan.oldest_needed_wal,
-        "decisions": [vars(d) for d in plan.decisions],
-    }
+    doc = jsonshape.expiry(r, dry_run)
     verb = "would remove" if dry_run else "removed"
     lines = []
     for d in plan.decisions:

@@ -42,6 +42,7 @@ from pgsafe.logical import fingerprint as fp
 from pgsafe.logical.stream import store_stream
 from pgsafe.logical.tables import Table, default_sequences, list_tables, resolve
 from pgsafe.logical.tree import Tree
+from pgsafe.models.kinds import BackupKind
 from pgsafe.pg.connect import connect, server_major
 from pgsafe.pg.conninfo import ConnOptions, dbname_of
 from pgsafe.pg.programs import find_program
@@ -198,7 +199,7 @@ def _dump_into(
             result = _dump_one(repo, backup_id, conninfo, dbname, major, req, selected, prog)
         manifest = Manifest(
             id=backup_id,
-            kind="logical",
+            kind=BackupKind.LOGICAL,
             server=repo.server,
             status="ok",
             started_at=clock.iso(started),

@@ -29,14 +29,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 
 from pgsafe.errors import BadInput
+from pgsafe.models.kinds import TargetKind
 from pgsafe.wal import names
 
-KINDS = ("time", "xid", "lsn", "name", "latest", "immediate")
+KINDS = tuple(TargetKind)
 
 
 @dataclass(frozen=True)
 class Target:
-    kind: str  # one of KINDS
+    kind: str  # a TargetKind (one of KINDS)
     time: datetime | None = None  # aware, for "time"
     xid: int | None = None
     lsn: int | None = None  # for "lsn", and for a "name" recorded by pgsafe mark
