@@ -53,6 +53,7 @@ from pgsafe.logical.restore import RestoreResult
 from pgsafe.pg.conninfo import ConnOptions
 from pgsafe.physical import basebackup as _basebackup
 from pgsafe.physical import marks as _marks
+from pgsafe.physical.marks import RestorePoint
 from pgsafe.progress import Progress
 from pgsafe.recovery import execute as _recovery
 from pgsafe.recovery import window as _window
@@ -173,15 +174,6 @@ class MarkRequest:
 
 
 @dataclass(frozen=True)
-class RestorePoint:
-    name: str
-    lsn: str
-    time: str  # ISO 8601 with offset
-    timeline: int
-    segment: str
-
-
-@dataclass(frozen=True)
 class ExportRequest:
     """Write ``backup`` out as plain standard files into the new folder ``path``."""
 
@@ -273,14 +265,7 @@ def recover(repo: Repository, req: RecoverRequest) -> RecoverResult:
 
 def mark(repo: Repository, req: MarkRequest) -> RestorePoint:
     """Create a named restore point and record it."""
-    doc = _marks.mark(req.conn.conninfo(), repo, req.name)
-    return RestorePoint(
-        name=str(doc["name"]),
-        lsn=str(doc["lsn"]),
-        time=str(doc["time"]),
-        timeline=int(doc["timeline"]),
-        segment=str(doc["segment"]),
-    )
+    return _marks.mark(req.conn.conninfo(), repo, req.name)
 
 
 def export(repo: Repository, req: ExportRequest) -> ExportResult:

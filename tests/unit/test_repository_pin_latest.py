@@ -7,6 +7,7 @@ import dataclasses
 import pytest
 
 from pgsafe.errors import LockHeld, NotFound
+from pgsafe.models.kinds import BackupKind
 from pgsafe.repo.repository import Repository
 from pgsafe.repo.storage.memory import MemoryStorage
 from tests.unit.test_catalog import manifest
@@ -22,7 +23,9 @@ def test_latest_is_the_newest_ok_backup_of_the_kind() -> None:
     r = _repo()
     assert r.latest() is None and r.latest("physical") is None
     r.save(manifest("20240101T000000Z-a"))
-    r.save(dataclasses.replace(manifest("20240102T000000Z-b"), kind="physical", format="tar"))
+    r.save(
+        dataclasses.replace(manifest("20240102T000000Z-b"), kind=BackupKind.PHYSICAL, format="tar")
+    )
     r.save(manifest("20240103T000000Z-c"))
     r.save(dataclasses.replace(manifest("20240104T000000Z-d"), status="failed"))
     assert (m := r.latest()) is not None and m.id == "20240103T000000Z-c"
