@@ -48,6 +48,13 @@ class RepositoryError(PgsafeError):
     exit_code = 2
 
 
+class LockHeld(RepositoryError):
+    """A repository lock asked for without waiting is held by another process (exit 2).
+
+    Raised by every storage backend's ``lock(name, wait=False)``; callers that wait
+    their turn (the daemon, the job runner) catch this class, never a message."""
+
+
 class RepositoryReadOnly(RepositoryError):
     """The repository cannot be written here (a read-only mount, a snapshot, no write
     permission) and the command must write to it (exit 2)."""

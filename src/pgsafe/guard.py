@@ -45,10 +45,6 @@ def _archives_here(conninfo: str, repo: Repository) -> bool:
     )
 
 
-def _has_base_backup(repo: Repository) -> bool:
-    return any(m.kind == "physical" and m.status == "ok" for m in repo.list_backups())
-
-
 def guard(
     repo: Repository,
     conn: ConnOptions,
@@ -60,7 +56,7 @@ def guard(
     repo_args = ["pgsafe", "--repo", repo.storage.url, "--server", repo.server]
     mark_name: str | None = None
     backup_id: str | None = None
-    if _archives_here(conninfo, repo) and _has_base_backup(repo):
+    if _archives_here(conninfo, repo) and repo.latest("physical") is not None:
         mark_name = "guard-" + clock.now().strftime("%Y%m%dT%H%M%S%fZ")
         marks.mark(conninfo, repo, mark_name)
         method = "restore point"

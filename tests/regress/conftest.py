@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from pgsafe.cluster import runas
 from pgsafe.cluster.local import LocalCluster
 from pgsafe.physical.archiving import archive_settings
 from pgsafe.repo.repository import Repository
@@ -68,7 +69,7 @@ def regress(state_home: Path) -> Iterator[Regress]:
     archiving its WAL from the start."""
     tree = regress_tree()
     base = reachable_tmpdir("regress-cluster-")
-    repo = Repository.open(str(base / "repo"), "main", create=True)
+    repo = Repository.open(str(base / "repo"), "main", create=True, owner=runas.repository_owner())
     c = make_cluster(
         base, "regress", {"max_prepared_transactions": "10", **archive_settings(repo, state_home)}
     )

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from pgsafe.errors import NotFound, ObjectExists, RepositoryError
+from pgsafe.errors import LockHeld, NotFound, ObjectExists, RepositoryError
 from pgsafe.repo.storage.base import Storage, read_all
 from tests.storage.s3_settings import PART_SIZE
 
@@ -227,9 +227,10 @@ def test_lock_is_exclusive(storage_pair: Pair) -> None:
     storage, other = storage_pair
     second = other()
     with storage.lock("main-catalog"):
-        with pytest.raises(RepositoryError) as err, second.lock("main-catalog", wait=False):
+        with pytest.raises(LockHeld) as err, second.lock("main-catalog", wait=False):
             pytest.fail("two holders of one lock")
         assert "held" in str(err.value)
+        assert isinstance(err.value, RepositoryError)  # exit 2, as before LockHeld existed
         with second.lock("main-other", wait=False):  # other names are independent
             pass
     with second.lock("main-catalog", wait=False):

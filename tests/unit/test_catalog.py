@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from pgsafe.errors import BadInput, NotFound, ObjectExists, VerificationFailed
+from pgsafe.models.kinds import BackupKind
 from pgsafe.repo import catalog
 from pgsafe.repo.catalog import Manifest, StoredObject, Verification
 from pgsafe.repo.repository import Repository
@@ -16,7 +17,7 @@ from pgsafe.repo.storage.memory import MemoryStorage
 def manifest(backup_id: str = "20240115T103000Z-shop-custom") -> Manifest:
     return Manifest(
         id=backup_id,
-        kind="logical",
+        kind=BackupKind.LOGICAL,
         server="main",
         status="ok",
         started_at="2024-01-15T10:30:00+00:00",

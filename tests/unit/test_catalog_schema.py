@@ -20,9 +20,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pgsafe import confined
-from pgsafe.cli.commands_logical import backup_json
 from pgsafe.cli.common import json_text, visible
 from pgsafe.errors import PgsafeError, VerificationFailed
+from pgsafe.jsonshape import backup as backup_json
 from pgsafe.repo import catalog
 from pgsafe.repo.catalog import CatalogDamaged, DamagedEntry, Manifest
 from pgsafe.repo.catalog_names import backup_id_problem, object_name_problem

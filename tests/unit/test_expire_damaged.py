@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from pgsafe.models.kinds import BackupKind
 from pgsafe.repo.catalog import Manifest
 from pgsafe.retention import expire
 from pgsafe.retention.policy import Policy, Rule
@@ -19,7 +20,7 @@ def physical(bid: str, day: int, start_wal: str, start_lsn: str) -> Manifest:
     at = datetime(2024, 2, day, 12, 0, tzinfo=UTC).isoformat()
     return Manifest(
         id=bid,
-        kind="physical",
+        kind=BackupKind.PHYSICAL,
         server="main",
         status="ok",
         started_at=at,

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from pgsafe.errors import BadInput
+from pgsafe.models.kinds import BackupKind
 from pgsafe.repo.catalog import Manifest
 from pgsafe.retention.plan import plan_expiry
 from pgsafe.retention.policy import Policy, Rule, from_config
@@ -26,7 +27,7 @@ def backup(
     at = (NOW - timedelta(days=day)).isoformat()
     return Manifest(
         id=f"b{day:03d}-{kind}-{db}",
-        kind=kind,
+        kind=BackupKind(kind),
         server="main",
         status=status,
         started_at=at,

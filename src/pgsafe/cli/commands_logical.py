@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import click
 
+from pgsafe import jsonshape
 from pgsafe.cli.common import (
     conn,
     conn_options,
@@ -27,26 +27,6 @@ from pgsafe.logical import export as export_mod
 from pgsafe.logical import restore as restore_mod
 from pgsafe.pg.conninfo import dbname_of
 from pgsafe.repo.catalog import DamagedEntry, Manifest
-
-
-def backup_json(m: Manifest) -> dict[str, Any]:
-    last = m.last_verification
-    return {
-        "id": m.id,
-        "kind": m.kind,
-        "server": m.server,
-        "database": m.database,
-        "format": m.format,
-        "label": m.label,
-        "started_at": m.started_at,
-        "finished_at": m.finished_at,
-        "size_bytes": m.size_bytes,
-        "raw_bytes": m.raw_bytes,
-        "status": m.status,
-        "verified": None if last is None else {"at": last.at, "ok": last.ok, "kind": last.kind},
-        "keep": m.keep,
-        "pg_version": m.pg_version,
-    }
 
 
 @click.command("dump")
@@ -124,28 +104,7 @@ def dump_cmd(
         f"backup {m.id} done: {m.format}, {human_size(m.raw_bytes)} dumped, "
         f"{human_size(m.size_bytes)} stored ({ratio}), {ntables} tables fingerprinted"
     )
-    emit(backup_json(m), text, quiet_text=m.id)
-
-
-def damaged_json(d: DamagedEntry) -> dict[str, Any]:
-    """A catalog entry that cannot be read as a backup, in the shape of backup_json."""
-    return {
-        "id": d.id,
-        "kind": None,
-        "server": None,
-        "database": None,
-        "format": None,
-        "label": None,
-        "started_at": None,
-        "finished_at": None,
-        "size_bytes": None,
-        "raw_bytes": None,
-        "status": "DAMAGED",
-        "damage": d.reason,
-        "verified": None,
-        "keep": False,
-        "pg_version": None,
-    }
+    emit(jsonshape.backup(m), text, quiet_text=m.id)
 
 
 @click.command("list")
@@ -189,7 +148,10 @@ def list_cmd() -> None:
         text += "\n" + "\n".join(f"DAMAGED {d.reason}" for d in damaged)
         text += "\n(`pgsafe show ID` names what is wrong; pgsafe never removes such an entry)"
     docs = [
-        {**(backup_json(e) if isinstance(e, Manifest) else damaged_json(e)), "repos": held[e.id]}
+        {
+            **(jsonshape.backup(e) if isinstance(e, Manifest) else jsonshape.damaged_backup(e)),
+            "repos": held[e.id],
+        }
         for e in entries
     ]
     emit({"backups": docs}, text)
@@ -203,17 +165,8 @@ def show_cmd(backup_id: str, contents: bool) -> None:
     """One backup's details."""
     repo = open_repo()
     m = repo.resolve(backup_id)
-    doc = backup_json(m)
-    doc["options"] = {k: v for k, v in m.options.items() if k != "roles"}
-    doc["objects"] = [o.to_dict() for o in m.objects]
-    doc["fingerprint"] = m.fingerprint
-    doc["verifications"] = [v.to_dict() for v in m.verifications]
-    doc["physical"] = m.physical
-    doc["system_identifier"] = m.system_identifier
-    listing: list[str] = []
-    if contents:
-        listing = contents_mod.contents(repo, m)
-        doc["contents"] = listing
+    listing: list[str] = contents_mod.contents(repo, m) if contents else []
+    doc = jsonshape.backup_detail(m, listing if contents else None)
 
     def text() -> str:
         lines = [
@@ -281,17 +234,7 @@ def restore_cmd(
         info(f"restoring {m.id} ...")
     result = restore_mod.restore(repo, req)
     p = result.plan
-    doc: dict[str, Any] = {
-        "id": m.id,
-        "target": p.target,
-        "server": p.server,
-        "dry_run": dry_run,
-        "plan": p.steps,
-        "done": result.done,
-        "ok": result.ok if result.done else None,
-        "checks": [{"name": c.table, "ok": c.ok, "detail": c.detail()} for c in result.checks],
-        "warnings": result.warnings,
-    }
+    doc = jsonshape.restore(m.id, result, dry_run)
     lines = [f"plan for restoring {m.id} into {p.target} on {p.server}:"]
     lines += [f"  {i}. {s}" for i, s in enumerate(p.steps, 1)]
     if result.done:

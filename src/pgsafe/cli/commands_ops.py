@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
-from pgsafe import clock
+from pgsafe import clock, jsonshape
 from pgsafe.cli.common import (
     conn,
     conn_options,
@@ -37,18 +35,7 @@ def expire_cmd(keep_last: int | None, keep_days: float | None, dry_run: bool) ->
     plan = r.plan
     removed = plan.remove if dry_run else r.removed_backups
     wal = plan.remove_wal if dry_run else r.removed_wal
-    doc: dict[str, Any] = {
-        "dry_run": dry_run,
-        "remove": removed,
-        "remove_wal": wal,
-        "skipped": r.skipped,
-        "incomplete": r.incomplete,
-        "damaged": [{"id": bad.id, "damage": bad.reason} for bad in r.damaged],
-        "leftovers": r.leftovers,
-        "wal_kept_for_damaged": r.wal_kept_for_damaged,
-        "oldest_needed_wal": plan.oldest_needed_wal,
-        "decisions": [vars(d) for d in plan.decisions],
-    }
+    doc = jsonshape.expiry(r, dry_run)
     verb = "would remove" if dry_run else "removed"
     lines = []
     for d in plan.decisions:
@@ -77,11 +64,7 @@ def expire_cmd(keep_last: int | None, keep_days: float | None, dry_run: bool) ->
 @global_options
 def keep_cmd(backup_id: str, release: bool) -> None:
     """Pin a backup so that expire never removes it (or --release the pin)."""
-    repo = open_repo()
-    with repo.lock("catalog"):
-        m = repo.resolve(backup_id)
-        m.keep = not release
-        repo.save(m)
+    m = open_repo().pin(backup_id, keep=not release)
     emit(
         {"id": m.id, "keep": m.keep},
         f"{m.id} {'is pinned: expire keeps it' if m.keep else 'is no longer pinned'}",
@@ -221,36 +204,28 @@ def drill_cmd(
     """The full proof: restore into a throwaway cluster, recover, pg_verifybackup,
     pg_amcheck, fingerprints and checks; recorded in the catalog (exit 3 on failure)."""
     from pgsafe.config import state_home
+    from pgsafe.recovery.targets import TargetRequest, target_request
     from pgsafe.verify.drill import drill
 
     if bool(backup_id) == latest:
         raise BadInput("give a backup id or --latest", hint="`pgsafe list` shows the ids")
-    targets: list[tuple[str, str | None]] = [
-        (k, v)
-        for k, v in (("time", target_time), ("xid", xid), ("lsn", lsn), ("name", target_name))
-        if v
-    ]
-    if immediate:
-        targets.append(("immediate", None))
-    if len(targets) > 1:
-        raise BadInput("give at most one recovery target")
+    target = target_request(
+        time=target_time, xid=xid, lsn=lsn, name=target_name, immediate=immediate,
+        default=TargetRequest(),
+    )  # fmt: skip
     repo = open_repo()
     if latest:
-        backups = [
-            m for m in repo.list_backups() if m.status == "ok" and (kind is None or m.kind == kind)
-        ]
-        if not backups:
+        newest = repo.latest(kind)
+        if newest is None:
             raise BadInput("no backup to drill", hint="take one with pgsafe backup or dump")
-        m = backups[-1]
+        m = newest
     else:
         m = repo.resolve(str(backup_id))
-    target_kind, target_value = targets[0] if targets else ("latest", None)
     result = drill(
         repo,
         m,
         state_home(),
-        target_kind=target_kind,
-        target_value=target_value,
+        target=target,
         checks=list(checks),
         check_db=check_db,
     )

@@ -6,10 +6,11 @@ from __future__ import annotations
 from dataclasses import asdict
 from datetime import UTC
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
+from pgsafe import jsonshape
 from pgsafe.cli.common import (
     PORT,
     conn,
@@ -23,6 +24,10 @@ from pgsafe.cli.common import (
 )
 from pgsafe.config import state_home
 from pgsafe.repo.repository import Repository
+
+if TYPE_CHECKING:
+    from pgsafe.recovery.execute import RecoverResult
+    from pgsafe.recovery.window import InfoReport
 
 
 def _repo(create: bool = False) -> Repository:
@@ -115,15 +120,6 @@ def wal_get_cmd(name: str, dest: str) -> None:
     _lean([*_lean_where(), "wal-get", name, dest])
 
 
-def _backup_doc(m: Any) -> dict[str, Any]:
-    return {
-        "id": m.id, "kind": m.kind, "status": m.status, "started_at": m.started_at,
-        "finished_at": m.finished_at, "size_bytes": m.size_bytes, "raw_bytes": m.raw_bytes,
-        "pg_version": m.pg_version, "system_identifier": m.system_identifier,
-        **{k: v for k, v in m.physical.items() if k not in ("backup_label", "wal_ranges")},
-    }  # fmt: skip
-
-
 @click.command("backup")
 @conn_options
 @click.option(
@@ -144,7 +140,7 @@ def backup_cmd(
         label=label,
         progress=progress("base backup"),
     )
-    doc = _backup_doc(m)
+    doc = jsonshape.backup(m)
     summary = (
         f"{m.id}\n  timeline {doc['timeline']}, LSN {doc['start_lsn']} .. {doc['stop_lsn']},"
         f" {m.raw_bytes} bytes -> {m.size_bytes} stored"
@@ -162,11 +158,11 @@ def mark_cmd(
     """A named restore point (pg_create_restore_point), recorded in the catalog."""
     from pgsafe.physical.marks import mark
 
-    doc = mark(conn(dbname, host, port, username).conninfo(), _repo(), name)
-    emit(doc, f"restore point {name!r} at LSN {doc['lsn']} ({doc['time']})")
+    p = mark(conn(dbname, host, port, username).conninfo(), _repo(), name)
+    emit(jsonshape.restore_point(p), f"restore point {name!r} at LSN {p.lsn} ({p.time})")
 
 
-def _info_text(r: Any) -> str:
+def _info_text(r: InfoReport) -> str:
     lines = [f"server {r.server} (system identifier {r.system_identifier}) in {r.repo}"]
     for t in r.timelines:
         lines.append(f"timeline {t.timeline}" + (
@@ -201,10 +197,7 @@ def info_cmd() -> None:
     from pgsafe.recovery.window import info
 
     r = info(_repo())
-    emit(asdict(r), lambda: _info_text(r))
-
-
-_TARGETS = ("time", "xid", "lsn", "name", "latest", "immediate")
+    emit(jsonshape.info(r), lambda: _info_text(r))
 
 
 @click.command("recover")
@@ -236,29 +229,23 @@ def recover_cmd(pgdata: str, t_time: str | None, t_xid: str | None, t_lsn: str |
                 archive: bool, timeout: float, dry_run: bool, force: bool) -> None:  # fmt: skip
     """Restore a base backup into --pgdata and recover to a target (PITR)."""
 
-    from pgsafe.errors import BadInput, VerificationFailed
+    from pgsafe.errors import VerificationFailed
     from pgsafe.recovery.execute import RecoverRequest, recover
+    from pgsafe.recovery.targets import target_request
 
-    given = {"time": t_time, "xid": t_xid, "lsn": t_lsn, "name": t_name,
-             "latest": t_latest or None, "immediate": t_immediate or None}  # fmt: skip
-    chosen = [k for k, v in given.items() if v is not None]
-    if len(chosen) != 1:
-        raise BadInput(
-            "give exactly one target: --time, --xid, --lsn, --name, --latest or --immediate"
-        )
-    kind = chosen[0]
-    value = given[kind]
+    target = target_request(
+        time=t_time, xid=t_xid, lsn=t_lsn, name=t_name, latest=t_latest, immediate=t_immediate
+    )
     req = RecoverRequest(
-        pgdata=Path(pgdata).absolute(), kind=kind,
-        value=value if isinstance(value, str) else None, exclusive=exclusive,
-        backup_id=backup_id, timeline=timeline, port=port, start=start, promote=promote,
-        pause=pause, checks=list(checks), check_db=check_db, dry_run=dry_run, force=force,
-        archive=archive, timeout=timeout, config=_repos_config(),
+        pgdata=Path(pgdata).absolute(), kind=target.kind, value=target.value,
+        exclusive=exclusive, backup_id=backup_id, timeline=timeline, port=port, start=start,
+        promote=promote, pause=pause, checks=list(checks), check_db=check_db, dry_run=dry_run,
+        force=force, archive=archive, timeout=timeout, config=_repos_config(),
     )  # fmt: skip
     from pgsafe.cli.common import info as say
 
     repo = _repo()
-    if kind == "time":
+    if target.kind == "time":
         from pgsafe.recovery.execute import resolve_target
         from pgsafe.recovery.inventory import load
 
@@ -266,15 +253,14 @@ def recover_cmd(pgdata: str, t_time: str | None, t_xid: str | None, t_lsn: str |
         assert t.time is not None
         say(f"target time {req.value} = {t.time.astimezone(UTC).isoformat(sep=' ')} (UTC)")
     r = recover(repo, req)
-    doc = asdict(r)
-    emit(doc, lambda: _recover_text(r))
+    emit(jsonshape.recovery(r), lambda: _recover_text(r))
     if not r.ok:  # the report above is the one document; exit 3 without a second one
         failed = [c["name"] for c in r.checks if not c["ok"]]
         click.echo(f"error: {len(failed)} check(s) failed: {'; '.join(failed)}", err=True)
         raise click.exceptions.Exit(VerificationFailed.exit_code)
 
 
-def _recover_text(r: Any) -> str:
+def _recover_text(r: RecoverResult) -> str:
     p = r.plan
     w = p["wal_needed"]
     lines = [

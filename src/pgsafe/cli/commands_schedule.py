@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import pwd
 import shutil
-import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -17,11 +15,12 @@ import click
 from pgsafe.cli.common import emit, global_options, info, open_repo, settings, table
 from pgsafe.cli.redaction import ScrubbingFormatter
 from pgsafe.config import Settings
-from pgsafe.errors import BadInput, PgsafeError, RepositoryError
+from pgsafe.errors import BadInput, PgsafeError
 from pgsafe.repo import runs
 from pgsafe.schedule import cron, install, jobs
-from pgsafe.schedule.daemon import Daemon, Summary, SystemClock
-from pgsafe.schedule.runner import Runner, StopControl, Target
+from pgsafe.schedule.daemon import Summary
+from pgsafe.schedule.runner import Runner, StopControl
+from pgsafe.schedule.serve import install_signals, require_jobs, serve, target_for
 
 
 # -- config -------------------------------------------------------------------
@@ -57,22 +56,6 @@ def schedule_config(s: Settings) -> jobs.ScheduleConfig:
     return jobs.parse_config(s.raw, known_commands=known, check=_check_command)
 
 
-def _require_jobs(s: Settings, cfg: jobs.ScheduleConfig) -> None:
-    if not cfg.jobs:
-        where = f"config file {s.config_path}" if s.config_path else "no config file was found"
-        raise BadInput(
-            f"there are no [[jobs]] to run ({where})",
-            hint='add e.g. [[jobs]] schedule = "0 1 * * *" command = "dump" to the config',
-        )
-
-
-def _target(s: Settings) -> Target:
-    assert s.repo is not None
-    url = s.repo if "://" in s.repo else str(Path(s.repo).expanduser().absolute())
-    cfg = str(s.config_path.absolute()) if s.config_path else None
-    return Target(repo_url=url, server=s.server, config_path=cfg)
-
-
 def _setup_log(s: Settings) -> None:
     logger = logging.getLogger("pgsafe.schedule")
     if any(getattr(h, "_pgsafe_schedule", False) for h in logger.handlers):
@@ -85,26 +68,6 @@ def _setup_log(s: Settings) -> None:
     logger.setLevel(
         logging.WARNING if s.quiet else logging.DEBUG if s.verbose > 1 else logging.INFO
     )
-
-
-def _install_signals(stop: StopControl) -> None:
-    log = logging.getLogger("pgsafe.schedule")
-
-    def handler(signum: int, frame: Any) -> None:
-        name = signal.Signals(signum).name
-        first = not stop.requested
-        stop.request()
-        if first:
-            log.warning(
-                "%s received: no new job starts; the running job may finish (stop_grace), "
-                "then pgsafe exits; send it again to stop the job now",
-                name,
-            )
-        else:
-            log.warning("%s received again: stopping the running job now", name)
-
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
 
 
 def _run_doc(r: runs.Run) -> dict[str, Any]:
@@ -127,42 +90,18 @@ def daemon_cmd(once: bool, metrics_port: int | None) -> None:
     """Run the scheduled [[jobs]] of the config, one at a time; SIGTERM stops cleanly."""
     s = settings()
     cfg = schedule_config(s)
-    _require_jobs(s, cfg)
+    require_jobs(cfg, s.config_path)
     repo = open_repo(create=True)
     _setup_log(s)
-    stop = StopControl()
-    with contextlib.ExitStack() as stack:
-        try:
-            stack.enter_context(repo.lock("daemon", wait=False))
-        except RepositoryError as exc:
-            if "is held" not in exc.message:
-                raise
-            raise BadInput(
-                f"another pgsafe daemon is already running for server {repo.server!r} "
-                f"on {repo.storage.url}",
-                hint="one daemon per repository and server: stop the other one first",
-            ) from None
-        _install_signals(stop)
-        if metrics_port is not None:
-            from pgsafe.schedule.metrics_http import MetricsServer, render_all
-
-            server = MetricsServer(metrics_port, lambda: render_all(repo, s.raw))
-            stack.callback(server.close)
-            info(f"metrics on http://127.0.0.1:{server.port}/metrics")
-        runner = Runner(repo, _target(s), cfg, stop=stop)
-        done = runs.last_runs(runs.read_history(repo), completed_only=True)
-        daemon = Daemon(
-            cfg.jobs,
-            runner.run,
-            SystemClock(),
-            stop,
-            last_slots={name: r.slot() for name, r in done.items()},
-        )
-        names = ", ".join(j.name for j in cfg.jobs)
-        logging.getLogger("pgsafe.schedule").info(
-            "daemon started for server %s on %s: %s", repo.server, repo.storage.url, names
-        )
-        summary = daemon.run_once() if once else daemon.run()
+    summary = serve(
+        repo,
+        cfg,
+        target_for(s),
+        once=once,
+        metrics_port=metrics_port,
+        raw_config=s.raw,
+        on_metrics=lambda url: info(f"metrics on {url}"),
+    )
     _emit_summary(summary, once)
     if once and summary.failed:
         raise click.exceptions.Exit(1)
@@ -246,8 +185,8 @@ def run_cmd(job_name: str) -> None:
     repo = open_repo(create=True)
     _setup_log(s)
     stop = StopControl()
-    _install_signals(stop)
-    runner = Runner(repo, _target(s), cfg, stop=stop)
+    install_signals(stop)
+    runner = Runner(repo, target_for(s), cfg, stop=stop)
     r = runner.run(job, None, "manual")
     if r is None:
         raise click.exceptions.Exit(1)
@@ -302,8 +241,8 @@ def install_cmd(use_cron: bool, use_systemd: bool, output: Path | None, user: st
     if not s.repo:
         raise BadInput("no repository given", hint="set repo in the config, or pass --repo")
     cfg = schedule_config(s)
-    _require_jobs(s, cfg)
-    target = _target(s)
+    require_jobs(cfg, s.config_path)
+    target = target_for(s)
     inv = install.Invocation(
         exe=_pgsafe_exe(), config=s.config_path.absolute(), repo=target.repo_url, server=s.server
     )

@@ -38,6 +38,7 @@ from pgsafe.logical.dumprequest import DumpRequest as DumpRequest
 from pgsafe.logical.stream import store_stream
 from pgsafe.logical.tables import Table, default_sequences, list_tables, resolve
 from pgsafe.logical.tree import Tree
+from pgsafe.models.kinds import BackupKind
 from pgsafe.pg.connect import connect, server_major
 from pgsafe.pg.programs import find_program
 from pgsafe.pg.runner import tool_env
@@ -176,7 +177,7 @@ def _dump_into(
             result = _dump_one(repo, backup_id, conninfo, dbname, major, req, selected, prog)
         manifest = Manifest(
             id=backup_id,
-            kind="logical",
+            kind=BackupKind.LOGICAL,
             server=repo.server,
             status="ok",
             started_at=clock.iso(started),

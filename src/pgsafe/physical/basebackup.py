@@ -61,6 +61,7 @@ from typing import IO, Any, cast
 
 from pgsafe import __version__
 from pgsafe.errors import BadInput, ToolFailed, VerificationFailed
+from pgsafe.models.kinds import BackupKind
 from pgsafe.pg.connect import connect
 from pgsafe.pg.process import Exited, spawn
 from pgsafe.pg.programs import find_program
@@ -389,7 +390,7 @@ def backup(
     repo.storage.put(repo.object_key(backup_id, pm_object), pm_stored)
     manifest = Manifest(
         id=backup_id,
-        kind="physical",
+        kind=BackupKind.PHYSICAL,
         server=repo.server,
         status="ok",
         started_at=_iso(started_at),

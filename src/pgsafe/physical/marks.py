@@ -7,8 +7,8 @@ planned (backup, WAL needed, window) like an LSN target.
 from __future__ import annotations
 
 import json
+from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any
 
 from pgsafe.errors import BadInput, ObjectExists
 from pgsafe.pg.connect import connect
@@ -17,7 +17,22 @@ from pgsafe.repo.repository import Repository
 from pgsafe.wal import layout, names, server_record
 
 
-def mark(conninfo: str, repo: Repository, name: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class RestorePoint:
+    """A restore point as the catalog records it (``marks/NAME.json``)."""
+
+    name: str
+    lsn: str
+    lsn_int: int
+    time: str
+    timeline: int
+    segment: str
+
+    def to_json(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def mark(conninfo: str, repo: Repository, name: str) -> RestorePoint:
     if not names.RESTORE_POINT.match(name):
         raise BadInput(
             f"bad restore point name {name!r}",
@@ -28,7 +43,7 @@ def mark(conninfo: str, repo: Repository, name: str) -> dict[str, Any]:
         return _mark(conninfo, repo, name, key)
 
 
-def _mark(conninfo: str, repo: Repository, name: str, key: str) -> dict[str, Any]:
+def _mark(conninfo: str, repo: Repository, name: str, key: str) -> RestorePoint:
     if repo.storage.stat(key) is not None:
         raise BadInput(
             f"a restore point named {name!r} already exists",
@@ -48,16 +63,16 @@ def _mark(conninfo: str, repo: Repository, name: str, key: str) -> dict[str, Any
     assert row is not None
     at: datetime = row[1]
     lsn = names.parse_lsn(str(row[0]))
-    doc = {
-        "name": name,
-        "lsn": names.format_lsn(lsn),
-        "lsn_int": lsn,
-        "time": at.isoformat(),
-        "timeline": int(str(row[2])[:8], 16),
-        "segment": str(row[2]),
-    }
+    point = RestorePoint(
+        name=name,
+        lsn=names.format_lsn(lsn),
+        lsn_int=lsn,
+        time=at.isoformat(),
+        timeline=int(str(row[2])[:8], 16),
+        segment=str(row[2]),
+    )
     try:
-        repo.storage.put(key, [json.dumps(doc, indent=2).encode() + b"\n"])
+        repo.storage.put(key, [json.dumps(point.to_json(), indent=2).encode() + b"\n"])
     except ObjectExists:
         raise BadInput(f"a restore point named {name!r} already exists") from None
-    return doc
+    return point

@@ -40,6 +40,7 @@ from pgsafe.cluster.ports import free_port, port_in_use
 from pgsafe.config import state_home
 from pgsafe.endpoint import proven
 from pgsafe.errors import BadInput, OperationFailed, PgsafeError, VerificationFailed
+from pgsafe.models.kinds import RecoveryState
 from pgsafe.recovery import inventory, pgdata, settings
 from pgsafe.recovery.extract import check_readable, data_object, extract
 from pgsafe.recovery.plan import Plan, make_plan
@@ -83,7 +84,7 @@ class RecoverResult:
     ok: bool = False
     started: bool = False
     running: bool = False  # the recovered server is running when recover returns
-    state: str = "planned"  # planned | prepared | paused | promoted
+    state: RecoveryState = RecoveryState.PLANNED
     notes: list[str] = field(default_factory=list)  # plan notes, fallbacks, archive_mode
 
 
@@ -370,7 +371,7 @@ def recover(repo: Repository, req: RecoverRequest) -> RecoverResult:
         result.ok = True
         return result
     _run_recovery(repo, req, plan, target)
-    result.state = "prepared"
+    result.state = RecoveryState.PREPARED
     result.notes.extend(repo.notes)  # the base backup (or a history file) from another repo
     if not req.archive:
         result.notes.append(
@@ -383,7 +384,7 @@ def recover(repo: Repository, req: RecoverRequest) -> RecoverResult:
     port = req.port or free_port()
     cluster.start(port=port, wait=True, timeout=int(req.timeout))
     result.port, result.started = port, True
-    result.state = wait_for_recovery(cluster, req.timeout)
+    result.state = RecoveryState(wait_for_recovery(cluster, req.timeout))
     result.reached = reached_state(cluster)
     result.notes.extend(n for n in wal_get_notes(cluster) if n not in result.notes)
     result.running = True

@@ -1,5 +1,11 @@
 """Recovery targets as the user gives them, validated (pure).
 
+:func:`target_request` is the one reading of the target flags (``--time``, ``--xid``,
+``--lsn``, ``--name``, ``--latest``, ``--immediate``) into a :class:`TargetRequest`,
+for every command that takes them (``recover``, ``drill``); the request is parsed and
+resolved against the repository into a :class:`Target` when the recovery is planned
+(:func:`pgsafe.recovery.execute.resolve_target`).
+
 Times are ISO 8601; a time without a zone is in the server's time zone (as recorded at
 backup time), and is resolved to an aware instant before anything happens.
 
@@ -23,14 +29,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 
 from pgsafe.errors import BadInput
+from pgsafe.models.kinds import TargetKind
 from pgsafe.wal import names
 
-KINDS = ("time", "xid", "lsn", "name", "latest", "immediate")
+KINDS = tuple(TargetKind)
 
 
 @dataclass(frozen=True)
 class Target:
-    kind: str  # one of KINDS
+    kind: str  # a TargetKind (one of KINDS)
     time: datetime | None = None  # aware, for "time"
     xid: int | None = None
     lsn: int | None = None  # for "lsn", and for a "name" recorded by pgsafe mark
@@ -65,6 +72,49 @@ class Target:
         if self.name is not None:
             doc["name"] = self.name
         return doc
+
+
+@dataclass(frozen=True)
+class TargetRequest:
+    """A recovery target as asked for: its kind (one of :data:`KINDS`) and, for
+    ``time`` / ``xid`` / ``lsn`` / ``name``, its text, not parsed yet."""
+
+    kind: str = "latest"
+    value: str | None = None
+
+    def describe(self) -> str:
+        return "the end of the archive" if self.kind == "latest" else f"{self.kind} {self.value}"
+
+
+_FLAGS = "--time, --xid, --lsn, --name, --latest or --immediate"
+
+
+def target_request(
+    *,
+    time: str | None = None,
+    xid: str | None = None,
+    lsn: str | None = None,
+    name: str | None = None,
+    latest: bool = False,
+    immediate: bool = False,
+    default: TargetRequest | None = None,
+) -> TargetRequest:
+    """The target the flags name.  Without ``default`` exactly one must be given
+    (``recover``); with one, at most one, and none means ``default`` (``drill``).
+    A flag given with an empty value counts as given (and is refused when parsed)."""
+    given = [
+        TargetRequest(kind, value)
+        for kind, value in (("time", time), ("xid", xid), ("lsn", lsn), ("name", name))
+        if value is not None
+    ]
+    given += [
+        TargetRequest(kind) for kind, on in (("latest", latest), ("immediate", immediate)) if on
+    ]
+    if default is None and len(given) != 1:
+        raise BadInput(f"give exactly one target: {_FLAGS}")
+    if len(given) > 1:
+        raise BadInput("give at most one recovery target")
+    return given[0] if given else default or TargetRequest()
 
 
 def format_time(ts: datetime) -> str:

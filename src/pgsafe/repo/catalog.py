@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from pgsafe.errors import VerificationFailed
+from pgsafe.models.kinds import BackupKind, BackupStatus, VerificationKind
 from pgsafe.repo.catalog_names import backup_id_problem, object_name_problem
 from pgsafe.repo.catalog_schema import (
     KINDS,
@@ -81,7 +82,7 @@ class StoredObject:
 class Verification:
     at: str
     ok: bool
-    kind: str = "verify"
+    kind: str = VerificationKind.VERIFY  # a VerificationKind; a newer pgsafe's kind is kept
     checks: list[dict[str, Any]] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
 
@@ -117,13 +118,13 @@ _REQUIRED = ("id", "kind", "server", "status", "started_at", "finished_at")
 @dataclass
 class Manifest:
     id: str
-    kind: str  # "logical" | "physical"
+    kind: BackupKind
     server: str
-    status: str  # "ok" | "failed"
+    status: str  # a BackupStatus ("ok" | "failed"); a newer pgsafe's status is kept as read
     started_at: str
     finished_at: str
     database: str | None = None
-    format: str | None = None  # custom | plain | directory | all | tar
+    format: str | None = None  # a BackupFormat: custom | plain | directory | all | tar
     label: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
     pg_version: str | None = None
@@ -146,6 +147,10 @@ class Manifest:
     @property
     def raw_bytes(self) -> int:
         return sum(o.raw_size for o in self.objects)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == BackupStatus.OK
 
     @property
     def last_verification(self) -> Verification | None:
@@ -199,7 +204,7 @@ class Manifest:
         verifications = c.list_(d.get("verifications", []), "verifications", MAX_VERIFICATIONS)
         return cls(
             id=d["id"],
-            kind=kind,
+            kind=BackupKind(kind),
             server=c.str_(d["server"], "server", 64, plain=True),
             status=c.str_(d["status"], "status", 32, plain=True),
             started_at=c.time(d["started_at"], "started_at"),

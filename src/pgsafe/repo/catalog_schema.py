@@ -31,12 +31,13 @@ from datetime import datetime
 from typing import Any
 
 from pgsafe.errors import VerificationFailed
+from pgsafe.models.kinds import BackupKind
 from pgsafe.repo.catalog_names import text_problem
 
 MAX_SIZE = 2**53
 MAX_OBJECTS = 100_000
 MAX_VERIFICATIONS = 10_000
-KINDS = ("logical", "physical")
+KINDS = tuple(BackupKind)
 SHA256_RE = re.compile(r"[0-9a-f]{64}")
 _LSN_RE = re.compile(r"[0-9A-Fa-f]{1,8}/[0-9A-Fa-f]{1,8}")
 _WAL_RE = re.compile(r"[0-9A-F]{24}")

@@ -462,6 +462,27 @@ class Repository:
             hint="`pgsafe list` shows the backups",
         )
 
+    def latest(self, kind: str | None = None) -> Manifest | None:
+        """The newest usable (status ``ok``) backup of ``kind`` (``logical`` or
+        ``physical``; any kind when None), or None when there is none.
+
+        Unlike ``resolve("latest")`` a damaged or unfinished newer entry is passed over:
+        this answers "which backup can I use", not "what was written last"."""
+        usable = [
+            m for m in self.list_backups() if m.status == "ok" and (kind is None or m.kind == kind)
+        ]
+        return usable[-1] if usable else None
+
+    def pin(self, ref: str, keep: bool = True) -> Manifest:
+        """Pin a backup (``keep``) so that ``expire`` never removes it, or release the
+        pin; ``ref`` as :meth:`resolve` takes it.  Read, changed and saved under the
+        catalog lock, so that no concurrent writer of the manifest is lost."""
+        with self.lock("catalog"):
+            m = self.resolve(ref)
+            m.keep = keep
+            self.save(m)
+        return m
+
     def save(self, manifest: Manifest) -> None:
         key = self.object_key(manifest.id, "manifest.json")
         self.storage.put(key, [catalog.encode(manifest)], overwrite=True)

@@ -8,6 +8,8 @@ Modules, one idea each:
 * :mod:`~pgsafe.schedule.runner` — one run as a child ``pgsafe`` process;
 * :mod:`~pgsafe.schedule.hooks` — ``on_success`` / ``on_failure`` commands;
 * :mod:`~pgsafe.schedule.daemon` — the loop, its clock and stop handling;
+* :mod:`~pgsafe.schedule.serve` — the daemon assembled (lock, signals, metrics, loop):
+  ``serve(...)`` is what ``pgsafe daemon`` calls;
 * :mod:`~pgsafe.schedule.stats`, :mod:`~pgsafe.schedule.metrics_http` — daemon metrics;
 * :mod:`~pgsafe.schedule.install` — crontab and systemd timer files.
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import IO, Any
 
-from pgsafe.errors import PgsafeError, RepositoryError
+from pgsafe.errors import LockHeld, PgsafeError
 from pgsafe.repo import runs
 from pgsafe.repo.repository import Repository
 from pgsafe.schedule import hooks
@@ -123,9 +123,8 @@ class Runner:
             try:
                 with self.repo.lock("job", wait=False):
                     return self._run_locked(job, slot, reason)
-            except RepositoryError as exc:
-                if "is held" not in exc.message:
-                    raise
+            except LockHeld:
+                pass
             if self.stop.requested:
                 return None
             log.info("job %s waits for another job of server %s", job.name, self.repo.server)

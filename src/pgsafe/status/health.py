@@ -15,14 +15,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pgsafe.errors import PgsafeError
+from pgsafe.models.kinds import HealthLevel
 from pgsafe.repo.catalog import Manifest
 from pgsafe.repo.repository import Repository
 from pgsafe.repo.runs import read_history
 from pgsafe.status.durations import human, parse_duration
 from pgsafe.wal import layout
 
-OK, WARN, FAIL = "OK", "WARN", "FAIL"
-_RANK = {OK: 0, WARN: 1, FAIL: 2}
+OK, WARN, FAIL = HealthLevel.OK, HealthLevel.WARN, HealthLevel.FAIL
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ def thresholds_from(raw: Mapping[str, Any]) -> Thresholds:
 @dataclass
 class Item:
     name: str
-    level: str
+    level: HealthLevel
     detail: str
 
 
@@ -87,9 +87,8 @@ class Health:
     jobs: list[dict[str, Any]] = field(default_factory=list)
 
     @property
-    def level(self) -> str:
-        worst = max((_RANK[i.level] for i in self.items), default=_RANK[FAIL])
-        return [OK, WARN, FAIL][worst]
+    def level(self) -> HealthLevel:
+        return max((i.level for i in self.items), key=lambda lvl: lvl.rank, default=FAIL)
 
     def to_json(self) -> dict[str, Any]:
         doc = asdict(self)
@@ -97,7 +96,7 @@ class Health:
         return doc
 
 
-def _age_level(age: timedelta, limit: timedelta) -> str:
+def _age_level(age: timedelta, limit: timedelta) -> HealthLevel:
     if age > 2 * limit:
         return FAIL
     if age > limit:

@@ -33,6 +33,7 @@ from pgsafe.logical.tables import list_tables
 from pgsafe.pg.connect import connect
 from pgsafe.pg.pipe import run_fed
 from pgsafe.pg.runner import first_error_line, tool_env
+from pgsafe.recovery.targets import TargetRequest
 from pgsafe.repo.catalog import Manifest
 from pgsafe.repo.repository import Repository
 from pgsafe.verify.logical import check_objects, record, verify_logical
@@ -44,8 +45,7 @@ def drill(
     m: Manifest,
     home: Path,
     *,
-    target_kind: str = "latest",
-    target_value: str | None = None,
+    target: TargetRequest | None = None,
     checks: list[str] | None = None,
     check_db: str = "postgres",
 ) -> VerifyResult:
@@ -58,7 +58,7 @@ def drill(
         base.chmod(0o755)
         try:
             with repo.in_use(m.id):
-                _physical(repo, m, base, result, target_kind, target_value, checks or [], check_db)
+                _physical(repo, m, base, result, target or TargetRequest(), checks or [], check_db)
         except PgsafeError as exc:
             result.add("drill", False, exc.message)
         finally:
@@ -78,8 +78,7 @@ def _physical(
     m: Manifest,
     base: Path,
     result: VerifyResult,
-    kind: str,
-    value: str | None,
+    target: TargetRequest,
     checks: list[str],
     check_db: str,
 ) -> None:
@@ -94,10 +93,15 @@ def _physical(
     pgdata = base / "data"
     t0 = time.monotonic()
     req = RecoverRequest(
-        pgdata=pgdata, kind=kind, value=value, backup_id=m.id, promote=True, start=False
+        pgdata=pgdata,
+        kind=target.kind,
+        value=target.value,
+        backup_id=m.id,
+        promote=True,
+        start=False,
     )
     recover(repo, req)
-    where = "the end of the archive" if kind == "latest" else f"{kind} {value}"
+    where = target.describe()
     result.add(
         "restore into a throwaway data directory",
         True,

@@ -59,9 +59,9 @@ class MemoryStorage:
         with self._mutex:
             lk = self._locks.setdefault(name, threading.Lock())
         if not lk.acquire(blocking=wait):
-            from pgsafe.errors import RepositoryError
+            from pgsafe.errors import LockHeld
 
-            raise RepositoryError(f"the repository lock {name!r} is held")
+            raise LockHeld(f"the repository lock {name!r} is held")
         try:
             yield
         finally:

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from pgsafe.errors import (
+    LockHeld,
     NotFound,
     ObjectExists,
     OperationFailed,
@@ -354,7 +355,7 @@ class PosixStorage:
                 try:
                     fcntl.flock(fd, flags)
                 except BlockingIOError:
-                    raise RepositoryError(
+                    raise LockHeld(
                         f"the repository lock {name!r} is held by another pgsafe process",
                         hint="wait for it to finish",
                     ) from None

@@ -15,7 +15,7 @@ import time
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING
 
-from pgsafe.errors import RepositoryError
+from pgsafe.errors import LockHeld
 from pgsafe.repo.storage.s3.errors import Translate, code, status
 
 if TYPE_CHECKING:
@@ -79,7 +79,7 @@ class Lease:
             except bx.BotoCoreError as exc:
                 raise self._error(exc, "lock", self._full) from None
             if not wait:
-                raise RepositoryError(
+                raise LockHeld(
                     f"the repository lock {self._name!r} is held by another pgsafe process",
                     hint="wait for it to finish",
                 )
