@@ -124,8 +124,21 @@ def restore(backup_id: str, result: RestoreResult, dry_run: bool) -> Doc:
 
 
 def recovery(r: RecoverResult) -> Doc:
-    """``recover``: pgdata, port, target, plan, reached, checks, ok, state, notes."""
-    return asdict(r)
+    """``recover``: pgdata, port, target, plan, reached, checks, ok, started, running,
+    state, notes."""
+    return {
+        "pgdata": r.pgdata,
+        "port": r.port,
+        "target": r.target.to_json(),
+        "plan": r.plan.to_json(),
+        "reached": asdict(r.reached) if r.reached is not None else None,
+        "checks": [asdict(c) for c in r.checks],
+        "ok": r.ok,
+        "started": r.started,
+        "running": r.running,
+        "state": r.state,
+        "notes": list(r.notes),
+    }
 
 
 def info(r: InfoReport) -> Doc:

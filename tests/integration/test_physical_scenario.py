@@ -22,10 +22,11 @@ def test_pitr_scenario_recovers_to_after_transaction_2_then_1(state_home: Path) 
         assert [t["id"] for t in report.transactions] == [1, 2, 3, 4]
         first, second = report.recoveries
         assert first.label == "after transaction 2" and second.label == "after transaction 1"
-        assert len(first.checks) == 4 and all(ch["ok"] for ch in first.checks)
-        assert "count(*) = 2" in first.checks[0]["name"]
-        assert "ARRAY[1]" in second.checks[1]["name"] and all(ch["ok"] for ch in second.checks)
-        assert first.reached and first.reached["last_transaction_time"] <= first.target_time
+        assert len(first.checks) == 4 and all(ch.ok for ch in first.checks)
+        assert "count(*) = 2" in first.checks[0].name
+        assert "ARRAY[1]" in second.checks[1].name and all(ch.ok for ch in second.checks)
+        last = first.reached.last_transaction_time if first.reached else None
+        assert last is not None and last <= first.target_time
         assert "PITR verified ✓" in report.text()
         # the source really lost everything; the recovered copies were cleaned up
         assert query(c.conninfo("pitr_demo"), "SELECT count(*) FROM transactions") == [(0,)]

@@ -255,22 +255,22 @@ def recover_cmd(pgdata: str, t_time: str | None, t_xid: str | None, t_lsn: str |
     r = recover(repo, req)
     emit(jsonshape.recovery(r), lambda: _recover_text(r))
     if not r.ok:  # the report above is the one document; exit 3 without a second one
-        failed = [c["name"] for c in r.checks if not c["ok"]]
+        failed = [c.name for c in r.checks if not c.ok]
         click.echo(f"error: {len(failed)} check(s) failed: {'; '.join(failed)}", err=True)
         raise click.exceptions.Exit(VerificationFailed.exit_code)
 
 
 def _recover_text(r: RecoverResult) -> str:
     p = r.plan
-    w = p["wal_needed"]
+    w = p.wal_needed
     lines = [
-        f"target: {r.target['description']}" + ("" if r.target["inclusive"] else " (exclusive)"),
-        f"plan: backup {p['backup']} (ended {p['backup_finished_at']}), timeline {p['timeline']}",
-        f"  archived WAL needed: {w['count']} segment(s)"
-        + (f" {w['first']} .. {w['last']}" if w["count"] else "")
-        + ("" if w["exact"] else " at most"),
-        f"  window from this backup: {p['window']['from']} .. "
-        + (p["window"]["to"] or "its end (no commit archived after it yet)"),
+        f"target: {r.target.description}" + ("" if r.target.inclusive else " (exclusive)"),
+        f"plan: backup {p.backup} (ended {p.backup_finished_at}), timeline {p.timeline}",
+        f"  archived WAL needed: {w.count} segment(s)"
+        + (f" {w.first} .. {w.last}" if w.count else "")
+        + ("" if w.exact else " at most"),
+        f"  window from this backup: {p.window.start} .. "
+        + (p.window.end or "its end (no commit archived after it yet)"),
     ]
     lines += [f"  note: {n}" for n in r.notes]
     if r.state == "planned":
@@ -283,13 +283,13 @@ def _recover_text(r: RecoverResult) -> str:
         lines.append(f"server on port {r.port}: {r.state}{running}")
         lines.append(
             "  last replayed transaction: "
-            + (x["last_transaction_time"] or "none (no commit replayed after the base backup)")
+            + (x.last_transaction_time or "none (no commit replayed after the base backup)")
         )
-        lines.append(f"  LSN {x['lsn']}, timeline {x['timeline']}")
-        if x.get("stop_reason"):
-            lines.append(f"  {x['stop_reason']}")
+        lines.append(f"  LSN {x.lsn}, timeline {x.timeline}")
+        if x.stop_reason:
+            lines.append(f"  {x.stop_reason}")
     for c in r.checks:
-        lines.append(f"  {'✓' if c['ok'] else '✗'} {c['name']}  ({c['detail']})")
+        lines.append(f"  {'✓' if c.ok else '✗'} {c.name}  ({c.detail})")
     return "\n".join(lines)
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -78,8 +79,8 @@ def run(report: DemoReport, repo: Repository, home: Path) -> dict[str, Any]:
         if r.reached:
             x = r.reached
             report.step(
-                f"  reached: last transaction {x.get('last_transaction_time')}, "
-                f"LSN {x.get('lsn')}, timeline {x.get('timeline')}"
+                f"  reached: last transaction {x.last_transaction_time}, "
+                f"LSN {x.lsn}, timeline {x.timeline}"
             )
         if r.error:
             report.check(f"recovery {r.label}", False, r.error)
@@ -91,13 +92,18 @@ def run(report: DemoReport, repo: Repository, home: Path) -> dict[str, Any]:
             "no trace of the DELETE",
         ]
         for i, c in enumerate(r.checks):
-            name = names[i] if i < len(names) and len(r.checks) == len(names) else c["name"]
-            report.check(f"{r.label}: {name}", bool(c["ok"]), str(c.get("detail") or ""))
+            name = names[i] if i < len(names) and len(r.checks) == len(names) else c.name
+            report.check(f"{r.label}: {name}", c.ok, c.detail)
     return {
         "backup": result.backup_id,
         "transactions": result.transactions,
         "recoveries": [
-            {"label": r.label, "target": r.target_time, "ok": r.ok, "reached": r.reached}
+            {
+                "label": r.label,
+                "target": r.target_time,
+                "ok": r.ok,
+                "reached": asdict(r.reached) if r.reached is not None else None,
+            }
             for r in result.recoveries
         ],
     }

@@ -27,6 +27,7 @@ from pgsafe.physical.archiving import enable
 from pgsafe.physical.basebackup import backup
 from pgsafe.physical.switch import switch_and_wait
 from pgsafe.recovery.execute import RecoverRequest, recover
+from pgsafe.recovery.outcome import CheckResult, ReachedState
 from pgsafe.repo.repository import Repository
 
 
@@ -36,8 +37,8 @@ class RecoveryProof:
     target_time: str
     pgdata: str
     port: int | None
-    reached: dict[str, Any] | None
-    checks: list[dict[str, Any]]
+    reached: ReachedState | None
+    checks: list[CheckResult]
     ok: bool
     error: str | None = None
 
@@ -61,12 +62,12 @@ class ScenarioReport:
             lines.append(f"recovery {r.label}: target {r.target_time} -> {r.pgdata} :{r.port}")
             if r.reached:
                 x = r.reached
-                lines.append(f"  reached: last transaction {x['last_transaction_time']},"
-                             f" LSN {x['lsn']}, timeline {x['timeline']}")  # fmt: skip
+                lines.append(f"  reached: last transaction {x.last_transaction_time},"
+                             f" LSN {x.lsn}, timeline {x.timeline}")  # fmt: skip
             if r.error:
                 lines.append(f"  ✗ {r.error}")
             for c in r.checks:
-                lines.append(f"  {'✓' if c['ok'] else '✗'} {c['name']}")
+                lines.append(f"  {'✓' if c.ok else '✗'} {c.name}")
         lines.append("PITR verified ✓" if self.ok else "PITR verification FAILED ✗")
         return "\n".join(lines)
 

@@ -29,7 +29,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import psycopg
@@ -43,6 +42,7 @@ from pgsafe.errors import BadInput, OperationFailed, PgsafeError, VerificationFa
 from pgsafe.models.kinds import RecoveryState
 from pgsafe.recovery import inventory, pgdata, settings
 from pgsafe.recovery.extract import check_readable, data_object, extract
+from pgsafe.recovery.outcome import CheckResult, PlanSummary, ReachedState, TargetSummary
 from pgsafe.recovery.plan import Plan, make_plan
 from pgsafe.recovery.prove import verify_files
 from pgsafe.recovery.targets import Target, parse_lsn, parse_time, parse_xid
@@ -77,10 +77,10 @@ class RecoverRequest:
 class RecoverResult:
     pgdata: str
     port: int | None
-    target: dict[str, Any]
-    plan: dict[str, Any]
-    reached: dict[str, Any] | None = None
-    checks: list[dict[str, Any]] = field(default_factory=list)
+    target: TargetSummary
+    plan: PlanSummary
+    reached: ReachedState | None = None
+    checks: list[CheckResult] = field(default_factory=list)
     ok: bool = False
     started: bool = False
     running: bool = False  # the recovered server is running when recover returns
@@ -130,25 +130,6 @@ def _check_request(req: RecoverRequest) -> None:
         raise BadInput("--check needs --start (the checks run on the recovered server)")
     if req.port is not None and req.start and port_in_use(req.port):
         raise BadInput(f"port {req.port} is in use", hint="choose another --port or leave it out")
-
-
-def plan_json(p: Plan) -> dict[str, Any]:
-    return {
-        "backup": p.backup.id,
-        "backup_finished_at": p.backup.finished_at.isoformat(),
-        "timeline": p.timeline,
-        "wal_needed": {
-            "count": len(p.wal_needed),
-            "first": p.wal_needed[0] if p.wal_needed else None,
-            "last": p.wal_needed[-1] if p.wal_needed else None,
-            "exact": p.wal_exact,
-        },
-        "window": {
-            "from": p.window.start.isoformat(),
-            "to": p.window.end.isoformat() if p.window.end else None,
-        },
-        "notes": p.notes,
-    }
 
 
 def prepare(repo: Repository, req: RecoverRequest) -> tuple[Plan, Target]:
@@ -326,7 +307,7 @@ def wait_for_recovery(cluster: LocalCluster, timeout: float) -> str:
     )
 
 
-def reached_state(cluster: LocalCluster) -> dict[str, Any]:
+def reached_state(cluster: LocalCluster) -> ReachedState:
     with psycopg.connect(cluster.conninfo(), autocommit=True) as c:
         row = c.execute(
             "SELECT pg_last_xact_replay_timestamp(), pg_last_wal_replay_lsn()::text,"
@@ -340,17 +321,17 @@ def reached_state(cluster: LocalCluster) -> dict[str, Any]:
     last_xact: datetime | None = row[0]
     replay_tli = int(row[4]) if row[4] else int(row[5])
     tli = int(str(row[3])[:8], 16) if row[3] else replay_tli
-    return {
-        "last_transaction_time": last_xact.isoformat() if last_xact else None,
-        "lsn": row[1],
-        "timeline": tli,
-        "in_recovery": bool(row[2]),
-        "stop_reason": _stop_reason(cluster),
-    }
+    return ReachedState(
+        last_transaction_time=last_xact.isoformat() if last_xact else None,
+        lsn=row[1],
+        timeline=tli,
+        in_recovery=bool(row[2]),
+        stop_reason=_stop_reason(cluster),
+    )
 
 
-def run_checks(cluster: LocalCluster, dbname: str, checks: list[str]) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
+def run_checks(cluster: LocalCluster, dbname: str, checks: list[str]) -> list[CheckResult]:
+    out: list[CheckResult] = []
     for sql in checks:
         try:
             with psycopg.connect(cluster.conninfo(dbname), autocommit=True) as c:
@@ -359,13 +340,15 @@ def run_checks(cluster: LocalCluster, dbname: str, checks: list[str]) -> list[di
             detail = "true" if ok else f"returned {row[0] if row else 'no row'!r}"
         except psycopg.Error as exc:
             ok, detail = False, f"error: {str(exc).strip().splitlines()[0]}"
-        out.append({"name": sql, "ok": ok, "detail": detail})
+        out.append(CheckResult(sql, ok, detail))
     return out
 
 
 def recover(repo: Repository, req: RecoverRequest) -> RecoverResult:
     plan, target = prepare(repo, req)
-    result = RecoverResult(str(req.pgdata), req.port, target.to_json(), plan_json(plan))
+    result = RecoverResult(
+        str(req.pgdata), req.port, TargetSummary.of(target), PlanSummary.of(plan)
+    )
     result.notes.extend(plan.notes)
     if req.dry_run:
         result.ok = True
@@ -389,7 +372,7 @@ def recover(repo: Repository, req: RecoverRequest) -> RecoverResult:
     result.notes.extend(n for n in wal_get_notes(cluster) if n not in result.notes)
     result.running = True
     result.checks = run_checks(cluster, req.check_db, req.checks)
-    result.ok = all(c["ok"] for c in result.checks)
+    result.ok = all(c.ok for c in result.checks)
     if not result.ok:
         _stop_after_failed_checks(cluster, result)
     return result

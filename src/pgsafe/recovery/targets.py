@@ -57,22 +57,6 @@ class Target:
             return "the end of the base backup (immediate)"
         return "the end of the archived WAL (latest)"
 
-    def to_json(self) -> dict[str, object]:
-        doc: dict[str, object] = {
-            "kind": self.kind,
-            "inclusive": self.inclusive,
-            "description": self.describe(),
-        }
-        if self.time is not None:
-            doc["time"] = self.time.astimezone(UTC).isoformat()
-        if self.xid is not None:
-            doc["xid"] = self.xid
-        if self.lsn is not None:
-            doc["lsn"] = names.format_lsn(self.lsn)
-        if self.name is not None:
-            doc["name"] = self.name
-        return doc
-
 
 @dataclass(frozen=True)
 class TargetRequest:

@@ -118,13 +118,13 @@ def _physical(
         "recovery",
         state == "promoted",
         f"{state} after {time.monotonic() - t0:.1f} s: last transaction "
-        f"{reached.get('last_transaction_time')}, LSN {reached.get('lsn')}, "
-        f"timeline {reached.get('timeline')}",
+        f"{reached.last_transaction_time}, LSN {reached.lsn}, "
+        f"timeline {reached.timeline}",
     )
     _amcheck(cluster, result)
     _fingerprints(cluster, result)
     for c in run_checks(cluster, check_db, checks):
-        result.add(f"check {c['name']}", bool(c["ok"]), str(c["detail"]))
+        result.add(f"check {c.name}", c.ok, c.detail)
     cluster.stop(mode="immediate")
 
 
