@@ -143,7 +143,14 @@ def recovery(r: RecoverResult) -> Doc:
 
 def info(r: InfoReport) -> Doc:
     """``info``: per timeline the backups, WAL range, windows, recoverable_from/to, gaps."""
-    return asdict(r)
+    return {
+        "server": r.server,
+        "repo": r.repo,
+        "system_identifier": r.system_identifier,
+        "timelines": [t.to_json() for t in r.timelines],
+        "marks": [dict(m) for m in r.marks],
+        "partials": list(r.partials),
+    }
 
 
 def restore_point(p: RestorePoint) -> Doc:

@@ -47,3 +47,42 @@ def test_reached_and_checks_are_their_own_json() -> None:
         "ok": True,
         "detail": "true",
     }
+
+
+def test_info_timeline_json_keeps_its_keys() -> None:
+    from pgsafe.recovery.plan import Gap
+    from pgsafe.recovery.window import (
+        BackupEntry,
+        ParentTimeline,
+        TimelineInfo,
+        WalCount,
+        WalRange,
+        WindowEntry,
+    )
+
+    t = TimelineInfo(
+        2,
+        [BackupEntry("b", "t0", "0/2000028", "0/2000100")],
+        WalRange("a", "z", 3),
+        "t0",
+        "t1",
+        [WindowEntry("b", "t0", None, "0/3000000", False)],
+        [Gap("g", "g", 1)],
+        ParentTimeline(1, "0/3000000"),
+    )
+    assert t.to_json() == {
+        "timeline": 2,
+        "backups": [
+            {"id": "b", "finished_at": "t0", "start_lsn": "0/2000028", "stop_lsn": "0/2000100"}
+        ],
+        "wal": {"first": "a", "last": "z", "count": 3},
+        "recoverable_from": "t0",
+        "recoverable_to": "t1",
+        "windows": [
+            {"backup": "b", "from": "t0", "to": None, "to_lsn": "0/3000000", "stops_at_gap": False}
+        ],
+        "gaps": [{"first": "g", "last": "g", "count": 1}],
+        "parent": {"timeline": 1, "switch_lsn": "0/3000000"},
+    }
+    lone = TimelineInfo(3, [], WalCount(4), None, None, [], [])
+    assert lone.to_json()["wal"] == {"count": 4} and lone.to_json()["parent"] is None

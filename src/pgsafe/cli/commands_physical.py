@@ -163,16 +163,20 @@ def mark_cmd(
 
 
 def _info_text(r: InfoReport) -> str:
+    from pgsafe.recovery.window import WalRange
+
     lines = [f"server {r.server} (system identifier {r.system_identifier}) in {r.repo}"]
     for t in r.timelines:
         lines.append(f"timeline {t.timeline}" + (
-            f" (from timeline {t.parent['timeline']} at {t.parent['switch_lsn']})"
+            f" (from timeline {t.parent.timeline} at {t.parent.switch_lsn})"
             if t.parent else ""))  # fmt: skip
         for b in t.backups:
-            lines.append(f"  backup {b['id']}  ended {b['finished_at']}  LSN {b['stop_lsn']}")
+            lines.append(f"  backup {b.id}  ended {b.finished_at}  LSN {b.stop_lsn}")
         w = t.wal
-        if w.get("count"):
-            lines.append(f"  WAL {w['first']} .. {w['last']} ({w['count']} segments)")
+        if isinstance(w, WalRange) and w.count:
+            lines.append(f"  WAL {w.first} .. {w.last} ({w.count} segments)")
+        elif w.count:  # a timeline whose history file is missing (listed as its gap)
+            lines.append(f"  WAL {w.count} segments")
         else:
             lines.append("  WAL none archived")
         if t.recoverable_from:
@@ -180,8 +184,8 @@ def _info_text(r: InfoReport) -> str:
         else:
             lines.append("  recoverable: no point in time yet (a backup, then archived commits)")
         for g in t.gaps:
-            what = g["first"] if g["count"] == 1 else f"{g['first']} .. {g['last']}"
-            lines.append(f"  GAP: missing {what} ({g['count']} segment(s))")
+            what = g.first if g.count == 1 else f"{g.first} .. {g.last}"
+            lines.append(f"  GAP: missing {what} ({g.count} segment(s))")
     for m in r.marks:
         if "damaged" in m:
             lines.append(f"restore point {m['name']}: DAMAGED ({m['damaged']})")

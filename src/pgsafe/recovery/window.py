@@ -4,26 +4,93 @@ recovery planner's views, :func:`pgsafe.recovery.plan.view`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from pgsafe.recovery import inventory
-from pgsafe.recovery.plan import TimelineView, merged, view
+from pgsafe.recovery.plan import Gap, TimelineView, merged, view
 from pgsafe.recovery.walscan import CommitScanner
 from pgsafe.repo.repository import Repository
 from pgsafe.wal import names, server_record
 
 
+@dataclass(frozen=True)
+class BackupEntry:
+    """A base backup on the timeline: its id, end time and LSN range."""
+
+    id: str
+    finished_at: str
+    start_lsn: str
+    stop_lsn: str
+
+
+@dataclass(frozen=True)
+class WalRange:
+    """The timeline's archived segments: the first, the last (None: none) and how many."""
+
+    first: str | None
+    last: str | None
+    count: int
+
+
+@dataclass(frozen=True)
+class WalCount:
+    """A timeline without its history file: only how many segments are archived."""
+
+    count: int
+
+
+@dataclass(frozen=True)
+class WindowEntry:
+    """The window one backup opens (JSON: ``from``, ``to``): from its end to the last
+    reachable commit (None: none yet), the LSN it reaches, and whether a gap stops it."""
+
+    backup: str
+    start: str
+    end: str | None
+    to_lsn: str
+    stops_at_gap: bool
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "backup": self.backup,
+            "from": self.start,
+            "to": self.end,
+            "to_lsn": self.to_lsn,
+            "stops_at_gap": self.stops_at_gap,
+        }
+
+
+@dataclass(frozen=True)
+class ParentTimeline:
+    """The timeline this one branched from, and the LSN of the switch."""
+
+    timeline: int
+    switch_lsn: str
+
+
 @dataclass
 class TimelineInfo:
     timeline: int
-    backups: list[dict[str, Any]]
-    wal: dict[str, Any]
+    backups: list[BackupEntry]
+    wal: WalRange | WalCount
     recoverable_from: str | None
     recoverable_to: str | None
-    windows: list[dict[str, Any]]
-    gaps: list[dict[str, Any]]
-    parent: dict[str, Any] | None = None
+    windows: list[WindowEntry]
+    gaps: list[Gap]
+    parent: ParentTimeline | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "timeline": self.timeline,
+            "backups": [asdict(b) for b in self.backups],
+            "wal": asdict(self.wal),
+            "recoverable_from": self.recoverable_from,
+            "recoverable_to": self.recoverable_to,
+            "windows": [w.to_json() for w in self.windows],
+            "gaps": [asdict(g) for g in self.gaps],
+            "parent": asdict(self.parent) if self.parent is not None else None,
+        }
 
 
 @dataclass
@@ -40,29 +107,29 @@ def _timeline_info(v: TimelineView, inv: inventory.Inventory) -> TimelineInfo:
     tli = v.timeline
     size = inv.archive.segment_size
     own = sorted(inv.archive.segments.get(tli, frozenset()))
-    wal = {
-        "first": names.segment_name(tli, own[0], size) if own else None,
-        "last": names.segment_name(tli, own[-1], size) if own else None,
-        "count": len(own),
-    }
+    wal = WalRange(
+        names.segment_name(tli, own[0], size) if own else None,
+        names.segment_name(tli, own[-1], size) if own else None,
+        len(own),
+    )
     backups = [
-        {
-            "id": b.id,
-            "finished_at": b.finished_at.isoformat(),
-            "start_lsn": names.format_lsn(b.start_lsn),
-            "stop_lsn": names.format_lsn(b.stop_lsn),
-        }
+        BackupEntry(
+            b.id,
+            b.finished_at.isoformat(),
+            names.format_lsn(b.start_lsn),
+            names.format_lsn(b.stop_lsn),
+        )
         for b in inv.backups
         if b.timeline == tli
     ]
     windows = [
-        {
-            "backup": w.backup_id,
-            "from": w.start.isoformat(),
-            "to": w.end.isoformat() if w.end else None,
-            "to_lsn": names.format_lsn(w.end_lsn),
-            "stops_at_gap": w.gap_after,
-        }
+        WindowEntry(
+            w.backup_id,
+            w.start.isoformat(),
+            w.end.isoformat() if w.end else None,
+            names.format_lsn(w.end_lsn),
+            w.gap_after,
+        )
         for w in v.windows
     ]
     reaching = [w for w in v.windows if not w.gap_after and w.end and w.end > w.start]
@@ -71,8 +138,8 @@ def _timeline_info(v: TimelineView, inv: inventory.Inventory) -> TimelineInfo:
     end = spans[-1][1].isoformat() if spans else None
     parent = None
     if len(v.path) > 1:
-        parent = {"timeline": v.path[-2].timeline, "switch_lsn": names.format_lsn(v.path[-1].begin)}
-    gaps = [{"first": g.first, "last": g.last, "count": g.count} for g in v.gaps]
+        parent = ParentTimeline(v.path[-2].timeline, names.format_lsn(v.path[-1].begin))
+    gaps = list(v.gaps)
     return TimelineInfo(tli, backups, wal, start, end, windows, gaps, parent)
 
 
@@ -87,9 +154,8 @@ def info(repo: Repository) -> InfoReport:
     for tli in sorted(tlis):
         if tli > 1 and tli not in inv.archive.histories:
             report.timelines.append(
-                TimelineInfo(tli, [], {"count": len(inv.archive.segments.get(tli, ()))}, None,
-                             None, [], [{"first": names.history_name(tli), "last":
-                             names.history_name(tli), "count": 1}])
+                TimelineInfo(tli, [], WalCount(len(inv.archive.segments.get(tli, ()))), None,
+                             None, [], [Gap(names.history_name(tli), names.history_name(tli), 1)])
             )  # fmt: skip
             continue
         report.timelines.append(_timeline_info(view(inv.backups, inv.archive, scan, tli), inv))
