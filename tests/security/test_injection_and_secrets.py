@@ -27,7 +27,7 @@ from pgsafe.cluster.local import LocalCluster
 from pgsafe.cluster.runas import repository_owner
 from pgsafe.errors import BadInput
 from pgsafe.physical.archiving import archive_settings
-from pgsafe.recovery import execute
+from pgsafe.recovery import settings
 from pgsafe.repo.repository import Repository
 from tests.conftest import make_cluster, reachable_tmpdir, run_pgsafe
 from tests.fixtures_s3 import ACCESS_KEY, SECRET_KEY, S3Server
@@ -79,14 +79,14 @@ def test_mark_and_recover_share_one_name_rule(src: Source) -> None:
 
 def test_quoting_is_postgresqls_and_control_characters_are_refused() -> None:
     # before the fix: the backslash stayed single, so \' ended PostgreSQL's string early
-    assert execute._quote("a\\'b") == "'a\\\\''b'"
+    assert settings.quote("a\\'b") == "'a\\\\''b'"
     for bad in ("a\nb", "a\rb", "a\x00b", "a\x7fb", "a\tb"):
         with pytest.raises(BadInput):
-            execute._quote(bad)
+            settings.quote(bad)
 
 
 def test_a_hostile_backup_id_stays_in_its_comment_line() -> None:
-    line = execute._comment("backup 2024\nshared_preload_libraries = 'evil'\r\u2028x")
+    line = settings.comment("backup 2024\nshared_preload_libraries = 'evil'\r\u2028x")
     assert "\n" not in line and "\r" not in line and "\u2028" not in line
     assert "\\n" in line
 

@@ -15,16 +15,17 @@ Restoring into an existing database applies none, and says so.
 from __future__ import annotations
 
 import re
-import subprocess
 from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
+from pgsafe.errors import ToolFailed
 from pgsafe.logical.single_table import parse_script
+from pgsafe.pg import process
 from pgsafe.pg.programs import find_program
-from pgsafe.pg.runner import first_error_line, tool_env
+from pgsafe.pg.runner import tool_env
 
 _KEPT = ("DATABASE", "DATABASE PROPERTIES", "COMMENT", "ACL", "SECURITY LABEL")
 _HEADS = (
@@ -58,14 +59,12 @@ def capture(conninfo: str, major: int, lock_timeout: str) -> bytes:
     clean, env = tool_env(conninfo)
     argv = [find_program("pg_dump", major), "--no-password", "-Fp", "--create", "--schema-only"]
     argv += ["--exclude-schema", "*", f"--lock-wait-timeout={lock_timeout}", "-d", clean or ""]
-    proc = subprocess.run(argv, env=env, capture_output=True, stdin=subprocess.DEVNULL)
-    if proc.returncode != 0:
-        from pgsafe.errors import ToolFailed
-
-        err = first_error_line(proc.stderr.decode(errors="replace"))
+    done = process.capture(argv, env)
+    if not done.exited.ok:
+        err = done.exited.first_error()
         raise ToolFailed(f"pg_dump of the database's properties failed: {err}")
     out: list[str] = []
-    for e in parse_script(proc.stdout.decode()):
+    for e in parse_script(done.stdout.decode()):
         if e.type in _KEPT and (e.type in ("DATABASE", "DATABASE PROPERTIES") or
                                 e.name.startswith("DATABASE ")):  # fmt: skip
             out.append(f"-- Name: {e.name}; Type: {e.type}; Schema: {e.schema}; Owner: {e.owner}")

@@ -21,32 +21,27 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-import os
-import shutil
-import subprocess
 import threading
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import psycopg
 
 from pgsafe import __version__, clock
 from pgsafe.errors import BadInput
-from pgsafe.logical import dbprops
+from pgsafe.logical import dbprops, pgdump
 from pgsafe.logical import dumplocks as locks
 from pgsafe.logical import fingerprint as fp
+from pgsafe.logical.dumprequest import DumpRequest as DumpRequest
 from pgsafe.logical.stream import store_stream
 from pgsafe.logical.tables import Table, default_sequences, list_tables, resolve
 from pgsafe.logical.tree import Tree
 from pgsafe.models.kinds import BackupKind
 from pgsafe.pg.connect import connect, server_major
-from pgsafe.pg.conninfo import ConnOptions, dbname_of
 from pgsafe.pg.programs import find_program
-from pgsafe.pg.runner import first_error_line, tool_env
+from pgsafe.pg.runner import tool_env
 from pgsafe.progress import NullProgress, Progress
 from pgsafe.repo.catalog import Manifest, StoredObject
 from pgsafe.repo.repository import Repository
@@ -55,23 +50,6 @@ log = logging.getLogger(__name__)
 
 FORMATS = ("custom", "plain", "directory")
 _SUFFIX = {"custom": ".dump", "plain": ".sql", "directory": ".dir"}
-
-
-@dataclass(frozen=True)
-class DumpRequest:
-    conn: ConnOptions
-    format: str = "custom"
-    tables: tuple[str, ...] = ()
-    exclude: tuple[str, ...] = ()
-    schema_only: bool = False
-    data_only: bool = False
-    jobs: int = 1
-    label: str | None = None
-    all_databases: bool = False
-    excluded: tuple[Table, ...] = ()
-    sequences: tuple[Table, ...] = ()
-    context: tuple[Table, ...] = ()  # ancestors dumped for their definitions only
-    lock_wait_timeout: float = 300.0  # seconds pg_dump (and the fingerprint) wait for a lock
 
 
 @dataclass
@@ -189,7 +167,7 @@ def _dump_into(
         result = _Db()
         db_tables: dict[str, list[list[str]]] = {}
         if req.all_databases:
-            result.objects.append(_dump_globals(repo, backup_id, conninfo, major, req, prog))
+            result.objects.append(pgdump.dump_globals(repo, backup_id, conninfo, major, req, prog))
             for db in databases:
                 one = _dump_one(repo, backup_id, req.conn.conninfo(db), db, major, req, None, prog)
                 result.objects += one.objects
@@ -237,6 +215,46 @@ def _dump_into(
     prog.close()
     log.info("dump %s: end, %d bytes stored", backup_id, manifest.size_bytes)
     return manifest
+
+
+def _companions(
+    repo: Repository,
+    backup_id: str,
+    conninfo: str,
+    dbname: str,
+    major: int,
+    req: DumpRequest,
+    selected: list[Table],
+    prog: Progress,
+) -> list[StoredObject]:
+    """What a one-database dump keeps beside the dump itself: the database's own
+    properties, a plain dump's DROP statements, a data-only dump's schema."""
+    objs: list[StoredObject] = []
+    if not req.tables and not req.data_only:
+        # the database's own owner, settings, comment and privileges (pg_dump --create)
+        data = dbprops.capture(conninfo, major, locks.timeout_ms(req.lock_wait_timeout))
+        objs.append(
+            store_stream(
+                repo, backup_id, f"{dbname}.database.sql", io.BytesIO(data), role="database"
+            )
+        )
+    if req.format == "plain" and not req.data_only:
+        objs.append(
+            pgdump.store_clean_script(repo, backup_id, conninfo, dbname, major, req, selected)
+        )
+    if req.data_only:
+        # A data-only dump cannot be restored into an empty database: keep the schema of
+        # the same tables beside it, used only by `verify` to prove the data restores.
+        schema_req = replace(req, format="custom", schema_only=True, data_only=False)
+        argv = [find_program("pg_dump", major), "--no-password", "-Fc", "-Z0"]
+        argv += pgdump.selection_args(schema_req, selected)
+        clean, env = tool_env(conninfo)
+        argv += ["-d", clean or ""]
+        name = f"{dbname}.schema.dump"
+        objs.append(
+            pgdump.run_streaming(repo, backup_id, argv, env, name, "schema", req, prog, dbname)
+        )
+    return objs
 
 
 def _relations(tree: Tree, result: _Db, req: DumpRequest) -> list[dict[str, Any]]:
@@ -306,7 +324,11 @@ def _dump_one(
     selected: list[Table] | None,
     prog: Progress,
 ) -> _Db:
-    """Dump one database. ``selected`` None means a whole-database dump for --all."""
+    """Dump one database. ``selected`` None means a whole-database dump for --all.
+
+    Kept as one function (~90 lines): the fingerprint thread shares the exported
+    snapshot's connection and pg_dump's "ended"/"failed" events with the dump (see
+    :mod:`pgsafe.logical.dumplocks`); the companion objects are :func:`_companions`."""
     whole = selected is None
     fmt = "custom" if whole else req.format
     out = _Db()
@@ -319,7 +341,7 @@ def _dump_one(
         if whole:
             argv.append("--create")
         else:
-            argv += _selection_args(req, selected or [])
+            argv += pgdump.selection_args(req, selected or [])
         clean, env = tool_env(conninfo)
         argv += ["-d", clean or ""]
         app = locks.application_name()
@@ -364,13 +386,13 @@ def _dump_one(
         try:
             label = "all" if whole else dbname
             if fmt == "directory":
-                out.objects += _dump_directory(repo, backup_id, argv, env, dbname, req, prog)
+                out.objects += pgdump.dump_directory(repo, backup_id, argv, env, dbname, req, prog)
             else:
                 suffix = ".dump" if fmt == "custom" else ".sql"
                 name = (f"databases/{dbname}" if whole else dbname) + suffix
                 role = f"db:{dbname}" if whole else "dump"
                 out.objects.append(
-                    _run_streaming(repo, backup_id, argv, env, name, role, req, prog, label)
+                    pgdump.run_streaming(repo, backup_id, argv, env, name, role, req, prog, label)
                 )
         except BaseException:
             dump_failed.set()
@@ -381,192 +403,8 @@ def _dump_one(
         if fp_error:
             raise locks.fingerprint_failure(dbname, fp_error[0])
         out.fingerprint = fp_result
-    if not whole and not req.tables and not req.data_only:
-        # the database's own owner, settings, comment and privileges (pg_dump --create)
-        data = dbprops.capture(conninfo, major, locks.timeout_ms(req.lock_wait_timeout))
-        out.objects.append(
-            store_stream(
-                repo, backup_id, f"{dbname}.database.sql", io.BytesIO(data), role="database"
-            )
-        )
-    if fmt == "plain" and not req.data_only and not whole:
-        out.objects.append(
-            _store_clean_script(repo, backup_id, conninfo, dbname, major, req, selected or [])
-        )
-    if req.data_only and not whole:
-        # A data-only dump cannot be restored into an empty database: keep the schema of
-        # the same tables beside it, used only by `verify` to prove the data restores.
-        schema_req = replace(req, format="custom", schema_only=True, data_only=False)
-        argv = [find_program("pg_dump", major), "--no-password", "-Fc", "-Z0"]
-        argv += _selection_args(schema_req, selected or [])
-        clean, env = tool_env(conninfo)
-        argv += ["-d", clean or ""]
-        name = f"{dbname}.schema.dump"
-        out.objects.append(
-            _run_streaming(repo, backup_id, argv, env, name, "schema", req, prog, dbname)
+    if not whole:
+        out.objects += _companions(
+            repo, backup_id, conninfo, dbname, major, req, selected or [], prog
         )
     return out
-
-
-def _selection_args(req: DumpRequest, selected: list[Table]) -> list[str]:
-    """pg_dump flags for the chosen tables, each as an exact quoted pattern."""
-    argv: list[str] = []
-    context = set(req.context)
-    if req.tables:
-        for t in [*selected, *req.context, *req.sequences]:
-            argv += ["-t", t.pattern()]
-        argv.append("--strict-names")
-    elif req.exclude:
-        chosen = set(selected)
-        argv += [a for t in req.excluded if t not in chosen | context for a in ("-T", t.pattern())]
-    for t in sorted(context):  # an ancestor's definition, without its rows
-        argv += ["--exclude-table-data", t.pattern()]
-    if req.schema_only:
-        argv.append("--schema-only")
-    if req.data_only:
-        argv.append("--data-only")
-    # A plain dump is made without --clean: pg_dump's DROP ... IF EXISTS statements do
-    # not all tolerate missing objects (ALTER DOMAIN ... DROP CONSTRAINT IF EXISTS fails
-    # when the domain is missing), so such a dump could not be replayed into an empty
-    # database.  The DROP statements are kept beside it (:func:`_store_clean_script`)
-    # for `restore --clean`, which replays them tolerantly.
-    return argv
-
-
-def _store_clean_script(
-    repo: Repository,
-    backup_id: str,
-    conninfo: str,
-    dbname: str,
-    major: int,
-    req: DumpRequest,
-    selected: list[Table],
-) -> StoredObject:
-    """The DROP statements pg_dump --clean would put before a plain dump (object
-    ``clean``): the statements before its first object, after its settings."""
-    schema_req = replace(req, schema_only=True, data_only=False)
-    argv = [find_program("pg_dump", major), "--no-password", "-Fp", "--clean", "--if-exists"]
-    argv += [f"--lock-wait-timeout={locks.timeout_ms(req.lock_wait_timeout)}"]
-    argv += _selection_args(schema_req, selected)
-    clean, env = tool_env(conninfo)
-    argv += ["-d", clean or ""]
-    proc = subprocess.run(argv, env=env, capture_output=True, stdin=subprocess.DEVNULL)
-    if proc.returncode != 0:
-        err = proc.stderr.decode(errors="replace")
-        raise locks.tool_failure(dbname, proc.returncode, first_error_line(err))
-    kept: list[bytes] = []
-    unrestrict = b""
-    for line in proc.stdout.splitlines(keepends=True):
-        if line.startswith((b"-- Name: ", b"-- TOC entry ")):
-            break
-        kept.append(line)
-        if line.startswith(b"\\restrict "):
-            # pg_dump 15.14+ turns psql's meta-commands off until the matching
-            # \unrestrict, which ends the whole dump: end this part the same way
-            unrestrict = b"\\unrestrict " + line.split(b" ", 1)[1].strip() + b"\n"
-    kept.append(unrestrict)
-    return store_stream(
-        repo, backup_id, f"{dbname}.clean.sql", io.BytesIO(b"".join(kept)), role="clean"
-    )
-
-
-def _run_streaming(
-    repo: Repository,
-    backup_id: str,
-    argv: list[str],
-    env: dict[str, str],
-    name: str,
-    role: str,
-    req: DumpRequest,
-    prog: Progress,
-    label: str,
-) -> StoredObject:
-    log.debug("running %s", argv[0])
-    proc = subprocess.Popen(
-        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env
-    )
-    assert proc.stdout is not None and proc.stderr is not None
-    stderr_chunks: list[bytes] = []
-    drain = threading.Thread(target=lambda: stderr_chunks.append(proc.stderr.read()))  # type: ignore[union-attr]
-    drain.start()
-    try:
-        obj = store_stream(
-            repo, backup_id, name, proc.stdout, role=role, report=lambda n: prog.update(n)
-        )
-    except BaseException:
-        proc.kill()
-        proc.wait()
-        drain.join()
-        raise
-    rc = proc.wait()
-    drain.join()
-    if rc != 0:
-        repo.storage.delete(repo.object_key(backup_id, obj.name))
-        err = b"".join(stderr_chunks).decode(errors="replace")
-        raise locks.tool_failure(label, rc, first_error_line(err))
-    return obj
-
-
-def _dump_directory(
-    repo: Repository,
-    backup_id: str,
-    argv: list[str],
-    env: dict[str, str],
-    dbname: str,
-    req: DumpRequest,
-    prog: Progress,
-) -> list[StoredObject]:
-    """pg_dump -Fd writes files (in parallel with -j); each is then compressed into the
-    repository and removed at once.  PostgreSQL 15's pg_dump cannot write zstd itself."""
-    from pgsafe.config import state_home
-
-    staging = state_home() / "tmp" / backup_id
-    if staging.exists():
-        shutil.rmtree(staging)
-    staging.mkdir(parents=True, mode=0o700)
-    target = staging / "dump"
-    try:
-        cmd = [*argv, "-f", str(target)]
-        if req.jobs > 1:
-            cmd += ["-j", str(req.jobs)]
-        proc = subprocess.run(
-            cmd, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL
-        )
-        if proc.returncode != 0:
-            raise locks.tool_failure(dbname, proc.returncode, first_error_line(proc.stderr))
-        files = sorted(p for p in target.iterdir() if p.is_file())
-        done = [0]
-        lock = threading.Lock()
-
-        def one(path: Path) -> StoredObject:
-            name = f"{dbname}.dir/{path.name}"
-            with path.open("rb") as f:
-                obj = store_stream(repo, backup_id, name, f, role="dirfile")
-            path.unlink()
-            with lock:
-                done[0] += obj.raw_size
-                prog.update(done[0])
-            return obj
-
-        with ThreadPoolExecutor(max_workers=max(1, min(req.jobs, os.cpu_count() or 1))) as ex:
-            return list(ex.map(one, files))
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-
-def _dump_globals(
-    repo: Repository, backup_id: str, conninfo: str, major: int, req: DumpRequest, prog: Progress
-) -> StoredObject:
-    clean, env = tool_env(conninfo)
-    argv = [find_program("pg_dumpall", major), "--globals-only", "--no-password", "-d", clean or ""]
-    return _run_streaming(
-        repo,
-        backup_id,
-        argv,
-        env,
-        "globals.sql",
-        "globals",
-        req,
-        prog,
-        dbname_of(conninfo) or "globals",
-    )

@@ -10,9 +10,8 @@ tables are compared with those taken at dump time.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -24,11 +23,17 @@ from pgsafe.logical import dbprops, toolerrors
 from pgsafe.logical import fingerprint as fp
 from pgsafe.logical import materialize as mat
 from pgsafe.logical import single_table as single
+from pgsafe.logical.replay import (
+    pg_restore,
+    pg_restore_args,
+    pg_restore_to_file,
+    psql,
+    psql_clean_then_replay,
+)
 from pgsafe.logical.tables import Table, match
 from pgsafe.logical.tree import Tree
 from pgsafe.pg.connect import connect, server_major
 from pgsafe.pg.conninfo import ConnOptions, dbname_of
-from pgsafe.pg.pipe import run_fed
 from pgsafe.pg.programs import find_program
 from pgsafe.pg.runner import tool_env
 from pgsafe.repo.catalog import Manifest
@@ -137,7 +142,12 @@ def _db_exists(conn: Any, name: str) -> bool:
 
 
 def plan(req: RestoreRequest) -> RestorePlan:
-    """Check everything against the target server; raise before anything changes."""
+    """Check everything against the target server; raise before anything changes.
+
+    Long (~100 lines) on purpose: it is one ordered list of refusals (kind and format
+    of the backup, requested tables, target database, emptiness, --clean safety), each
+    needing the facts the ones before it established; split, the order would be
+    hidden.  The steps it shows are :func:`_restore_steps`."""
     m = req.backup
     if m.kind != "logical":
         raise BadInput(
@@ -225,30 +235,38 @@ def plan(req: RestoreRequest) -> RestorePlan:
                         hint="add --clean to replace its objects, or --create -d NEWNAME "
                         "to restore into a new database",
                     )
+    steps += _restore_steps(req, chosen, present)
+    steps.append("compare the restored tables' fingerprints with the backup's")
+    return RestorePlan(
+        m.id, m.format or "", target, server, create, req.clean, chosen, req.jobs, steps
+    )
+
+
+def _restore_steps(req: RestoreRequest, chosen: list[Table], present: list[Table]) -> list[str]:
+    """What the restore will do, as the plan shows it (after any database creation)."""
+    m = req.backup
+    out: list[str] = []
     tool = "psql (ON_ERROR_STOP, one transaction)" if m.format == "plain" else "pg_restore"
     if chosen:
         names = {(t.schema, t.name) for t in present}
         missing = [t for t in chosen if (t.schema, t.name) not in names]
         if missing:
-            steps.append(
+            out.append(
                 f"create {len(missing)} table(s) from {m.id} ({m.format}) with their indexes, "
                 "constraints and rows: " + ", ".join(t.qualified for t in missing)
             )
         if present:
-            steps.append(
+            out.append(
                 f"replace the rows of {len(present)} existing table(s) in one transaction "
                 "(DELETE FROM ONLY each, then the backup's rows; no other table changes): "
                 + ", ".join(t.qualified for t in present)
             )
     else:
         clean_note = " after dropping the existing ones (--clean)" if req.clean else ""
-        steps.append(f"restore every object from {m.id} ({m.format}) with {tool}{clean_note}")
+        out.append(f"restore every object from {m.id} ({m.format}) with {tool}{clean_note}")
     if req.jobs > 1:
-        steps.append(f"run {req.jobs} restore jobs in parallel")
-    steps.append("compare the restored tables' fingerprints with the backup's")
-    return RestorePlan(
-        m.id, m.format or "", target, server, create, req.clean, chosen, req.jobs, steps
-    )
+        out.append(f"run {req.jobs} restore jobs in parallel")
+    return out
 
 
 def _plan_all(req: RestoreRequest) -> RestorePlan:
@@ -393,13 +411,13 @@ def restore_objects(
         assert obj is not None
         drops = m.object("clean")
         if req.clean and drops is not None:
-            _psql_clean_then_replay(conninfo, major, repo, m, drops, obj)
+            psql_clean_then_replay(conninfo, major, repo, m, drops, obj)
         else:
             psql(conninfo, major, mat.chunks(repo, m, obj), single_transaction=True)
         return []
     if p.tables or m.options.get("table_args"):
         return _restore_subset(repo, req, p, conninfo, major)
-    args = _pg_restore_args(req, p)
+    args = pg_restore_args(p.tables, clean=req.clean, jobs=req.jobs, no_owner=req.no_owner)
     if m.format == "custom":
         obj = m.object("dump")
         assert obj is not None
@@ -447,7 +465,8 @@ def _restore_subset(
     neither in the backup nor in the target are left out, and other definitions that
     need objects outside the subset (pg_dump -t does not follow dependencies) are
     reported as warnings rather than stopping the restore; the data is then proven by
-    the fingerprint comparison."""
+    the fingerprint comparison.  One function (~90 lines): the scratch folder, the
+    archive and the list file it writes live across every step, in this order."""
     warnings: list[str] = []
     m = req.backup
     with mat.scratch("restore-") as tmp:
@@ -526,84 +545,6 @@ def _restore_subset(
             argv.insert(1, "--echo-errors")
             toolerrors.run_checked(argv, env, None, "psql", hint=_REPLACE_HINT)
     return warnings
-
-
-_CLEAN_DONE = "pgsafe: clean done"
-
-
-def _psql_clean_then_replay(
-    conninfo: str, major: int, repo: Repository, m: Manifest, drops: Any, dump: Any
-) -> None:
-    """``restore --clean`` of a plain backup, in one transaction: the backup's DROP
-    statements, each in its own savepoint so that a missing object is no error
-    (ON_ERROR_ROLLBACK), then the dump itself, stopping at its first error."""
-
-    def script() -> Iterator[bytes]:
-        yield b"\\set ON_ERROR_STOP off\n\\set ON_ERROR_ROLLBACK on\n"
-        yield from mat.chunks(repo, m, drops)
-        yield b"\n\\set ON_ERROR_ROLLBACK off\n\\set ON_ERROR_STOP on\n"
-        yield f"\\warn {_CLEAN_DONE}\n".encode()
-        yield from mat.chunks(repo, m, dump)
-
-    clean, env = tool_env(conninfo)
-    argv = [find_program("psql", major), "-X", "-q", "--echo-errors", "--single-transaction"]
-    argv += ["-v", "ON_ERROR_STOP=1", "-d", clean or "", "-f", "-"]
-    err = toolerrors.run_checked(argv, env, script(), "psql", allow_errors=True)
-    if _CLEAN_DONE not in err:
-        raise ToolFailed("psql stopped before replaying the backup", hint=toolerrors.HINT)
-    found = toolerrors.errors(err.split(_CLEAN_DONE, 1)[1])
-    if found:
-        raise ToolFailed(f"psql failed: {found[0]}", hint=toolerrors.HINT)
-
-
-def pg_restore_to_file(major: int, args: list[str], dest: Path) -> None:
-    _, env = tool_env(None)
-    run_fed([find_program("pg_restore", major), "-f", str(dest), *args], env, None, "pg_restore")
-
-
-def _pg_restore_args(req: RestoreRequest, p: RestorePlan) -> list[str]:
-    args = ["--exit-on-error", "--no-password"]
-    if req.clean:
-        args += ["--clean", "--if-exists"]
-    if req.jobs > 1:
-        args += ["-j", str(req.jobs)]
-    else:
-        args.append("--single-transaction")
-    if req.no_owner:
-        args += ["--no-owner", "--no-acl"]
-    for t in p.tables:
-        args += ["-n", t.schema, "-t", t.name]
-    return args
-
-
-def psql(
-    conninfo: str,
-    major: int,
-    data: Iterable[bytes],
-    *,
-    single_transaction: bool,
-    stop_on_error: bool = True,
-) -> str:
-    clean, env = tool_env(conninfo)
-    argv = [find_program("psql", major), "-X", "-q", "--echo-errors", "-d", clean or "", "-f", "-"]
-    if stop_on_error:
-        argv[1:1] = ["-v", "ON_ERROR_STOP=1"]
-    if single_transaction:
-        argv.append("--single-transaction")
-    return toolerrors.run_checked(argv, env, data, "psql", allow_errors=not stop_on_error)
-
-
-def pg_restore(
-    conninfo: str,
-    major: int,
-    args: list[str],
-    stdin: Iterable[bytes] | None = None,
-    *,
-    allow_errors: bool = False,
-) -> str:
-    clean, env = tool_env(conninfo)
-    argv = [find_program("pg_restore", major), "-d", clean or "", *args]
-    return toolerrors.run_checked(argv, env, stdin, "pg_restore", allow_errors=allow_errors)
 
 
 def _restore_all(repo: Repository, req: RestoreRequest, p: RestorePlan) -> list[fp.TableCheck]:

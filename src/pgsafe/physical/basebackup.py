@@ -49,14 +49,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import queue
 import re
 import secrets
 import shutil
-import subprocess
 import tempfile
-import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -66,11 +63,13 @@ from pgsafe import __version__
 from pgsafe.errors import BadInput, ToolFailed, VerificationFailed
 from pgsafe.models.kinds import BackupKind
 from pgsafe.pg.connect import connect
+from pgsafe.pg.process import Exited, spawn
 from pgsafe.pg.programs import find_program
-from pgsafe.pg.runner import first_error_line, tool_env
+from pgsafe.pg.runner import tool_env
 from pgsafe.physical.follow import follow
 from pgsafe.physical.server import facts
 from pgsafe.physical.tarscan import TarTap
+from pgsafe.prefetch import Prefetch
 from pgsafe.progress import NullProgress, Progress
 from pgsafe.repo.catalog import Manifest, StoredObject
 from pgsafe.repo.codec.hashing import Hasher
@@ -88,65 +87,32 @@ PEEK_BYTES = 64 << 10  # decompressed bytes searched for backup_label
 _F_SETPIPE_SZ = 1031  # fcntl.F_SETPIPE_SZ (Linux; Python 3.11's fcntl lacks the name)
 
 
-class _Reader:
-    """Reads ``stream`` in a thread into a bounded queue, hashing it as it passes.
+class _Hashed:
+    """A stream's chunks, hashed as they pass (in the :class:`Prefetch` thread, where
+    hashing releases the GIL off the compressor's path)."""
 
-    Iterating yields the chunks in order (and reports progress); an error of the
-    reading thread is raised there.  :meth:`close` stops and joins the thread (kill
-    the writer of the stream first if it may still be writing).
-    """
-
-    def __init__(self, stream: IO[bytes], progress: Progress) -> None:
+    def __init__(self, stream: IO[bytes]) -> None:
         self._stream = stream
-        self._progress = progress
-        self._queue: queue.Queue[bytes | BaseException | None] = queue.Queue(QUEUE_CHUNKS)
-        self._stop = threading.Event()
         self._hash = hashlib.sha256()
         self.size = 0
-        self._thread = threading.Thread(target=self._run, name="basebackup-reader", daemon=True)
-        self._thread.start()
 
     @property
     def sha256(self) -> str:
         return self._hash.hexdigest()
 
-    def _put(self, item: bytes | BaseException | None) -> None:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.1)
-                return
-            except queue.Full:
-                continue
-
-    def _run(self) -> None:
-        item: BaseException | None = None
-        try:
-            while not self._stop.is_set():
-                chunk = self._stream.read(READ_SIZE)
-                if not chunk:
-                    break
-                self._hash.update(chunk)  # releases the GIL: off the compressor's path
-                self.size += len(chunk)
-                self._put(chunk)
-        except BaseException as exc:  # handed to the consuming thread
-            item = exc
-        self._put(item)
-
     def __iter__(self) -> Iterator[bytes]:
-        done = 0
-        while True:
-            item = self._queue.get()
-            if item is None:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            done += len(item)
-            self._progress.update(done)
-            yield item
+        while chunk := self._stream.read(READ_SIZE):
+            self._hash.update(chunk)
+            self.size += len(chunk)
+            yield chunk
 
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join()
+
+def _reported(chunks: Iterable[bytes], progress: Progress) -> Iterator[bytes]:
+    done = 0
+    for chunk in chunks:
+        done += len(chunk)
+        progress.update(done)
+        yield chunk
 
 
 def _grow_pipe(stream: IO[bytes]) -> None:
@@ -243,9 +209,9 @@ class _Taken:
     method: str
 
 
-def _failed(rc: int, stderr: str, what: str = "") -> ToolFailed:
-    detail = first_error_line(stderr) if rc else what
-    return ToolFailed(f"pg_basebackup failed (exit {rc}): {detail}")
+def _failed(exited: Exited, what: str = "") -> ToolFailed:
+    detail = exited.first_error() if exited.returncode else what
+    return ToolFailed(f"pg_basebackup failed (exit {exited.returncode}): {detail}")
 
 
 def _take_streamed(
@@ -253,35 +219,27 @@ def _take_streamed(
     progress: Progress,
 ) -> _Taken:  # fmt: skip
     """``-D -``: pg_basebackup's stdout flows through pgsafe's codec into the object."""
-    with tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(
-            [*argv, "-D", "-"], stdout=subprocess.PIPE, stderr=err,
-            stdin=subprocess.DEVNULL, env=env,
-        )  # fmt: skip
-        assert proc.stdout is not None
-        _grow_pipe(proc.stdout)
-        raw = _Reader(proc.stdout, progress)  # the raw stream's sha256 and size
-        tap = TarTap(raw, {"backup_label", "backup_manifest"})
-        stored = Hasher(encoder.encode(tap))
-        try:
-            repo.storage.put(key, stored)
-        except BaseException:
-            proc.kill()
-            proc.wait()
-            raw.close()
-            proc.stdout.close()
-            repo.storage.delete(key)
-            raise
-        finally:
-            raw.close()
-            progress.close()
-        rc = proc.wait()
-        proc.stdout.close()
-        err.seek(0)
-        stderr = err.read().decode(errors="replace")
-    if rc != 0 or "backup_label" not in tap.captured or "backup_manifest" not in tap.captured:
+    try:
+        with spawn([*argv, "-D", "-"], env) as run:
+            _grow_pipe(run.stdout)
+            raw = _Hashed(run.stdout)  # the raw stream's sha256 and size
+            ahead = Prefetch(raw, QUEUE_CHUNKS, "basebackup-reader")
+            tap = TarTap(_reported(ahead, progress), {"backup_label", "backup_manifest"})
+            stored = Hasher(encoder.encode(tap))
+            try:
+                repo.storage.put(key, stored)
+            except BaseException:
+                run.kill()  # before closing the reader: it may be blocked on the pipe
+                raise
+            finally:
+                ahead.close()
+                progress.close()
+    except BaseException:
         repo.storage.delete(key)
-        raise _failed(rc, stderr, "no backup_label/backup_manifest")
+        raise
+    if not run.exited.ok or not {"backup_label", "backup_manifest"} <= tap.captured.keys():
+        repo.storage.delete(key)
+        raise _failed(run.exited, "no backup_label/backup_manifest")
     return _Taken(
         stored, raw.size, raw.sha256, tap.captured["backup_label"],
         tap.captured["backup_manifest"], "pg_basebackup -F t -X fetch",
@@ -301,35 +259,21 @@ def _take_server_compressed(
     suffix = CodecSpec(spec.compression).suffix
     stage = Path(tempfile.mkdtemp(prefix="pgsafe-backup-"))
     try:
-        with tempfile.TemporaryFile() as err:
-            proc = subprocess.Popen(
-                # --no-sync: the staged files are temporary; what must be durable is
-                # the stored object, which the storage fsyncs itself
-                [*argv, "-D", str(stage), f"--compress={compress}", "--no-sync"],
-                stdout=subprocess.DEVNULL,
-                stderr=err, stdin=subprocess.DEVNULL, env=env,
-            )  # fmt: skip
-            done = [0]
-
-            def counted() -> Iterator[bytes]:
-                for chunk in follow(stage / (DATA_BASE + suffix), proc):
-                    done[0] += len(chunk)
-                    progress.update(done[0])
-                    yield chunk
-
-            stored = Hasher(passthrough.encode(counted()))
-            try:
-                repo.storage.put(key, stored)
-            except BaseException:
-                proc.kill()
-                proc.wait()
-                repo.storage.delete(key)
-                raise
-            finally:
-                progress.close()
-            rc = proc.wait()
-            err.seek(0)
-            stderr = err.read().decode(errors="replace")
+        # --no-sync: the staged files are temporary; what must be durable is the
+        # stored object, which the storage fsyncs itself
+        cmd = [*argv, "-D", str(stage), f"--compress={compress}", "--no-sync"]
+        try:
+            with spawn(cmd, env, stdout=False) as run:
+                archive = follow(stage / (DATA_BASE + suffix), run.proc)
+                stored = Hasher(passthrough.encode(_reported(archive, progress)))
+                try:
+                    repo.storage.put(key, stored)
+                finally:
+                    progress.close()
+        except BaseException:
+            repo.storage.delete(key)
+            raise
+        rc = run.exited.returncode
         made = sorted(p.name for p in stage.iterdir())
         if rc != 0 or made != sorted([DATA_BASE + suffix, PG_MANIFEST_BASE]):
             repo.storage.delete(key)
@@ -339,7 +283,7 @@ def _take_server_compressed(
                     "the cluster has tablespaces outside its data directory",
                     hint="pgsafe backup supports the data directory's own tablespaces only",
                 )
-            raise _failed(rc, stderr, f"unexpected files {made}")
+            raise _failed(run.exited, f"unexpected files {made}")
         label = peek_member(stage / (DATA_BASE + suffix), spec.compression, "backup_label")
         pg_manifest = (stage / PG_MANIFEST_BASE).read_bytes()
     finally:
@@ -388,7 +332,10 @@ def backup(
     """Take a base backup into ``repo``; returns its (saved) catalog entry.
 
     Objects go through the repository's codec; a missing encryption key is refused
-    (BadInput) before PostgreSQL is asked for anything.
+    (BadInput) before PostgreSQL is asked for anything.  One function (~90 lines):
+    the session that holds the temporary replication slot must stay open from before
+    pg_basebackup starts until after it ends; the taking itself is
+    :func:`_take_streamed` / :func:`_take_server_compressed`.
     """
     progress = progress or NullProgress()
     encoder = data_encoder(repo)

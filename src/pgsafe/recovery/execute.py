@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import pwd
 import secrets
 import shutil
 import stat
@@ -35,23 +34,22 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import psycopg
 
-from pgsafe.cluster import datafiles, runas
+from pgsafe.cluster import runas
 from pgsafe.cluster.local import LocalCluster
 from pgsafe.cluster.ports import free_port, port_in_use
 from pgsafe.config import state_home
 from pgsafe.endpoint import proven
 from pgsafe.errors import BadInput, OperationFailed, PgsafeError, VerificationFailed
 from pgsafe.models.kinds import RecoveryState
-from pgsafe.recovery import inventory
+from pgsafe.recovery import inventory, pgdata, settings
 from pgsafe.recovery.extract import check_readable, data_object, extract
 from pgsafe.recovery.plan import Plan, make_plan
 from pgsafe.recovery.prove import verify_files
-from pgsafe.recovery.targets import Target, format_time, parse_lsn, parse_time, parse_xid
+from pgsafe.recovery.targets import Target, parse_lsn, parse_time, parse_xid
 from pgsafe.recovery.unprivileged import open_writer
 from pgsafe.recovery.walscan import CommitScanner
 from pgsafe.repo.repository import Repository
-from pgsafe.syncer import fsync_directory
-from pgsafe.wal import names, server_record
+from pgsafe.wal import server_record
 
 
 @dataclass
@@ -134,65 +132,6 @@ def _check_request(req: RecoverRequest) -> None:
         raise BadInput(f"port {req.port} is in use", hint="choose another --port or leave it out")
 
 
-def _repo_folders(repo: Repository) -> list[Path]:
-    """The local folders of the repository (and of its mirrors)."""
-    from pgsafe.repo.storage.mirror import MirrorStorage
-    from pgsafe.repo.storage.posix import PosixStorage
-
-    stores = (
-        [m.storage for m in repo.storage.members]
-        if isinstance(repo.storage, MirrorStorage)
-        else [repo.storage]
-    )
-    return [Path(os.path.realpath(s.root)) for s in stores if isinstance(s, PosixStorage)]
-
-
-def _refuse_protected(d: Path, repo: Repository) -> None:
-    """``/``, home folders and anything holding one, and the repository: never a data
-    directory, whatever the flags."""
-    real = Path(os.path.realpath(d))
-    if real == Path("/"):
-        raise BadInput("refusing --pgdata /", hint="name the data directory's own folder")
-    for pw in pwd.getpwall():
-        home = Path(os.path.realpath(pw.pw_dir)) if pw.pw_dir else None
-        if home is None or home == Path("/"):
-            continue
-        if real == home or home.is_relative_to(real):
-            raise BadInput(
-                f"refusing --pgdata {d}: it is or holds the home folder {home} of {pw.pw_name!r}",
-                hint="name the data directory's own folder (e.g. /var/lib/postgresql/15/main)",
-            )
-    for root in _repo_folders(repo):
-        if real == root or root.is_relative_to(real) or real.is_relative_to(root):
-            raise BadInput(
-                f"refusing --pgdata {d}: it overlaps the repository {root}",
-                hint="recover into a folder outside the repository",
-            )
-
-
-def _check_pgdata(req: RecoverRequest, repo: Repository) -> None:
-    d = req.pgdata
-    _refuse_protected(d, repo)
-    if d.exists() and not d.is_dir():
-        raise BadInput(f"{d} exists and is not a folder")
-    if d.exists() and any(d.iterdir()):
-        if not req.force:
-            raise BadInput(
-                f"data directory {d} is not empty",
-                hint="choose an empty or new folder, or pass --force to replace its contents",
-            )
-        if LocalCluster(d).is_running():
-            raise BadInput(f"a PostgreSQL server is running in {d}", hint="stop it first")
-        version = d / "PG_VERSION"
-        if version.is_symlink() or not version.is_file():
-            raise BadInput(
-                f"{d} is not a PostgreSQL data directory (no PG_VERSION): "
-                "--force replaces only a stopped data directory",
-                hint="choose an empty or new folder",
-            )
-    runas.require_reachable(d, runas.server_user(), "data directory")
-
-
 def plan_json(p: Plan) -> dict[str, Any]:
     return {
         "backup": p.backup.id,
@@ -215,7 +154,7 @@ def plan_json(p: Plan) -> dict[str, Any]:
 def prepare(repo: Repository, req: RecoverRequest) -> tuple[Plan, Target]:
     """Everything that can refuse, before anything is written."""
     _check_request(req)
-    _check_pgdata(req, repo)  # before the repository is read
+    pgdata.check_pgdata(req.pgdata, req.force, repo)  # before the repository is read
     inv = inventory.load(repo)
     target = resolve_target(req, repo, inv.timezone)
     record = server_record.load(repo)
@@ -227,76 +166,6 @@ def prepare(repo: Repository, req: RecoverRequest) -> tuple[Plan, Target]:
     return plan, target
 
 
-def _quote(value: str) -> str:
-    """A string value for a PostgreSQL configuration file, quoted as ALTER SYSTEM does.
-
-    Inside quotes PostgreSQL's configuration parser reads backslash escapes, so both
-    ``\\`` and ``'`` are doubled.  A control character (a newline, NUL, ...) has no
-    place in a setting and could end the line early: it is refused (exit 2), never
-    written.
-    """
-    bad = next((c for c in value if ord(c) < 0x20 or ord(c) == 0x7F), None)
-    if bad is not None:
-        raise BadInput(
-            f"a recovery setting would contain the control character {bad!r}: {value!r}",
-            hint="give targets, paths and names without newlines or control characters",
-        )
-    return "'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
-
-
-def _comment(text: str) -> str:
-    """``text`` safe for one comment line: every control character written escaped
-    (a backup id comes from the repository, which pgsafe does not trust)."""
-    return "".join(
-        c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text
-    )
-
-
-def recovery_settings(
-    target: Target, plan: Plan, restore_command: str, *, promote: bool, archive: bool
-) -> dict[str, str]:
-    s = {
-        "restore_command": _quote(restore_command),
-        "recovery_target_timeline": _quote(str(plan.timeline)),
-        "hot_standby": "on",
-    }
-    if target.kind == "time" and target.time is not None:
-        s["recovery_target_time"] = _quote(format_time(target.time))
-    elif target.kind == "xid":
-        s["recovery_target_xid"] = _quote(str(target.xid))
-    elif target.kind == "lsn" and target.lsn is not None:
-        s["recovery_target_lsn"] = _quote(names.format_lsn(target.lsn))
-    elif target.kind == "name":
-        s["recovery_target_name"] = _quote(target.name or "")
-    elif target.kind == "immediate":
-        s["recovery_target"] = _quote("immediate")
-    if target.kind not in ("latest", "immediate"):
-        s["recovery_target_inclusive"] = "on" if target.inclusive else "off"
-    if target.kind != "latest":
-        s["recovery_target_action"] = _quote("promote" if promote else "pause")
-    if not archive:
-        s["archive_mode"] = "off"
-    return s
-
-
-def _write_config(pgdata: Path, settings: dict[str, str], plan: Plan) -> None:
-    """The recovery settings and signal file, written without following a link (the
-    directory was filled from the repository and belongs to the server's user)."""
-    user = runas.server_user()
-    for leftover in ("postmaster.pid", "postmaster.opts", "standby.signal"):
-        datafiles.remove(pgdata, leftover)
-    if not datafiles.exists(pgdata, "postgresql.conf"):  # config kept outside (Debian's /etc)
-        datafiles.create(pgdata, "postgresql.conf", "# written by pgsafe recover\n", user)
-    if not datafiles.exists(pgdata, "pg_hba.conf"):
-        datafiles.create(pgdata, "pg_hba.conf", "local all all trust\n", user)
-    stamp = datetime.now(UTC).isoformat(timespec="seconds")
-    what = _comment(f"backup {plan.backup.id}, {plan.target.describe()}")
-    lines = [f"\n# pgsafe recover {stamp}: {what}\n"]
-    lines += [f"{k} = {v}\n" for k, v in settings.items()]
-    datafiles.append(pgdata, "postgresql.auto.conf", "".join(lines), user)
-    datafiles.create(pgdata, "recovery.signal", "", user)
-
-
 def restore_command(repo: Repository, req: RecoverRequest) -> str:
     """restore_command through ``wal-get``, proven to decode as the server's OS user.
 
@@ -306,19 +175,13 @@ def restore_command(repo: Repository, req: RecoverRequest) -> str:
     return proven.restore_command(state_home(), repo, runas.server_user(), req.config)
 
 
-def _empty(d: Path) -> None:
-    for child in d.iterdir():
-        if child.is_dir() and not child.is_symlink():
-            shutil.rmtree(child)
-        else:
-            child.unlink()
-
-
 def _configure(
     repo: Repository, req: RecoverRequest, plan: Plan, target: Target, d: Path, restore: str
 ) -> None:
-    settings = recovery_settings(target, plan, restore, promote=req.promote, archive=req.archive)
-    _write_config(d, settings, plan)
+    conf = settings.recovery_settings(
+        target, plan, restore, promote=req.promote, archive=req.archive
+    )
+    settings.write_config(d, conf, plan)
     runas.chown_tree(d, runas.server_user())
 
 
@@ -363,14 +226,11 @@ def _run_recovery(repo: Repository, req: RecoverRequest, plan: Plan, target: Tar
                 shutil.rmtree(d, ignore_errors=True)
             else:  # it was empty: empty again
                 with contextlib.suppress(OSError):
-                    _empty(d)
+                    pgdata.empty(d)
             raise
     finally:
         pool.shutdown(wait=True)
     return restore
-
-
-_STAGING = ".pgsafe-recover-"
 
 
 def _replace(repo: Repository, req: RecoverRequest, plan: Plan, target: Target) -> str:
@@ -379,7 +239,7 @@ def _replace(repo: Repository, req: RecoverRequest, plan: Plan, target: Target) 
     user = runas.server_user()
     real = Path(os.path.realpath(req.pgdata))
     mount = os.path.ismount(real)
-    new = (real if mount else real.parent) / f"{_STAGING}{secrets.token_hex(6)}"
+    new = (real if mount else real.parent) / f"{pgdata.STAGING}{secrets.token_hex(6)}"
     new.mkdir(mode=0o700)
     try:
         os.chmod(new, stat.S_IMODE(real.stat().st_mode) & 0o750 | 0o700)
@@ -396,47 +256,13 @@ def _replace(repo: Repository, req: RecoverRequest, plan: Plan, target: Target) 
             )
         _configure(repo, req, plan, target, new, restore)
         if mount:
-            _swap_inside(real, new)
+            pgdata.swap_inside(real, new)
         else:
-            _swap(real, new)
+            pgdata.swap(real, new)
     except BaseException:
         shutil.rmtree(new, ignore_errors=True)
         raise
     return restore
-
-
-def _swap(real: Path, new: Path) -> None:
-    old = real.parent / f"{_STAGING}old-{secrets.token_hex(6)}"
-    os.rename(real, old)
-    try:
-        os.rename(new, real)
-    except BaseException:
-        os.rename(old, real)
-        raise
-    fsync_directory(str(real.parent))
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def _swap_inside(real: Path, new: Path) -> None:
-    """``real`` is a mount point: move its entries aside, inside it, then the new ones up."""
-    old = real / f"{_STAGING}old-{secrets.token_hex(6)}"
-    old.mkdir(mode=0o700)
-    moved: list[str] = []
-    try:
-        for entry in sorted(os.listdir(real)):
-            if entry not in (new.name, old.name):
-                os.rename(real / entry, old / entry)
-                moved.append(entry)
-    except BaseException:
-        for entry in moved:
-            os.rename(old / entry, real / entry)
-        old.rmdir()
-        raise
-    for entry in sorted(os.listdir(new)):
-        os.rename(new / entry, real / entry)
-    new.rmdir()
-    fsync_directory(str(real))
-    shutil.rmtree(old, ignore_errors=True)
 
 
 WAL_GET_NOTE = "pgsafe wal-get: note: "

@@ -3,10 +3,11 @@
 The object is read through :meth:`Repository.open_object` (with several repositories,
 the first copy whose bytes match the catalog) and decoded by the pipeline its suffixes
 name (decompression, age decryption).  The stored bytes are checked against the
-catalog's sha256 as they stream by.  A thread decodes while the files are written
-(:class:`~pgsafe.recovery.untar.Untar`, which refuses names that would land outside
-the directory and never follows a link): on pgbench scale 100 (1.5 GiB, 2 cores)
-extraction went from 4.9 s with ``tarfile`` in one thread to 1.2-2.0 s.
+catalog's sha256 as they stream by.  A thread (:class:`~pgsafe.prefetch.Prefetch`)
+decodes while the files are written (:class:`~pgsafe.recovery.untar.Untar`, which
+refuses names that would land outside the directory and never follows a link): on
+pgbench scale 100 (1.5 GiB, 2 cores) extraction went from 4.9 s with ``tarfile`` in one
+thread to 1.2-2.0 s.
 
 Who writes the files (:func:`open_writer`): when pgsafe runs as root, the files are
 written by a child process running as the server's OS user (see
@@ -19,14 +20,13 @@ writes them.
 from __future__ import annotations
 
 import hashlib
-import queue
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from pgsafe.cluster.runas import server_user
 from pgsafe.errors import VerificationFailed
+from pgsafe.prefetch import Prefetch
 from pgsafe.recovery.unprivileged import Decompress, TarWriter, open_writer
 from pgsafe.repo.catalog import Manifest, StoredObject
 from pgsafe.repo.repository import Repository
@@ -52,50 +52,6 @@ class _HashingReader:
     def drain(self) -> None:
         while self.read(1 << 20):
             pass
-
-
-class _Decoder:
-    """Decodes a stored object in a thread (decompression and decryption release the
-    GIL) into a bounded queue, so that writing files overlaps decoding on two cores."""
-
-    def __init__(self, pieces: Iterator[bytes]) -> None:
-        self._pieces = pieces
-        self._queue: queue.Queue[bytes | BaseException | None] = queue.Queue(QUEUE_PIECES)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="extract-decoder", daemon=True)
-        self._thread.start()
-
-    def _put(self, item: bytes | BaseException | None) -> None:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.1)
-                return
-            except queue.Full:
-                continue
-
-    def _run(self) -> None:
-        end: BaseException | None = None
-        try:
-            for piece in self._pieces:
-                if self._stop.is_set():
-                    return
-                self._put(piece)
-        except BaseException as exc:  # handed to the consuming thread
-            end = exc
-        self._put(end)
-
-    def __iter__(self) -> Iterator[bytes]:
-        while True:
-            item = self._queue.get()
-            if item is None:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 def data_object(manifest: Manifest) -> StoredObject:
@@ -157,7 +113,7 @@ def extract(
                 stream = decoder.decrypt_chunks(_chunks(hashing), what=what)
             else:
                 stream = decoder.decode(hashing, what=what)  # type: ignore[arg-type]
-            pieces = _Decoder(stream)
+            pieces = Prefetch(stream, QUEUE_PIECES, "extract-decoder")
             try:
                 for piece in pieces:
                     untar.feed(piece)

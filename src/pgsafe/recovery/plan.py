@@ -248,6 +248,39 @@ def _refuse_missing(missing: list[str], what: str) -> OperationFailed:
     )
 
 
+@dataclass(frozen=True)
+class _Planning:
+    """What every kind of target plans from: the view, the backup forced by ``--backup``
+    (or None) and the archive."""
+
+    target: Target
+    view: TimelineView
+    forced: BackupRef | None
+    archive: ArchiveState
+
+    @property
+    def size(self) -> int:
+        return self.archive.segment_size
+
+    @property
+    def what(self) -> str:
+        return self.target.describe()
+
+    def window(self, b: BackupRef) -> Window:
+        return next(w for w in self.view.windows if w.backup_id == b.id)
+
+    def needed(self, b: BackupRef, last: int) -> list[str]:
+        """The archived segments from the one after backup ``b`` to ``last``."""
+        first = b.stop_segment(self.size) + 1
+        return [self.view.seg_name(s) for s in range(first, last + 1)]
+
+    def plan(
+        self, b: BackupRef, wal: list[str], exact: bool, notes: list[str] | None = None
+    ) -> Plan:
+        return Plan(self.target, self.view.timeline, b, wal, exact, self.window(b), self.view,
+                    notes or [])  # fmt: skip
+
+
 def make_plan(
     target: Target,
     backups: list[BackupRef],
@@ -266,88 +299,101 @@ def make_plan(
             f"no base backup lies on timeline {v.timeline}'s history",
             hint="choose another --timeline; `pgsafe info` lists backups per timeline",
         )
-    forced = _pick(v, backup_id, [b.id for b in backups])
-    size = archive.segment_size
-    win = {w.backup_id: w for w in v.windows}
-    notes: list[str] = []
-    what = target.describe()
-
-    def needed(b: BackupRef, last: int) -> list[str]:
-        first = b.stop_segment(size) + 1
-        return [v.seg_name(s) for s in range(first, last + 1)]
-
+    p = _Planning(target, v, _pick(v, backup_id, [b.id for b in backups]), archive)
     if target.kind in ("latest", "immediate"):
-        b = forced or v.backups[-1]
-        w = win[b.id]
-        if target.kind == "immediate":
-            return Plan(target, v.timeline, b, [], True, w, v, notes)
-        last = v.path_end if v.path_end is not None else b.stop_segment(size)
-        missing = _missing(v, b.stop_segment(size) + 1, last, archive)
-        if missing:
-            raise _refuse_missing(missing, what)
-        return Plan(target, v.timeline, b, needed(b, last), True, w, v, notes)
-
+        return _plan_latest(p)
     if target.kind == "time":
-        assert target.time is not None
-        t = target.time
-        cands = [b for b in v.backups if b.finished_at <= t]
-        if forced is not None:
-            if forced.finished_at > t:
-                raise BadInput(
-                    f"target {format_time(t)} is before the end of backup {forced.id} "
-                    f"({format_time(forced.finished_at)})",
-                    hint="choose an earlier backup, or leave --backup out",
-                )
-            cands = [forced]
-        if not cands:
-            raise BadInput(
-                f"target {format_time(t)} is before the earliest recoverable time "
-                f"{format_time(v.backups[0].finished_at)}",
-                hint=f"the recoverable window is {v.describe_windows()}",
-            )
-        b = max(cands, key=lambda x: x.finished_at)
-        w = win[b.id]
-        if w.end is None or t >= w.end:
-            if w.gap_after:
-                missing = _missing(v, w.last_segment + 1, w.last_segment + 1, archive)
-                raise _refuse_missing(missing, what)
-            seen = "none after the backup" if w.end is None else format_time(w.end)
-            raise BadInput(
-                f"target {format_time(t)} is after the last archived commit ({seen})",
-                hint=f"the recoverable window is {v.describe_windows()}; "
-                "use --latest for everything archived",
-            )
-        return Plan(target, v.timeline, b, needed(b, w.last_segment), False, w, v, notes)
-
+        return _plan_time(p)
     if target.kind == "lsn" or (target.kind == "name" and target.lsn is not None):
-        assert target.lsn is not None
-        lsn = target.lsn
-        cands = [b for b in v.backups if b.stop_lsn <= lsn]
-        if forced is not None:
-            cands = [forced] if forced.stop_lsn <= lsn else []
-        if not cands:
-            raise BadInput(
-                f"{what} is before the end of the earliest usable backup "
-                f"(LSN {names.format_lsn(v.backups[0].stop_lsn)})",
-                hint="the earliest recoverable point is the end of the first base backup",
-            )
-        b = max(cands, key=lambda x: x.stop_lsn)
-        end_lsn = (v.path_end + 1) * size if v.path_end is not None else b.stop_lsn
-        if lsn >= max(end_lsn, b.stop_lsn + 1):
-            raise BadInput(
-                f"{what} is after the end of the archived WAL (LSN {names.format_lsn(end_lsn)})",
-                hint=f"recoverable LSNs: {names.format_lsn(v.backups[0].stop_lsn)} .. "
-                f"{names.format_lsn(end_lsn)}; use --latest for everything archived",
-            )
-        last = names.lsn_segment(lsn, size)
-        missing = _missing(v, b.stop_segment(size) + 1, last, archive)
-        if missing:
-            raise _refuse_missing(missing, what)
-        return Plan(target, v.timeline, b, needed(b, last), True, win[b.id], v, notes)
+        return _plan_lsn(p)
+    return _plan_on_replay(p)
 
-    # xid, or a restore point pgsafe did not record: the position is known only on replay
+
+def _plan_latest(p: _Planning) -> Plan:
+    """``latest`` (everything archived, every segment on the way present) and
+    ``immediate`` (the backup's own end): from the newest backup, or the forced one."""
+    b = p.forced or p.view.backups[-1]
+    if p.target.kind == "immediate":
+        return p.plan(b, [], True)
+    last = p.view.path_end if p.view.path_end is not None else b.stop_segment(p.size)
+    missing = _missing(p.view, b.stop_segment(p.size) + 1, last, p.archive)
+    if missing:
+        raise _refuse_missing(missing, p.what)
+    return p.plan(b, p.needed(b, last), True)
+
+
+def _plan_time(p: _Planning) -> Plan:
+    """A time: the newest backup that ended by then, whose window reaches past it."""
+    v, forced = p.view, p.forced
+    assert p.target.time is not None
+    t = p.target.time
+    cands = [b for b in v.backups if b.finished_at <= t]
     if forced is not None:
-        b = forced
+        if forced.finished_at > t:
+            raise BadInput(
+                f"target {format_time(t)} is before the end of backup {forced.id} "
+                f"({format_time(forced.finished_at)})",
+                hint="choose an earlier backup, or leave --backup out",
+            )
+        cands = [forced]
+    if not cands:
+        raise BadInput(
+            f"target {format_time(t)} is before the earliest recoverable time "
+            f"{format_time(v.backups[0].finished_at)}",
+            hint=f"the recoverable window is {v.describe_windows()}",
+        )
+    b = max(cands, key=lambda x: x.finished_at)
+    w = p.window(b)
+    if w.end is None or t >= w.end:
+        if w.gap_after:
+            missing = _missing(v, w.last_segment + 1, w.last_segment + 1, p.archive)
+            raise _refuse_missing(missing, p.what)
+        seen = "none after the backup" if w.end is None else format_time(w.end)
+        raise BadInput(
+            f"target {format_time(t)} is after the last archived commit ({seen})",
+            hint=f"the recoverable window is {v.describe_windows()}; "
+            "use --latest for everything archived",
+        )
+    return p.plan(b, p.needed(b, w.last_segment), False)
+
+
+def _plan_lsn(p: _Planning) -> Plan:
+    """An LSN (or a restore point pgsafe recorded with its LSN): the newest backup that
+    ended before it; every segment up to it must be archived."""
+    v, forced, size, what = p.view, p.forced, p.size, p.what
+    assert p.target.lsn is not None
+    lsn = p.target.lsn
+    cands = [b for b in v.backups if b.stop_lsn <= lsn]
+    if forced is not None:
+        cands = [forced] if forced.stop_lsn <= lsn else []
+    if not cands:
+        raise BadInput(
+            f"{what} is before the end of the earliest usable backup "
+            f"(LSN {names.format_lsn(v.backups[0].stop_lsn)})",
+            hint="the earliest recoverable point is the end of the first base backup",
+        )
+    b = max(cands, key=lambda x: x.stop_lsn)
+    end_lsn = (v.path_end + 1) * size if v.path_end is not None else b.stop_lsn
+    if lsn >= max(end_lsn, b.stop_lsn + 1):
+        raise BadInput(
+            f"{what} is after the end of the archived WAL (LSN {names.format_lsn(end_lsn)})",
+            hint=f"recoverable LSNs: {names.format_lsn(v.backups[0].stop_lsn)} .. "
+            f"{names.format_lsn(end_lsn)}; use --latest for everything archived",
+        )
+    last = names.lsn_segment(lsn, size)
+    missing = _missing(v, b.stop_segment(size) + 1, last, p.archive)
+    if missing:
+        raise _refuse_missing(missing, what)
+    return p.plan(b, p.needed(b, last), True)
+
+
+def _plan_on_replay(p: _Planning) -> Plan:
+    """An xid, or a restore point pgsafe did not record: the position is known only on
+    replay, so the WAL list is an upper bound (to the end of the backup's window)."""
+    v, target = p.view, p.target
+    notes: list[str] = []
+    if p.forced is not None:
+        b = p.forced
     elif target.kind == "xid" and target.xid is not None:
         xid = target.xid
         cands = [x for x in v.backups if x.next_xid is not None and x.next_xid <= xid]
@@ -361,10 +407,10 @@ def make_plan(
         b = v.backups[0]
         notes.append(f"restore point {target.name!r} is not in pgsafe's catalog: "
                      "recovering from the earliest backup")  # fmt: skip
-    w = win[b.id]
+    w = p.window(b)
     if w.gap_after:
         notes.append(
             f"WAL is missing after {v.seg_name(w.last_segment)}: a target after it cannot be "
             "reached"
         )
-    return Plan(target, v.timeline, b, needed(b, w.last_segment), False, w, v, notes)
+    return p.plan(b, p.needed(b, w.last_segment), False, notes)

@@ -18,7 +18,7 @@ from psycopg import sql
 from pgsafe import clock
 from pgsafe.cluster.throwaway import throwaway
 from pgsafe.errors import NotFound, OperationFailed, PgsafeError, RepositoryReadOnly
-from pgsafe.logical import dbprops, toolerrors
+from pgsafe.logical import dbprops, replay, toolerrors
 from pgsafe.logical import fingerprint as fp
 from pgsafe.logical import materialize as mat
 from pgsafe.logical import restore as rs
@@ -121,7 +121,7 @@ def _restore_test(repo: Repository, m: Manifest, home: Path, result: VerifyResul
                     )
             schema = m.object("schema")
             if schema is not None:  # data-only backup: its schema companion first
-                rs.pg_restore(
+                replay.pg_restore(
                     target.conninfo(), cluster.major, ["--exit-on-error", "--single-transaction"],
                     stdin=mat.chunks(repo, m, schema),
                 )  # fmt: skip

@@ -1,0 +1,184 @@
+"""Run one PostgreSQL program while its output is consumed: spawn, stream, drain, reap.
+
+Every program pgsafe streams from (``pg_dump``, ``pg_dumpall``, ``pg_basebackup``)
+goes through :func:`spawn`:
+
+* the child reads nothing (stdin is ``/dev/null``) and gets its password through the
+  environment only (build ``argv`` and ``env`` with :func:`pgsafe.pg.runner.tool_env`:
+  a password never appears on a command line, where ``ps`` would show it);
+* its stderr is drained by a thread into a bounded buffer (the first
+  ``STDERR_HEAD`` bytes and the last ``STDERR_TAIL``), so a chatty program can neither
+  block on a full pipe nor fill memory;
+* if the body of the ``with`` block raises, the child is killed and reaped before the
+  exception goes on, so a half-consumed stream is never taken for a whole one and no
+  zombie or orphan is left behind;
+* once it has exited, :attr:`Running.exited` holds its exit status and stderr, and
+  :meth:`Exited.check` turns a failure into :class:`~pgsafe.errors.ToolFailed` with
+  the program's first error line.
+
+Programs fed on stdin go through :mod:`pgsafe.pg.pipe`; short ones whose output is
+read whole through :func:`capture` (or :func:`pgsafe.pg.runner.run`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import IO, Any
+
+from pgsafe.errors import ToolFailed
+from pgsafe.pg.runner import first_error_line
+
+STDERR_HEAD = 1 << 20  # stderr kept from the start (first_error_line looks there first)
+STDERR_TAIL = 64 << 10  # and from the end, once the head is full
+_DRAIN_READ = 64 << 10
+
+
+@dataclass(frozen=True)
+class Exited:
+    """How a program ended: its exit status and (bounded) stderr."""
+
+    returncode: int
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+    def first_error(self) -> str:
+        """The most telling line of stderr (see :func:`first_error_line`)."""
+        return first_error_line(self.stderr)
+
+    def check(self, what: str) -> None:
+        """Raise ToolFailed (``what failed (exit N): first error line``) unless it succeeded."""
+        if self.returncode != 0:
+            raise ToolFailed(f"{what} failed (exit {self.returncode}): {self.first_error()}")
+
+
+@dataclass(frozen=True)
+class Captured:
+    """A program's whole stdout, with how it ended."""
+
+    stdout: bytes
+    exited: Exited
+
+
+class _Drain:
+    """Reads a stream to its end in a thread, keeping its head and its tail."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self._stream = stream
+        self._head = bytearray()
+        self._tail = bytearray()
+        self._skipped = 0
+        self._thread = threading.Thread(target=self._run, name="pg-stderr", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            while chunk := self._stream.read(_DRAIN_READ):
+                room = STDERR_HEAD - len(self._head)
+                self._head += chunk[:room]
+                self._tail += chunk[room:]
+                if len(self._tail) > STDERR_TAIL:
+                    cut = len(self._tail) - STDERR_TAIL
+                    self._skipped += cut
+                    del self._tail[:cut]
+
+    def text(self) -> str:
+        """Everything kept (call after :meth:`join`)."""
+        data = bytes(self._head)
+        if self._skipped:
+            data += f"\n[... {self._skipped} bytes of stderr skipped ...]\n".encode()
+        return (data + bytes(self._tail)).decode(errors="replace")
+
+    def join(self) -> None:
+        self._thread.join()
+        self._stream.close()
+
+
+class Running:
+    """A program started by :func:`spawn`: its process, its stdout and, once it has
+    exited, :attr:`exited`."""
+
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        self.proc = proc
+        self._exited: Exited | None = None
+
+    @property
+    def stdout(self) -> IO[bytes]:
+        """The program's stdout (only when spawned with ``stdout=True``)."""
+        assert self.proc.stdout is not None, "spawned with stdout=False"
+        return self.proc.stdout
+
+    def kill(self) -> None:
+        """Kill the program now (idempotent; :func:`spawn` reaps it).  Call this before
+        joining a thread that may be blocked reading its stdout."""
+        if self.proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.kill()
+
+    @property
+    def exited(self) -> Exited:
+        """How it ended (after the ``with`` block of :func:`spawn`)."""
+        assert self._exited is not None, "the program is still running"
+        return self._exited
+
+
+@contextlib.contextmanager
+def spawn(
+    argv: Sequence[str],
+    env: Mapping[str, str] | None,
+    *,
+    stdout: bool = True,
+    popen_kwargs: Mapping[str, Any] | None = None,
+) -> Iterator[Running]:
+    """Start ``argv``; the body consumes :attr:`Running.stdout`.
+
+    On leaving the block normally the program is waited for and :attr:`Running.exited`
+    set (the caller decides what a failure means, often with :meth:`Exited.check`); if
+    the body raises, the program is killed and reaped first.  ``popen_kwargs``: more
+    arguments for :class:`subprocess.Popen` (the OS user to run as, a working folder).
+    """
+    proc = subprocess.Popen(
+        list(argv),
+        env=dict(env) if env is not None else None,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE if stdout else subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        **dict(popen_kwargs or {}),
+    )
+    assert proc.stderr is not None
+    drain = _Drain(proc.stderr)
+    running = Running(proc)
+    try:
+        yield running
+    except BaseException:
+        running.kill()
+        proc.wait()
+        drain.join()
+        if proc.stdout is not None:
+            proc.stdout.close()
+        raise
+    # the body has read what it wanted: a program still writing now gets SIGPIPE
+    # (and fails) instead of blocking on a pipe no one reads
+    if proc.stdout is not None:
+        proc.stdout.close()
+    rc = proc.wait()
+    drain.join()
+    running._exited = Exited(rc, drain.text())
+
+
+def capture(
+    argv: Sequence[str],
+    env: Mapping[str, str] | None,
+    *,
+    popen_kwargs: Mapping[str, Any] | None = None,
+) -> Captured:
+    """Run ``argv`` to its end and return its whole stdout with how it ended."""
+    with spawn(argv, env, popen_kwargs=popen_kwargs) as run:
+        out = run.stdout.read()
+    return Captured(out, run.exited)
