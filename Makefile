@@ -8,7 +8,13 @@ PYTHON ?= $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || command -
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-regress lint typecheck unit setup system-deps bench clean
+.PHONY: demo test test-regress test-matrix lint typecheck unit setup system-deps bench clean
+
+# The PostgreSQL major installed on this host; `make test PG=N` for another major runs the
+# suite in a Debian chroot holding N (scripts/pg-chroot.sh), `make test-matrix` runs MATRIX.
+HOST_PG := $(shell ls /usr/lib/postgresql 2>/dev/null | sort -n | tail -1)
+PG ?=
+MATRIX ?= $(HOST_PG) 17 18
 
 setup: $(STAMP)
 
@@ -35,8 +41,17 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict src tests benchmarks
 
+ifneq ($(filter-out $(HOST_PG),$(PG)),)
+test:
+	@bash scripts/pg-matrix.sh $(PG)
+else
 test: $(STAMP) lint typecheck
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=10 tests
+endif
+
+# the suite against each major of MATRIX (the host's, then chroots); a summary table at the end
+test-matrix:
+	@bash scripts/pg-matrix.sh $(MATRIX)
 
 # PostgreSQL's own regression database (fetched and built by scripts/regress-source.sh)
 # against every logical format and table restore; about 5 minutes here.

@@ -180,7 +180,7 @@ def test_export_of_a_physical_backup_is_a_plain_tar(src: Src, tmp_path: Path) ->
     subprocess.run(["tar", "-xf", str(out / "base.tar"), "-C", str(data)], check=True)
     subprocess.run(
         [
-            "/usr/lib/postgresql/15/bin/pg_verifybackup",
+            src.cluster.program("pg_verifybackup"),
             "-n",
             "-m",
             str(out / "backup_manifest"),

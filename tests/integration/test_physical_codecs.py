@@ -24,6 +24,7 @@ import pytest
 
 from pgsafe.cluster import runas
 from pgsafe.cluster.local import LocalCluster
+from pgsafe.pg.programs import installed_major
 from pgsafe.physical.switch import switch_and_wait
 from pgsafe.repo.repository import Repository
 from tests.conftest import make_cluster, psql_exec, query, reachable_tmpdir, run_pgsafe
@@ -143,7 +144,8 @@ def test_local_zstd_roundtrip_stock_tools_and_permissions(base: Path) -> None:
         doc = json.loads(
             subprocess.run(["zstd", "-d", "-c", str(pm)], check=True, capture_output=True).stdout
         )
-        assert doc["PostgreSQL-Backup-Manifest-Version"] == 1
+        # version 1 up to PostgreSQL 16; 17 added the system identifier and version 2
+        assert doc["PostgreSQL-Backup-Manifest-Version"] == (2 if installed_major() >= 17 else 1)
         assert any(f["Path"] == "PG_VERSION" for f in doc["Files"])
         segs = sorted(p for p in (repo / "main" / "wal").rglob("*.zst") if len(p.stem) == 24)
         assert segs, "no WAL segment archived"

@@ -2,7 +2,8 @@
 nobody here wrote.
 
 ``scripts/regress-source.sh`` fetches the ``src/test/regress`` tree of Debian's
-postgresql-15 source package (with a private apt sources list) and builds regress.so;
+postgresql-<major> source package, for the installed server's major (with a private apt
+sources list) and builds regress.so;
 the SQL files are then replayed in ``parallel_schedule`` order into a database set up
 as pg_regress sets up its own.  Errors in the replay are expected (the suite checks
 them against its expected output, which is not compared here).  Runs only with
@@ -23,6 +24,7 @@ import pytest
 
 from pgsafe.cluster import runas
 from pgsafe.cluster.local import LocalCluster
+from pgsafe.pg.programs import installed_major
 from pgsafe.physical.archiving import archive_settings
 from pgsafe.repo.repository import Repository
 from tests.conftest import make_cluster, psql_exec, reachable_tmpdir
@@ -42,7 +44,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 def regress_tree() -> Path:
     out = subprocess.run(
-        ["bash", str(ROOT / "scripts" / "regress-source.sh"), "15"],
+        ["bash", str(ROOT / "scripts" / "regress-source.sh"), str(installed_major())],
         check=True, capture_output=True, text=True,
     )  # fmt: skip
     return Path(out.stdout.strip().splitlines()[-1])

@@ -97,6 +97,8 @@ class LocalCluster:
         ]  # fmt: skip
         if checksums:
             argv.append("--data-checksums")
+        elif self.major >= 18:  # PostgreSQL 18's initdb turns checksums on by default
+            argv.append("--no-data-checksums")
         proc = self._run(argv, timeout=300)
         if proc.returncode != 0:
             raise OperationFailed(f"initdb failed: {first_error_line(proc.stderr)}")
