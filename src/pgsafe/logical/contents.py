@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterator
 
 from pgsafe.logical import materialize as mat
+from pgsafe.logical.objectnames import stem
 from pgsafe.pg.pipe import run_fed
 from pgsafe.pg.programs import find_program
 from pgsafe.pg.runner import tool_env
@@ -30,7 +31,9 @@ def contents(repo: Repository, m: Manifest) -> list[str]:
         assert obj is not None
         return list(_plain_listing(mat.chunks(repo, m, obj)))
     if m.format == "directory":
-        toc = next(o for o in m.objects if mat.plain_name(o) == f"{m.database}.dir/toc.dat")
+        toc = next(
+            o for o in m.objects if mat.plain_name(o) == f"{stem(m.database or '')}.dir/toc.dat"
+        )
         with mat.scratch("contents-") as tmp:
             d = tmp / "dump"
             d.mkdir()

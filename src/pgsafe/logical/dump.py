@@ -35,6 +35,7 @@ from pgsafe.logical import dbprops, pgdump
 from pgsafe.logical import dumplocks as locks
 from pgsafe.logical import fingerprint as fp
 from pgsafe.logical.dumprequest import DumpRequest as DumpRequest
+from pgsafe.logical.objectnames import stem
 from pgsafe.logical.stream import store_stream
 from pgsafe.logical.tables import Table, default_sequences, list_tables, resolve
 from pgsafe.logical.tree import Tree
@@ -235,7 +236,7 @@ def _companions(
         data = dbprops.capture(conninfo, major, locks.timeout_ms(req.lock_wait_timeout))
         objs.append(
             store_stream(
-                repo, backup_id, f"{dbname}.database.sql", io.BytesIO(data), role="database"
+                repo, backup_id, f"{stem(dbname)}.database.sql", io.BytesIO(data), role="database"
             )
         )
     if req.format == "plain" and not req.data_only:
@@ -250,7 +251,7 @@ def _companions(
         argv += pgdump.selection_args(schema_req, selected)
         clean, env = tool_env(conninfo)
         argv += ["-d", clean or ""]
-        name = f"{dbname}.schema.dump"
+        name = f"{stem(dbname)}.schema.dump"
         objs.append(
             pgdump.run_streaming(repo, backup_id, argv, env, name, "schema", req, prog, dbname)
         )
@@ -389,7 +390,7 @@ def _dump_one(
                 out.objects += pgdump.dump_directory(repo, backup_id, argv, env, dbname, req, prog)
             else:
                 suffix = ".dump" if fmt == "custom" else ".sql"
-                name = (f"databases/{dbname}" if whole else dbname) + suffix
+                name = (f"databases/{stem(dbname)}" if whole else stem(dbname)) + suffix
                 role = f"db:{dbname}" if whole else "dump"
                 out.objects.append(
                     pgdump.run_streaming(repo, backup_id, argv, env, name, role, req, prog, label)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from pgsafe.logical import dumplocks as locks
 from pgsafe.logical.dumprequest import DumpRequest
+from pgsafe.logical.objectnames import stem
 from pgsafe.logical.stream import store_stream
 from pgsafe.logical.tables import Table
 from pgsafe.pg.conninfo import dbname_of
@@ -86,7 +87,7 @@ def store_clean_script(
             unrestrict = b"\\unrestrict " + line.split(b" ", 1)[1].strip() + b"\n"
     kept.append(unrestrict)
     return store_stream(
-        repo, backup_id, f"{dbname}.clean.sql", io.BytesIO(b"".join(kept)), role="clean"
+        repo, backup_id, f"{stem(dbname)}.clean.sql", io.BytesIO(b"".join(kept)), role="clean"
     )
 
 
@@ -143,7 +144,7 @@ def dump_directory(
         lock = threading.Lock()
 
         def one(path: Path) -> StoredObject:
-            name = f"{dbname}.dir/{path.name}"
+            name = f"{stem(dbname)}.dir/{path.name}"
             with path.open("rb") as f:
                 obj = store_stream(repo, backup_id, name, f, role="dirfile")
             path.unlink()

@@ -23,6 +23,7 @@ from pgsafe.logical import dbprops, toolerrors
 from pgsafe.logical import fingerprint as fp
 from pgsafe.logical import materialize as mat
 from pgsafe.logical import single_table as single
+from pgsafe.logical.objectnames import stem
 from pgsafe.logical.replay import (
     pg_restore,
     pg_restore_args,
@@ -430,7 +431,7 @@ def restore_objects(
             pg_restore(conninfo, major, args, stdin=mat.chunks(repo, m, obj))
     elif m.format == "directory":
         with mat.scratch("restore-") as tmp:
-            prefix = f"{m.database}.dir/"
+            prefix = f"{stem(m.database or '')}.dir/"
             mat.materialize_directory(repo, m, prefix, tmp / "dump")
             pg_restore(conninfo, major, [*args, str(tmp / "dump")])
     else:
@@ -477,7 +478,7 @@ def _restore_subset(
             mat.write_file(repo, m, obj, archive)
         else:
             archive = tmp / "dump"
-            mat.materialize_directory(repo, m, f"{m.database}.dir/", archive)
+            mat.materialize_directory(repo, m, f"{stem(m.database or '')}.dir/", archive)
         with connect(conninfo) as conn:
             present = {t.qualified for t in fp.existing(conn, p.tables or backup_tables(m))}
             row = conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
