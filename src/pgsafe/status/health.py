@@ -183,7 +183,8 @@ def _jobs(repo: Repository) -> list[dict[str, Any]]:
 
 def collect(repo: Repository, th: Thresholds, now: datetime, conninfo: str | None = None) -> Health:
     h = Health(repo.server, repo.storage.url, now.isoformat(timespec="seconds"))
-    backups = repo.list_backups()
+    entries = repo.entries()  # read once: the backups, and the damaged entries
+    backups = [e for e in entries if isinstance(e, Manifest)]
     for kind in ("logical", "physical"):
         mine = [m for m in backups if m.kind == kind]
         if not mine:
@@ -225,7 +226,7 @@ def collect(repo: Repository, th: Thresholds, now: datetime, conninfo: str | Non
             )
     if not backups:
         h.items.append(Item("backups", FAIL, "the repository holds no backup for this server"))
-    for bad in repo.damaged():
+    for bad in (e for e in entries if not isinstance(e, Manifest)):
         h.items.append(Item(f"catalog entry {bad.id}", FAIL, f"DAMAGED: {bad.reason}"))
     arch = _archiving(repo, now)
     if arch is not None:

@@ -56,6 +56,16 @@ READ_ONLY_ERRNOS = frozenset({errno.EROFS, errno.EACCES, errno.EPERM})
 log = logging.getLogger(__name__)
 
 
+def _same_file(dir_fd: int, name: str, fd: int) -> bool:
+    """Whether ``name`` in the folder ``dir_fd`` is (still) the file open as ``fd``."""
+    try:
+        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except OSError:
+        return False
+    mine = os.fstat(fd)
+    return (st.st_dev, st.st_ino) == (mine.st_dev, mine.st_ino)
+
+
 def _missing(exc: OSError) -> bool:
     return exc.errno in (errno.ENOENT, errno.ENOTDIR)
 
@@ -427,13 +437,9 @@ class PosixStorage:
         except OSError:
             return False
         try:
-            st = os.stat(key, dir_fd=rfd, follow_symlinks=False)
-        except OSError:
-            return False
+            return _same_file(rfd, key, fd)
         finally:
             os.close(rfd)
-        mine = os.fstat(fd)
-        return (st.st_dev, st.st_ino) == (mine.st_dev, mine.st_ino)
 
     def remove_unheld_lock(self, key: str, *, dry_run: bool = False) -> bool:
         """Remove the lock file ``key`` (a name from :meth:`leftovers`) when no process
@@ -459,9 +465,7 @@ class PosixStorage:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:
                     return False
-                st = os.stat(parts[-1], dir_fd=dfd, follow_symlinks=False)
-                mine = os.fstat(fd)
-                if (st.st_dev, st.st_ino) != (mine.st_dev, mine.st_ino):
+                if not _same_file(dfd, parts[-1], fd):
                     return False
                 if not dry_run:
                     os.unlink(parts[-1], dir_fd=dfd)
