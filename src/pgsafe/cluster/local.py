@@ -93,8 +93,10 @@ class LocalCluster:
         argv = [
             self.program("initdb"), "-D", str(self.datadir), "-U", "postgres",
             "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8",
-            "--locale=C.UTF-8", "--no-instructions",
+            "--locale=C.UTF-8",
         ]  # fmt: skip
+        if self.major >= 14:  # PostgreSQL 13's initdb has no --no-instructions
+            argv.append("--no-instructions")
         if checksums:
             argv.append("--data-checksums")
         elif self.major >= 18:  # PostgreSQL 18's initdb turns checksums on by default

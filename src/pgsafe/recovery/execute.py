@@ -40,6 +40,7 @@ from pgsafe.config import state_home
 from pgsafe.endpoint import proven
 from pgsafe.errors import BadInput, OperationFailed, PgsafeError, VerificationFailed
 from pgsafe.models.kinds import RecoveryState
+from pgsafe.pg.programs import find_program
 from pgsafe.recovery import inventory, pgdata, settings
 from pgsafe.recovery.extract import check_readable, data_object, extract
 from pgsafe.recovery.outcome import CheckResult, PlanSummary, ReachedState, TargetSummary
@@ -140,11 +141,37 @@ def prepare(repo: Repository, req: RecoverRequest) -> tuple[Plan, Target]:
     target = resolve_target(req, repo, inv.timezone)
     record = server_record.load(repo)
     scan = CommitScanner(repo, inv.archive.segment_size, record.pg_major if record else None)
+    if target.kind == "time" and scan.missing is not None:
+        raise BadInput(
+            f"recovering to a time needs pg_waldump of PostgreSQL {scan.major} "
+            f"(it finds the last archived commit): {scan.missing.message}",
+            hint=scan.missing.hint,
+        )
     plan = make_plan(
         target, inv.backups, inv.archive, scan, timeline=req.timeline, backup_id=req.backup_id
     )
-    check_readable(repo, repo.load(plan.backup.id))  # a wrong or missing key: exit 2 here
+    manifest = repo.load(plan.backup.id)
+    check_readable(repo, manifest)  # a wrong or missing key: exit 2 here
+    check_server_programs(manifest.pg_major)
     return plan, target
+
+
+def check_server_programs(major: int | None) -> None:
+    """Refuse (exit 2) before anything is written when no server of the backup's major
+    is installed: a data directory runs only under the major that wrote it."""
+    if major is None:  # written before pgsafe recorded majors: the server will say
+        return
+    for name in ("postgres", "pg_ctl"):
+        try:
+            find_program(name, major)
+        except OperationFailed as exc:
+            raise BadInput(
+                f"the backup is of PostgreSQL {major} and {name} {major} is not installed: "
+                "a data directory recovers only under its own major",
+                hint=f"install postgresql-{major} (or list its bin folder in "
+                "PGSAFE_PG_BINDIR); to move to another major, restore a logical backup "
+                "(pgsafe dump, then pgsafe restore --create)",
+            ) from exc
 
 
 def restore_command(repo: Repository, req: RecoverRequest) -> str:

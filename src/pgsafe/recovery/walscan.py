@@ -3,6 +3,10 @@
 The recoverable window ends at the last archived commit; the planner asks for the last
 commit time of a segment only at the end of each contiguous run, so this runs a few
 times per plan, not once per segment.
+
+pg_waldump reads the WAL of its own major only.  When that major's pg_waldump is not
+installed, every commit time is unknown (``None``) and ``missing`` says which tool and
+package would tell it: ``info`` still shows backups and WAL, ``recover --time`` refuses.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import subprocess
 import tempfile
 from datetime import UTC, datetime
 
+from pgsafe.errors import PgsafeError
 from pgsafe.pg.programs import find_program
 from pgsafe.repo.repository import Repository
 from pgsafe.wal import names
@@ -38,6 +43,12 @@ class CommitScanner:
         self.segment_size = segment_size
         self.major = major
         self._cache: dict[tuple[int, int], datetime | None] = {}
+        self.missing: PgsafeError | None = None  # pg_waldump of ``major`` is not installed
+        self._waldump: str | None = None
+        try:
+            self._waldump = find_program("pg_waldump", major)
+        except PgsafeError as exc:
+            self.missing = exc
 
     def __call__(self, timeline: int, segno: int) -> datetime | None:
         key = (timeline, segno)
@@ -46,13 +57,15 @@ class CommitScanner:
         return self._cache[key]
 
     def _scan(self, timeline: int, segno: int) -> datetime | None:
+        if self._waldump is None:
+            return None
         name = names.segment_name(timeline, segno, self.segment_size)
         with tempfile.TemporaryDirectory(prefix="pgsafe-waldump-") as d:
             path = os.path.join(d, name)
             if not get(self.repo, name, path):
                 return None
             proc = subprocess.run(
-                [find_program("pg_waldump", self.major), "--rmgr=Transaction", path],
+                [self._waldump, "--rmgr=Transaction", path],
                 capture_output=True, text=True, check=False, timeout=120,
                 env={**os.environ, "TZ": "UTC", "PGTZ": "UTC"},
             )  # fmt: skip
