@@ -142,11 +142,14 @@ def recovery(r: RecoverResult) -> Doc:
 
 
 def info(r: InfoReport) -> Doc:
-    """``info``: per timeline the backups, WAL range, windows, recoverable_from/to, gaps."""
+    """``info``: per timeline the backups, WAL range, windows, recoverable_from/to, gaps;
+    the server's major and each PostgreSQL tool found for it (or its fix)."""
     return {
         "server": r.server,
         "repo": r.repo,
         "system_identifier": r.system_identifier,
+        "pg_major": r.pg_major,
+        "tools": [t.to_json() for t in r.tools],
         "timelines": [t.to_json() for t in r.timelines],
         "marks": [dict(m) for m in r.marks],
         "partials": list(r.partials),

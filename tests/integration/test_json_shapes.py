@@ -42,7 +42,12 @@ EXPIRE = {
     "dry_run": B, "remove": L, "remove_wal": L, "skipped": L, "incomplete": L, "damaged": L,
     "leftovers": L, "wal_kept_for_damaged": B, "oldest_needed_wal": (S, N), "decisions": L,
 }  # fmt: skip
-INFO = {"server": S, "repo": S, "system_identifier": (S, N), "timelines": L, "marks": L}
+INFO = {
+    "server": S, "repo": S, "system_identifier": (S, N), "timelines": L, "marks": L,
+    "pg_major": (INT, N), "tools": L,
+}  # fmt: skip
+TOOL = {"name": S, "major": INT, "path": (S, N), "version": (INT, N), "used_for": S,
+        "fix": (S, N)}  # fmt: skip
 TIMELINE = {
     "timeline": INT, "backups": L, "wal": D, "recoverable_from": (S, N),
     "recoverable_to": (S, N), "windows": L, "gaps": L, "parent": (D, N),
@@ -141,6 +146,10 @@ def test_physical_commands(archived: tuple[LocalCluster, Path]) -> None:
     rc, info = js("--repo", r, "info")
     assert rc == 0
     shaped(info, INFO, "info")
+    assert info["tools"], "info lists the tools found for the server's major"
+    for i, t in enumerate(info["tools"]):
+        shaped(t, TOOL, f"info.tools[{i}]")
+        assert (t["path"] is None) == (t["fix"] is not None), t
     tl = shaped(info["timelines"][0], TIMELINE, "info.timelines[0]")
     shaped(tl["wal"], {"first": (S, N), "last": (S, N), "count": INT}, "info.timelines[0].wal")
     for i, b in enumerate(tl["backups"]):

@@ -166,6 +166,12 @@ def _info_text(r: InfoReport) -> str:
     from pgsafe.recovery.window import WalRange
 
     lines = [f"server {r.server} (system identifier {r.system_identifier}) in {r.repo}"]
+    if r.pg_major is not None:
+        lines.append(f"PostgreSQL {r.pg_major}; its tools:")
+        for tool in r.tools:
+            lines.append(f"  {'✓' if tool.found else '✗'} {tool.name}: {tool.detail}")
+            if tool.fix:
+                lines.append(f"      fix: {tool.fix}")
     for t in r.timelines:
         lines.append(f"timeline {t.timeline}" + (
             f" (from timeline {t.parent.timeline} at {t.parent.switch_lsn})"

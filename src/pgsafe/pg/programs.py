@@ -50,10 +50,10 @@ def missing_hint(name: str, major: int | None) -> str:
             "install the PostgreSQL server programs (Debian: apt-get install postgresql) "
             "or list their folder in PGSAFE_PG_BINDIR"
         )
+    package = package_for(name, major)
     return (
-        f"install {package_for(name, major)} (Debian, from apt.postgresql.org where the "
-        f"release has no PostgreSQL {major}) or list the folder holding {name} {major} "
-        "in PGSAFE_PG_BINDIR"
+        f"apt-get install {package} (Debian's own release or apt.postgresql.org, which has "
+        f"every major), or list the folder holding {name} {major} in PGSAFE_PG_BINDIR"
     )
 
 

@@ -3,7 +3,8 @@
 Configuration (wal_level, archive_mode, archive_command pointing at this repository),
 the server's OS user running pgsafe and writing the repository, a WAL switch arriving in
 the repository within a timeout, the archiver's error state, a base backup present, and
-the PostgreSQL programs matching the server's version.
+each PostgreSQL program pgsafe uses, found for the server's major (path and version) or
+missing with the package that provides it (:mod:`pgsafe.pg.toolset`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pgsafe.endpoint.probe import check_repo_writable
 from pgsafe.endpoint.runtime import wal_runtime
 from pgsafe.errors import PgsafeError
 from pgsafe.pg.connect import connect
-from pgsafe.pg.programs import find_program, program_version
+from pgsafe.pg.toolset import tools_for
 from pgsafe.physical.server import facts
 from pgsafe.physical.switch import force_switch, wait_archived
 from pgsafe.repo.repository import Repository
@@ -74,7 +75,7 @@ def check(
     enable = f"pgsafe {where} archive enable --restart"
     with connect(conninfo) as conn:
         f = facts(conn)
-        r.add("connection", True, f"PostgreSQL {f.version}")
+        r.add("connection", True, f"PostgreSQL {f.version} (major {f.major})")
         r.add("wal_level", f.wal_level in ("replica", "logical"), f"wal_level = {f.wal_level}",
               f"{enable} (sets wal_level = replica; needs a restart)")  # fmt: skip
         r.add("archive_mode", f.archive_mode in ("on", "always"),
@@ -117,12 +118,6 @@ def check(
     r.add("base backup", bool(backups),
           f"{len(backups)} base backup(s), newest {backups[-1].id}" if backups else "none",
           f"pgsafe {where} backup")  # fmt: skip
-    for tool in ("pg_basebackup", "pg_waldump", "pg_ctl"):
-        try:
-            path = find_program(tool, f.major)
-            v = program_version(path)
-            r.add(f"{tool} {f.major}", v >= f.major, f"{path} (PostgreSQL {v})",
-                  f"install the PostgreSQL {f.major} programs")  # fmt: skip
-        except PgsafeError as exc:
-            r.add(f"{tool} {f.major}", False, exc.message, exc.hint)
+    for tool in tools_for(f.major):
+        r.add(f"{tool.name} for {f.major}", tool.found, tool.detail, tool.fix)
     return r

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from pgsafe.pg.toolset import ToolStatus, tools_for
 from pgsafe.recovery import inventory
 from pgsafe.recovery.plan import Gap, TimelineView, merged, view
 from pgsafe.recovery.walscan import CommitScanner
@@ -101,6 +102,8 @@ class InfoReport:
     timelines: list[TimelineInfo] = field(default_factory=list)
     marks: list[dict[str, Any]] = field(default_factory=list)
     partials: list[str] = field(default_factory=list)
+    pg_major: int | None = None  # the server's, as the repository recorded it
+    tools: list[ToolStatus] = field(default_factory=list)  # found for pg_major
 
 
 def _timeline_info(v: TimelineView, inv: inventory.Inventory) -> TimelineInfo:
@@ -161,4 +164,7 @@ def info(repo: Repository) -> InfoReport:
         report.timelines.append(_timeline_info(view(inv.backups, inv.archive, scan, tli), inv))
     report.marks = inventory.marks(repo)
     report.partials = sorted(inv.partials)
+    if record is not None and record.pg_major is not None:
+        report.pg_major = record.pg_major
+        report.tools = tools_for(record.pg_major)
     return report
