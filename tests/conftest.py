@@ -150,3 +150,28 @@ def repo(state_home: Path) -> Iterator[Path]:
     path = d / "repo"
     yield path
     shutil.rmtree(d, ignore_errors=True)
+
+
+def has_tool(name: str) -> bool:
+    """Whether PostgreSQL program ``name`` is found for the server's own major (an
+    embedded server of the test matrix ships initdb, pg_ctl and postgres only)."""
+    from pgsafe.errors import PgsafeError
+    from pgsafe.pg.programs import find_program, installed_major
+
+    try:
+        find_program(name, installed_major())
+    except PgsafeError:
+        return False
+    return True
+
+
+def skip_without_tool(name: str, needed_for: str) -> None:
+    """Skip when the server's own major has no ``name``, saying which tool and package."""
+    from pgsafe.pg.programs import installed_major, package_for
+
+    major = installed_major()
+    if not has_tool(name):
+        pytest.skip(
+            f"{name} {major} is not installed ({package_for(name, major)}); "
+            f"it is needed for {needed_for}"
+        )

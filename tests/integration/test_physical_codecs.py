@@ -27,7 +27,14 @@ from pgsafe.cluster.local import LocalCluster
 from pgsafe.pg.programs import installed_major
 from pgsafe.physical.switch import switch_and_wait
 from pgsafe.repo.repository import Repository
-from tests.conftest import make_cluster, psql_exec, query, reachable_tmpdir, run_pgsafe
+from tests.conftest import (
+    make_cluster,
+    psql_exec,
+    query,
+    reachable_tmpdir,
+    run_pgsafe,
+    skip_without_tool,
+)
 from tests.fixtures_s3 import S3Server
 
 SEGMENT = 16 * 1024 * 1024
@@ -127,6 +134,7 @@ def _tar_listing(stored: bytes, decoders: list[list[str]]) -> str:
 
 
 def test_local_zstd_roundtrip_stock_tools_and_permissions(base: Path) -> None:
+    skip_without_tool("pg_waldump", "recover --time")
     repo = base / "zstd repo"
     where = ["--repo", str(repo)]
     run = archive_backup_and_changes(
@@ -165,6 +173,7 @@ def test_local_zstd_roundtrip_stock_tools_and_permissions(base: Path) -> None:
 
 
 def test_local_lz4_age_roundtrip_and_wrong_key(base: Path, identity: AgeKey) -> None:
+    skip_without_tool("pg_waldump", "recover --time")
     repo = base / "lz4-age"
     cfg = base / "lz4-age.toml"
     cfg.write_text(
@@ -228,6 +237,7 @@ def test_local_lz4_age_roundtrip_and_wrong_key(base: Path, identity: AgeKey) -> 
 def test_s3_zstd_age_roundtrip(
     base: Path, identity: AgeKey, s3_server: S3Server, s3_bucket: str
 ) -> None:
+    skip_without_tool("pg_waldump", "recover --time")
     url = f"s3://{s3_bucket}/pgsafe"
     cfg = base / "s3.toml"
     cfg.write_text(f'encryption = "age"\nage_recipients = ["{identity.public}"]\n')

@@ -13,7 +13,14 @@ from pgsafe.cluster.runas import repository_owner
 from pgsafe.physical.archiving import archive_settings
 from pgsafe.physical.switch import switch_and_wait
 from pgsafe.repo.repository import Repository
-from tests.conftest import make_cluster, psql_exec, query, reachable_tmpdir, run_pgsafe
+from tests.conftest import (
+    make_cluster,
+    psql_exec,
+    query,
+    reachable_tmpdir,
+    run_pgsafe,
+    skip_without_tool,
+)
 
 
 def _recover(repo: Path, pgdata: Path, *args: str) -> tuple[dict[str, object], LocalCluster]:
@@ -29,6 +36,7 @@ def _ids(c: LocalCluster) -> list[object]:
 
 
 def test_recover_to_a_time_on_the_new_timeline(state_home: Path) -> None:
+    skip_without_tool("pg_waldump", "recover --time")
     base = reachable_tmpdir("pgsafe-tli-")
     repo_path = base / "repo"
     repo = Repository.open(str(repo_path), "main", create=True, owner=repository_owner())
