@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from pgsafe.cluster.local import LocalCluster
+from pgsafe.pg.programs import find_program, program_version
 from tests.conftest import PAGILA, pagila_fingerprint, psql_exec, query, run_pgsafe
 
 EXPECTED = (PAGILA / "fingerprint.expected.txt").read_text()
@@ -100,6 +101,12 @@ def test_show_json_and_contents(pg: LocalCluster, pagila: str, repo: Path) -> No
 def test_dump_all_restores_into_another_cluster(
     pg: LocalCluster, pagila: str, repo: Path, state_home: Path
 ) -> None:
+    client = program_version(find_program("pg_dumpall", pg.major))
+    if client > pg.major:  # the matrix's embedded servers borrow a newer major's clients
+        pytest.skip(
+            f"pg_dumpall {client}'s output (CREATE DATABASE ... LOCALE_PROVIDER) does not load "
+            f"into a PostgreSQL {pg.major} server: a dump restores into its own major or newer"
+        )
     psql_exec(pg.conninfo(), "DROP ROLE IF EXISTS app_owner")
     psql_exec(pg.conninfo(), "CREATE ROLE app_owner LOGIN")
     psql_exec(

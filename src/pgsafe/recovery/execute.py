@@ -307,6 +307,13 @@ def _stop_reason(cluster: LocalCluster) -> str | None:
 def wait_for_recovery(cluster: LocalCluster, timeout: float) -> str:
     """Wait for 'paused' or 'promoted'; raise with the server's reason when recovery fails."""
     deadline = time.monotonic() + timeout
+    # pg_get_wal_replay_pause_state() is PostgreSQL 14's; 13 answers a paused replay with
+    # pg_is_wal_replay_paused() (a pause there takes effect at once)
+    paused = (
+        "pg_get_wal_replay_pause_state()"
+        if cluster.major >= 14
+        else "CASE WHEN pg_is_wal_replay_paused() THEN 'paused' END"
+    )
     while time.monotonic() < deadline:
         if not cluster.is_running():
             reason = cluster.last_log_error() or "see the server log"
@@ -316,8 +323,7 @@ def wait_for_recovery(cluster: LocalCluster, timeout: float) -> str:
         try:
             with psycopg.connect(cluster.conninfo(), autocommit=True, connect_timeout=3) as c:
                 row = c.execute(
-                    "SELECT pg_is_in_recovery(), CASE WHEN pg_is_in_recovery()"
-                    " THEN pg_get_wal_replay_pause_state() END"
+                    f"SELECT pg_is_in_recovery(), CASE WHEN pg_is_in_recovery() THEN {paused} END"
                 ).fetchone()
         except psycopg.Error:
             time.sleep(0.2)
