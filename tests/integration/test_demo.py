@@ -6,10 +6,11 @@ import json
 import os
 from pathlib import Path
 
-from tests.conftest import reachable_tmpdir, run_pgsafe
+from tests.conftest import reachable_tmpdir, run_pgsafe, skip_without_tool
 
 
 def test_demo_both_parts(tmp_path: Path) -> None:
+    skip_without_tool("pg_waldump", "the demo's recovery to a time")
     home = reachable_tmpdir("pgsafe-demo-")
     env = {"PGSAFE_HOME": str(home)}
     try:

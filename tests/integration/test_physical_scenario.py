@@ -9,10 +9,11 @@ from pgsafe.cluster.local import LocalCluster
 from pgsafe.cluster.runas import repository_owner
 from pgsafe.demo.pitr import run_pitr_scenario
 from pgsafe.repo.repository import Repository
-from tests.conftest import make_cluster, query, reachable_tmpdir
+from tests.conftest import make_cluster, query, reachable_tmpdir, skip_without_tool
 
 
 def test_pitr_scenario_recovers_to_after_transaction_2_then_1(state_home: Path) -> None:
+    skip_without_tool("pg_waldump", "the scenario's recoveries to a time")
     base = reachable_tmpdir("pgsafe-scn-")
     c = make_cluster(base, "sandbox")  # not archiving yet: the scenario turns it on
     try:

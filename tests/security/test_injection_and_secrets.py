@@ -29,7 +29,7 @@ from pgsafe.errors import BadInput
 from pgsafe.physical.archiving import archive_settings
 from pgsafe.recovery import settings
 from pgsafe.repo.repository import Repository
-from tests.conftest import make_cluster, reachable_tmpdir, run_pgsafe
+from tests.conftest import make_cluster, reachable_tmpdir, run_pgsafe, skip_without_tool
 from tests.fixtures_s3 import ACCESS_KEY, SECRET_KEY, S3Server
 
 ATTACK = "x\\'\nshared_preload_libraries = evil\n#"
@@ -182,6 +182,7 @@ def test_the_log_formatter_scrubs_what_botocore_would_log() -> None:
 
 
 def test_demo_keeps_away_from_the_users_repository_and_archiving(tmp_path: Path) -> None:
+    skip_without_tool("pg_waldump", "the demo's recovery to a time")
     # before: with PGSAFE_REPO set the demo wrote its backups into the user's repository
     # (server "demo"), and the sandbox's archive_command stayed switched to server "demo"
     home = reachable_tmpdir("pgsafe-demo-sec-")
