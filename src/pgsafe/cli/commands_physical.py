@@ -130,16 +130,12 @@ def backup_cmd(
     dbname: str | None, host: str | None, port: int | None, username: str | None, label: str | None
 ) -> None:
     """Physical base backup (pg_basebackup, tar, WAL included) into the repository."""
-    from pgsafe.physical.basebackup import backup
+    from pgsafe import api
 
     s = settings()
     repo = _repo(create=True)
-    m = backup(
-        conn(dbname, host, port, username).conninfo(),
-        repo,
-        label=label,
-        progress=progress("base backup"),
-    )
+    req = api.BackupRequest(conn(dbname, host, port, username), label)
+    m = api.backup(repo, req, progress=progress("base backup"))
     doc = jsonshape.backup(m)
     summary = (
         f"{m.id}\n  timeline {doc['timeline']}, LSN {doc['start_lsn']} .. {doc['stop_lsn']},"
@@ -156,9 +152,9 @@ def mark_cmd(
     name: str, dbname: str | None, host: str | None, port: int | None, username: str | None
 ) -> None:
     """A named restore point (pg_create_restore_point), recorded in the catalog."""
-    from pgsafe.physical.marks import mark
+    from pgsafe import api
 
-    p = mark(conn(dbname, host, port, username).conninfo(), _repo(), name)
+    p = api.mark(_repo(), api.MarkRequest(name, conn(dbname, host, port, username)))
     emit(jsonshape.restore_point(p), f"restore point {name!r} at LSN {p.lsn} ({p.time})")
 
 
@@ -198,9 +194,9 @@ def _info_text(r: InfoReport) -> str:
 @global_options
 def info_cmd() -> None:
     """Per timeline: base backups, archived WAL, the recoverable window, gaps."""
-    from pgsafe.recovery.window import info
+    from pgsafe import api
 
-    r = info(_repo())
+    r = api.info(_repo())
     emit(jsonshape.info(r), lambda: _info_text(r))
 
 
