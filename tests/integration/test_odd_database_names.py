@@ -47,3 +47,6 @@ def test_a_database_with_an_odd_name_backs_up_and_restores(
     r = run_pgsafe("--repo", str(repo), "restore", bid, "--create", "-d", pg.conninfo(target))
     assert r.returncode == 0, r.stderr
     assert query(pg.conninfo(target), "SELECT count(*) FROM t") == [(25,)]
+    # verify restores into a throwaway cluster under the same odd name
+    r = run_pgsafe("--repo", str(repo), "verify", bid)
+    assert r.returncode == 0, r.stdout + r.stderr
