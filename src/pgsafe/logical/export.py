@@ -46,7 +46,7 @@ def _restore_hint(m: Manifest, files: list[str]) -> list[str]:
             "# then add recovery.signal and a restore_command to replay archived WAL",
         ]
     db = shlex.quote(m.database) if m.database else "DBNAME"
-    suffix = {"plain": ".sql", "custom": ".dump", "directory": ".dir"}.get(m.format)
+    suffix = {"plain": ".sql", "custom": ".dump", "directory": ".dir"}.get(m.format or "")
     if suffix is None:
         return [
             "psql -d postgres -f globals.sql   # roles, tablespaces",
