@@ -229,30 +229,31 @@ def recover_cmd(pgdata: str, t_time: str | None, t_xid: str | None, t_lsn: str |
                 archive: bool, timeout: float, dry_run: bool, force: bool) -> None:  # fmt: skip
     """Restore a base backup into --pgdata and recover to a target (PITR)."""
 
+    from pgsafe import api
     from pgsafe.errors import VerificationFailed
-    from pgsafe.recovery.execute import RecoverRequest, recover
     from pgsafe.recovery.targets import target_request
 
     target = target_request(
         time=t_time, xid=t_xid, lsn=t_lsn, name=t_name, latest=t_latest, immediate=t_immediate
     )
-    req = RecoverRequest(
-        pgdata=Path(pgdata).absolute(), kind=target.kind, value=target.value,
-        exclusive=exclusive, backup_id=backup_id, timeline=timeline, port=port, start=start,
-        promote=promote, pause=pause, checks=list(checks), check_db=check_db, dry_run=dry_run,
-        force=force, archive=archive, timeout=timeout, config=_repos_config(),
+    req = api.RecoverRequest(
+        pgdata=Path(pgdata), target=target, exclusive=exclusive, backup=backup_id,
+        timeline=timeline, port=port, start=start, promote=promote, pause=pause,
+        checks=checks, check_db=check_db, dry_run=dry_run, force=force, archive=archive,
+        timeout=timeout, config=_repos_config(),
     )  # fmt: skip
     from pgsafe.cli.common import info as say
 
     repo = _repo()
-    if target.kind == "time":
-        from pgsafe.recovery.execute import resolve_target
+    if target.kind == "time":  # said before the long work: the time as the server reads it
+        from pgsafe.recovery.execute import RecoverRequest, resolve_target
         from pgsafe.recovery.inventory import load
 
-        t = resolve_target(req, repo, load(repo).timezone)
+        asked = RecoverRequest(req.pgdata, "time", target.value)
+        t = resolve_target(asked, repo, load(repo).timezone)
         assert t.time is not None
-        say(f"target time {req.value} = {t.time.astimezone(UTC).isoformat(sep=' ')} (UTC)")
-    r = recover(repo, req)
+        say(f"target time {target.value} = {t.time.astimezone(UTC).isoformat(sep=' ')} (UTC)")
+    r = api.recover(repo, req)
     emit(jsonshape.recovery(r), lambda: _recover_text(r))
     if not r.ok:  # the report above is the one document; exit 3 without a second one
         failed = [c.name for c in r.checks if not c.ok]
