@@ -87,6 +87,13 @@ def test_logical_backup_of_an_older_major_restores_into_the_newer_server(
 ) -> None:
     old, base = older
     assert old.major < pg.major
+    client = program_version(find_program("pg_restore", pg.major))
+    if client > pg.major:  # an embedded server of the matrix, with a newer major's clients
+        pytest.skip(
+            f"pg_restore {client}'s output (SET transaction_timeout, ...) does not load into "
+            f"the PostgreSQL {pg.major} server under test: a dump restores into its own "
+            "major or newer"
+        )
     load_pagila(old, "shop")
     expected = pagila_fingerprint(old.conninfo("shop"))
     repo = str(base / "logical")
@@ -113,12 +120,16 @@ def test_physical_backup_refuses_to_recover_without_its_major(
 ) -> None:
     old, base = older
     repo = str(base / "repo")  # the one the older server archives into
-    backup = run_pgsafe("--repo", repo, "backup", "-d", old.conninfo(), "--json")
+    # the stdout stream, not server-side compression: npm's embedded builds have no zstd
+    cfg = base / "plain.toml"
+    cfg.write_text('compression = "none"\n')
+    where = ["--config", str(cfg), "--repo", repo]
+    backup = run_pgsafe(*where, "backup", "-d", old.conninfo(), "--json")
     assert backup.returncode == 0, backup.stdout + backup.stderr
     pgdata = base / "recovered"
     # the older major's folder unlisted: only the newer server's programs are found
     env = {"PGSAFE_PG_BINDIR": str(Path(find_program("initdb", installed_major())).parent)}
-    r = run_pgsafe("--repo", repo, "recover", "--pgdata", str(pgdata), "--latest", env=env)
+    r = run_pgsafe(*where, "recover", "--pgdata", str(pgdata), "--latest", env=env)
     assert r.returncode == 2, r.stdout + r.stderr
     assert f"the backup is of PostgreSQL {old.major}" in r.stderr
     assert f"postgresql-{old.major}" in r.stderr
