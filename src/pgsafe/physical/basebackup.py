@@ -367,10 +367,16 @@ def backup(
         ]  # fmt: skip
         key = repo.object_key(backup_id, data_object)
         compress = server_compression(repo, f.major)
-        if compress is None:
+        taken = None
+        if compress is not None:
+            try:
+                taken = _take_server_compressed(argv, env, repo, key, compress, progress)
+            except ToolFailed as exc:
+                if "does not support compression" not in exc.message:
+                    raise
+                compress = None  # a server built without this codec: pgsafe's own compresses
+        if taken is None:
             taken = _take_streamed(argv, env, repo, key, encoder, progress)
-        else:
-            taken = _take_server_compressed(argv, env, repo, key, compress, progress)
         end = conn.execute(
             "SELECT clock_timestamp(), pg_snapshot_xmax(pg_current_snapshot())::text::bigint,"
             " current_setting('TimeZone')"
