@@ -288,6 +288,8 @@ def test_backup_paths_by_compression(
         backup_id = json.loads(r.stdout)["id"]
         folder = repo / "main" / "backups" / backup_id
         manifest = json.loads((folder / "manifest.json").read_text())["manifest"]
+        if c.major < 15:  # pg_basebackup's server-side compression is PostgreSQL 15's
+            taken = taken.replace("server-", "client-")
         assert manifest["physical"]["compression"] == taken
         (stored,) = [p for p in folder.iterdir() if p.name.startswith("base.tar")]
         listing = _tar_listing(stored.read_bytes(), decoders)
