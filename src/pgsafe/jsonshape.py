@@ -25,7 +25,7 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING
 
 from pgsafe.models.kinds import BackupKind, BackupStatus
-from pgsafe.repo.catalog import DamagedEntry, Manifest
+from pgsafe.repo.catalog import DamagedEntry, Manifest, fingerprints_doc, physical_doc
 
 if TYPE_CHECKING:
     from pgsafe.logical.restore import RestoreResult
@@ -65,7 +65,7 @@ def backup(m: Manifest) -> Doc:
         "system_identifier": m.system_identifier,
     }
     if m.kind == BackupKind.PHYSICAL:
-        for k, v in m.physical.items():
+        for k, v in physical_doc(m.physical).items():
             if k not in _PHYSICAL_DETAIL_ONLY:
                 doc.setdefault(k, v)
     return doc
@@ -99,9 +99,9 @@ def backup_detail(m: Manifest, contents: list[str] | None = None) -> Doc:
     doc = backup(m)
     doc["options"] = {k: v for k, v in m.options.items() if k != "roles"}
     doc["objects"] = [o.to_dict() for o in m.objects]
-    doc["fingerprint"] = m.fingerprint
+    doc["fingerprint"] = fingerprints_doc(m.fingerprint)
     doc["verifications"] = [v.to_dict() for v in m.verifications]
-    doc["physical"] = m.physical
+    doc["physical"] = physical_doc(m.physical)
     if contents is not None:
         doc["contents"] = contents
     return doc

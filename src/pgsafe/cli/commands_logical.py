@@ -184,7 +184,7 @@ def show_cmd(backup_id: str, contents: bool) -> None:
         for db, tables in m.fingerprint.items():
             for name, f in tables.items():
                 label = f"{db}/{name}" if db else name
-                lines.append(f"  table     {label}: {f.get('rows', '?')} rows")
+                lines.append(f"  table     {label}: {'?' if f.rows is None else f.rows} rows")
         for v in m.verifications[-3:]:
             lines.append(f"  {v.kind:<9} {v.at} {'ok' if v.ok else 'FAILED'}")
         if contents:

@@ -25,7 +25,6 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
 
 import psycopg
 
@@ -39,8 +38,9 @@ from pgsafe.logical.objectnames import stem
 from pgsafe.logical.stream import store_stream
 from pgsafe.logical.tables import Table, default_sequences, list_tables, resolve
 from pgsafe.logical.tree import Tree
+from pgsafe.models.backup import MATVIEW, Fingerprints, JsonObject, TablePrints
 from pgsafe.models.kinds import BackupKind
-from pgsafe.pg.connect import connect, server_major
+from pgsafe.pg.connect import Connection, connect, server_major
 from pgsafe.pg.programs import find_program
 from pgsafe.pg.runner import tool_env
 from pgsafe.progress import NullProgress, Progress
@@ -58,7 +58,7 @@ class _Db:
     """What one database's dump produced."""
 
     objects: list[StoredObject] = field(default_factory=list)
-    fingerprint: dict[str, dict[str, Any]] = field(default_factory=dict)
+    fingerprint: TablePrints = field(default_factory=dict)
     tables: list[Table] = field(default_factory=list)
 
 
@@ -258,15 +258,15 @@ def _companions(
     return objs
 
 
-def _relations(tree: Tree, result: _Db, req: DumpRequest) -> list[dict[str, Any]]:
+def _relations(tree: Tree, result: _Db, req: DumpRequest) -> list[JsonObject]:
     """The partition and inheritance tree of the dumped tables, for restore -t."""
     keep = {(t.schema, t.name) for t in [*result.tables, *req.context]}
     keep |= {k for k, r in tree.rels.items() if r.kind == "m" and ".".join(k) in result.fingerprint}
     return tree.to_json(keep)
 
 
-def _split(result: _Db) -> dict[str, dict[str, dict[str, Any]]]:
-    out: dict[str, dict[str, dict[str, Any]]] = {}
+def _split(result: _Db) -> Fingerprints:
+    out: Fingerprints = {}
     for key, value in result.fingerprint.items():
         db, _, table = key.partition("/")
         out.setdefault(db, {})[table] = value
@@ -279,7 +279,7 @@ def _discard(repo: Repository, prefix: str) -> None:
             repo.storage.delete(key)
 
 
-def _system_identifier(conn: psycopg.Connection[Any]) -> str | None:
+def _system_identifier(conn: Connection) -> str | None:
     try:
         row = conn.execute(
             "SELECT system_identifier FROM pg_catalog.pg_control_system()"
@@ -301,7 +301,7 @@ def _select(tables: list[Table], req: DumpRequest, tree: Tree) -> list[Table]:
 
 
 @contextlib.contextmanager
-def _snapshot(conninfo: str) -> Iterator[tuple[psycopg.Connection[Any], str]]:
+def _snapshot(conninfo: str) -> Iterator[tuple[Connection, str]]:
     """A repeatable-read transaction whose snapshot pg_dump imports."""
     conn = connect(conninfo, autocommit=False)
     try:
@@ -347,7 +347,7 @@ def _dump_one(
         argv += ["-d", clean or ""]
         app = locks.application_name()
         env = {**env, "PGAPPNAME": app}
-        fp_result: dict[str, dict[str, Any]] = {}
+        fp_result: TablePrints = {}
         fp_error: list[BaseException] = []
         dump_ended = threading.Event()
         dump_failed = threading.Event()
@@ -359,9 +359,7 @@ def _dump_one(
         def take_fingerprint() -> None:
             try:
                 if req.schema_only:
-                    fp_result.update(
-                        {t.qualified: dict(fp.EMPTY) for t in tables if not t.partitioned}
-                    )
+                    fp_result.update({t.qualified: fp.EMPTY for t in tables if not t.partitioned})
                     return
                 locks.wait_for_dump_locks(conninfo, app, oids, dump_ended)
                 if dump_failed.is_set():
@@ -376,9 +374,9 @@ def _dump_one(
                     )
                 )
                 if req.exclude:  # a view's query may read rows -T left out: REFRESH differs
-                    for entry in fp_result.values():
-                        if entry.get("kind") == "matview":
-                            entry["fresh"] = False
+                    for name, entry in list(fp_result.items()):
+                        if entry.kind == MATVIEW:
+                            fp_result[name] = replace(entry, fresh=False)
             except BaseException as exc:  # reported after pg_dump finishes
                 fp_error.append(exc)
 

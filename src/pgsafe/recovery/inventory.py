@@ -34,23 +34,18 @@ class Inventory:
 def backup_ref(m: Manifest) -> BackupRef | None:
     """The planner's view of a physical backup; None when its catalog entry lacks it."""
     p = m.physical
-    try:
-        timeline = p["timeline"]
-        next_xid = p.get("next_xid")
-        if type(timeline) is not int or not 1 <= timeline <= 0xFFFFFFFF:
-            return None
-        if next_xid is not None and (type(next_xid) is not int or next_xid < 0):
-            return None
-        return BackupRef(
-            id=m.id,
-            timeline=timeline,
-            start_lsn=names.parse_lsn(str(p["start_lsn"])),
-            stop_lsn=names.parse_lsn(str(p["stop_lsn"])),
-            finished_at=datetime.fromisoformat(m.finished_at),
-            next_xid=next_xid,
-        )
-    except (KeyError, ValueError, TypeError, AttributeError):
+    if p.timeline is None or not 1 <= p.timeline <= 0xFFFFFFFF:
         return None
+    if p.start_lsn is None or p.stop_lsn is None:
+        return None
+    return BackupRef(
+        id=m.id,
+        timeline=p.timeline,
+        start_lsn=names.parse_lsn(p.start_lsn),
+        stop_lsn=names.parse_lsn(p.stop_lsn),
+        finished_at=datetime.fromisoformat(m.finished_at),
+        next_xid=p.next_xid,
+    )
 
 
 def read_history(repo: Repository, timeline: int) -> list[tuple[int, int]] | None:
@@ -115,8 +110,8 @@ def load(repo: Repository) -> Inventory:
         elif wal.kind == "partial":
             partials.append(wal.name)
     newest = max(manifests.values(), key=lambda m: m.finished_at, default=None)
-    tz = newest.physical.get("timezone") if newest else None
-    if not isinstance(tz, str) or not _ZONE.match(tz):
+    tz = newest.physical.timezone if newest else None
+    if tz is None or not _ZONE.match(tz):
         tz = None  # a zone name is looked up on disk: only a plain IANA name is used
     archive = ArchiveState(size, {t: frozenset(s) for t, s in segments.items()}, histories)
     return Inventory(refs, manifests, archive, partials, mtimes, tz)

@@ -106,7 +106,7 @@ def plan_expiry(
     kept_physical = [m for m in items if m.kind == "physical" and decisions[m.id].keep]
     remove_wal: list[str] = []
     oldest: str | None = None
-    starts = [_start_wal(m, segment_size) for m in kept_physical if m.physical.get("start_wal")]
+    starts = [_start_wal(m, segment_size) for m in kept_physical if m.physical.start_wal]
     if None in starts:  # a kept backup does not say where its WAL starts: keep it all
         return ExpiryPlan([decisions[m.id] for m in items], [], None)
     if starts:
@@ -125,11 +125,11 @@ def _start_wal(m: Manifest, segment_size: int) -> str | None:
     """The first WAL segment backup ``m`` needs, or None when its catalog entry does not
     say it credibly (not a segment name, or not the segment of its start LSN): then no
     WAL is removed, since a wrong floor would delete what a kept backup needs."""
-    start = m.physical.get("start_wal")
+    start = m.physical.start_wal
     wal = names.parse(start) if isinstance(start, str) else None
     if wal is None or wal.kind != "segment" or wal.segment is None:
         return None
-    lsn = m.physical.get("start_lsn")
+    lsn = m.physical.start_lsn
     if lsn is not None:
         try:
             if names.lsn_segment(names.parse_lsn(str(lsn)), segment_size) != names.segment_number(

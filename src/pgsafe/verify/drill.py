@@ -22,7 +22,6 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 from pgsafe.cluster.local import LocalCluster
 from pgsafe.cluster.ports import free_port
@@ -30,6 +29,7 @@ from pgsafe.cluster.throwaway import clusters_dir
 from pgsafe.errors import PgsafeError
 from pgsafe.logical import fingerprint as fp
 from pgsafe.logical.tables import list_tables
+from pgsafe.models.backup import Fingerprints
 from pgsafe.pg.connect import connect
 from pgsafe.pg.pipe import run_fed
 from pgsafe.pg.runner import first_error_line, tool_env
@@ -171,15 +171,15 @@ def _amcheck(cluster: LocalCluster, result: VerifyResult) -> None:
         )
 
 
-def _fingerprints(cluster: LocalCluster, result: VerifyResult) -> dict[str, Any]:
-    out: dict[str, Any] = {}
+def _fingerprints(cluster: LocalCluster, result: VerifyResult) -> Fingerprints:
+    out: Fingerprints = {}
     total_tables = total_rows = 0
     for db in _databases(cluster):
         with connect(cluster.conninfo(db)) as conn:
             prints = fp.fingerprint(conn, list_tables(conn))
         out[db] = prints
         total_tables += len(prints)
-        total_rows += sum(int(p["rows"]) for p in prints.values())
+        total_rows += sum(p.rows or 0 for p in prints.values())
     result.fingerprint = out
     result.add("fingerprints", True, f"{total_tables} tables, {total_rows} rows read")
     return out
