@@ -25,11 +25,11 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING
 
 from pgsafe.models.kinds import BackupKind, BackupStatus
+from pgsafe.models.marks import RestorePoint
 from pgsafe.repo.catalog import DamagedEntry, Manifest, fingerprints_doc, physical_doc
 
 if TYPE_CHECKING:
     from pgsafe.logical.restore import RestoreResult
-    from pgsafe.physical.marks import RestorePoint
     from pgsafe.recovery.execute import RecoverResult
     from pgsafe.recovery.window import InfoReport
     from pgsafe.retention.expire import ExpiryResult
@@ -148,7 +148,7 @@ def info(r: InfoReport) -> Doc:
         "repo": r.repo,
         "system_identifier": r.system_identifier,
         "timelines": [t.to_json() for t in r.timelines],
-        "marks": [dict(m) for m in r.marks],
+        "marks": [m.to_json() for m in r.marks],
         "partials": list(r.partials),
     }
 

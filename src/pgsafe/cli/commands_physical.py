@@ -23,6 +23,7 @@ from pgsafe.cli.common import (
     settings,
 )
 from pgsafe.config import state_home
+from pgsafe.models.marks import DamagedMark
 from pgsafe.repo.repository import Repository
 
 if TYPE_CHECKING:
@@ -187,10 +188,10 @@ def _info_text(r: InfoReport) -> str:
             what = g.first if g.count == 1 else f"{g.first} .. {g.last}"
             lines.append(f"  GAP: missing {what} ({g.count} segment(s))")
     for m in r.marks:
-        if "damaged" in m:
-            lines.append(f"restore point {m['name']}: DAMAGED ({m['damaged']})")
+        if isinstance(m, DamagedMark):
+            lines.append(f"restore point {m.name}: DAMAGED ({m.damaged})")
         else:
-            lines.append(f"restore point {m['name']}: LSN {m['lsn']} at {m['time']}")
+            lines.append(f"restore point {m.name}: LSN {m.lsn} at {m.time}")
     return "\n".join(lines)
 
 

@@ -110,7 +110,7 @@ def resolve_target(req: RecoverRequest, repo: Repository, zone: str | None) -> T
         if not req.value:
             raise BadInput("--name needs a restore point name")
         mark = inventory.load_mark(repo, req.value)
-        lsn = int(mark["lsn_int"]) if mark else None
+        lsn = mark.lsn_int if mark else None
         return Target("name", name=req.value, lsn=lsn, inclusive=inclusive)
     if req.kind in ("latest", "immediate"):
         return Target(req.kind)

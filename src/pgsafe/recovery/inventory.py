@@ -7,9 +7,9 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from pgsafe.errors import BadInput, NotFound, VerificationFailed
+from pgsafe.models.marks import DamagedMark, RestorePoint
 from pgsafe.recovery.plan import ArchiveState, BackupRef
 from pgsafe.recovery.timelines import parse_history
 from pgsafe.repo.catalog import Manifest
@@ -117,26 +117,31 @@ def load(repo: Repository) -> Inventory:
     return Inventory(refs, manifests, archive, partials, mtimes, tz)
 
 
-def _checked_mark(doc: object, name: str | None = None) -> dict[str, Any]:
+def _checked_mark(doc: object, name: str | None = None) -> RestorePoint:
     """A restore point's record from the repository, checked (ValueError otherwise)."""
     if not isinstance(doc, dict):
         raise ValueError("not an object")
-    mark_name, lsn_int = doc.get("name"), doc.get("lsn_int")
+    mark_name, lsn_int, lsn = doc.get("name"), doc.get("lsn_int"), doc.get("lsn")
     if not isinstance(mark_name, str) or not names.RESTORE_POINT.match(mark_name):
         raise ValueError("bad name")
     if name is not None and mark_name != name:
         raise ValueError(f"it names {mark_name!r}")
     if type(lsn_int) is not int or not 0 <= lsn_int < 1 << 64:
         raise ValueError("bad lsn_int")
-    if names.format_lsn(lsn_int) != doc.get("lsn"):
+    if not isinstance(lsn, str) or names.format_lsn(lsn_int) != lsn:
         raise ValueError("lsn and lsn_int disagree")
-    if not isinstance(doc.get("time"), str):
+    time, timeline, segment = doc.get("time"), doc.get("timeline"), doc.get("segment")
+    if not isinstance(time, str):
         raise ValueError("bad time")
-    datetime.fromisoformat(doc["time"])
-    return doc
+    datetime.fromisoformat(time)
+    if type(timeline) is not int or not 1 <= timeline <= 0xFFFFFFFF:
+        raise ValueError("bad timeline")
+    if not isinstance(segment, str) or names.parse(segment) is None:
+        raise ValueError("bad segment")
+    return RestorePoint(mark_name, lsn, lsn_int, time, timeline, segment)
 
 
-def load_mark(repo: Repository, name: str) -> dict[str, Any] | None:
+def load_mark(repo: Repository, name: str) -> RestorePoint | None:
     """The restore point ``name`` (checked like ``pgsafe mark`` checks it), or None."""
     if not names.RESTORE_POINT.match(name):
         raise BadInput(
@@ -155,14 +160,14 @@ def load_mark(repo: Repository, name: str) -> dict[str, Any] | None:
         ) from None
 
 
-def marks(repo: Repository) -> list[dict[str, Any]]:
+def marks(repo: Repository) -> list[RestorePoint | DamagedMark]:
     """Every valid restore point; a damaged record is listed by name as damaged."""
-    out = []
+    out: list[RestorePoint | DamagedMark] = []
     for key in repo.storage.list(f"{repo.server}/marks"):
         try:
             out.append(_checked_mark(json.loads(read_all(repo.storage, key, RECORD_LIMIT))))
         except (ValueError, TypeError, RecursionError, VerificationFailed) as exc:
             stem = key.rsplit("/", 1)[-1].removesuffix(".json")
             shown = stem if names.RESTORE_POINT.match(stem) else repr(stem)[:70]
-            out.append({"name": shown, "damaged": str(exc)[:200]})
-    return sorted(out, key=lambda d: int(d.get("lsn_int", 0)))
+            out.append(DamagedMark(shown, str(exc)[:200]))
+    return sorted(out, key=lambda m: m.lsn_int if isinstance(m, RestorePoint) else 0)

@@ -5,8 +5,8 @@ recovery planner's views, :func:`pgsafe.recovery.plan.view`)."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
 
+from pgsafe.models.marks import DamagedMark, RestorePoint
 from pgsafe.recovery import inventory
 from pgsafe.recovery.plan import Gap, TimelineView, merged, view
 from pgsafe.recovery.walscan import CommitScanner
@@ -99,7 +99,7 @@ class InfoReport:
     repo: str
     system_identifier: str | None
     timelines: list[TimelineInfo] = field(default_factory=list)
-    marks: list[dict[str, Any]] = field(default_factory=list)
+    marks: list[RestorePoint | DamagedMark] = field(default_factory=list)
     partials: list[str] = field(default_factory=list)
 
 

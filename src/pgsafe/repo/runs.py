@@ -24,9 +24,9 @@ import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any
 
 from pgsafe.errors import ObjectExists, VerificationFailed
+from pgsafe.models.backup import JsonObject
 from pgsafe.repo.repository import Repository
 from pgsafe.repo.storage.base import RECORD_LIMIT, read_all
 
@@ -50,16 +50,16 @@ class Run:
     duration_s: float
     reason: str = "schedule"  # schedule | missed | manual
     server: str = "main"
-    result: dict[str, Any] | None = None  # the command's --json output
+    result: JsonObject | None = None  # the command's --json output, as it printed it
     error: str | None = None  # a one-line reason when it did not succeed
     format: int = FORMAT
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: JsonObject = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
         return self.outcome == "success"
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return asdict(self)
 
     @classmethod

@@ -27,9 +27,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import IO, Any
+from typing import IO
 
 from pgsafe.errors import LockHeld, PgsafeError
+from pgsafe.models.backup import JsonObject
 from pgsafe.repo import runs
 from pgsafe.repo.repository import Repository
 from pgsafe.schedule import hooks
@@ -204,7 +205,7 @@ class Runner:
         t0: float,
         outcome: str,
         rc: int | None,
-        result: dict[str, Any] | None,
+        result: JsonObject | None,
         error: str | None,
     ) -> runs.Run:
         duration = round(time.monotonic() - t0, 3)
@@ -251,7 +252,7 @@ class Runner:
             self.stats.hook_failed()
 
 
-def _json(data: bytes) -> dict[str, Any] | None:
+def _json(data: bytes) -> JsonObject | None:
     try:
         doc = json.loads(data)
     except ValueError:
@@ -259,9 +260,7 @@ def _json(data: bytes) -> dict[str, Any] | None:
     return doc if isinstance(doc, dict) else {"value": doc}
 
 
-def _error_of(
-    result: dict[str, Any] | None, err_lines: list[str], rc: int | None, outcome: str
-) -> str:
+def _error_of(result: JsonObject | None, err_lines: list[str], rc: int | None, outcome: str) -> str:
     if outcome == "interrupted":
         return "stopped by the daemon's shutdown"
     if outcome == "timeout":
@@ -276,7 +275,7 @@ def _error_of(
     return f"exit {rc}" + (f": {err_lines[-1]}" if err_lines else "")
 
 
-def _summary(result: dict[str, Any] | None) -> str:
+def _summary(result: JsonObject | None) -> str:
     if not result:
         return ""
     if isinstance(result.get("id"), str):

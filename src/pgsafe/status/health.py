@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from pgsafe.errors import PgsafeError
 from pgsafe.models.kinds import HealthLevel
@@ -32,9 +31,10 @@ class Thresholds:
     max_unproven_age: timedelta = timedelta(days=8)
 
 
-def thresholds_from(raw: Mapping[str, Any]) -> Thresholds:
+def thresholds_from(raw: Mapping[str, object]) -> Thresholds:
     """From top-level keys or a ``[status]`` table of the config."""
-    table = dict(raw.get("status", {})) if isinstance(raw.get("status"), Mapping) else {}
+    section = raw.get("status")
+    table: Mapping[str, object] = section if isinstance(section, Mapping) else {}
     out = Thresholds()
     values: dict[str, timedelta] = {}
     for key in ("max_backup_age", "max_wal_age", "max_unproven_age"):
@@ -74,6 +74,19 @@ class Archiving:
     last_failed_at: str | None = None
 
 
+@dataclass(frozen=True)
+class JobSummary:
+    """The last run of one scheduled job (from the repository's run history)."""
+
+    job: str
+    outcome: str  # success | failed | interrupted | timeout
+    ok: bool
+    started_at: str
+    finished_at: str
+    duration_s: float
+    error: str | None
+
+
 @dataclass
 class Health:
     server: str
@@ -84,13 +97,13 @@ class Health:
     repo_bytes: int = 0
     free_bytes: int | None = None
     items: list[Item] = field(default_factory=list)
-    jobs: list[dict[str, Any]] = field(default_factory=list)
+    jobs: list[JobSummary] = field(default_factory=list)
 
     @property
     def level(self) -> HealthLevel:
         return max((i.level for i in self.items), key=lambda lvl: lvl.rank, default=FAIL)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, object]:
         doc = asdict(self)
         doc["status"] = self.level
         return doc
@@ -165,19 +178,19 @@ def _server_archiver(conninfo: str, arch: Archiving) -> str | None:
     return None
 
 
-def _jobs(repo: Repository) -> list[dict[str, Any]]:
+def _jobs(repo: Repository) -> list[JobSummary]:
     """The last run of each scheduled job, from the repository's run history."""
-    last: dict[str, dict[str, Any]] = {}
+    last: dict[str, JobSummary] = {}
     for run in read_history(repo):
-        last[run.job] = {
-            "job": run.job,
-            "outcome": run.outcome,
-            "ok": run.ok,
-            "started_at": run.started_at,
-            "finished_at": run.finished_at,
-            "duration_s": run.duration_s,
-            "error": run.error,
-        }
+        last[run.job] = JobSummary(
+            job=run.job,
+            outcome=run.outcome,
+            ok=run.ok,
+            started_at=run.started_at,
+            finished_at=run.finished_at,
+            duration_s=run.duration_s,
+            error=run.error,
+        )
     return list(last.values())
 
 
@@ -258,7 +271,7 @@ def collect(repo: Repository, th: Thresholds, now: datetime, conninfo: str | Non
     h.free_bytes = repo.storage.free_bytes()
     for job in _jobs(repo):
         h.jobs.append(job)
-        if not job["ok"]:
-            detail = f"last run {job['outcome']} at {job['finished_at']}"
-            h.items.append(Item(f"job {job['job']}", WARN, detail))
+        if not job.ok:
+            detail = f"last run {job.outcome} at {job.finished_at}"
+            h.items.append(Item(f"job {job.job}", WARN, detail))
     return h
