@@ -37,7 +37,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from pgsafe import clock
 from pgsafe.cluster.runas import repository_owner
@@ -189,7 +188,7 @@ class ExpireRequest:
     keep_last: int | None = None
     keep_days: float | None = None
     dry_run: bool = False
-    config: Mapping[str, Any] = field(default_factory=dict)
+    config: Mapping[str, object] = field(default_factory=dict)
 
 
 # -- operations -------------------------------------------------------------------------

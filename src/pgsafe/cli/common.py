@@ -136,10 +136,10 @@ def conn(
 ) -> ConnOptions:
     pg = settings().postgres
     return ConnOptions(
-        dbname=dbname or pg.get("dbname"),
-        host=host or pg.get("host"),
-        port=port or (int(pg["port"]) if pg.get("port") else None),  # checked by config
-        user=username or pg.get("user"),
+        dbname=dbname or pg.dbname,
+        host=host or pg.host,
+        port=port or pg.port,
+        user=username or pg.user,
     )
 
 

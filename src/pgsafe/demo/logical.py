@@ -9,12 +9,12 @@ the data lost twice (DELETE, then DROP TABLE) and restored; a copy restored into
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from psycopg import sql
 
 from pgsafe.demo.report import DemoReport
 from pgsafe.logical import contents, dump, restore
+from pgsafe.models.backup import JsonObject
 from pgsafe.pg.connect import connect
 from pgsafe.pg.conninfo import ConnOptions
 from pgsafe.repo.repository import Repository
@@ -56,7 +56,7 @@ def _recreate(admin: str, *names: str) -> None:
             )
 
 
-def run(report: DemoReport, repo: Repository, base: ConnOptions, home: Path) -> dict[str, Any]:
+def run(report: DemoReport, repo: Repository, base: ConnOptions, home: Path) -> JsonObject:
     admin = base.conninfo("postgres")
     shop = base.conninfo(DB)
     report.section("Part 1 — logical backups")

@@ -18,12 +18,12 @@ import os
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 from pgsafe import sandbox
 from pgsafe.cluster import runas
 from pgsafe.demo.pitr import run_pitr_scenario
 from pgsafe.demo.report import DemoReport
+from pgsafe.models.backup import JsonObject
 from pgsafe.pg.connect import connect
 from pgsafe.physical.archiving import (
     ARCHIVE_SETTINGS,
@@ -52,7 +52,7 @@ def _put_back_archiving(conninfo: str, before: AutoConf, home: Path) -> None:
         sandbox.start(home)  # the sandbox's own bookkeeping (port) stays right
 
 
-def run(report: DemoReport, repo: Repository, home: Path) -> dict[str, Any]:
+def run(report: DemoReport, repo: Repository, home: Path) -> JsonObject:
     report.section("Part 2 — point-in-time recovery")
     st = sandbox.status(home)
     assert st.conninfo is not None
@@ -71,7 +71,7 @@ def run(report: DemoReport, repo: Repository, home: Path) -> dict[str, Any]:
     report.step("the sandbox's own archiving settings put back")
     report.step(f"base backup {result.backup_id}")
     for t in result.transactions:
-        report.step(f"transaction {t['id']}: {t['amount']} committed at {t['committed_at']}")
+        report.step(f"transaction {t.id}: {t.amount} committed at {t.committed_at}")
     report.step("disaster: DELETE FROM transactions")
     for r in result.recoveries:
         where = f"{r.pgdata} on port {r.port}" if r.port else r.pgdata
@@ -84,7 +84,7 @@ def run(report: DemoReport, repo: Repository, home: Path) -> dict[str, Any]:
             )
         if r.error:
             report.check(f"recovery {r.label}", False, r.error)
-        ids = [t["id"] for t in result.transactions][: 2 if "2" in r.label else 1]
+        ids = [t.id for t in result.transactions][: 2 if "2" in r.label else 1]
         names = [
             f"count = {len(ids)}",
             f"ids = {ids}",
@@ -96,7 +96,7 @@ def run(report: DemoReport, repo: Repository, home: Path) -> dict[str, Any]:
             report.check(f"{r.label}: {name}", c.ok, c.detail)
     return {
         "backup": result.backup_id,
-        "transactions": result.transactions,
+        "transactions": [asdict(t) for t in result.transactions],
         "recoveries": [
             {
                 "label": r.label,

@@ -15,7 +15,6 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from psycopg import sql
 
@@ -43,11 +42,20 @@ class RecoveryProof:
     error: str | None = None
 
 
+@dataclass(frozen=True)
+class Transaction:
+    """One of the scenario's transactions, and when it committed."""
+
+    id: int
+    amount: float
+    committed_at: str
+
+
 @dataclass
 class ScenarioReport:
     database: str
     backup_id: str
-    transactions: list[dict[str, Any]] = field(default_factory=list)
+    transactions: list[Transaction] = field(default_factory=list)
     recoveries: list[RecoveryProof] = field(default_factory=list)
 
     @property
@@ -57,7 +65,7 @@ class ScenarioReport:
     def text(self) -> str:
         lines = [f"PITR scenario on database {self.database} (base backup {self.backup_id})"]
         for t in self.transactions:
-            lines.append(f"  transaction {t['id']}: {t['amount']} at {t['committed_at']}")
+            lines.append(f"  transaction {t.id}: {t.amount} at {t.committed_at}")
         for r in self.recoveries:
             lines.append(f"recovery {r.label}: target {r.target_time} -> {r.pgdata} :{r.port}")
             if r.reached:
@@ -123,8 +131,7 @@ def run_pitr_scenario(
             ).fetchone()
             conn.execute("INSERT INTO recovery_log (event) VALUES (%s)", (f"transaction {i}",))
             assert row is not None
-            report.transactions.append({"id": i, "amount": amount,
-                                        "committed_at": row[0].isoformat()})  # fmt: skip
+            report.transactions.append(Transaction(i, amount, row[0].isoformat()))
             time.sleep(gap_seconds / 2)
             now = conn.execute("SELECT clock_timestamp()").fetchone()
             assert now is not None

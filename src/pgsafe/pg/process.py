@@ -27,7 +27,7 @@ import subprocess
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, TypedDict
 
 from pgsafe.errors import ToolFailed
 from pgsafe.pg.runner import first_error_line
@@ -35,6 +35,16 @@ from pgsafe.pg.runner import first_error_line
 STDERR_HEAD = 1 << 20  # stderr kept from the start (first_error_line looks there first)
 STDERR_TAIL = 64 << 10  # and from the end, once the head is full
 _DRAIN_READ = 64 << 10
+
+
+class RunAs(TypedDict, total=False):
+    """The :mod:`subprocess` keyword arguments that run a child as another OS user."""
+
+    user: int
+    group: int
+    extra_groups: list[int]
+    env: dict[str, str]
+    cwd: str
 
 
 @dataclass(frozen=True)
@@ -134,22 +144,26 @@ def spawn(
     env: Mapping[str, str] | None,
     *,
     stdout: bool = True,
-    popen_kwargs: Mapping[str, Any] | None = None,
+    popen_kwargs: RunAs | None = None,
 ) -> Iterator[Running]:
     """Start ``argv``; the body consumes :attr:`Running.stdout`.
 
     On leaving the block normally the program is waited for and :attr:`Running.exited`
     set (the caller decides what a failure means, often with :meth:`Exited.check`); if
-    the body raises, the program is killed and reaped first.  ``popen_kwargs``: more
-    arguments for :class:`subprocess.Popen` (the OS user to run as, a working folder).
+    the body raises, the program is killed and reaped first.  ``popen_kwargs``: the OS
+    user to run as and a working folder (its ``env`` applies when ``env`` is None).
     """
+    run_as: RunAs = popen_kwargs or {}
     proc = subprocess.Popen(
         list(argv),
-        env=dict(env) if env is not None else None,
+        env=dict(env) if env is not None else run_as.get("env"),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE if stdout else subprocess.DEVNULL,
         stderr=subprocess.PIPE,
-        **dict(popen_kwargs or {}),
+        user=run_as.get("user"),
+        group=run_as.get("group"),
+        extra_groups=run_as.get("extra_groups"),
+        cwd=run_as.get("cwd"),
     )
     assert proc.stderr is not None
     drain = _Drain(proc.stderr)
@@ -176,7 +190,7 @@ def capture(
     argv: Sequence[str],
     env: Mapping[str, str] | None,
     *,
-    popen_kwargs: Mapping[str, Any] | None = None,
+    popen_kwargs: RunAs | None = None,
 ) -> Captured:
     """Run ``argv`` to its end and return its whole stdout with how it ended."""
     with spawn(argv, env, popen_kwargs=popen_kwargs) as run:
