@@ -49,6 +49,7 @@ from pgsafe.logical import restore as _restore
 from pgsafe.logical.dump import DumpRequest
 from pgsafe.logical.export import ExportResult
 from pgsafe.logical.restore import RestoreResult
+from pgsafe.models.kinds import BackupKind
 from pgsafe.pg.conninfo import ConnOptions
 from pgsafe.physical import basebackup as _basebackup
 from pgsafe.physical import marks as _marks
@@ -233,7 +234,7 @@ def verify(repo: Repository, req: VerifyRequest) -> VerifyResult:
     """Prove a backup restores; recorded in its catalog entry."""
     m = repo.resolve(req.backup)
     home = req.home or state_home()
-    if m.kind == "logical":
+    if m.kind == BackupKind.LOGICAL:
         return _verify_logical(repo, m, home)
     return _drill(repo, m, home)  # a physical backup is verified by a drill
 

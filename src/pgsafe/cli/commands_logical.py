@@ -25,6 +25,7 @@ from pgsafe.logical import contents as contents_mod
 from pgsafe.logical import dump as dump_mod
 from pgsafe.logical import export as export_mod
 from pgsafe.logical import restore as restore_mod
+from pgsafe.models.kinds import BackupKind
 from pgsafe.pg.conninfo import dbname_of
 from pgsafe.repo.catalog import DamagedEntry, Manifest
 
@@ -268,7 +269,7 @@ def verify_cmd(backup_id: str | None, latest: bool) -> None:
     repo = open_repo()
     m = repo.resolve("latest" if latest else str(backup_id))
     info(f"verifying {m.id} ...")
-    if m.kind == "logical":
+    if m.kind == BackupKind.LOGICAL:
         from pgsafe.verify.logical import verify_logical
 
         result = verify_logical(repo, m, state_home())

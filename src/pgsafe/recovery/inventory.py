@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from pgsafe.errors import BadInput, NotFound, VerificationFailed
+from pgsafe.models.kinds import BackupKind, BackupStatus
 from pgsafe.models.marks import DamagedMark, RestorePoint
 from pgsafe.recovery.plan import ArchiveState, BackupRef
 from pgsafe.recovery.timelines import parse_history
@@ -87,7 +88,11 @@ def read_history(repo: Repository, timeline: int) -> list[tuple[int, int]] | Non
 def load(repo: Repository) -> Inventory:
     record = server_record.load(repo)
     size = record.wal_segment_size if record else names.DEFAULT_SEGMENT_SIZE
-    manifests = {m.id: m for m in repo.list_backups() if m.kind == "physical" and m.status == "ok"}
+    manifests = {
+        m.id: m
+        for m in repo.list_backups()
+        if m.kind == BackupKind.PHYSICAL and m.status == BackupStatus.OK
+    }
     refs = [r for r in (backup_ref(m) for m in manifests.values()) if r is not None]
     segments: dict[int, set[int]] = {}
     histories: dict[int, list[tuple[int, int]]] = {}

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from pgsafe.errors import PgsafeError
-from pgsafe.models.kinds import HealthLevel
+from pgsafe.models.kinds import BackupKind, BackupStatus, HealthLevel
 from pgsafe.repo.catalog import Manifest
 from pgsafe.repo.repository import Repository
 from pgsafe.repo.runs import read_history
@@ -53,7 +53,7 @@ class Item:
 
 @dataclass
 class KindHealth:
-    kind: str
+    kind: BackupKind
     count: int
     last_backup_id: str | None
     last_backup_at: str | None
@@ -79,7 +79,7 @@ class JobSummary:
     """The last run of one scheduled job (from the repository's run history)."""
 
     job: str
-    outcome: str  # success | failed | interrupted | timeout
+    outcome: str  # a RunOutcome
     ok: bool
     started_at: str
     finished_at: str
@@ -122,8 +122,8 @@ def _dt(text: str) -> datetime:
     return d if d.tzinfo else d.replace(tzinfo=UTC)
 
 
-def _kind_health(kind: str, backups: list[Manifest], now: datetime) -> KindHealth:
-    ok = [m for m in backups if m.status == "ok"]
+def _kind_health(kind: BackupKind, backups: list[Manifest], now: datetime) -> KindHealth:
+    ok = [m for m in backups if m.status == BackupStatus.OK]
     last = ok[-1] if ok else None
     proofs = [(v, m) for m in backups for v in m.verifications]
     proofs.sort(key=lambda p: _dt(p[0].at))
@@ -198,7 +198,7 @@ def collect(repo: Repository, th: Thresholds, now: datetime, conninfo: str | Non
     h = Health(repo.server, repo.storage.url, now.isoformat(timespec="seconds"))
     entries = repo.entries()  # read once: the backups, and the damaged entries
     backups = [e for e in entries if isinstance(e, Manifest)]
-    for kind in ("logical", "physical"):
+    for kind in BackupKind:
         mine = [m for m in backups if m.kind == kind]
         if not mine:
             continue

@@ -30,6 +30,7 @@ from pgsafe.errors import PgsafeError
 from pgsafe.logical import fingerprint as fp
 from pgsafe.logical.tables import list_tables
 from pgsafe.models.backup import Fingerprints
+from pgsafe.models.kinds import BackupKind
 from pgsafe.pg.connect import connect
 from pgsafe.pg.pipe import run_fed
 from pgsafe.pg.runner import first_error_line, tool_env
@@ -49,7 +50,7 @@ def drill(
     checks: list[str] | None = None,
     check_db: str = "postgres",
 ) -> VerifyResult:
-    if m.kind == "logical":
+    if m.kind == BackupKind.LOGICAL:
         return verify_logical(repo, m, home, kind="drill")
     started = time.monotonic()
     result = VerifyResult(m.id)
