@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -32,8 +33,7 @@ from pgsafe.logical.replay import (
 )
 from pgsafe.logical.tables import Table, match
 from pgsafe.logical.tree import Tree
-from pgsafe.models.backup import TablePrints
-from pgsafe.pg.connect import Connection, connect, server_major
+from pgsafe.pg.connect import connect, server_major
 from pgsafe.pg.conninfo import ConnOptions, dbname_of
 from pgsafe.pg.programs import find_program
 from pgsafe.pg.runner import tool_env
@@ -108,12 +108,12 @@ def _expand(tree: Tree, chosen: list[Table], in_backup: list[Table]) -> list[Tab
     return [Table(s, n) for s, n in sorted(out)]
 
 
-def _is_superuser(conn: Connection) -> bool:
+def _is_superuser(conn: Any) -> bool:
     row = conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()
     return bool(row and row[0])
 
 
-def checked_relations(m: Manifest, expected: TablePrints) -> list[Table]:
+def checked_relations(m: Manifest, expected: dict[str, Any]) -> list[Table]:
     """The backup's tables and materialized views that have a fingerprint entry."""
     views = [Table(s, n) for s, n in _matview_keys(m)]
     return [t for t in [*backup_tables(m), *views] if t.qualified in expected]
@@ -127,7 +127,7 @@ def _matview_keys(m: Manifest) -> list[tuple[str, str]]:
     ]
 
 
-def _non_empty(conn: Connection) -> int:
+def _non_empty(conn: Any) -> int:
     row = conn.execute(
         "SELECT count(*) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n"
         " ON n.oid = c.relnamespace WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')"
@@ -136,7 +136,7 @@ def _non_empty(conn: Connection) -> int:
     return int(row[0]) if row else 0
 
 
-def _db_exists(conn: Connection, name: str) -> bool:
+def _db_exists(conn: Any, name: str) -> bool:
     return bool(
         conn.execute("SELECT 1 FROM pg_catalog.pg_database WHERE datname = %s", (name,)).fetchone()
     )
