@@ -7,7 +7,7 @@ import json
 import re
 import sys
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import click
 
@@ -18,7 +18,7 @@ from pgsafe.pg.conninfo import ConnOptions
 from pgsafe.progress import NullProgress, Progress
 from pgsafe.repo.repository import Repository
 
-F = TypeVar("F", bound=Callable[..., Any])  # a click command function, any signature
+F = TypeVar("F", bound=Callable[..., object])  # a click command function, any signature
 _META = "pgsafe.flags"
 FlagValue = str | int | bool | tuple[str, ...] | None  # what click gives a global option
 

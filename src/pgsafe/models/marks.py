@@ -9,17 +9,19 @@ from dataclasses import asdict, dataclass
 
 @dataclass(frozen=True)
 class RestorePoint:
-    """A restore point as the catalog records it (``marks/NAME.json``)."""
+    """A restore point as the catalog records it (``marks/NAME.json``).  ``pgsafe mark``
+    always records its timeline and segment; a record read without them (not needed to
+    plan a recovery) has them None, and they stay absent from its JSON."""
 
     name: str
     lsn: str
     lsn_int: int
     time: str
-    timeline: int
-    segment: str
+    timeline: int | None
+    segment: str | None
 
     def to_json(self) -> dict[str, object]:
-        return asdict(self)
+        return {k: v for k, v in asdict(self).items() if v is not None}
 
 
 @dataclass(frozen=True)

@@ -139,9 +139,9 @@ def _checked_mark(doc: object, name: str | None = None) -> RestorePoint:
     if not isinstance(time, str):
         raise ValueError("bad time")
     datetime.fromisoformat(time)
-    if type(timeline) is not int or not 1 <= timeline <= 0xFFFFFFFF:
+    if timeline is not None and (type(timeline) is not int or not 1 <= timeline <= 0xFFFFFFFF):
         raise ValueError("bad timeline")
-    if not isinstance(segment, str) or names.parse(segment) is None:
+    if segment is not None and (not isinstance(segment, str) or names.parse(segment) is None):
         raise ValueError("bad segment")
     return RestorePoint(mark_name, lsn, lsn_int, time, timeline, segment)
 
