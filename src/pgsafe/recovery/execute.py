@@ -158,9 +158,7 @@ def restore_command(repo: Repository, req: RecoverRequest) -> str:
     An encrypted repository's identity (or passphrase) file is named in the command
     (``PGSAFE_AGE_IDENTITY_FILE=...``); the server's user must be able to read it.
     """
-    return proven.restore_command(
-        state_home(), repo, runas.server_user(), req.config, req.spool
-    )
+    return proven.restore_command(state_home(), repo, runas.server_user(), req.config, req.spool)
 
 
 def _configure(

@@ -27,6 +27,7 @@ the server's OS user with the very repository settings of the restore_command.  
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
@@ -162,10 +163,8 @@ class Prefetcher:
             base = base.removesuffix(spool.SUM)
             if base in self.flying or (base in keep and not entry.startswith(spool.TMP)):
                 continue
-            try:
+            with contextlib.suppress(OSError):
                 os.unlink(entry, dir_fd=self.dfd)
-            except OSError:
-                pass
 
     def _present(self, name: str) -> bool:
         try:
@@ -201,10 +200,8 @@ class Prefetcher:
         finally:
             os.close(fd)
             if not done:
-                try:
+                with contextlib.suppress(OSError):
                     os.unlink(tmp, dir_fd=self.dfd)
-                except OSError:
-                    pass
 
     def _write_sum(self, name: str, line: bytes) -> None:
         tmp = f"{spool.TMP}{name}{spool.SUM}"
@@ -272,10 +269,8 @@ class Prefetcher:
         self.tidy([])
         if not os.path.exists(os.path.join(self.path, spool.KEEP)):
             for n in (spool.JOURNAL, spool.LOCK):
-                try:
+                with contextlib.suppress(OSError):
                     os.unlink(n, dir_fd=self.dfd)
-                except OSError:
-                    pass
             try:
                 if os.path.samestat(os.stat(self.path, follow_symlinks=False), os.fstat(self.dfd)):
                     os.rmdir(self.path)
@@ -366,10 +361,8 @@ def stop(path: str, timeout: float = 10.0) -> None:
         pid = spool.holder(dfd)
         sig = signal.SIGTERM
         while pid is not None and time.monotonic() < deadline + 5:
-            try:
+            with contextlib.suppress(OSError):
                 os.kill(pid, sig)
-            except OSError:
-                pass
             time.sleep(0.05)
             if time.monotonic() > deadline:
                 sig = signal.SIGKILL
@@ -385,4 +378,3 @@ def remove(path: str) -> None:
 
     stop(path)
     shutil.rmtree(path, ignore_errors=True)
-

@@ -144,12 +144,19 @@ def sha256_of(fd: int) -> str:
     return h.hexdigest()
 
 
+def _unlink(dfd: int, name: str) -> bool:
+    """Remove ``name`` (a link itself, never what it points to); False if it failed.
+    (No contextlib here: a spool hit imports nothing it can do without.)"""
+    try:
+        os.unlink(name, dir_fd=dfd)
+    except OSError:
+        return False
+    return True
+
+
 def discard(dfd: int, name: str) -> None:
-    for n in (name + SUM, name):
-        try:
-            os.unlink(n, dir_fd=dfd)
-        except OSError:
-            pass
+    _unlink(dfd, name + SUM)
+    _unlink(dfd, name)
 
 
 def take(dfd: int, name: str, dest: str) -> str:
@@ -171,10 +178,10 @@ def take(dfd: int, name: str, dest: str) -> str:
         if st.st_mode & 0o170000 != _REG or st.st_size != size:
             discard(dfd, name)
             return "damaged"
-        if (st.st_ino, st.st_mtime_ns, st.st_ctime_ns) != (ino, mtime, ctime):
-            if sha256_of(fd) != digest:  # changed since it was written: read it all
-                discard(dfd, name)
-                return "damaged"
+        changed = (st.st_ino, st.st_mtime_ns, st.st_ctime_ns) != (ino, mtime, ctime)
+        if changed and sha256_of(fd) != digest:  # touched since it was written: read it all
+            discard(dfd, name)
+            return "damaged"
         return _move(dfd, name, fd, st, dest)
     finally:
         os.close(fd)
@@ -198,10 +205,7 @@ def _move(dfd: int, name: str, fd: int, st: os.stat_result, dest: str) -> str:
     if (after.st_ino, after.st_dev) != (st.st_ino, st.st_dev):  # swapped under us
         os.unlink(dest)
         return "miss"
-    try:
-        os.unlink(name + SUM, dir_fd=dfd)
-    except OSError:
-        pass
+    _unlink(dfd, name + SUM)
     return "spool"
 
 
