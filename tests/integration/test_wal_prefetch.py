@@ -176,3 +176,54 @@ def test_a_server_killed_mid_recovery_recovers_after_a_restart(
     while (pgdata / "recovery.signal").exists() and time.monotonic() < deadline:
         time.sleep(0.2)
     assert _ids(r) == list(range(1, 11))
+
+
+@pytest.mark.parametrize("storage", ["local-lz4-age", "s3-zstd-age"])
+def test_encrypted_and_s3_repositories_prefetch(
+    base: Path, request: pytest.FixtureRequest, storage: str
+) -> None:
+    """The prefetcher runs with the restore_command's own settings: the identity file
+    it names, the S3 endpoint it carries."""
+    from tests.integration.test_physical_codecs import make_identity
+
+    keys = base / "keys"
+    keys.mkdir(mode=0o755)
+    identity = make_identity(keys)
+    cfg = base / "repo.toml"
+    env = {"PGSAFE_AGE_IDENTITY_FILE": str(identity.path)}
+    if storage.startswith("s3"):
+        server = request.getfixturevalue("s3_server")
+        url = f"s3://{request.getfixturevalue('s3_bucket')}/pgsafe"
+        env.update(server.env())
+        cfg.write_text(f'encryption = "age"\nage_recipients = ["{identity.public}"]\n')
+    else:
+        url = str(base / "repo")
+        cfg.write_text(
+            f'compression = "lz4"\nencryption = "age"\nage_recipients = ["{identity.public}"]\n'
+        )
+    where = ["--config", str(cfg), "--repo", url]
+    os.environ.update(env)  # for Repository.open in this process (switch_and_wait)
+    try:
+        c = make_cluster(base, "src", {"max_wal_senders": "4"})
+        r = run_pgsafe(*where, "archive", "enable", "-d", c.conninfo(), "--restart", env=env)
+        assert r.returncode == 0, r.stderr
+        psql_exec(c.conninfo(), "CREATE TABLE t (id int)")
+        assert run_pgsafe(*where, "backup", "-d", c.conninfo(), env=env).returncode == 0
+        repo = Repository.open(url, "main")
+        for i in range(1, 7):
+            psql_exec(c.conninfo(), f"INSERT INTO t VALUES ({i})")
+            switch_and_wait(c.conninfo(), repo)
+        c.stop()
+        pgdata = base / "r"
+        r = run_pgsafe(*where, "recover", "--pgdata", str(pgdata), "--latest", "--start",
+                       "--json", env=env)  # fmt: skip
+        assert r.returncode == 0, r.stderr + r.stdout
+        doc = json.loads(r.stdout)
+        assert _ids(LocalCluster(pgdata, port=int(doc["port"]))) == list(range(1, 7))
+        assert "--spool" in _restore_command(pgdata)
+        fetch = shaped(doc["wal_fetch"], WAL_FETCH, "recover.wal_fetch")
+        assert fetch["segments_from_spool"] >= 3, fetch
+        assert _spools(pgdata) == []
+    finally:
+        for k in env:
+            os.environ.pop(k, None)
