@@ -28,6 +28,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from pgsafe.cluster import runas
 from pgsafe.cluster.local import LocalCluster
@@ -146,7 +147,7 @@ def main() -> None:
     print("\n".join(md))
 
 
-def _bench(a: argparse.Namespace, base: Path, home: Path) -> dict[str, object]:
+def _bench(a: argparse.Namespace, base: Path, home: Path) -> dict[str, Any]:
     repo_path = base / "repo"
     repo = Repository.open(str(repo_path), "main", create=True, owner=repository_owner())
     src = LocalCluster(base / "src", settings={"max_wal_size": "'4GB'",

@@ -159,6 +159,11 @@ def _get(a: LeanArgs) -> int:
 
 
 def _fetch(a: LeanArgs, name: str, dest: str) -> bool:
+    from pgsafe.wal import getfast
+
+    found = getfast.fetch(a.settings_flags(), name, dest)
+    if found is not None:
+        return found
     from pgsafe.wal.get import get
 
     repo = _open_repo(a)
