@@ -14,6 +14,7 @@ itself are :mod:`pgsafe.wal.spool`'s and :mod:`pgsafe.wal.prefetcher`'s.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
@@ -77,8 +78,10 @@ def hold(path: Path) -> None:
     if dfd is None:
         return
     try:
-        fd = os.open(spool.KEEP, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
-                     dir_fd=dfd)  # fmt: skip
+        with contextlib.suppress(FileNotFoundError):  # made new: never chown what was there
+            os.unlink(spool.KEEP, dir_fd=dfd)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        fd = os.open(spool.KEEP, flags, 0o600, dir_fd=dfd)
         user = runas.server_user()
         if user is not None:
             os.fchown(fd, user.uid, user.gid)

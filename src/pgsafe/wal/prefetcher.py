@@ -105,6 +105,9 @@ class Prefetcher:
                 continue
             name = parts[1]
             self.last_activity = time.monotonic()
+            if parts[0] == "want":  # asked again (a standby polls): look again past it
+                self.missing.clear()
+                self.failed.clear()
             if spool.is_segment(name):
                 self.cursor = name
                 if len(parts) > 2 and parts[2] == "missing":

@@ -115,7 +115,8 @@ def _read_small(dfd: int, name: str, limit: int = 512) -> bytes | None:
     except OSError:
         return None
     try:
-        if os.fstat(fd).st_mode & 0o170000 != _REG:
+        st = os.fstat(fd)
+        if st.st_mode & 0o170000 != _REG or st.st_nlink != 1:  # no link to another file
             return None
         data = os.read(fd, limit + 1)
         return data if len(data) <= limit else None
@@ -175,7 +176,7 @@ def take(dfd: int, name: str, dest: str) -> str:
     try:
         st = os.fstat(fd)
         digest, size, ino, mtime, ctime = recorded
-        if st.st_mode & 0o170000 != _REG or st.st_size != size:
+        if st.st_mode & 0o170000 != _REG or st.st_nlink != 1 or st.st_size != size:
             discard(dfd, name)
             return "damaged"
         changed = (st.st_ino, st.st_mtime_ns, st.st_ctime_ns) != (ino, mtime, ctime)
