@@ -19,6 +19,7 @@ printed and written to ``--out`` (.json and .md).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -103,6 +104,41 @@ def _one_call(command: list[str], dest: Path, runs: int) -> float:
         subprocess.run([*command, str(dest)], check=True, **runas.popen_kwargs(user))
         walls.append(time.perf_counter() - t0)
         dest.unlink()
+    return statistics.median(walls)
+
+
+def _spool_hit(head: str, seg: Path, folder: Path, runs: int) -> float:
+    """One wal-get call answered from the spool (a rename), as the server's user, with
+    another process holding the spool's lock as a live prefetcher does."""
+    user = runas.server_user()
+    sp = folder / "spool"
+    sp.mkdir(mode=0o700)
+    (sp / walspool.LOCK).touch()
+    runas.chown_tree(sp, user)
+    code = (
+        "import fcntl,os,sys,time;fd=os.open(sys.argv[1],os.O_RDWR);"
+        "fcntl.lockf(fd,fcntl.LOCK_EX);print('ok',flush=True);time.sleep(600)"
+    )
+    holder = subprocess.Popen([sys.executable, "-c", code, str(sp / walspool.LOCK)],
+                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "ok"
+    digest = hashlib.sha256(seg.read_bytes()).hexdigest()
+    walls = []
+    try:
+        for _ in range(runs):
+            shutil.copyfile(seg, sp / seg.name)
+            runas.chown(sp / seg.name, user)
+            line = walspool.sum_line(digest, os.stat(sp / seg.name))
+            (sp / (seg.name + walspool.SUM)).write_bytes(line)
+            argv = ["/bin/sh", "-c", f'{head} wal-get --spool {sp} {seg.name} "$0"', "x"]
+            t0 = time.perf_counter()
+            subprocess.run(argv, check=True, cwd=folder, **runas.popen_kwargs(user))
+            walls.append(time.perf_counter() - t0)
+            (folder / "x").unlink()
+    finally:
+        holder.kill()
+        holder.wait()
+        holder.stdout.close()
     return statistics.median(walls)
 
 
@@ -196,6 +232,7 @@ def _bench(a: argparse.Namespace, base: Path, home: Path) -> dict[str, Any]:
     argv = ["/bin/sh", "-c", f'{head} wal-get {segs[len(segs) // 2]} "$0"']
     cp_argv = ["/bin/sh", "-c", f'cp {plain}/{segs[len(segs) // 2]} "$0"']
     one_call = {"pgsafe wal-get": _one_call(argv, one / "x", 15),
+                "pgsafe wal-get from the spool": _spool_hit(head, plain / segs[1], one, 15),
                 "cp": _one_call(cp_argv, one / "x", 15)}  # fmt: skip
     return {
         "segments": len(segs),
