@@ -195,6 +195,8 @@ def _get_spooled(a: LeanArgs, name: str, dest: str) -> int:
                 got = spool.take(dfd, name, dest)
             if got == "spool":
                 spool.note(dfd, f"got {name} spool {time.monotonic() - t0:.4f}")
+                for note in spool.notes(dfd, name):  # as _fetch prints them
+                    print(f"pgsafe wal-get: note: {note}", file=sys.stderr)
                 return 0
             if got == "damaged":
                 spool.note(dfd, f"got {name} damaged 0")

@@ -163,7 +163,7 @@ class Prefetcher:
         keep = set(wanted)
         for entry in list(spool.entries(self.dfd)):
             base = entry[len(spool.TMP) :] if entry.startswith(spool.TMP) else entry
-            base = base.removesuffix(spool.SUM)
+            base = base.removesuffix(spool.SUM).removesuffix(spool.NOTE)
             if base in self.flying or (base in keep and not entry.startswith(spool.TMP)):
                 continue
             with contextlib.suppress(OSError):
@@ -195,6 +195,9 @@ class Prefetcher:
                 return
             if self.stop.is_set() or digest is None:
                 return
+            notes = [n for n in self.repo.notes if n.startswith(f"{name}: ")]
+            if notes:  # wal-get prints them when it takes the segment: the server log
+                self._write_small(name + spool.NOTE, "".join(n + "\n" for n in notes).encode())
             os.rename(tmp, name, src_dir_fd=self.dfd, dst_dir_fd=self.dfd)
             done = True
             self._write_sum(name, spool.sum_line(digest, os.fstat(fd)))
@@ -207,14 +210,17 @@ class Prefetcher:
                     os.unlink(tmp, dir_fd=self.dfd)
 
     def _write_sum(self, name: str, line: bytes) -> None:
-        tmp = f"{spool.TMP}{name}{spool.SUM}"
+        self._write_small(name + spool.SUM, line)
+
+    def _write_small(self, final: str, data: bytes) -> None:
+        tmp = spool.TMP + final
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC,
                      0o600, dir_fd=self.dfd)  # fmt: skip
         try:
-            os.write(fd, line)
+            os.write(fd, data)
         finally:
             os.close(fd)
-        os.rename(tmp, name + spool.SUM, src_dir_fd=self.dfd, dst_dir_fd=self.dfd)
+        os.rename(tmp, final, src_dir_fd=self.dfd, dst_dir_fd=self.dfd)
 
     # -- the loop ------------------------------------------------------------
     def _should_exit(self, postmaster: int | None) -> bool:

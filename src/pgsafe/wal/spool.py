@@ -12,6 +12,8 @@ restore_command (``wal-get --spool DIR %f %p``).  The prefetcher
     keep-journal    made by a recover that waits for the end: the journal outlives it
     NAME            a segment, decoded and verified, complete (written as .tmp-NAME)
     NAME.sum        ``sha256 size inode mtime_ns ctime_ns`` of NAME, written after it
+    NAME.note       notes of its fetch (a copy read from another repository), which
+                    wal-get prints when it takes NAME: they land in the server log
 
 The spool is as untrusted as the repository: names are checked (24 hex digits only),
 nothing is opened through a link, a segment is taken only while the prefetcher that
@@ -36,6 +38,7 @@ LOCK = "lock"
 JOURNAL = "journal"
 KEEP = "keep-journal"
 SUM = ".sum"
+NOTE = ".note"  # what the fetch of NAME is worth telling (read from another repository)
 TMP = ".tmp-"
 JOURNAL_LIMIT = 64 << 20  # a longer journal is not read (untrusted)
 _HEX = frozenset("0123456789ABCDEF")
@@ -157,7 +160,18 @@ def _unlink(dfd: int, name: str) -> bool:
 
 def discard(dfd: int, name: str) -> None:
     _unlink(dfd, name + SUM)
+    _unlink(dfd, name + NOTE)
     _unlink(dfd, name)
+
+
+def notes(dfd: int, name: str) -> list[str]:
+    """The notes of the fetch of ``name`` (printable text only), removed once read."""
+    raw = _read_small(dfd, name + NOTE, 4096)
+    if raw is None:
+        return []
+    _unlink(dfd, name + NOTE)
+    text = raw.decode("utf-8", "replace")
+    return [ln for ln in text.splitlines() if ln.isprintable() and ln.startswith(name + ": ")]
 
 
 def take(dfd: int, name: str, dest: str) -> str:
@@ -229,7 +243,8 @@ def _copy(dfd: int, name: str, fd: int, st: os.stat_result, dest: str) -> str:
         return "miss"
     os.close(out)
     os.replace(tmp, dest)
-    discard(dfd, name)
+    _unlink(dfd, name + SUM)
+    _unlink(dfd, name)
     return "spool"
 
 
