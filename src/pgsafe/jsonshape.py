@@ -125,7 +125,7 @@ def restore(backup_id: str, result: RestoreResult, dry_run: bool) -> Doc:
 
 def recovery(r: RecoverResult) -> Doc:
     """``recover``: pgdata, port, target, plan, reached, checks, ok, started, running,
-    state, notes."""
+    state, notes, wal_fetch."""
     return {
         "pgdata": r.pgdata,
         "port": r.port,
@@ -138,6 +138,7 @@ def recovery(r: RecoverResult) -> Doc:
         "running": r.running,
         "state": r.state,
         "notes": list(r.notes),
+        "wal_fetch": asdict(r.wal_fetch) if r.wal_fetch is not None else None,
     }
 
 

@@ -68,6 +68,7 @@ def test_drill_of_a_good_backup_passes_and_is_recorded(src: Src) -> None:
     ):
         assert checks[name]["ok"] is True, checks
     assert doc["fingerprint"]["postgres"]["public.ledger"]["rows"] == 3000
+    assert "from the prefetch spool" in checks["recovery"]["detail"]  # how the WAL came
     listed = json.loads(run_pgsafe("--repo", str(src.repo), "list", "--json").stdout)
     (entry,) = [b for b in listed["backups"] if b["id"] == src.second]
     assert entry["verified"]["ok"] is True and entry["verified"]["kind"] == "drill"

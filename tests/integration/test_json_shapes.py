@@ -50,7 +50,11 @@ TIMELINE = {
 MARK = {"name": S, "lsn": S, "lsn_int": INT, "time": S, "timeline": INT, "segment": S}
 RECOVER = {
     "pgdata": S, "port": (INT, N), "target": D, "plan": D, "reached": (D, N), "checks": L,
-    "ok": B, "started": B, "running": B, "state": S, "notes": L,
+    "ok": B, "started": B, "running": B, "state": S, "notes": L, "wal_fetch": (D, N),
+}  # fmt: skip
+WAL_FETCH = {
+    "segments_fetched": INT, "segments_from_spool": INT, "spool_damaged": INT,
+    "wait_s": (float, int),
 }  # fmt: skip
 TARGET = {"kind": S, "inclusive": B, "description": S}
 PLAN = {"backup": S, "backup_finished_at": S, "timeline": INT, "wal_needed": D, "window": D}

@@ -101,7 +101,7 @@ def _physical(
         promote=True,
         start=False,
     )
-    recover(repo, req)
+    spool = recover(repo, req).spool
     where = target.describe()
     result.add(
         "restore into a throwaway data directory",
@@ -110,17 +110,28 @@ def _physical(
     )
     if not _verifybackup(repo, m, pgdata, result):
         return
+    from pgsafe.recovery import walfetch
+
     cluster = LocalCluster(pgdata, major=m.pg_major or 0)
     t0 = time.monotonic()
+    if spool:
+        walfetch.hold(Path(spool))
     cluster.start(port=free_port())
     state = wait_for_recovery(cluster, 3600)
     reached = reached_state(cluster)
+    fetch = walfetch.collect(Path(spool)) if spool else None
+    wal = (
+        f"; WAL: {fetch.segments_fetched} segments fetched, {fetch.segments_from_spool} "
+        f"from the prefetch spool, {fetch.wait_s:.1f} s waiting for WAL"
+        if fetch is not None
+        else ""
+    )
     result.add(
         "recovery",
         state == "promoted",
         f"{state} after {time.monotonic() - t0:.1f} s: last transaction "
         f"{reached.last_transaction_time}, LSN {reached.lsn}, "
-        f"timeline {reached.timeline}",
+        f"timeline {reached.timeline}{wal}",
     )
     _amcheck(cluster, result)
     _fingerprints(cluster, result)
