@@ -16,7 +16,8 @@ Entities and where their shape is made:
 - a verification: :meth:`pgsafe.verify.report.VerifyResult.to_json` (``verify``,
   ``drill``); health: :meth:`pgsafe.status.health.Health.to_json` (``status``);
 - the recoverable window: :func:`info`; a restore point: :func:`restore_point`;
-- a retention run: :func:`expiry`.
+- a retention run: :func:`expiry`;
+- an undo or a table-level restore: :func:`undo` (``undo``, ``restore-table``).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from pgsafe.recovery.execute import RecoverResult
     from pgsafe.recovery.window import InfoReport
     from pgsafe.retention.expire import ExpiryResult
+    from pgsafe.undo.model import UndoResult
 
 Doc = dict[str, object]
 
@@ -173,4 +175,35 @@ def expiry(r: ExpiryResult, dry_run: bool) -> Doc:
         "wal_kept_for_damaged": r.wal_kept_for_damaged,
         "oldest_needed_wal": plan.oldest_needed_wal,
         "decisions": [vars(d) for d in plan.decisions],
+    }
+
+
+def undo(r: UndoResult) -> Doc:
+    """``undo`` / ``restore-table``: the target, the plan per table (row counts by
+    action, conflicts), and whether it was applied, refused or a dry run."""
+    return {
+        "target": r.target,
+        "database": r.database,
+        "xid": r.xid,
+        "dry_run": r.dry_run,
+        "applied": r.applied,
+        "refused": r.refused,
+        "ok": r.applied or (r.dry_run and not r.refused),
+        "rows_back": r.rows_back,
+        "conflicts": r.conflicts,
+        "seconds": round(r.seconds, 3),
+        "tables": [
+            {
+                "table": t.table,
+                "action": t.action,
+                "kind": t.kind,
+                "key": list(t.key),
+                "new_name": t.new_name,
+                "rows": t.rows,
+                "counts": {str(a): n for a, n in t.counts.items()},
+                "conflicts": [{"key": c.key, "now": c.now} for c in t.conflicts],
+            }
+            for t in r.tables
+        ],
+        "notes": list(r.notes),
     }
