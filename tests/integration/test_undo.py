@@ -81,7 +81,7 @@ def live(state_home: Path) -> Iterator[Live]:
         " PARTITION BY RANGE (day);"
         "CREATE TABLE events_2024 PARTITION OF events FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');"
         "CREATE TABLE events_2025 PARTITION OF events FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');"
-        "INSERT INTO events SELECT g, date '2024-06-01' + g, 'e' FROM generate_series(1, 200) g;"
+        "INSERT INTO events SELECT g, date '2024-06-01' + g * 2, 'e' FROM generate_series(1, 200) g;"
         "CREATE TABLE stock (sku int PRIMARY KEY, qty int);"
         "INSERT INTO stock SELECT g, 5 FROM generate_series(1, 50) g;",
     )
@@ -114,3 +114,139 @@ def test_delete_with_primary_key_comes_back_later_work_stays(live: Live) -> None
     assert query(live.db, "SELECT * FROM orders WHERE id BETWEEN 11 AND 20 ORDER BY id") == before
     assert count(live, "SELECT count(*) FROM orders WHERE id = 1000") == 1
     assert live.leftovers() == []
+
+
+def test_delete_without_primary_key_and_update(live: Live) -> None:
+    log_before = query(live.db, "SELECT at, msg, count(*) FROM log GROUP BY 1, 2 ORDER BY 1, 2")
+    stock_before = query(live.db, "SELECT * FROM stock ORDER BY sku")
+    xid = live.mistake("DELETE FROM log WHERE at = 3; UPDATE stock SET qty = 0 WHERE sku <= 20")
+    live.mistake("UPDATE stock SET qty = 99 WHERE sku = 50")  # later, elsewhere: stays
+    live.archive()
+    r = live.pgsafe("undo", str(xid), "--json")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    tables = {t["table"]: t for t in doc["tables"]}
+    assert tables["public.log"]["key"] == [] and tables["public.log"]["counts"] == {"insert": 4}
+    assert tables["public.stock"]["counts"] == {"update": 20}
+    assert doc["applied"] is True and doc["rows_back"] == 24
+    assert query(live.db, "SELECT at, msg, count(*) FROM log GROUP BY 1, 2 ORDER BY 1, 2") == (
+        log_before
+    )
+    stock_now = query(live.db, "SELECT * FROM stock ORDER BY sku")
+    assert stock_now[:49] == stock_before[:49] and stock_now[49] == (50, 99)
+
+
+def test_later_conflicting_insert_is_refused_then_skipped(live: Live) -> None:
+    xid = live.mistake("DELETE FROM orders WHERE id BETWEEN 31 AND 35")
+    live.mistake("INSERT INTO orders VALUES (33, 1, 'a new order 33')")
+    live.archive()
+    r = live.pgsafe("undo", str(xid))
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "conflict in public.orders: (33)" in r.stdout and "--on-conflict" in r.stderr
+    assert count(live, "SELECT count(*) FROM orders WHERE id BETWEEN 31 AND 35") == 1
+    assert live.leftovers() == []
+    r = live.pgsafe("undo", str(xid), "--on-conflict", "skip")
+    assert r.returncode == 0, r.stderr
+    assert query(live.db, "SELECT id, note FROM orders WHERE id BETWEEN 31 AND 35 ORDER BY id") == [
+        (31, "order 31"), (32, "order 32"), (33, "a new order 33"), (34, "order 34"),
+        (35, "order 35"),
+    ]  # fmt: skip
+
+
+def test_two_tables_in_one_transaction_parent_first(live: Live) -> None:
+    xid = live.mistake("DELETE FROM orders WHERE id BETWEEN 41 AND 45")  # cascades to lines
+    live.archive()
+    r = live.pgsafe("undo", str(xid), "--json")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert [t["table"] for t in doc["tables"]] == ["public.orders", "public.lines"]
+    assert count(live, "SELECT count(*) FROM lines WHERE order_id BETWEEN 41 AND 45") == 5
+
+
+def test_truncate_and_partitioned_table(live: Live) -> None:
+    events = query(live.db, "SELECT * FROM events ORDER BY id")
+    xid = live.mistake("DELETE FROM events WHERE id % 2 = 0; TRUNCATE customers CASCADE")
+    live.mistake("INSERT INTO customers (id, name) VALUES (500, 'new customer')")
+    live.archive()
+    r = live.pgsafe("undo", str(xid), "--json")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    kinds = {t["table"]: t["kind"] for t in doc["tables"]}
+    assert kinds["public.customers"] == "truncate"
+    assert {"public.events_2024", "public.events_2025"} <= set(kinds)
+    assert query(live.db, "SELECT * FROM events ORDER BY id") == events
+    assert count(live, "SELECT count(*) FROM customers") == 31
+
+
+def test_drop_table_comes_back_whole(live: Live) -> None:
+    psql_exec(live.db, "CREATE TABLE notes (id serial PRIMARY KEY, body text CHECK (body <> ''));"
+              "CREATE INDEX notes_body ON notes (body);"
+              "INSERT INTO notes (body) SELECT 'n' || g FROM generate_series(1, 25) g")  # fmt: skip
+    live.archive()
+    xid = live.mistake("DROP TABLE notes")
+    live.archive()
+    r = live.pgsafe("undo", str(xid), "-t", "notes")
+    assert r.returncode == 0, r.stderr
+    assert count(live, "SELECT count(*) FROM notes") == 25
+    assert count(live, "SELECT count(*) FROM pg_indexes WHERE tablename = 'notes'") == 2
+    assert count(live, "SELECT nextval('notes_id_seq')") == 26  # the owned sequence, its value
+    psql_exec(live.db, "INSERT INTO notes (body) VALUES ('after')")
+
+
+def test_restore_table_as_of_a_time_under_a_new_name(live: Live) -> None:
+    at = str(query(live.db, "SELECT clock_timestamp()")[0][0])
+    time.sleep(0.5)
+    live.mistake("UPDATE orders SET amount = -1")
+    live.archive()
+    r = run_pgsafe("--repo", str(live.repo), "restore-table", "-t", "orders", "--time", at,
+                   "--as", "orders_then", "-d", live.db, timeout=600)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert count(live, "SELECT count(*) FROM orders_then WHERE amount = -1") == 0
+    assert count(live, "SELECT count(*) FROM orders WHERE amount = -1") > 0
+    assert count(live, "SELECT count(*) FROM pg_indexes WHERE indexname = 'orders_then_pkey'") == 1
+
+
+def test_bad_inputs_exit_2_nothing_changed(live: Live, pg: LocalCluster) -> None:
+    harmless = live.mistake("INSERT INTO orders VALUES (2000, 1, 'fine')")
+    xid = live.mistake("DELETE FROM stock WHERE sku = 1")
+    live.archive()
+    r = live.pgsafe("undo", str(harmless))
+    assert r.returncode == 2 and "nothing in database shop" in r.stderr, r.stderr
+    r = live.pgsafe("undo", str(xid), "-t", "orders")
+    assert r.returncode == 2 and "public.stock" in r.stderr, r.stderr
+    r = live.pgsafe("undo", "4000000000")
+    assert r.returncode == 2 and "recoverable window is" in r.stderr, r.stderr
+    psql_exec(pg.conninfo(), "DROP DATABASE IF EXISTS shop")
+    psql_exec(pg.conninfo(), "CREATE DATABASE shop")
+    other = run_pgsafe("--repo", str(live.repo), "undo", str(xid), "-d", pg.conninfo("shop"))
+    assert other.returncode == 2 and "system identifier" in other.stderr, other.stderr
+    r = live.pgsafe("undo")
+    assert r.returncode == 2
+    assert count(live, "SELECT count(*) FROM stock WHERE sku = 1") == 0
+    assert live.leftovers() == []
+
+
+def test_sigint_removes_the_throwaway_cluster(live: Live) -> None:
+    xid = live.mistake("DELETE FROM stock WHERE sku = 2")
+    live.archive()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pgsafe", "--repo", str(live.repo), "undo", str(xid), "-d", live.db],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    clusters = live.home / "clusters"
+    deadline = time.monotonic() + 120
+    started = False
+    while time.monotonic() < deadline and proc.poll() is None:
+        if list(clusters.glob("undo-*/data/postmaster.pid")):
+            started = True
+            break
+        time.sleep(0.1)
+    assert started, "the throwaway cluster never started"
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode != 0, out + err
+    assert live.leftovers() == []
+    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    assert "undo-" not in ps
+    assert count(live, "SELECT count(*) FROM stock WHERE sku = 2") == 0
+    assert os.path.exists(live.repo)

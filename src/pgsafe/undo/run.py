@@ -102,10 +102,14 @@ def undo(repo: Repository, req: UndoRequest) -> UndoResult:
     what = f"transaction {xid}" if xid is not None else req.target.describe()
     known_mistake(repo, xid, db)
     result = UndoResult(req.target.describe(), db, xid, dry_run=req.dry_run)
-    with recovered(repo, req.target, db, exclusive=True, major=major, timeout=req.timeout) as (
-        cluster,
-        stop,
-    ), connect(cluster.conninfo(db)) as before, connect(conninfo, autocommit=False) as live:
+    with (
+        recovered(repo, req.target, db, exclusive=True, major=major, timeout=req.timeout) as (
+            cluster,
+            stop,
+        ),
+        connect(cluster.conninfo(db)) as before,
+        connect(conninfo, autocommit=False) as live,
+    ):
         before.execute(shape.SESSION)
         live.execute(shape.SESSION)
         if xid is not None:
@@ -246,10 +250,14 @@ def restore_table(repo: Repository, req: RestoreTableRequest) -> UndoResult:
             hint="choose another name with --as",
         )
     result = UndoResult(req.target.describe(), db, None, dry_run=req.dry_run)
-    with recovered(repo, req.target, db, exclusive=False, major=major, timeout=req.timeout) as (
-        cluster,
-        _,
-    ), connect(cluster.conninfo(db)) as before, connect(conninfo, autocommit=False) as live:
+    with (
+        recovered(repo, req.target, db, exclusive=False, major=major, timeout=req.timeout) as (
+            cluster,
+            _,
+        ),
+        connect(cluster.conninfo(db)) as before,
+        connect(conninfo, autocommit=False) as live,
+    ):
         found = match(req.table, [r.table for r in touched.relations(before)])
         roots = [t for t in found if not _is_partition(before, t)]
         if len(roots) != 1:

@@ -54,9 +54,10 @@ def _ident(t: Table) -> sql.Composed:
 
 def tree(conn: psycopg.Connection[Any], t: Table) -> list[Table]:
     """The table and, when partitioned, every partition (parents first)."""
-    return [
+    rels = [
         Table(str(s), str(n), str(k) == "p") for s, n, k in conn.execute(_TREE_SQL, (t.pattern(),))
     ]
+    return rels or [t]  # a table outside any partition tree has no rows there
 
 
 def _renamed(name: str, old: str, new: str) -> str:
@@ -98,6 +99,8 @@ def _dump(cluster: LocalCluster, db: str, tables: list[Table], section: str) -> 
         f"--section={section}",
         "--no-comments",
     ]
+    if not tables:  # pg_dump without -t would dump the whole database
+        raise ToolFailed("no table to dump from the throwaway cluster")
     for t in tables:
         argv += ["-t", t.pattern()]
     proc = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=600)
