@@ -189,7 +189,8 @@ def test_drop_table_comes_back_whole(live: Live) -> None:
     assert r.returncode == 0, r.stderr
     assert count(live, "SELECT count(*) FROM notes") == 25
     assert count(live, "SELECT count(*) FROM pg_indexes WHERE tablename = 'notes'") == 2
-    assert count(live, "SELECT nextval('notes_id_seq')") == 26  # the owned sequence, its value
+    # the owned sequence, past every id (recovery puts a sequence up to 32 ahead, as PostgreSQL does)
+    assert count(live, "SELECT nextval('notes_id_seq')") >= 26
     psql_exec(live.db, "INSERT INTO notes (body) VALUES ('after')")
 
 
@@ -247,6 +248,7 @@ def test_sigint_removes_the_throwaway_cluster(live: Live) -> None:
     assert proc.returncode != 0, out + err
     assert live.leftovers() == []
     ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
-    assert "undo-" not in ps
+    assert str(clusters / "undo-") not in ps  # no server of a throwaway cluster left running
+    assert "aborted" in err or "interrupted" in err
     assert count(live, "SELECT count(*) FROM stock WHERE sku = 2") == 0
     assert os.path.exists(live.repo)
