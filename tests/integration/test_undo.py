@@ -79,9 +79,12 @@ def live(state_home: Path) -> Iterator[Live]:
         "INSERT INTO lines SELECT g, g, 1 FROM generate_series(1, 100) g;"
         "CREATE TABLE events (id int, day date, what text, PRIMARY KEY (id, day))"
         " PARTITION BY RANGE (day);"
-        "CREATE TABLE events_2024 PARTITION OF events FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');"
-        "CREATE TABLE events_2025 PARTITION OF events FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');"
-        "INSERT INTO events SELECT g, date '2024-06-01' + g * 2, 'e' FROM generate_series(1, 200) g;"
+        "CREATE TABLE events_2024 PARTITION OF events"
+        " FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');"
+        "CREATE TABLE events_2025 PARTITION OF events"
+        " FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');"
+        "INSERT INTO events SELECT g, date '2024-06-01' + g * 2, 'e'"
+        " FROM generate_series(1, 200) g;"
         "CREATE TABLE stock (sku int PRIMARY KEY, qty int);"
         "INSERT INTO stock SELECT g, 5 FROM generate_series(1, 50) g;",
     )
@@ -189,7 +192,7 @@ def test_drop_table_comes_back_whole(live: Live) -> None:
     assert r.returncode == 0, r.stderr
     assert count(live, "SELECT count(*) FROM notes") == 25
     assert count(live, "SELECT count(*) FROM pg_indexes WHERE tablename = 'notes'") == 2
-    # the owned sequence, past every id (recovery puts a sequence up to 32 ahead, as PostgreSQL does)
+    # the owned sequence, past every id (recovery may put it up to 32 ahead, as PostgreSQL does)
     assert count(live, "SELECT nextval('notes_id_seq')") >= 26
     psql_exec(live.db, "INSERT INTO notes (body) VALUES ('after')")
 
