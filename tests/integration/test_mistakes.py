@@ -154,4 +154,6 @@ def test_cli_json(src: Source) -> None:
     doc = json.loads(r.stdout)
     [m] = doc["mistakes"]
     assert m["xid"] == src.xids["D"] and m["rows"] == 4
-    assert m["undo"] == f"pgsafe --repo {src.repo} undo {src.xids['D']}"
+    assert m["undo"].startswith(f"pgsafe --repo {src.repo} undo {src.xids['D']} -d ")
+    assert "dbname=postgres" in m["undo"] and m["database"] == "postgres"
+    assert doc["window"]["segments"] >= 1 and doc["omitted"] == 0

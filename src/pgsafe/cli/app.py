@@ -27,6 +27,7 @@ COMMAND_MODULES: dict[str, str] = {
     **dict.fromkeys(("expire", "keep", "status", "metrics", "guard", "drill"), "commands_ops"),
     "sandbox": "commands_sandbox",
     "demo": "commands_demo",
+    "mistakes": "commands_mistakes",
     **dict.fromkeys(("daemon", "schedule"), "commands_schedule"),
 }
 
