@@ -57,9 +57,9 @@ class WalPosition:
 class LiveServer:
     """A reachable server (``conninfo`` as the user gave it)."""
 
-    def __init__(self, conninfo: str) -> None:
+    def __init__(self, conninfo: str, dbname: str | None = None) -> None:
         self.conninfo = conninfo
-        self._main = connect(conninfo)
+        self._main = connect(conninfo, **({"dbname": dbname} if dbname else {}))
         rows = self._main.execute(
             "SELECT oid::bigint, datname::text, dattablespace::bigint, datallowconn"
             " FROM pg_database"

@@ -72,16 +72,23 @@ class MistakeReport:
 
 
 def _open_live(request: MistakeRequest, notes: list[str]) -> LiveServer | None:
+    """The live server; through its ``postgres`` database when the one named cannot be
+    reached (it may be the database that was dropped)."""
     if request.conninfo is None:
         return None
     try:
         return LiveServer(request.conninfo)
     except ConnectionFailed as exc:
-        if not request.live_optional:
-            raise
-        notes.append(f"the live server is not reachable ({exc}): tables are named from the"
-                     " catalog maps only, and WAL not archived yet is not read")  # fmt: skip
-        return None
+        first = exc
+    try:
+        return LiveServer(request.conninfo, dbname="postgres")
+    except ConnectionFailed:
+        pass
+    if not request.live_optional:
+        raise first
+    notes.append(f"the live server is not reachable ({first}): tables are named from the"
+                 " catalog maps only, and WAL not archived yet is not read")  # fmt: skip
+    return None
 
 
 def _check_system(live: LiveServer, repo: Repository) -> None:
