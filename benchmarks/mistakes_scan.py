@@ -28,8 +28,8 @@ import psycopg
 from pgsafe.cluster.local import LocalCluster
 from pgsafe.cluster.runas import repository_owner
 from pgsafe.mistakes.scan import MistakeRequest, find_mistakes
-from pgsafe.mistakes.segments import archived, fill
 from pgsafe.mistakes.segments import Source as Seg
+from pgsafe.mistakes.segments import archived, fill
 from pgsafe.pg.waldump import dump
 from pgsafe.physical.archiving import archive_settings
 from pgsafe.physical.basebackup import backup

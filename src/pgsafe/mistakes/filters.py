@@ -4,14 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from pgsafe.errors import BadInput
-from pgsafe.mistakes.model import ChangeKind, Mistake, TableChange
+from pgsafe.mistakes.model import ChangeKind, Mistake, MistakeRequest, TableChange
 from pgsafe.mistakes.naming import Namer
-
-if TYPE_CHECKING:
-    from pgsafe.mistakes.scan import MistakeRequest
 
 ROW_KINDS = frozenset({ChangeKind.DELETE, ChangeKind.UPDATE})
 

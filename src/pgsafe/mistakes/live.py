@@ -59,7 +59,7 @@ class LiveServer:
 
     def __init__(self, conninfo: str, dbname: str | None = None) -> None:
         self.conninfo = conninfo
-        self._main = connect(conninfo, **({"dbname": dbname} if dbname else {}))
+        self._main = connect(conninfo, dbname=dbname) if dbname else connect(conninfo)
         rows = self._main.execute(
             "SELECT oid::bigint, datname::text, dattablespace::bigint, datallowconn"
             " FROM pg_database"
