@@ -61,7 +61,7 @@ def test_heap_records_of_every_format() -> None:
         r = parse_line(line)
         assert r is not None and r.op is Op.DELETE and r.rel == Rel(1663, 5, 16384)
     r = parse_line(HOT)
-    assert r is not None and (r.op, r.xid, r.lsn) == (Op.UPDATE, 729, "0/0152D780")
+    assert r is not None and (r.op, r.xid, r.lsn) == (Op.UPDATE, 729, 0x0152D780)
 
 
 def test_commit_lists_dropped_relations_and_subtransactions() -> None:

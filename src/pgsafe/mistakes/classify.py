@@ -111,7 +111,7 @@ def classify(t: Committed, namer: Namer, command: str = "pgsafe") -> Mistake | N
         return None
     db = _database_of(t)
     return Mistake(
-        xid=t.xid, commit_time=t.time, lsn=names.format_lsn(names.parse_lsn(t.lsn)),
+        xid=t.xid, commit_time=t.time, lsn=names.format_lsn(t.lsn),
         timeline=t.timeline,
         database=namer.database(db) if db else None, database_oid=db,
         changes=tuple(changes), undo=f"{command} undo {t.xid}",

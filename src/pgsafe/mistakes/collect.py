@@ -51,7 +51,7 @@ class Committed:
     """A committed transaction that may have destroyed data (named later)."""
 
     xid: int
-    lsn: str
+    lsn: int
     time: datetime
     timeline: int
     rows: dict[RelKey, Counts]
@@ -69,7 +69,7 @@ class Collector:
     def __init__(self, timeline: int = 1) -> None:
         self.timeline = timeline
         self._pending: dict[int, _Pending] = {}
-        self.last_lsn: str | None = None  # of the last record fed
+        self.last_lsn: int | None = None  # of the last record fed
         self.last_time: datetime | None = None  # of the last commit or abort
 
     def _get(self, xid: int) -> _Pending:

@@ -68,7 +68,7 @@ class Record:
 
     op: Op
     xid: int
-    lsn: str
+    lsn: int
     rel: Rel | None = None  # DELETE, UPDATE, INSERT, CREATE (tablespace 0 when unknown), PAGE
     time: datetime | None = None  # COMMIT, ABORT
     dropped: tuple[Rel, ...] = ()  # COMMIT: relfilenodes it drops (tablespace 0)
@@ -84,7 +84,9 @@ def parse_line(line: str) -> Record | None:
     m = _HEAD.match(line.rstrip("\n"))
     if m is None:
         return None
-    rmgr, xid, lsn, desc = m.group(1), int(m.group(2)), m.group(3), m.group(4)
+    rmgr, xid, desc = m.group(1), int(m.group(2)), m.group(4)
+    hi, _, lo = m.group(3).partition("/")
+    lsn = (int(hi, 16) << 32) | int(lo, 16)
     if rmgr == "Heap":
         return _heap(xid, lsn, desc)
     if rmgr == "Transaction":
@@ -109,7 +111,7 @@ def _rel(m: re.Match[str]) -> Rel:
     return Rel(int(m.group(1)), int(m.group(2)), int(m.group(3)))
 
 
-def _heap(xid: int, lsn: str, desc: str) -> Record | None:
+def _heap(xid: int, lsn: int, desc: str) -> Record | None:
     if not desc.startswith(_HEAP_OPS):
         return None
     op_name = desc.split(" ", 1)[0].removesuffix("+INIT")
@@ -125,7 +127,7 @@ def _heap(xid: int, lsn: str, desc: str) -> Record | None:
     return Record(op, xid, lsn, rel=_rel(r)) if op is not None else None
 
 
-def _xact(xid: int, lsn: str, desc: str) -> Record | None:
+def _xact(xid: int, lsn: int, desc: str) -> Record | None:
     if desc.startswith(("COMMIT", "ABORT")):
         op = Op.COMMIT if desc.startswith("COMMIT") else Op.ABORT
         prepared = _PREPARED.match(desc)

@@ -18,12 +18,12 @@ from datetime import datetime, timedelta
 
 from pgsafe.errors import BadInput, ConnectionFailed
 from pgsafe.mistakes.classify import classify
-from pgsafe.mistakes.collect import Collector
+from pgsafe.mistakes.collect import Collector, Committed
 from pgsafe.mistakes.filters import Filter
 from pgsafe.mistakes.live import LiveServer
 from pgsafe.mistakes.model import Mistake, MistakeReport, MistakeRequest
 from pgsafe.mistakes.naming import Namer, load_maps
-from pgsafe.mistakes.records import parse_line
+from pgsafe.mistakes.records import Record, parse_line
 from pgsafe.mistakes.segments import Source, batches, fill, runs
 from pgsafe.mistakes.window import Start, plan_sources, start_of
 from pgsafe.pg.waldump import dump
@@ -74,34 +74,34 @@ class _Scan:
     start: Start
     keep: Filter
     namer: Namer
-    limit: int | None
     found: deque[Mistake]
     omitted: int = 0
     segments: int = 0
     live_segments: int = 0
-    seen: set[tuple[int, str]] = field(default_factory=set)
     collector: Collector = field(default_factory=Collector)
+    run_last: int | None = None  # LSN of the last record read in the current run
     stop: bool = False
 
-    def take(self, m: Mistake) -> None:
-        if (m.xid, m.lsn) in self.seen or not self.keep(m):
-            return  # a transaction read twice (timelines share their past), or filtered out
-        self.seen.add((m.xid, m.lsn))
-        if self.limit is not None and len(self.found) == self.limit:
+    def take(self, c: Committed, command: str) -> None:
+        if c.lsn < self.start.lsn:
+            return  # committed before the window (read with the segment it starts in)
+        m = classify(c, self.namer, command)
+        if m is None or not self.keep(m):
+            return
+        if self.found.maxlen is not None and len(self.found) == self.found.maxlen:
             self.omitted += 1
         self.found.append(m)
 
 
-def _records(lines: Iterator[str], after: int | None) -> Iterator[object]:
-    skipping = after is not None
+def _records(lines: Iterator[str], scan: _Scan, first: Source) -> Iterator[Record]:
+    """The records of a batch that are this timeline's and not read before."""
+    after = -1 if scan.run_last is None else scan.run_last
+    end = first.end
     for line in lines:
         r = parse_line(line)
-        if r is None:
+        if r is None or r.lsn <= after or r.lsn < first.begin or (end and r.lsn >= end):
             continue
-        if skipping:
-            if after is not None and names.parse_lsn(r.lsn) <= after:
-                continue
-            skipping = False
+        scan.run_last = r.lsn
         yield r
 
 
@@ -111,13 +111,9 @@ def _read_batch(scan: _Scan, repo: Repository, folder: str, batch: list[Source],
     if not got:
         return
     scan.collector.timeline = batch[0].timeline
-    last = scan.collector.last_lsn
-    after = names.parse_lsn(last) if last is not None else None
     with dump(folder, got[0], got[-1], major=major, rmgrs=RMGRS) as d:
-        for c in scan.collector.feed(r for r in _records(d.lines, after)):  # type: ignore[misc]
-            m = classify(c, scan.namer, command)
-            if m is not None:
-                scan.take(m)
+        for c in scan.collector.feed(_records(d.lines, scan, batch[0])):
+            scan.take(c, command)
         t = scan.collector.last_time
         if until is not None and t is not None and t > until + UNTIL_SLACK:
             d.stop()
@@ -147,9 +143,10 @@ def find_mistakes(repo: Repository, request: MistakeRequest) -> MistakeReport:
         start = start_of(repo, request.since, size)
         sources = plan_sources(repo, start, size, live, notes)
         found: deque[Mistake] = deque(maxlen=request.limit)
-        scan = _Scan(start, keep, namer, request.limit, found)
+        scan = _Scan(start, keep, namer, found)
         with tempfile.TemporaryDirectory(prefix="pgsafe-mistakes-") as folder:
             for run in runs(sources):
+                scan.run_last = None
                 for batch in batches(run):
                     _read_batch(scan, repo, folder, batch, size, major, request.command,
                                 request.until)  # fmt: skip
@@ -165,7 +162,7 @@ def find_mistakes(repo: Repository, request: MistakeRequest) -> MistakeReport:
     return MistakeReport(
         start_time=request.since or start.time, end_time=scan.collector.last_time,
         start_lsn=names.format_lsn(start.lsn),
-        end_lsn=names.format_lsn(names.parse_lsn(last)) if last else None,
+        end_lsn=names.format_lsn(last) if last is not None else None,
         backup_id=start.backup_id, segments=scan.segments, live_segments=scan.live_segments,
         mistakes=ordered, omitted=scan.omitted, notes=tuple(notes),
     )  # fmt: skip

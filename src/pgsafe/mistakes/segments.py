@@ -32,6 +32,8 @@ class Source:
     timeline: int
     segno: int
     live_folder: str | None = None
+    begin: int = 0  # records of this timeline before this LSN belong to its parent
+    end: int | None = None  # and from this LSN on, to a timeline that left it
 
 
 def archived(repo: Repository, segment_size: int) -> dict[int, set[int]]:
