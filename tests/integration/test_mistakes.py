@@ -14,6 +14,7 @@ History of the source, after one base backup (``t`` has a primary key, ``nopk`` 
     vacuum full t                 (a rewrite: not listed)
     drop table gone               (xid DROP: named through the catalog map)
     drop schema s cascade         (xid SCHEMA)
+    drop database olddb           (named through the catalog map: it is gone)
 """
 
 from __future__ import annotations
@@ -96,6 +97,7 @@ def _history(ci: str) -> dict[str, int]:
     psql_exec(ci, "VACUUM FULL t")
     x["DROP"] = _one(ci, "DROP TABLE gone")
     x["SCHEMA"] = _one(ci, "DROP SCHEMA s CASCADE")
+    psql_exec(ci, "DROP DATABASE olddb")
     return x
 
 
@@ -107,6 +109,7 @@ def src(state_home: Path) -> Iterator[Source]:
     c = make_cluster(base, "src", archive_settings(repo, state_home))
     ci = c.conninfo()
     psql_exec(ci, SETUP)
+    psql_exec(ci, "CREATE DATABASE olddb")
     r = run_pgsafe("--repo", str(repo_path), "backup", "-d", ci)
     assert r.returncode == 0, r.stderr
     xids = _history(ci)
@@ -136,15 +139,25 @@ def test_each_kind_is_found(src: Source) -> None:
     assert got[x["DROP"]] == (("drop-table", "public.gone", 0),)
     assert got[x["SCHEMA"]] == (("drop-schema", "s.inside", 0),)
     assert x["ABORTED"] not in got
-    assert set(got) == {x[k] for k in ("D", "U", "TWO", "SP", "PART", "TR", "DROP", "SCHEMA")}
+    [dropdb] = [xid for xid, changes in got.items() if changes == (("drop-database", None, 0),)]
+    listed = {x[k] for k in ("D", "U", "TWO", "SP", "PART", "TR", "DROP", "SCHEMA")}
+    assert set(got) == listed | {dropdb}
+    repo = Repository.open(str(src.repo))
+    report = find_mistakes(repo, MistakeRequest(conninfo=src.cluster.conninfo(), database="olddb"))
+    assert [(m.xid, m.database) for m in report.mistakes] == [(dropdb, "olddb")]
 
 
 def test_filters(src: Source) -> None:
     x = src.xids
     assert set(_scan(src, table="nopk")) == {x["TWO"], x["SP"], x["TR"]}
     assert set(_scan(src, kinds=frozenset({ChangeKind.UPDATE}))) == {x["U"]}
-    assert set(_scan(src, min_rows=3)) == {x["D"], x["TR"], x["DROP"], x["SCHEMA"]}
-    assert set(_scan(src, database="postgres")) == set(_scan(src))
+    everything = _scan(src)
+    assert set(_scan(src, min_rows=3)) == {x["D"], x["TR"], x["DROP"], x["SCHEMA"]} | {
+        xid for xid, c in everything.items() if c[0][0] == "drop-database"
+    }
+    assert set(_scan(src, database="postgres")) == {
+        xid for xid, c in everything.items() if c[0][0] != "drop-database"
+    }
 
 
 def test_cli_json(src: Source) -> None:
