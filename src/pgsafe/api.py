@@ -24,6 +24,7 @@ operation          request                      result
 ``expire``         :class:`ExpireRequest`       :class:`ExpiryResult`
 ``info``           (none)                       :class:`InfoReport`
 ``list_backups``   (none)                       ``list[Backup | DamagedEntry]``
+``mistakes``       :class:`MistakeRequest`      :class:`MistakeReport`
 =================  ===========================  =====================================
 
 Backups are named in requests as the CLI names them: an id, a unique id prefix, or
@@ -50,6 +51,9 @@ from pgsafe.logical import restore as _restore
 from pgsafe.logical.dump import DumpRequest
 from pgsafe.logical.export import ExportResult
 from pgsafe.logical.restore import RestoreResult
+from pgsafe.mistakes import scan as _mistakes
+from pgsafe.mistakes.model import ChangeKind, Mistake, TableChange
+from pgsafe.mistakes.scan import MistakeReport, MistakeRequest
 from pgsafe.pg.conninfo import ConnOptions
 from pgsafe.physical import basebackup as _basebackup
 from pgsafe.physical import marks as _marks
@@ -75,6 +79,7 @@ Backup = Manifest
 __all__ = [
     "Backup",
     "BackupRequest",
+    "ChangeKind",
     "ConnOptions",
     "DamagedEntry",
     "DumpRequest",
@@ -84,6 +89,9 @@ __all__ = [
     "ExportResult",
     "InfoReport",
     "MarkRequest",
+    "Mistake",
+    "MistakeReport",
+    "MistakeRequest",
     "PgsafeError",
     "RecoverRequest",
     "RecoverResult",
@@ -91,6 +99,7 @@ __all__ = [
     "RestorePoint",
     "RestoreRequest",
     "RestoreResult",
+    "TableChange",
     "TargetRequest",
     "VerifyRequest",
     "VerifyResult",
@@ -101,6 +110,7 @@ __all__ = [
     "info",
     "list_backups",
     "mark",
+    "mistakes",
     "open_repository",
     "recover",
     "restore",
@@ -289,3 +299,9 @@ def list_backups(repo: Repository) -> list[Backup | DamagedEntry]:
     """Every catalog entry, oldest first; one that cannot be read is a
     :class:`DamagedEntry` naming why (pgsafe never removes it)."""
     return repo.entries()
+
+
+def mistakes(repo: Repository, req: MistakeRequest) -> MistakeReport:
+    """The destructive transactions (DELETE, UPDATE, TRUNCATE, DROP) of a window of WAL,
+    oldest commit first, each with the command line that undoes it."""
+    return _mistakes.find_mistakes(repo, req)

@@ -17,6 +17,7 @@ Entities and where their shape is made:
   ``drill``); health: :meth:`pgsafe.status.health.Health.to_json` (``status``);
 - the recoverable window: :func:`info`; a restore point: :func:`restore_point`;
 - a retention run: :func:`expiry`;
+- a destructive transaction: :func:`mistake`; a ``mistakes`` run: :func:`mistakes`;
 - an undo or a table-level restore: :func:`undo` (``undo``, ``restore-table``).
 """
 
@@ -30,6 +31,8 @@ from pgsafe.repo.catalog import DamagedEntry, Manifest
 
 if TYPE_CHECKING:
     from pgsafe.logical.restore import RestoreResult
+    from pgsafe.mistakes.model import Mistake
+    from pgsafe.mistakes.scan import MistakeReport
     from pgsafe.physical.marks import RestorePoint
     from pgsafe.recovery.execute import RecoverResult
     from pgsafe.recovery.window import InfoReport
@@ -175,6 +178,45 @@ def expiry(r: ExpiryResult, dry_run: bool) -> Doc:
         "wal_kept_for_damaged": r.wal_kept_for_damaged,
         "oldest_needed_wal": plan.oldest_needed_wal,
         "decisions": [vars(d) for d in plan.decisions],
+    }
+
+
+def mistake(m: Mistake) -> Doc:
+    """One destructive transaction (``mistakes``): xid, commit time and LSN, database,
+    per table what it did, the rows in all, and the command that undoes it."""
+    return {
+        "xid": m.xid,
+        "commit_time": m.commit_time.isoformat(),
+        "lsn": m.lsn,
+        "timeline": m.timeline,
+        "database": m.database,
+        "database_oid": m.database_oid,
+        "kinds": sorted({str(c.kind) for c in m.changes}),
+        "tables": [c.table for c in m.changes],
+        "rows": m.rows,
+        "changes": [
+            {"kind": str(c.kind), "table": c.table, "relfilenode": c.relfilenode, "rows": c.rows}
+            for c in m.changes
+        ],
+        "undo": m.undo,
+    }
+
+
+def mistakes(r: MistakeReport) -> Doc:
+    """``mistakes``: the window read and the destructive transactions in it."""
+    return {
+        "window": {
+            "start_time": r.start_time.isoformat() if r.start_time else None,
+            "end_time": r.end_time.isoformat() if r.end_time else None,
+            "start_lsn": r.start_lsn,
+            "end_lsn": r.end_lsn,
+            "backup": r.backup_id,
+            "segments": r.segments,
+            "live_segments": r.live_segments,
+        },
+        "mistakes": [mistake(m) for m in r.mistakes],
+        "omitted": r.omitted,
+        "notes": list(r.notes),
     }
 
 

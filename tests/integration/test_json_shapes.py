@@ -53,6 +53,16 @@ RECOVER = {
     "ok": B, "started": B, "running": B, "state": S, "notes": L,
 }  # fmt: skip
 TARGET = {"kind": S, "inclusive": B, "description": S}
+MISTAKES = {"window": D, "mistakes": L, "omitted": INT, "notes": L}
+WINDOW = {
+    "start_time": (S, N), "end_time": (S, N), "start_lsn": S, "end_lsn": (S, N),
+    "backup": (S, N), "segments": INT, "live_segments": INT,
+}  # fmt: skip
+MISTAKE = {
+    "xid": INT, "commit_time": S, "lsn": S, "timeline": INT, "database": (S, N),
+    "database_oid": INT, "kinds": L, "tables": L, "rows": INT, "changes": L, "undo": S,
+}  # fmt: skip
+CHANGE = {"kind": S, "table": (S, N), "relfilenode": INT, "rows": INT}
 PLAN = {"backup": S, "backup_finished_at": S, "timeline": INT, "wal_needed": D, "window": D}
 
 
@@ -129,6 +139,7 @@ def test_physical_commands(archived: tuple[LocalCluster, Path]) -> None:
     shaped(backup, PHYSICAL, "backup")
     assert (backup["kind"], backup["status"], backup["format"]) == ("physical", "ok", "tar")
     psql_exec(ci, "INSERT INTO t VALUES (1)")
+    psql_exec(ci, "DELETE FROM t")
     rc, mark = js("--repo", r, "mark", "shapes", "-d", ci)
     assert rc == 0
     shaped(mark, MARK, "mark")
@@ -147,6 +158,12 @@ def test_physical_commands(archived: tuple[LocalCluster, Path]) -> None:
         shaped(b, {"id": S, "finished_at": S, "start_lsn": S, "stop_lsn": S}, f"backups[{i}]")
     for i, g in enumerate(tl["gaps"]):
         shaped(g, {"first": S, "last": S, "count": INT}, f"gaps[{i}]")
+    rc, found = js("--repo", r, "mistakes", "-d", ci)
+    assert rc == 0
+    shaped(found, MISTAKES, "mistakes")
+    shaped(found["window"], WINDOW, "mistakes.window")
+    m = shaped(found["mistakes"][-1], MISTAKE, "mistakes.mistakes[-1]")
+    shaped(m["changes"][0], CHANGE, "mistakes.mistakes[-1].changes[0]")
     pgdata = str(repo_path.parent / "recovered")  # a folder the postgres user can reach
     rc, rec = js("--repo", r, "recover", "--pgdata", pgdata, "--immediate", "--dry-run")
     assert rc == 0, rec

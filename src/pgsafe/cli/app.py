@@ -28,6 +28,7 @@ COMMAND_MODULES: dict[str, str] = {
     **dict.fromkeys(("undo", "restore-table"), "commands_undo"),
     "sandbox": "commands_sandbox",
     "demo": "commands_demo",
+    "mistakes": "commands_mistakes",
     **dict.fromkeys(("daemon", "schedule"), "commands_schedule"),
 }
 

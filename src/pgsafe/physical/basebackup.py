@@ -66,6 +66,7 @@ from pgsafe.pg.connect import connect
 from pgsafe.pg.process import Exited, spawn
 from pgsafe.pg.programs import find_program
 from pgsafe.pg.runner import tool_env
+from pgsafe.physical import catalogmap
 from pgsafe.physical.follow import follow
 from pgsafe.physical.server import facts
 from pgsafe.physical.tarscan import TarTap
@@ -377,6 +378,7 @@ def backup(
             " current_setting('TimeZone')"
         ).fetchone()
         assert end is not None
+        cmap = catalogmap.take(conninfo, conn)  # names for `pgsafe mistakes`
     details = physical_details(
         taken.backup_label.decode(), taken.backup_manifest, f.wal_segment_size
     )
@@ -388,6 +390,7 @@ def backup(
     stored = taken.data
     pm_stored = Hasher(encoder.encode([taken.backup_manifest]))
     repo.storage.put(repo.object_key(backup_id, pm_object), pm_stored)
+    extra = [catalogmap.store(repo, backup_id, encoder, cmap)] if cmap is not None else []
     manifest = Manifest(
         id=backup_id,
         kind=BackupKind.PHYSICAL,
@@ -409,6 +412,7 @@ def backup(
                 pm_object, pm_stored.size, pm_stored.sha256,
                 len(taken.backup_manifest), label_codec, "pg_manifest",
             ),
+            *extra,
         ],
         physical=details,
         pgsafe_version=__version__,
