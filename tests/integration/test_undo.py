@@ -214,12 +214,13 @@ def test_bad_inputs_exit_2_nothing_changed(live: Live, pg: LocalCluster) -> None
     harmless = live.mistake("INSERT INTO orders VALUES (2000, 1, 'fine')")
     xid = live.mistake("DELETE FROM stock WHERE sku = 1")
     live.archive()
-    r = live.pgsafe("undo", str(harmless))
-    assert r.returncode == 2 and "nothing in database shop" in r.stderr, r.stderr
+    r = live.pgsafe("undo", str(harmless))  # not destructive: refused, the candidates listed
+    assert r.returncode == 2 and "not a destructive transaction" in r.stderr, r.stderr
+    assert f"{xid} (delete public.stock" in r.stderr
     r = live.pgsafe("undo", str(xid), "-t", "orders")
     assert r.returncode == 2 and "public.stock" in r.stderr, r.stderr
     r = live.pgsafe("undo", "4000000000")
-    assert r.returncode == 2 and "recoverable window is" in r.stderr, r.stderr
+    assert r.returncode == 2 and "in the window of WAL read" in r.stderr, r.stderr
     psql_exec(pg.conninfo(), "DROP DATABASE IF EXISTS shop")
     psql_exec(pg.conninfo(), "CREATE DATABASE shop")
     other = run_pgsafe("--repo", str(live.repo), "undo", str(xid), "-d", pg.conninfo("shop"))

@@ -33,7 +33,7 @@ from pgsafe.undo.model import (
     UndoResult,
 )
 from pgsafe.undo.throwaway import recovered
-from pgsafe.undo.validate import check_server, known_mistake
+from pgsafe.undo.validate import check_server, check_tables, known_mistake
 from pgsafe.wal import server_record
 
 
@@ -100,7 +100,8 @@ def undo(repo: Repository, req: UndoRequest) -> UndoResult:
         check_server(repo, live)
         db = _database(live)
     what = f"transaction {xid}" if xid is not None else req.target.describe()
-    known_mistake(repo, xid, db)
+    mistake = known_mistake(repo, xid, db, conninfo)
+    check_tables(mistake, req.tables, what)
     result = UndoResult(req.target.describe(), db, xid, dry_run=req.dry_run)
     with (
         recovered(repo, req.target, db, exclusive=True, major=major, timeout=req.timeout) as (
@@ -113,7 +114,7 @@ def undo(repo: Repository, req: UndoRequest) -> UndoResult:
         before.execute(shape.SESSION)
         live.execute(shape.SESSION)
         if xid is not None:
-            found = touched.by_transaction(before, live, xid, stop.locked)
+            found = touched.by_transaction(before, live, xid, stop.locked, mistake)
         else:
             found = touched.since_target(before, live, req.tables)
         if not found:

@@ -23,7 +23,7 @@ from psycopg import sql
 
 from pgsafe.errors import BadInput
 from pgsafe.logical.tables import Table, match
-from pgsafe.mistakes.model import ChangeKind
+from pgsafe.mistakes.model import ChangeKind, Mistake
 
 _RELATIONS_SQL = """
 SELECT c.oid::bigint, n.nspname, c.relname, c.relkind::text, c.relfilenode::bigint,
@@ -77,10 +77,27 @@ def _count(conn: psycopg.Connection[Any], q: sql.Composed) -> int:
     return int(row[0]) if row else 0
 
 
+def _kinds(mistake: Mistake | None) -> dict[str, set[ChangeKind]] | None:
+    """What the WAL scan says the transaction did to each table (None: not every
+    table it touched could be named, so every table is looked at)."""
+    if mistake is None or any(c.table is None for c in mistake.changes):
+        return None
+    out: dict[str, set[ChangeKind]] = {}
+    for c in mistake.changes:
+        out.setdefault(str(c.table), set()).add(c.kind)
+    return out
+
+
 def by_transaction(
-    before: psycopg.Connection[Any], live: psycopg.Connection[Any], xid: int, locked: list[int]
+    before: psycopg.Connection[Any],
+    live: psycopg.Connection[Any],
+    xid: int,
+    locked: list[int],
+    mistake: Mistake | None = None,
 ) -> list[Touched]:
-    """Tables transaction ``xid`` deleted or changed rows in, truncated or dropped."""
+    """Tables transaction ``xid`` deleted or changed rows in, truncated or dropped;
+    only those the WAL scan names, when it names every one."""
+    scanned = _kinds(mistake)
     rels = relations(before)
     now = {r.oid: r for r in relations(live)}
     out: dict[int, Touched] = {}
@@ -92,6 +109,9 @@ def by_transaction(
     for r in rels:
         if r.oid in out or r.table.partitioned:
             continue
+        kinds = scanned.get(r.table.qualified) if scanned is not None else None
+        if scanned is not None and kinds is None:
+            continue
         if r.oid in locked and now.get(r.oid) and now[r.oid].relfilenode != r.relfilenode:
             out[r.oid] = Touched(r, ChangeKind.TRUNCATE, 0)
             continue
@@ -102,7 +122,8 @@ def by_transaction(
             ),
         )
         if n:
-            out[r.oid] = Touched(r, ChangeKind.DELETE, n)
+            only_update = kinds == {ChangeKind.UPDATE}
+            out[r.oid] = Touched(r, ChangeKind.UPDATE if only_update else ChangeKind.DELETE, n)
     # a partition of a dropped partitioned table comes back with it
     return [
         t
