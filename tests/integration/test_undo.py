@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -256,3 +257,18 @@ def test_sigint_removes_the_throwaway_cluster(live: Live) -> None:
     assert "aborted" in err or "interrupted" in err
     assert count(live, "SELECT count(*) FROM stock WHERE sku = 2") == 0
     assert os.path.exists(live.repo)
+
+
+def test_guard_prints_an_undo_that_works_at_once(live: Live) -> None:
+    before = query(live.db, "SELECT * FROM orders ORDER BY id")
+    risky = ["psql", "-X", "-q", "-d", live.db, "-c", "UPDATE orders SET amount = 0"]
+    r = run_pgsafe("--repo", str(live.repo), "guard", "-d", live.db, "--json", "--", *risky)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["method"] == "restore point"
+    undo = shlex.split(doc["undo"])
+    assert undo[0] == "pgsafe" and "undo" in undo and "--name" in undo
+    u = run_pgsafe(*undo[1:], timeout=600)  # at once: no WAL switch in between
+    assert u.returncode == 0, u.stderr
+    assert query(live.db, "SELECT * FROM orders ORDER BY id") == before
+    assert live.leftovers() == []
