@@ -25,6 +25,8 @@ operation          request                      result
 ``info``           (none)                       :class:`InfoReport`
 ``list_backups``   (none)                       ``list[Backup | DamagedEntry]``
 ``mistakes``       :class:`MistakeRequest`      :class:`MistakeReport`
+``undo``           :class:`UndoRequest`         :class:`UndoResult`
+``restore_table``  :class:`RestoreTableRequest` :class:`UndoResult`
 =================  ===========================  =====================================
 
 Backups are named in requests as the CLI names them: an id, a unique id prefix, or
@@ -69,6 +71,8 @@ from pgsafe.repo.repository import Repository
 from pgsafe.retention import expire as _expire
 from pgsafe.retention.expire import ExpiryResult
 from pgsafe.retention.policy import from_config
+from pgsafe.undo import run as _undo
+from pgsafe.undo.model import OnConflict, RestoreTableRequest, UndoRequest, UndoResult
 from pgsafe.verify.drill import drill as _drill
 from pgsafe.verify.logical import verify_logical as _verify_logical
 from pgsafe.verify.report import VerifyResult
@@ -92,6 +96,7 @@ __all__ = [
     "Mistake",
     "MistakeReport",
     "MistakeRequest",
+    "OnConflict",
     "PgsafeError",
     "RecoverRequest",
     "RecoverResult",
@@ -99,8 +104,11 @@ __all__ = [
     "RestorePoint",
     "RestoreRequest",
     "RestoreResult",
+    "RestoreTableRequest",
     "TableChange",
     "TargetRequest",
+    "UndoRequest",
+    "UndoResult",
     "VerifyRequest",
     "VerifyResult",
     "backup",
@@ -114,7 +122,9 @@ __all__ = [
     "open_repository",
     "recover",
     "restore",
+    "restore_table",
     "target_request",
+    "undo",
     "verify",
 ]
 
@@ -305,3 +315,16 @@ def mistakes(repo: Repository, req: MistakeRequest) -> MistakeReport:
     """The destructive transactions (DELETE, UPDATE, TRUNCATE, DROP) of a window of WAL,
     oldest commit first, each with the command line that undoes it."""
     return _mistakes.find_mistakes(repo, req)
+
+
+def undo(repo: Repository, req: UndoRequest) -> UndoResult:
+    """Bring back into the live database what a transaction deleted, changed, truncated
+    or dropped (or everything since a time or restore point), in one transaction; a
+    plan with conflicts and no ``on_conflict`` comes back ``refused``, nothing changed."""
+    return _undo.undo(repo, req)
+
+
+def restore_table(repo: Repository, req: RestoreTableRequest) -> UndoResult:
+    """A table as of any moment of the recoverable window, into the live database under
+    a new name (the cluster is not rolled back)."""
+    return _undo.restore_table(repo, req)

@@ -63,6 +63,14 @@ MISTAKE = {
     "database_oid": INT, "kinds": L, "tables": L, "rows": INT, "changes": L, "undo": S,
 }  # fmt: skip
 CHANGE = {"kind": S, "table": (S, N), "relfilenode": INT, "rows": INT}
+UNDO = {
+    "target": S, "database": S, "xid": (INT, N), "dry_run": B, "applied": B, "refused": B,
+    "ok": B, "rows_back": INT, "conflicts": INT, "seconds": (float, int), "tables": L, "notes": L,
+}  # fmt: skip
+UNDO_TABLE = {
+    "table": S, "action": S, "kind": S, "key": L, "new_name": (S, N), "rows": INT, "counts": D,
+    "conflicts": L,
+}  # fmt: skip
 PLAN = {"backup": S, "backup_finished_at": S, "timeline": INT, "wal_needed": D, "window": D}
 
 
@@ -164,6 +172,12 @@ def test_physical_commands(archived: tuple[LocalCluster, Path]) -> None:
     shaped(found["window"], WINDOW, "mistakes.window")
     m = shaped(found["mistakes"][-1], MISTAKE, "mistakes.mistakes[-1]")
     shaped(m["changes"][0], CHANGE, "mistakes.mistakes[-1].changes[0]")
+    rc, undo = js("--repo", r, "undo", str(m["xid"]), "-d", ci, "--dry-run")
+    assert rc == 0, undo
+    shaped(undo, UNDO, "undo")
+    assert undo["dry_run"] is True and undo["applied"] is False
+    shaped(undo["tables"][0], UNDO_TABLE, "undo.tables[0]")
+    assert undo["tables"][0]["counts"] == {"insert": 1}
     pgdata = str(repo_path.parent / "recovered")  # a folder the postgres user can reach
     rc, rec = js("--repo", r, "recover", "--pgdata", pgdata, "--immediate", "--dry-run")
     assert rc == 0, rec
