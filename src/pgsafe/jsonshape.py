@@ -224,6 +224,7 @@ def undo(r: UndoResult) -> Doc:
     """``undo`` / ``restore-table``: the target, the plan per table (row counts by
     action, conflicts), and whether it was applied, refused or a dry run."""
     return {
+        "operation": r.operation,
         "target": r.target,
         "database": r.database,
         "xid": r.xid,

@@ -64,7 +64,8 @@ MISTAKE = {
 }  # fmt: skip
 CHANGE = {"kind": S, "table": (S, N), "relfilenode": INT, "rows": INT}
 UNDO = {
-    "target": S, "database": S, "xid": (INT, N), "dry_run": B, "applied": B, "refused": B,
+    "operation": S, "target": S, "database": S, "xid": (INT, N), "dry_run": B, "applied": B,
+    "refused": B,
     "ok": B, "rows_back": INT, "conflicts": INT, "seconds": (float, int), "tables": L, "notes": L,
 }  # fmt: skip
 UNDO_TABLE = {

@@ -105,6 +105,7 @@ class UndoResult:
     refused: bool = False  # conflicts and no --on-conflict: nothing was changed
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    operation: str = "undo"  # or "restore-table"
 
     @property
     def conflicts(self) -> int:
@@ -119,7 +120,10 @@ class UndoResult:
 
     def text(self) -> str:
         what = f"transaction {self.xid}" if self.xid is not None else self.target
-        lines = [f"undo of {what} in database {self.database}"]
+        if self.operation == "undo":
+            lines = [f"undo of {what} in database {self.database}"]
+        else:
+            lines = [f"{self.operation} as of {what} into database {self.database}"]
         lines += [f"  {t.describe()}" for t in self.tables]
         for t in self.tables:
             for c in t.conflicts[:20]:

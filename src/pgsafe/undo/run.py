@@ -250,7 +250,9 @@ def restore_table(repo: Repository, req: RestoreTableRequest) -> UndoResult:
             f"a table {req.as_name!r} exists in the live database",
             hint="choose another name with --as",
         )
-    result = UndoResult(req.target.describe(), db, None, dry_run=req.dry_run)
+    result = UndoResult(
+        req.target.describe(), db, None, dry_run=req.dry_run, operation="restore-table"
+    )
     with (
         recovered(repo, req.target, db, exclusive=False, major=major, timeout=req.timeout) as (
             cluster,
@@ -272,7 +274,7 @@ def restore_table(repo: Repository, req: RestoreTableRequest) -> UndoResult:
             TablePlan(
                 roots[0].qualified,
                 TableAction.CREATE,
-                "as of target",
+                "as it was",
                 [],
                 new_name=renamed.qualified,
                 rows=n,
