@@ -152,9 +152,12 @@ def test_later_conflicting_insert_is_refused_then_skipped(live: Live) -> None:
     r = live.pgsafe("undo", str(xid), "--on-conflict", "skip")
     assert r.returncode == 0, r.stderr
     assert query(live.db, "SELECT id, note FROM orders WHERE id BETWEEN 31 AND 35 ORDER BY id") == [
-        (31, "order 31"), (32, "order 32"), (33, "a new order 33"), (34, "order 34"),
+        (31, "order 31"),
+        (32, "order 32"),
+        (33, "a new order 33"),
+        (34, "order 34"),
         (35, "order 35"),
-    ]  # fmt: skip
+    ]
 
 
 def test_two_tables_in_one_transaction_parent_first(live: Live) -> None:
@@ -183,9 +186,12 @@ def test_truncate_and_partitioned_table(live: Live) -> None:
 
 
 def test_drop_table_comes_back_whole(live: Live) -> None:
-    psql_exec(live.db, "CREATE TABLE notes (id serial PRIMARY KEY, body text CHECK (body <> ''));"
-              "CREATE INDEX notes_body ON notes (body);"
-              "INSERT INTO notes (body) SELECT 'n' || g FROM generate_series(1, 25) g")  # fmt: skip
+    psql_exec(
+        live.db,
+        "CREATE TABLE notes (id serial PRIMARY KEY, body text CHECK (body <> ''));"
+        "CREATE INDEX notes_body ON notes (body);"
+        "INSERT INTO notes (body) SELECT 'n' || g FROM generate_series(1, 25) g",
+    )
     live.archive()
     xid = live.mistake("DROP TABLE notes")
     live.archive()
@@ -203,8 +209,20 @@ def test_restore_table_as_of_a_time_under_a_new_name(live: Live) -> None:
     time.sleep(0.5)
     live.mistake("UPDATE orders SET amount = -1")
     live.archive()
-    r = run_pgsafe("--repo", str(live.repo), "restore-table", "-t", "orders", "--time", at,
-                   "--as", "orders_then", "-d", live.db, timeout=600)  # fmt: skip
+    r = run_pgsafe(
+        "--repo",
+        str(live.repo),
+        "restore-table",
+        "-t",
+        "orders",
+        "--time",
+        at,
+        "--as",
+        "orders_then",
+        "-d",
+        live.db,
+        timeout=600,
+    )
     assert r.returncode == 0, r.stderr
     assert count(live, "SELECT count(*) FROM orders_then WHERE amount = -1") == 0
     assert count(live, "SELECT count(*) FROM orders WHERE amount = -1") > 0
@@ -237,8 +255,10 @@ def test_sigint_removes_the_throwaway_cluster(live: Live) -> None:
     live.archive()
     proc = subprocess.Popen(
         [sys.executable, "-m", "pgsafe", "--repo", str(live.repo), "undo", str(xid), "-d", live.db],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     clusters = live.home / "clusters"
     deadline = time.monotonic() + 120
     started = False
@@ -272,3 +292,26 @@ def test_guard_prints_an_undo_that_works_at_once(live: Live) -> None:
     assert u.returncode == 0, u.stderr
     assert query(live.db, "SELECT * FROM orders ORDER BY id") == before
     assert live.leftovers() == []
+
+
+def test_update_without_primary_key_and_undo_as_a_new_table(live: Live) -> None:
+    log_before = query(live.db, "SELECT at, msg, count(*) FROM log GROUP BY 1, 2 ORDER BY 1, 2")
+    xid = live.mistake("UPDATE log SET msg = 'overwritten' WHERE at = 1")
+    live.mistake("INSERT INTO log VALUES (9, 'later')")
+    live.archive()
+    r = live.pgsafe("undo", str(xid), "--json")
+    assert r.returncode == 0, r.stderr
+    table = json.loads(r.stdout)["tables"][0]
+    assert table["counts"] == {"insert": 4, "remove": 4}  # old rows back, new versions gone
+    after = query(
+        live.db, "SELECT at, msg, count(*) FROM log WHERE at <> 9 GROUP BY 1, 2 ORDER BY 1, 2"
+    )
+    assert after == log_before
+    assert count(live, "SELECT count(*) FROM log WHERE at = 9") == 1
+    xid = live.mistake("TRUNCATE stock")
+    live.archive()
+    r = live.pgsafe("undo", str(xid), "--as", "stock_before")
+    assert r.returncode == 0, r.stderr
+    assert count(live, "SELECT count(*) FROM stock") == 0  # the live table is left alone
+    assert count(live, "SELECT count(*) FROM stock_before") > 0
+    assert count(live, "SELECT count(*) FROM pg_indexes WHERE indexname = 'stock_before_pkey'") == 1
