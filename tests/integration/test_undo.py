@@ -315,3 +315,20 @@ def test_update_without_primary_key_and_undo_as_a_new_table(live: Live) -> None:
     assert count(live, "SELECT count(*) FROM stock") == 0  # the live table is left alone
     assert count(live, "SELECT count(*) FROM stock_before") > 0
     assert count(live, "SELECT count(*) FROM pg_indexes WHERE indexname = 'stock_before_pkey'") == 1
+
+
+def test_dropped_partitioned_table_comes_back_with_its_partitions(live: Live) -> None:
+    events = query(live.db, "SELECT * FROM events ORDER BY id")
+    xid = live.mistake("DROP TABLE events")
+    live.archive()
+    r = live.pgsafe("undo", str(xid), "--json")
+    assert r.returncode == 0, r.stderr
+    tables = json.loads(r.stdout)["tables"]
+    assert [(t["table"], t["action"]) for t in tables] == [("public.events", "create")]
+    assert query(live.db, "SELECT * FROM events ORDER BY id") == events
+    parts = query(
+        live.db,
+        "SELECT relname FROM pg_partition_tree('events') p"
+        " JOIN pg_class c ON c.oid = p.relid ORDER BY 1",
+    )
+    assert [p[0] for p in parts] == ["events", "events_2024", "events_2025"]

@@ -103,7 +103,13 @@ def by_transaction(
     out: dict[int, Touched] = {}
     dropped: set[str] = set()
     for r in rels:
-        if r.oid in locked and r.oid not in now:
+        # the scan names dropped relations by their storage: a partitioned table has none
+        named_drop = (
+            scanned is None
+            or r.table.partitioned
+            or ChangeKind.DROP_TABLE in scanned.get(r.table.qualified, ())
+        )
+        if r.oid in locked and r.oid not in now and named_drop:
             out[r.oid] = Touched(r, ChangeKind.DROP_TABLE, 0)
             dropped.add(r.table.pattern())
     for r in rels:
