@@ -37,6 +37,14 @@ from pgsafe.undo.validate import check_server, check_tables, known_mistake
 from pgsafe.wal import server_record
 
 
+def _describe(target: TargetRequest) -> str:
+    if target.kind == "name":
+        return f"everything since restore point {target.value}"
+    if target.kind == "time":
+        return f"everything since {target.value}"
+    return target.describe()
+
+
 def _major(repo: Repository) -> int:
     record = server_record.load(repo)
     if record is None:
@@ -99,10 +107,10 @@ def undo(repo: Repository, req: UndoRequest) -> UndoResult:
     with connect(conninfo) as live:
         check_server(repo, live)
         db = _database(live)
-    what = f"transaction {xid}" if xid is not None else req.target.describe()
+    what = f"transaction {xid}" if xid is not None else _describe(req.target)
     mistake = known_mistake(repo, xid, db, conninfo)
     check_tables(mistake, req.tables, what)
-    result = UndoResult(req.target.describe(), db, xid, dry_run=req.dry_run)
+    result = UndoResult(_describe(req.target), db, xid, dry_run=req.dry_run)
     with (
         recovered(repo, req.target, db, exclusive=True, major=major, timeout=req.timeout) as (
             cluster,
