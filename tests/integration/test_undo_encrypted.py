@@ -1,10 +1,14 @@
-"""pgsafe undo from an age-encrypted, compressed repository: the scan and the throwaway
-recovery decode through the repository's codecs; without the key it is refused (exit 2)
-and nothing changes."""
+"""pgsafe undo from age-encrypted repositories (a folder, an S3-compatible bucket): the
+scan and the throwaway recovery decode through the repository's codecs; without the key
+it is refused (exit 2) and nothing changes."""
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -14,7 +18,23 @@ from pgsafe.physical.archiving import archive_settings
 from pgsafe.physical.switch import switch_and_wait
 from pgsafe.repo.repository import Repository
 from tests.conftest import make_cluster, psql_exec, query, reachable_tmpdir, run_pgsafe
-from tests.integration.test_physical_codecs import make_identity
+from tests.fixtures_s3 import S3Server
+from tests.integration.test_physical_codecs import archive_backup_and_changes, make_identity
+
+
+@contextmanager
+def patched_env(extra: dict[str, str]) -> Iterator[None]:
+    """The S3 endpoint and keys in this process too (Repository.open of the bucket)."""
+    old = {k: os.environ.get(k) for k in extra}
+    os.environ.update(extra)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def test_undo_from_an_encrypted_repository(state_home: Path) -> None:
@@ -60,4 +80,34 @@ def test_undo_from_an_encrypted_repository(state_home: Path) -> None:
         assert query(ci, "SELECT v FROM t WHERE id = 45") == [("v45",)]
     finally:
         c.destroy()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_undo_from_an_encrypted_s3_repository(
+    state_home: Path, s3_server: S3Server, s3_bucket: str
+) -> None:
+    """An age-encrypted repository in an S3-compatible bucket: the DELETE of 1,000 rows
+    of a table without a primary key is found in the WAL and undone."""
+    base = reachable_tmpdir("pgsafe-undo-s3-")
+    keys = base / "keys"
+    keys.mkdir(mode=0o755)
+    identity = make_identity(keys)
+    url = f"s3://{s3_bucket}/pgsafe"
+    cfg = base / "s3.toml"
+    cfg.write_text(f'encryption = "age"\nage_recipients = ["{identity.public}"]\n')
+    where = ["--config", str(cfg), "--repo", url]
+    env = {**s3_server.env(), "PGSAFE_AGE_IDENTITY_FILE": str(identity.path)}
+    with patched_env(s3_server.env()):
+        run = archive_backup_and_changes(base, "s3-src", where, env, lambda: Repository.open(url))
+    try:
+        ci = run.cluster.conninfo()
+        found = run_pgsafe(*where, "mistakes", "-d", ci, "--json", env=env)
+        assert found.returncode == 0, found.stderr
+        xid = next(m["xid"] for m in json.loads(found.stdout)["mistakes"] if "delete" in m["kinds"])
+        r = run_pgsafe(*where, "undo", str(xid), "-d", ci, env=env, timeout=600)
+        assert r.returncode == 0, r.stderr
+        assert query(ci, "SELECT count(*) FROM t WHERE phase = 'base'") == [(1000,)]
+        assert query(ci, "SELECT count(*) FROM t WHERE phase = 'before'") == [(10,)]
+    finally:
+        run.cluster.destroy()
         shutil.rmtree(base, ignore_errors=True)
