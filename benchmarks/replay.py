@@ -132,7 +132,9 @@ def _spool_hit(head: str, seg: Path, folder: Path, runs: int) -> float:
             (sp / (seg.name + walspool.SUM)).write_bytes(line)
             argv = ["/bin/sh", "-c", f'{head} wal-get --spool {sp} {seg.name} "$0"', "x"]
             t0 = time.perf_counter()
-            subprocess.run(argv, check=True, **{**runas.popen_kwargs(user), "cwd": folder})
+            run_as = runas.popen_kwargs(user)
+            run_as["cwd"] = str(folder)
+            subprocess.run(argv, check=True, **run_as)
             walls.append(time.perf_counter() - t0)
             (folder / "x").unlink()
     finally:

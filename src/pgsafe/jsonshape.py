@@ -16,7 +16,9 @@ Entities and where their shape is made:
 - a verification: :meth:`pgsafe.verify.report.VerifyResult.to_json` (``verify``,
   ``drill``); health: :meth:`pgsafe.status.health.Health.to_json` (``status``);
 - the recoverable window: :func:`info`; a restore point: :func:`restore_point`;
-- a retention run: :func:`expiry`.
+- a retention run: :func:`expiry`;
+- a destructive transaction: :func:`mistake`; a ``mistakes`` run: :func:`mistakes`;
+- an undo or a table-level restore: :func:`undo` (``undo``, ``restore-table``).
 """
 
 from __future__ import annotations
@@ -30,9 +32,12 @@ from pgsafe.repo.catalog import DamagedEntry, Manifest, fingerprints_doc, physic
 
 if TYPE_CHECKING:
     from pgsafe.logical.restore import RestoreResult
+    from pgsafe.mistakes.model import Mistake
+    from pgsafe.mistakes.scan import MistakeReport
     from pgsafe.recovery.execute import RecoverResult
     from pgsafe.recovery.window import InfoReport
     from pgsafe.retention.expire import ExpiryResult
+    from pgsafe.undo.model import UndoResult
 
 Doc = dict[str, object]
 
@@ -174,4 +179,75 @@ def expiry(r: ExpiryResult, dry_run: bool) -> Doc:
         "wal_kept_for_damaged": r.wal_kept_for_damaged,
         "oldest_needed_wal": plan.oldest_needed_wal,
         "decisions": [vars(d) for d in plan.decisions],
+    }
+
+
+def mistake(m: Mistake) -> Doc:
+    """One destructive transaction (``mistakes``): xid, commit time and LSN, database,
+    per table what it did, the rows in all, and the command that undoes it."""
+    return {
+        "xid": m.xid,
+        "commit_time": m.commit_time.isoformat(),
+        "lsn": m.lsn,
+        "timeline": m.timeline,
+        "database": m.database,
+        "database_oid": m.database_oid,
+        "kinds": sorted({str(c.kind) for c in m.changes}),
+        "tables": [c.table for c in m.changes],
+        "rows": m.rows,
+        "changes": [
+            {"kind": str(c.kind), "table": c.table, "relfilenode": c.relfilenode, "rows": c.rows}
+            for c in m.changes
+        ],
+        "undo": m.undo,
+    }
+
+
+def mistakes(r: MistakeReport) -> Doc:
+    """``mistakes``: the window read and the destructive transactions in it."""
+    return {
+        "window": {
+            "start_time": r.start_time.isoformat() if r.start_time else None,
+            "end_time": r.end_time.isoformat() if r.end_time else None,
+            "start_lsn": r.start_lsn,
+            "end_lsn": r.end_lsn,
+            "backup": r.backup_id,
+            "segments": r.segments,
+            "live_segments": r.live_segments,
+        },
+        "mistakes": [mistake(m) for m in r.mistakes],
+        "omitted": r.omitted,
+        "notes": list(r.notes),
+    }
+
+
+def undo(r: UndoResult) -> Doc:
+    """``undo`` / ``restore-table``: the target, the plan per table (row counts by
+    action, conflicts), and whether it was applied, refused or a dry run."""
+    return {
+        "operation": r.operation,
+        "target": r.target,
+        "database": r.database,
+        "xid": r.xid,
+        "dry_run": r.dry_run,
+        "applied": r.applied,
+        "refused": r.refused,
+        "ok": r.applied or (r.dry_run and not r.refused),
+        "rows_back": r.rows_back,
+        "conflicts": r.conflicts,
+        "seconds": round(r.seconds, 3),
+        "tables": [
+            {
+                "table": t.table,
+                "action": t.action,
+                "kind": t.kind,
+                "key": list(t.key),
+                "new_name": t.new_name,
+                "rows": t.rows,
+                "counts": {str(a): n for a, n in t.counts.items()},
+                "conflicts": [{"key": c.key, "now": c.now} for c in t.conflicts],
+            }
+            for t in r.tables
+        ],
+        "notes": list(r.notes),
     }

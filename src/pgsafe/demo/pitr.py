@@ -2,10 +2,13 @@
 
 On a cluster pgsafe controls: archiving into the repository, tables ``transactions``
 and ``recovery_log``, a base backup, four transactions a few seconds apart, then the
-disaster (every transaction deleted).  Recover into a new data directory on another
-port to a time just after transaction 2 and prove it (count = 2, ids = [1, 2], latest
-transaction time <= target, no trace of the disaster); then again to just after
-transaction 1.  Returns a structured report; the caller prints it.
+disaster (every transaction deleted), then a legitimate transaction 5.  Recover into a
+new data directory on another port to a time just after transaction 2 and prove it
+(count = 2, ids = [1, 2], latest transaction time <= target, no trace of the disaster);
+then again to just after transaction 1.  Then undo the mistake in the live database:
+``pgsafe mistakes`` finds the DELETE in the WAL (its time, its 4 rows), ``pgsafe undo``
+brings rows 1-4 back, and transaction 5 is still there (:mod:`pgsafe.demo.undo`).
+Returns a structured report; the caller prints it.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from pathlib import Path
 from psycopg import sql
 
 from pgsafe.cluster.local import LocalCluster
+from pgsafe.demo.undo import UndoProof, undo_the_mistake
 from pgsafe.errors import PgsafeError
 from pgsafe.pg.connect import connect
 from pgsafe.pg.conninfo import ConnOptions
@@ -57,10 +61,12 @@ class ScenarioReport:
     backup_id: str
     transactions: list[Transaction] = field(default_factory=list)
     recoveries: list[RecoveryProof] = field(default_factory=list)
+    undo: UndoProof | None = None
 
     @property
     def ok(self) -> bool:
-        return bool(self.recoveries) and all(r.ok for r in self.recoveries)
+        undone = self.undo is not None and self.undo.ok
+        return bool(self.recoveries) and all(r.ok for r in self.recoveries) and undone
 
     def text(self) -> str:
         lines = [f"PITR scenario on database {self.database} (base backup {self.backup_id})"]
@@ -140,6 +146,13 @@ def run_pitr_scenario(
             time.sleep(gap_seconds / 2)
         conn.execute("DELETE FROM transactions")
         conn.execute("INSERT INTO recovery_log (event) VALUES ('disaster')")
+        time.sleep(gap_seconds / 2)
+        row = conn.execute(
+            "INSERT INTO transactions (id, amount, description) VALUES (5, 310.00,"
+            " 'transaction 5 (after the mistake)') RETURNING created_at"
+        ).fetchone()
+        assert row is not None
+        report.transactions.append(Transaction(5, 310.00, row[0].isoformat()))
     switch_and_wait(conninfo, repo, timeout=60)
     for label, ids, target in (("after transaction 2", [1, 2], targets[1]),
                                ("after transaction 1", [1], targets[0])):  # fmt: skip
@@ -159,4 +172,5 @@ def run_pitr_scenario(
             if not keep:
                 with contextlib.suppress(PgsafeError):
                     LocalCluster(pgdata).destroy()
+    report.undo = undo_the_mistake(repo, db, dbname)
     return report

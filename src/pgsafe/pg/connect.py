@@ -6,6 +6,7 @@ No error made here holds a password: the server's or libpq's text passes through
 from __future__ import annotations
 
 import psycopg
+from psycopg.conninfo import make_conninfo
 from psycopg.rows import TupleRow
 
 from pgsafe.errors import ConnectionFailed
@@ -16,8 +17,17 @@ Connection = psycopg.Connection[TupleRow]
 """A connection as :func:`connect` opens it: rows are tuples."""
 
 
-def connect(conninfo: str, *, autocommit: bool = True, connect_timeout: int = 10) -> Connection:
-    """Connect, or raise :class:`ConnectionFailed` (exit 2) with a hint."""
+def connect(
+    conninfo: str,
+    *,
+    autocommit: bool = True,
+    connect_timeout: int = 10,
+    dbname: str | None = None,
+) -> Connection:
+    """Connect, or raise :class:`ConnectionFailed` (exit 2) with a hint; ``dbname``
+    overrides the database ``conninfo`` names."""
+    if dbname is not None:
+        conninfo = make_conninfo(conninfo, dbname=dbname)
     try:
         return psycopg.connect(
             conninfo,

@@ -69,6 +69,7 @@ from pgsafe.pg.connect import connect
 from pgsafe.pg.process import Exited, spawn
 from pgsafe.pg.programs import find_program
 from pgsafe.pg.runner import tool_env
+from pgsafe.physical import catalogmap
 from pgsafe.physical.follow import follow
 from pgsafe.physical.server import ServerFacts, facts
 from pgsafe.physical.tarscan import TarTap
@@ -379,11 +380,13 @@ def backup(
             " current_setting('TimeZone')"
         ).fetchone()
         assert end is not None
+        cmap = catalogmap.take(conninfo, conn)  # names for `pgsafe mistakes`
     pm_stored = Hasher(encoder.encode([taken.backup_manifest]))
     repo.storage.put(repo.object_key(backup_id, pm_object), pm_stored)
+    extra = [catalogmap.store(repo, backup_id, encoder, cmap)] if cmap is not None else []
     manifest = _entry(
         repo, backup_id, f, taken, pm_stored, encoder, label=label, compress=compress,
-        started_at=started_at, end=end,
+        started_at=started_at, end=end, extra=extra,
     )  # fmt: skip
     repo.save(manifest)
     return manifest
@@ -401,9 +404,11 @@ def _entry(
     compress: str | None,
     started_at: datetime,
     end: TupleRow,
+    extra: list[StoredObject],
 ) -> Manifest:
     """The catalog entry of a base backup just taken (``end``: the clock, next xid and
-    TimeZone read as pg_basebackup ended)."""
+    TimeZone read as pg_basebackup ended; ``extra``: objects stored beside the data,
+    such as the catalog map)."""
     label_codec = repo.codec_spec().label
     data_object = DATA_BASE + encoder.suffix
     pm_object = PG_MANIFEST_BASE + encoder.suffix
@@ -439,6 +444,7 @@ def _entry(
                 pm_object, pm_stored.size, pm_stored.sha256,
                 len(taken.backup_manifest), label_codec, "pg_manifest",
             ),
+            *extra,
         ],
         physical=details,
         pgsafe_version=__version__,

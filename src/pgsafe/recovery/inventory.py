@@ -8,16 +8,15 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from pgsafe.errors import BadInput, NotFound, VerificationFailed
+from pgsafe.errors import BadInput, VerificationFailed
 from pgsafe.models.kinds import BackupKind, BackupStatus
 from pgsafe.models.marks import DamagedMark, RestorePoint
 from pgsafe.recovery.plan import ArchiveState, BackupRef
-from pgsafe.recovery.timelines import parse_history
 from pgsafe.repo.catalog import Manifest
 from pgsafe.repo.repository import Repository
 from pgsafe.repo.storage.base import RECORD_LIMIT, read_all
 from pgsafe.wal import layout, names, server_record
-from pgsafe.wal.get import find
+from pgsafe.wal.timelines import read_history
 
 _ZONE = re.compile(r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+){0,2}$")
 
@@ -47,42 +46,6 @@ def backup_ref(m: Manifest) -> BackupRef | None:
         finished_at=datetime.fromisoformat(m.finished_at),
         next_xid=p.next_xid,
     )
-
-
-def read_history(repo: Repository, timeline: int) -> list[tuple[int, int]] | None:
-    """The history of ``timeline`` from the archive; damage is named (exit 3)."""
-    wal = names.parse(names.history_name(timeline))
-    assert wal is not None
-    try:
-        key, f = find(repo.storage, repo.server, wal, repo.codec_spec().suffix)
-    except NotFound:
-        return None
-    pieces, size = [], 0
-    with f:
-        for piece in repo.decoder(key.rsplit("/", 1)[-1]).decode(f, what=wal.name):
-            size += len(piece)
-            if size > RECORD_LIMIT:  # a history file is a few lines per timeline
-                raise VerificationFailed(
-                    f"the archived timeline history {wal.name} is damaged: larger than"
-                    f" {RECORD_LIMIT} bytes",
-                    hint="restore it from another repository or from the server's pg_wal",
-                )
-            pieces.append(piece)
-    text = b"".join(pieces)
-    try:
-        history = parse_history(text.decode())
-    except ValueError as exc:
-        raise VerificationFailed(
-            f"the archived timeline history {wal.name} is damaged: {exc}",
-            hint="restore it from another repository or from the server's pg_wal",
-        ) from None
-    if any(parent >= timeline for parent, _ in history):
-        raise VerificationFailed(
-            f"the archived timeline history {wal.name} names a parent not older than"
-            f" timeline {timeline}",
-            hint="restore it from another repository or from the server's pg_wal",
-        )
-    return history
 
 
 def load(repo: Repository) -> Inventory:

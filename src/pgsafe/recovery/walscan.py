@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import tempfile
 from datetime import UTC, datetime
 
-from pgsafe.pg.programs import find_program
+from pgsafe.pg.waldump import dump_text
 from pgsafe.repo.repository import Repository
 from pgsafe.wal import names
 from pgsafe.wal.get import get
@@ -51,10 +50,6 @@ class CommitScanner:
             path = os.path.join(d, name)
             if not get(self.repo, name, path):
                 return None
-            proc = subprocess.run(
-                [find_program("pg_waldump", self.major), "--rmgr=Transaction", path],
-                capture_output=True, text=True, check=False, timeout=120,
-                env={**os.environ, "TZ": "UTC", "PGTZ": "UTC"},
-            )  # fmt: skip
-        times = commit_times(proc.stdout)
+            text = dump_text(path, major=self.major, rmgrs=("Transaction",))
+        times = commit_times(text)
         return max(times) if times else None
