@@ -85,9 +85,9 @@ def test_no_statistics_leaves_them_out(repo: Path, pg: LocalCluster, analyzed: s
     options = doc["options"]
     assert isinstance(options, dict) and options["statistics"] is False
     _restore_new(repo, pg, str(doc["id"]), "stats_without")
-    rows, tuples, analyzed_there = _stats(pg, "stats_without")
+    rows, _, analyzed_there = _stats(pg, "stats_without")
     if not analyzed_there:  # autovacuum may analyze the new table meanwhile
-        assert rows == 0 and tuples != 5000, (rows, tuples)
+        assert rows == 0, rows  # (reltuples is set anyway, by CREATE INDEX)
 
 
 def test_before_18_no_statistics_and_refused(repo: Path, pg: LocalCluster, analyzed: str) -> None:

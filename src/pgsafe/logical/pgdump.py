@@ -60,7 +60,13 @@ def check_statistics(req: DumpRequest, major: int) -> None:
 
 
 def selection_args(req: DumpRequest, selected: list[Table]) -> list[str]:
-    """pg_dump flags for the chosen tables, each as an exact quoted pattern."""
+    """pg_dump flags for the chosen tables, each as an exact quoted pattern.
+
+    pg_dump 17's ``--filter FILE`` would read the same patterns from a file and 16's
+    ``--table-and-children`` would expand a partitioned table itself; neither is used:
+    pgsafe needs the expanded tree anyway (the fingerprints, the ancestors' definitions,
+    ``restore -t``: :mod:`pgsafe.logical.tree`), one code path serves every major, and
+    the command line holds tens of thousands of exact patterns before ``ARG_MAX``."""
     argv: list[str] = []
     context = set(req.context)
     if req.tables:
