@@ -81,7 +81,9 @@ def pgsafe(*args: str) -> str:
 def timed(conninfo: str, sql: str) -> float:
     with psycopg.connect(conninfo, autocommit=True) as conn:
         t0 = time.perf_counter()
-        conn.execute(sql).fetchall()
+        cur = conn.execute(sql)
+        if cur.description is not None:  # ANALYZE returns no rows
+            cur.fetchall()
         return time.perf_counter() - t0
 
 
