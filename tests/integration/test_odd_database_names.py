@@ -4,6 +4,8 @@ made from a safe stem, so the backup is never DAMAGED by its own database's name
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -30,7 +32,7 @@ def test_odd_names_get_distinct_safe_stems() -> None:
 
 @pytest.mark.parametrize("fmt", ["custom", "directory", "plain"])
 def test_a_database_with_an_odd_name_backs_up_and_restores(
-    repo: Path, pg: LocalCluster, fmt: str
+    repo: Path, pg: LocalCluster, fmt: str, tmp_path: Path
 ) -> None:
     name, target = f"../odd/name {fmt}", f"odd_restored_{fmt}"
     ident = sql.Identifier(name).as_string(None)
@@ -47,3 +49,23 @@ def test_a_database_with_an_odd_name_backs_up_and_restores(
     r = run_pgsafe("--repo", str(repo), "restore", bid, "--create", "-d", pg.conninfo(target))
     assert r.returncode == 0, r.stderr
     assert query(pg.conninfo(target), "SELECT count(*) FROM t") == [(25,)]
+    # verify restores into a throwaway cluster under the same odd name
+    r = run_pgsafe("--repo", str(repo), "verify", bid)
+    assert r.returncode == 0, r.stdout + r.stderr
+    # the export's README restores it without pgsafe, its shell commands run as written
+    out = tmp_path / "export"
+    r = run_pgsafe("--repo", str(repo), "export", bid, str(out))
+    assert r.returncode == 0, r.stderr
+    commands = [
+        line.strip() for line in (out / "README.txt").read_text().splitlines()
+        if line.startswith("    ") and not line.strip().startswith("pg_restore -l")
+    ]  # fmt: skip
+    psql_exec(pg.conninfo(), f"DROP DATABASE {ident}")
+    env = {
+        **os.environ, "PGHOST": str(pg.run_dir), "PGPORT": str(pg.port), "PGUSER": "postgres",
+        "PATH": f"{Path(pg.program('pg_restore')).parent}:{os.environ['PATH']}",
+    }  # fmt: skip
+    for command in commands:
+        done = subprocess.run(["bash", "-c", command], cwd=out, env=env, capture_output=True)
+        assert done.returncode == 0, (command, done.stderr)
+    assert query(conn, "SELECT count(*) FROM t") == [(25,)]

@@ -65,7 +65,14 @@ class LocalCluster:
         return find_program(name, self.major)
 
     def conninfo(self, dbname: str = "postgres", user: str = "postgres") -> str:
-        return f"host={self.run_dir} port={self.port} user={user} dbname={dbname}"
+        """A libpq key=value string; every value quoted, so a database named with
+        spaces, quotes or ``=`` (anything PostgreSQL accepts) connects as itself."""
+        return " ".join(
+            f"{key}={_quoted(str(value))}"
+            for key, value in (
+                ("host", self.run_dir), ("port", self.port), ("user", user), ("dbname", dbname),
+            )
+        )  # fmt: skip
 
     # -- lifecycle ---------------------------------------------------------
     def _run(self, argv: list[str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -203,3 +210,8 @@ class LocalCluster:
 
     def version(self) -> int:
         return program_version(self.program("postgres"))
+
+
+def _quoted(value: str) -> str:
+    """``value`` as a libpq conninfo value: single-quoted, ``\\`` and ``'`` escaped."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"

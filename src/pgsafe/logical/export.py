@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -35,28 +36,32 @@ class ExportResult:
     files: list[str]
 
 
-def _restore_hint(m: Manifest) -> list[str]:
+def _restore_hint(m: Manifest, files: list[str]) -> list[str]:
+    """The shell commands that restore the export without pgsafe; the database and
+    file names are shell-quoted (a database may be named anything PostgreSQL accepts)."""
     if m.kind == "physical":
         return [
             "mkdir -m 700 pgdata && tar -xf base.tar -C pgdata",
             "pg_verifybackup -n -m backup_manifest pgdata   # every file checked",
             "# then add recovery.signal and a restore_command to replay archived WAL",
         ]
-    db = m.database or "DBNAME"
-    if m.format == "plain":
-        return [f"createdb -T template0 {db}", f"psql -v ON_ERROR_STOP=1 -d {db} -f {db}.sql"]
-    if m.format == "custom":
+    db = shlex.quote(m.database) if m.database else "DBNAME"
+    suffix = {"plain": ".sql", "custom": ".dump", "directory": ".dir"}.get(m.format or "")
+    if suffix is None:
         return [
-            f"pg_restore -l {db}.dump",
-            f"createdb -T template0 {db}",
-            f"pg_restore -d {db} {db}.dump",
+            "psql -d postgres -f globals.sql   # roles, tablespaces",
+            "pg_restore -C -d postgres databases/NAME.dump   # each database",
         ]
-    if m.format == "directory":
-        return [f"createdb -T template0 {db}", f"pg_restore -j 4 -d {db} {db}.dir"]
-    return [
-        "psql -d postgres -f globals.sql   # roles, tablespaces",
-        "pg_restore -C -d postgres databases/NAME.dump   # each database",
-    ]
+    data = next(
+        (f.split("/")[0] for f in files if f.split("/")[0].endswith(suffix)), f"NAME{suffix}"
+    )
+    data = shlex.quote(data)
+    create = f"createdb -T template0 {db}"
+    if m.format == "plain":
+        return [create, f"psql -v ON_ERROR_STOP=1 -d {db} -f {data}"]
+    if m.format == "custom":
+        return [f"pg_restore -l {data}", create, f"pg_restore -d {db} {data}"]
+    return [create, f"pg_restore -j 4 -d {db} {data}"]
 
 
 def _check_destination(dest: Path) -> None:
@@ -123,7 +128,7 @@ def _write_all(repo: Repository, m: Manifest, dir_fd: int) -> list[str]:
         f"pgsafe backup {m.id} ({m.kind}, {m.format}), taken {m.started_at}",
         f"from PostgreSQL {m.pg_version}. Restore without pgsafe:",
         "",
-        *[f"    {line}" for line in _restore_hint(m)],
+        *[f"    {line}" for line in _restore_hint(m, files)],
         "",
     ]
     with confined.create_file(dir_fd, "README.txt") as f:
