@@ -28,6 +28,7 @@ from pgsafe.cluster.local import LocalCluster
 from pgsafe.cluster.runas import repository_owner
 from pgsafe.logical import materialize as mat
 from pgsafe.physical.archiving import archive_settings
+from pgsafe.recovery.prove import TAR_MAJOR
 from pgsafe.repo import catalog
 from pgsafe.repo.repository import Repository
 from tests.conftest import make_cluster, psql_exec, reachable_tmpdir, run_pgsafe
@@ -204,7 +205,12 @@ def test_a_link_then_a_file_through_it_writes_nothing_outside(
     else:
         code, out = _drill(where / "repo", src.backup)
     assert code == 3, out
-    assert "evil" in out and "link" in out, out
+    if how == "drill" and src.cluster.major >= TAR_MAJOR:
+        # PostgreSQL's pg_verifybackup -F t finds the planted file in the stored archive,
+        # before pgsafe extracts anything
+        assert "evil/planted" in out and "not in the manifest" in out, out
+    else:
+        assert "evil" in out and "link" in out, out
     _no_traceback(out)
     assert not (canary.folder / "planted").exists()
     assert canary.state() == before

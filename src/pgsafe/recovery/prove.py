@@ -62,7 +62,13 @@ def verify_archive(repo: Repository, m: Manifest, scratch: Path) -> tuple[bool |
 
 def _problems(err: str) -> str:
     """pg_verifybackup's error lines, the first three of them ("" when none)."""
-    problems = [ln.split("error: ", 1)[-1] for ln in err.splitlines() if "error" in ln]
+    problems = [
+        "".join(
+            ch if ch.isprintable() and ch != "\ufffd" else "?" for ch in ln.split("error: ", 1)[-1]
+        )
+        for ln in err.splitlines()
+        if "error" in ln
+    ]  # printable only: pg_verifybackup 18.6 can print garbage for an archive's name
     more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
     return "; ".join(problems[:3]) + more if problems else ""
 
