@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import shutil
 import subprocess
 import tarfile
 from collections.abc import Iterator
@@ -20,7 +21,7 @@ from pgsafe.physical.switch import switch_and_wait
 from pgsafe.recovery.prove import TAR_MAJOR, verify_archive
 from pgsafe.repo.repository import Repository
 from tests.archiving import archiving_cluster
-from tests.conftest import psql_exec, query, run_pgsafe
+from tests.conftest import psql_exec, query, reachable_tmpdir, run_pgsafe
 
 ARCHIVE_CHECK = "pg_verifybackup of the stored archive"
 RESTORE_CHECK = "restore into a throwaway data directory"
