@@ -76,6 +76,11 @@ def validate(req: DumpRequest) -> None:
             f"-j {req.jobs} needs the directory format (pg_dump dumps in parallel only there)",
             hint="add --format directory, or drop -j",
         )
+    if req.statistics and (req.schema_only or req.data_only):
+        raise BadInput(
+            "--statistics goes with the data and the definitions together",
+            hint="drop --statistics, or --schema-only/--data-only",
+        )
     if req.all_databases and (req.tables or req.exclude or req.schema_only or req.data_only):
         raise BadInput("--all dumps whole databases; -t/-T/--schema-only/--data-only do not apply")
     if req.all_databases and req.format != "custom":
@@ -96,6 +101,7 @@ def dump(
     with connect(conninfo) as conn:
         major = server_major(conn)
         version = str(conn.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
+        pgdump.check_statistics(req, major)
         sysid = _system_identifier(conn)
         dbname = str(conn.info.dbname)
         roles_sql = "SELECT rolname FROM pg_catalog.pg_roles WHERE rolname !~ '^pg_' ORDER BY 1"
@@ -199,6 +205,7 @@ def _dump_into(
                 "db_tables": db_tables,
                 "roles": roles,
                 "fingerprint_method": fp.method_for(major),
+                "statistics": pgdump.carries_statistics(req, major),
             },
             pg_version=version,
             pg_major=major,
@@ -406,6 +413,8 @@ def _pg_dump_command(
     argv = [find_program("pg_dump", major), "--snapshot", snapshot, "--no-password"]
     argv += [f"--lock-wait-timeout={locks.timeout_ms(req.lock_wait_timeout)}"]
     argv += {"custom": ["-Fc", "-Z0"], "plain": ["-Fp"], "directory": ["-Fd", "-Z0"]}[fmt]
+    if pgdump.carries_statistics(req, major):
+        argv.append("--statistics")
     if selected is None:
         argv.append("--create")
     else:

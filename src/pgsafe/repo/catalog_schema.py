@@ -162,7 +162,7 @@ def check_options(c: Checker, options: JsonObject) -> None:
     for key in ("table_args", "exclude_args", "databases", "roles"):
         if key in options:
             c.str_list(options[key], f"options.{key}")
-    for key in ("schema_only", "data_only"):
+    for key in ("schema_only", "data_only", "statistics"):
         if key in options:
             c.bool_(options[key], f"options.{key}")
     if "jobs" in options:

@@ -3,6 +3,8 @@
 For a physical backup:
 
 1. re-hash every stored object (every copy, with several repositories);
+   from PostgreSQL 18, ``pg_verifybackup -F t`` proves the stored archive itself
+   against PostgreSQL's backup_manifest before anything is extracted;
 2. restore it into a throwaway data directory and configure recovery (to the end of
    the archive, or a given target) — without starting it yet;
 3. ``pg_verifybackup`` the restored files against PostgreSQL's own backup_manifest
@@ -92,6 +94,8 @@ def _physical(
     )
 
     pgdata = base / "data"
+    if not _verify_archive(repo, m, base / "archive", result):
+        return
     t0 = time.monotonic()
     req = RecoverRequest(
         pgdata=pgdata,
@@ -138,6 +142,20 @@ def _physical(
     for c in run_checks(cluster, check_db, checks):
         result.add(f"check {c.name}", c.ok, c.detail)
     cluster.stop(mode="immediate")
+
+
+def _verify_archive(repo: Repository, m: Manifest, scratch: Path, result: VerifyResult) -> bool:
+    """The stored archive, proven by PostgreSQL 18+'s pg_verifybackup (not recorded
+    before 18: the restored files are proven after the restore on every major)."""
+    from pgsafe.recovery.prove import verify_archive
+
+    try:
+        ok, detail = verify_archive(repo, m, scratch)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    if ok is not None:
+        result.add("pg_verifybackup of the stored archive", ok, detail)
+    return ok is not False
 
 
 def _verifybackup(repo: Repository, m: Manifest, pgdata: Path, result: VerifyResult) -> bool:
