@@ -151,6 +151,7 @@ def test_filters(src: Source) -> None:
     x = src.xids
     assert set(_scan(src, table="nopk")) == {x["TWO"], x["SP"], x["TR"]}
     assert set(_scan(src, kinds=frozenset({ChangeKind.UPDATE}))) == {x["U"]}
+    assert set(_scan(src, xid=x["TWO"])) == {x["TWO"]}
     everything = _scan(src)
     assert set(_scan(src, min_rows=3)) == {x["D"], x["TR"], x["DROP"], x["SCHEMA"]} | {
         xid for xid, c in everything.items() if c[0][0] == "drop-database"

@@ -14,6 +14,8 @@
   relation (its relfilenode shown), unless the transaction made new relfilenodes
   for live tables: then it is the old storage of a TRUNCATE (listed by the live
   name) or of a rewrite.
+* A relfilenode made and dropped by the same transaction (CREATE TABLE then TRUNCATE or
+  DROP inside one transaction) held nothing of before: not listed.
 * A ``Database`` DROP record is a DROP DATABASE.
 """
 
@@ -75,6 +77,8 @@ def _drop_changes(t: Committed, namer: Namer, schema_dropped: bool) -> list[Tabl
     unnamed: list[int] = []
     seen: set[int] = set()
     for db, rfn in t.dropped:
+        if (db, rfn) in t.created:
+            continue  # made and dropped by this transaction: nothing that existed before
         named = namer.relation(db, 0, rfn, t.time)
         if named is None:
             if rfn >= FIRST_NORMAL_OID:

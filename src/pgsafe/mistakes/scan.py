@@ -23,7 +23,7 @@ from pgsafe.mistakes.filters import Filter
 from pgsafe.mistakes.live import LiveServer
 from pgsafe.mistakes.model import Mistake, MistakeReport, MistakeRequest
 from pgsafe.mistakes.naming import Namer, load_maps
-from pgsafe.mistakes.records import Record, parse_line
+from pgsafe.mistakes.records import heap_row, parse_line
 from pgsafe.mistakes.segments import Source, batches, fill, runs
 from pgsafe.mistakes.window import Start, plan_sources, start_of
 from pgsafe.pg.waldump import dump
@@ -85,6 +85,9 @@ class _Scan:
     def take(self, c: Committed, command: str) -> None:
         if c.lsn < self.start.lsn:
             return  # committed before the window (read with the segment it starts in)
+        rows = sum(n.deletes + n.updates for n in c.rows.values())
+        if not self.keep.may_keep(rows, bool(c.dropped or c.dropped_databases), c.xid):
+            return
         m = classify(c, self.namer, command)
         if m is None or not self.keep(m):
             return
@@ -93,16 +96,29 @@ class _Scan:
         self.found.append(m)
 
 
-def _records(lines: Iterator[str], scan: _Scan, first: Source) -> Iterator[Record]:
-    """The records of a batch that are this timeline's and not read before."""
+def _feed(lines: Iterator[str], scan: _Scan, first: Source, command: str) -> None:
+    """The batch's records that are this timeline's and not read before, into the
+    collector; what commits is classified and kept.  Heap row lines (most of them) take
+    the fast path (:func:`heap_row`, :meth:`Collector.row`)."""
     after = -1 if scan.run_last is None else scan.run_last
-    end = first.end
+    begin, end = first.begin, first.end
+    collector = scan.collector
     for line in lines:
+        if line.startswith("rmgr: Heap "):
+            row = heap_row(line)
+            if row is not None:
+                lsn = row[2]
+                if lsn > after and lsn >= begin and (end is None or lsn < end) and row[1]:
+                    collector.row(*row)
+                    scan.run_last = lsn
+                continue
         r = parse_line(line)
-        if r is None or r.lsn <= after or r.lsn < first.begin or (end and r.lsn >= end):
+        if r is None or r.lsn <= after or r.lsn < begin or (end is not None and r.lsn >= end):
             continue
         scan.run_last = r.lsn
-        yield r
+        done = collector.add(r)
+        if done is not None:
+            scan.take(done, command)
 
 
 def _read_batch(scan: _Scan, repo: Repository, folder: str, batch: list[Source], size: int,
@@ -112,8 +128,7 @@ def _read_batch(scan: _Scan, repo: Repository, folder: str, batch: list[Source],
         return
     scan.collector.timeline = batch[0].timeline
     with dump(folder, got[0], got[-1], major=major, rmgrs=RMGRS) as d:
-        for c in scan.collector.feed(_records(d.lines, scan, batch[0])):
-            scan.take(c, command)
+        _feed(d.lines, scan, batch[0], command)
         t = scan.collector.last_time
         if until is not None and t is not None and t > until + UNTIL_SLACK:
             d.stop()
