@@ -10,13 +10,16 @@ its records grouped per transaction (:mod:`~pgsafe.mistakes.collect`), named
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from pgsafe.errors import BadInput, ConnectionFailed
+from pgsafe.mistakes import segments
 from pgsafe.mistakes.classify import classify
 from pgsafe.mistakes.collect import Collector, Committed
 from pgsafe.mistakes.filters import Filter
@@ -121,16 +124,28 @@ def _feed(lines: Iterator[str], scan: _Scan, first: Source, command: str) -> Non
             scan.take(done, command)
 
 
-def _read_batch(scan: _Scan, repo: Repository, folder: str, batch: list[Source], size: int,
-                major: int | None, command: str, until: datetime | None) -> None:  # fmt: skip
-    got = fill(repo, batch, folder, size)
+@dataclass(frozen=True)
+class _Reading:
+    """How every batch is read: the repository, segment size, pg_waldump's major, the
+    undo command's start and the end of the window."""
+
+    repo: Repository
+    size: int
+    major: int | None
+    command: str
+    until: datetime | None
+
+
+def _read_batch(scan: _Scan, how: _Reading, folder: str, batch: list[Source],
+                got: list[str]) -> None:  # fmt: skip
+    """Read one batch whose segments ``got`` are in ``folder``."""
     if not got:
         return
     scan.collector.timeline = batch[0].timeline
-    with dump(folder, got[0], got[-1], major=major, rmgrs=RMGRS) as d:
-        _feed(d.lines, scan, batch[0], command)
+    with dump(folder, got[0], got[-1], major=how.major, rmgrs=RMGRS) as d:
+        _feed(d.lines, scan, batch[0], how.command)
         t = scan.collector.last_time
-        if until is not None and t is not None and t > until + UNTIL_SLACK:
+        if how.until is not None and t is not None and t > how.until + UNTIL_SLACK:
             d.stop()
             scan.stop = True
     d.check()
@@ -139,6 +154,29 @@ def _read_batch(scan: _Scan, repo: Repository, folder: str, batch: list[Source],
             scan.live_segments += 1
         else:
             scan.segments += 1
+
+
+def _read_all(scan: _Scan, how: _Reading, sources: list[Source], tmp: str) -> None:
+    """Every batch, in order; the next batch's segments are fetched (decoded from the
+    repository) in a thread while pg_waldump reads this one, into the other of two
+    folders."""
+    todo = [
+        (i == 0, b) for run in runs(sources) for i, b in enumerate(batches(run, segments.BATCH))
+    ]
+    folders = [os.path.join(tmp, "a"), os.path.join(tmp, "b")]
+    for f in folders:
+        os.mkdir(f, 0o700)
+    with ThreadPoolExecutor(1, thread_name_prefix="mistakes-fetch") as ahead:
+        nxt = ahead.submit(fill, how.repo, todo[0][1], folders[0], how.size)
+        for i, (first_in_run, batch) in enumerate(todo):
+            got = nxt.result()
+            if i + 1 < len(todo):
+                nxt = ahead.submit(fill, how.repo, todo[i + 1][1], folders[(i + 1) % 2], how.size)
+            if first_in_run:
+                scan.run_last = None
+            _read_batch(scan, how, folders[i % 2], batch, got)
+            if scan.stop:
+                return
 
 
 def find_mistakes(repo: Repository, request: MistakeRequest) -> MistakeReport:
@@ -159,16 +197,9 @@ def find_mistakes(repo: Repository, request: MistakeRequest) -> MistakeReport:
         sources = plan_sources(repo, start, size, live, notes)
         found: deque[Mistake] = deque(maxlen=request.limit)
         scan = _Scan(start, keep, namer, found)
-        with tempfile.TemporaryDirectory(prefix="pgsafe-mistakes-") as folder:
-            for run in runs(sources):
-                scan.run_last = None
-                for batch in batches(run):
-                    _read_batch(scan, repo, folder, batch, size, major, request.command,
-                                request.until)  # fmt: skip
-                    if scan.stop:
-                        break
-                if scan.stop:
-                    break
+        how = _Reading(repo, size, major, request.command, request.until)
+        with tempfile.TemporaryDirectory(prefix="pgsafe-mistakes-") as tmp:
+            _read_all(scan, how, sources, tmp)
     finally:
         if live is not None:
             live.close()
