@@ -69,8 +69,7 @@ from pgsafe.repo.repository import Repository
 from pgsafe.retention import expire as _expire
 from pgsafe.retention.expire import ExpiryResult
 from pgsafe.retention.policy import from_config
-from pgsafe.verify.drill import drill as _drill
-from pgsafe.verify.logical import verify_logical as _verify_logical
+from pgsafe.verify.backup import verify_backup as _verify_backup
 from pgsafe.verify.report import VerifyResult
 
 Backup = Manifest
@@ -242,11 +241,7 @@ def restore(repo: Repository, req: RestoreRequest) -> RestoreResult:
 
 def verify(repo: Repository, req: VerifyRequest) -> VerifyResult:
     """Prove a backup restores; recorded in its catalog entry."""
-    m = repo.resolve(req.backup)
-    home = req.home or state_home()
-    if m.kind == "logical":
-        return _verify_logical(repo, m, home)
-    return _drill(repo, m, home)  # a physical backup is verified by a drill
+    return _verify_backup(repo, repo.resolve(req.backup), req.home or state_home())
 
 
 def recover(repo: Repository, req: RecoverRequest) -> RecoverResult:

@@ -16,6 +16,7 @@ from pgsafe.cluster.runas import repository_owner
 from pgsafe.repo.repository import Repository
 from pgsafe.repo.storage.posix import PosixStorage
 from tests.conftest import run_pgsafe
+from tests.faults.killed_put import kill_put_midway
 
 DAY = 24 * 3600
 
@@ -104,20 +105,7 @@ def test_a_temporary_file_of_a_killed_wal_push_is_a_leftover(tmp_path: Path) -> 
     """The file a SIGKILLed put leaves is found by leftovers() and is not listed."""
     root = tmp_path / "repo"
     root.mkdir()
-    script = (
-        "import time\n"
-        "from pathlib import Path\n"
-        "from pgsafe.repo.storage.posix import PosixStorage\n"
-        "def chunks():\n"
-        "    yield b'x' * 65536\n"
-        "    print('writing', flush=True)\n"
-        "    time.sleep(60)\n"
-        "    yield b'y'\n"
-        f"PosixStorage(Path({str(root)!r})).put('main/wal/T/S.zst', chunks())\n"
-    )
-    with subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True) as p:
-        assert p.stdout is not None and p.stdout.readline().strip() == "writing"
-        p.kill()
+    kill_put_midway(root, "main/wal/T/S.zst")
     storage = PosixStorage(root)
     (left,) = storage.leftovers("main")
     assert left.startswith("main/wal/T/.tmp-S.zst.")

@@ -15,6 +15,7 @@ import zstandard
 from pgsafe.cluster.runas import repository_owner
 from pgsafe.repo.repository import Repository
 from pgsafe.wal import layout, names
+from tests.faults.killed_put import kill_put_midway
 
 NAME = "000000010000000000000005"
 SEG = 16 * 1024 * 1024
@@ -73,21 +74,7 @@ def test_kill_during_the_write_itself(tmp_path: Path) -> None:
     root = tmp_path / "repo"
     _new_repo(root)
     key = layout.wal_key("main", _wal_name())
-    script = (
-        "import sys, time\n"
-        "from pathlib import Path\n"
-        "from pgsafe.repo.storage.posix import PosixStorage\n"
-        "def chunks():\n"
-        "    yield b'x' * 65536\n"
-        "    print('writing', flush=True)\n"
-        "    time.sleep(60)\n"
-        "    yield b'y'\n"
-        f"PosixStorage(Path({str(root)!r})).put({key!r}, chunks())\n"
-    )
-    with subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True) as p:
-        assert p.stdout is not None and p.stdout.readline().strip() == "writing"
-        p.kill()
-        p.wait()
+    kill_put_midway(root, key)
     repo = _new_repo(root)
     assert repo.storage.stat(key) is None
     assert list(repo.storage.list("main/wal")) == []

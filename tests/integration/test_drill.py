@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import shutil
 import subprocess
 import tarfile
 from collections.abc import Iterator
@@ -16,12 +15,11 @@ from pathlib import Path
 import pytest
 
 from pgsafe.cluster.local import LocalCluster
-from pgsafe.cluster.runas import repository_owner
 from pgsafe.logical import materialize as mat
-from pgsafe.physical.archiving import archive_settings
 from pgsafe.physical.switch import switch_and_wait
 from pgsafe.repo.repository import Repository
-from tests.conftest import make_cluster, psql_exec, query, reachable_tmpdir, run_pgsafe
+from tests.archiving import archiving_cluster
+from tests.conftest import psql_exec, query, run_pgsafe
 
 
 @dataclass
@@ -35,24 +33,17 @@ class Src:
 
 @pytest.fixture(scope="module")
 def src(state_home: Path) -> Iterator[Src]:
-    base = reachable_tmpdir("pgsafe-drill-")
-    repo_path = base / "repo"
-    repo = Repository.open(str(repo_path), "main", create=True, owner=repository_owner())
-    c = make_cluster(base, "src", archive_settings(repo, state_home))
-    ci = c.conninfo()
-    psql_exec(ci, "CREATE TABLE ledger (id int PRIMARY KEY, amount int NOT NULL)")
-    psql_exec(ci, "INSERT INTO ledger SELECT g, g FROM generate_series(1, 1000) g")
-    first = run_pgsafe("--repo", str(repo_path), "backup", "-d", ci, "--json")
-    assert first.returncode == 0, first.stderr
-    psql_exec(ci, "INSERT INTO ledger SELECT g, g FROM generate_series(1001, 2000) g")
-    switch_and_wait(ci, repo, timeout=60)
-    second = run_pgsafe("--repo", str(repo_path), "backup", "-d", ci, "--json")
-    assert second.returncode == 0, second.stderr
-    psql_exec(ci, "INSERT INTO ledger SELECT g, g FROM generate_series(2001, 3000) g")
-    switch_and_wait(ci, repo, timeout=60)
-    yield Src(c, repo_path, base, json.loads(first.stdout)["id"], json.loads(second.stdout)["id"])
-    c.destroy()
-    shutil.rmtree(base, ignore_errors=True)
+    with archiving_cluster("pgsafe-drill-", state_home) as a:
+        ci = a.conninfo
+        psql_exec(ci, "CREATE TABLE ledger (id int PRIMARY KEY, amount int NOT NULL)")
+        psql_exec(ci, "INSERT INTO ledger SELECT g, g FROM generate_series(1, 1000) g")
+        first = a.backup()
+        psql_exec(ci, "INSERT INTO ledger SELECT g, g FROM generate_series(1001, 2000) g")
+        switch_and_wait(ci, a.repo, timeout=60)
+        second = a.backup()
+        psql_exec(ci, "INSERT INTO ledger SELECT g, g FROM generate_series(2001, 3000) g")
+        switch_and_wait(ci, a.repo, timeout=60)
+        yield Src(a.cluster, a.repo_path, a.base, first, second)
 
 
 def test_drill_of_a_good_backup_passes_and_is_recorded(src: Src) -> None:

@@ -19,12 +19,11 @@ import psycopg
 import pytest
 
 from pgsafe.cluster.local import LocalCluster
-from pgsafe.cluster.runas import repository_owner
-from pgsafe.physical.archiving import archive_settings
 from pgsafe.physical.switch import switch_and_wait
 from pgsafe.repo.repository import Repository
 from pgsafe.wal import names
-from tests.conftest import make_cluster, psql_exec, query, reachable_tmpdir, run_pgsafe
+from tests.archiving import Archiving, archiving_cluster
+from tests.conftest import psql_exec, query, run_pgsafe
 
 
 @dataclass
@@ -40,18 +39,19 @@ class Source:
 
 @pytest.fixture(scope="module")
 def src(state_home: Path) -> Iterator[Source]:
-    base = reachable_tmpdir("pgsafe-rec-")
-    repo_path = base / "repo"
-    repo = Repository.open(str(repo_path), "main", create=True, owner=repository_owner())
-    c = make_cluster(base, "src", archive_settings(repo, state_home))
-    ci = c.conninfo()
+    with archiving_cluster("pgsafe-rec-", state_home) as a:
+        yield _load(a)
+
+
+def _load(a: Archiving) -> Source:
+    """The history the targets name: a backup, then rows, a mark, an xid, an LSN, a time."""
+    ci, repo, repo_path = a.conninfo, a.repo, a.repo_path
     psql_exec(
         ci, "CREATE TABLE items (id int PRIMARY KEY, at timestamptz DEFAULT clock_timestamp())"
     )
     before = str(query(ci, "SELECT clock_timestamp()")[0][0])
     time.sleep(0.2)
-    r = run_pgsafe("--repo", str(repo_path), "backup", "-d", ci, "--json")
-    assert r.returncode == 0, r.stderr
+    a.backup()
     psql_exec(ci, "INSERT INTO items (id) VALUES (1)")
     switch_and_wait(ci, repo, timeout=60)  # one more segment: a gap can be made in the middle
     with psycopg.connect(ci) as conn:  # one transaction: its xid is the target
@@ -70,9 +70,7 @@ def src(state_home: Path) -> Iterator[Source]:
     time.sleep(0.3)
     psql_exec(ci, "INSERT INTO items (id) VALUES (5)")
     switch_and_wait(ci, repo, timeout=60)
-    yield Source(c, repo_path, base, xid2, lsn3, t4, before)
-    c.destroy()
-    shutil.rmtree(base, ignore_errors=True)
+    return Source(a.cluster, repo_path, a.base, xid2, lsn3, t4, before)
 
 
 def recover(s: Source, name: str, *args: str) -> tuple[dict[str, object], LocalCluster]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import os
 import shutil
 import stat
@@ -25,12 +24,11 @@ from pathlib import Path
 import pytest
 
 from pgsafe.cluster.local import LocalCluster
-from pgsafe.cluster.runas import repository_owner
 from pgsafe.logical import materialize as mat
-from pgsafe.physical.archiving import archive_settings
 from pgsafe.repo import catalog
 from pgsafe.repo.repository import Repository
-from tests.conftest import make_cluster, psql_exec, reachable_tmpdir, run_pgsafe
+from tests.archiving import archiving_cluster
+from tests.conftest import psql_exec, reachable_tmpdir, run_pgsafe
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the attacks are on root")
 
@@ -45,17 +43,10 @@ class Src:
 
 @pytest.fixture(scope="module")
 def src(state_home: Path) -> Iterator[Src]:
-    base = reachable_tmpdir("pgsafe-sec-extract-")
-    repo_path = base / "repo"
-    repo = Repository.open(str(repo_path), "main", create=True, owner=repository_owner())
-    c = make_cluster(base, "src", archive_settings(repo, state_home))
-    psql_exec(c.conninfo(), "CREATE TABLE t (id int PRIMARY KEY)")
-    psql_exec(c.conninfo(), "INSERT INTO t SELECT generate_series(1, 100)")
-    r = run_pgsafe("--repo", str(repo_path), "backup", "-d", c.conninfo(), "--json")
-    assert r.returncode == 0, r.stderr
-    yield Src(c, repo_path, base, json.loads(r.stdout)["id"])
-    c.destroy()
-    shutil.rmtree(base, ignore_errors=True)
+    with archiving_cluster("pgsafe-sec-extract-", state_home) as a:
+        psql_exec(a.conninfo, "CREATE TABLE t (id int PRIMARY KEY)")
+        psql_exec(a.conninfo, "INSERT INTO t SELECT generate_series(1, 100)")
+        yield Src(a.cluster, a.repo_path, a.base, a.backup())
 
 
 @dataclass

@@ -26,10 +26,10 @@ from pgsafe.cli.redaction import ScrubbingFormatter, scrub
 from pgsafe.cluster.local import LocalCluster
 from pgsafe.cluster.runas import repository_owner
 from pgsafe.errors import BadInput
-from pgsafe.physical.archiving import archive_settings
 from pgsafe.recovery import settings
 from pgsafe.repo.repository import Repository
-from tests.conftest import make_cluster, reachable_tmpdir, run_pgsafe
+from tests.archiving import archiving_cluster
+from tests.conftest import reachable_tmpdir, run_pgsafe
 from tests.fixtures_s3 import ACCESS_KEY, SECRET_KEY, S3Server
 
 ATTACK = "x\\'\nshared_preload_libraries = evil\n#"
@@ -47,15 +47,9 @@ class Source:
 @pytest.fixture(scope="module")
 def src(state_home: Path) -> Iterator[Source]:
     """An archiving cluster with one base backup and nothing committed after it."""
-    base = reachable_tmpdir("pgsafe-inj-")
-    repo_path = base / "repo"
-    repo = Repository.open(str(repo_path), "main", create=True, owner=repository_owner())
-    c = make_cluster(base, "src", archive_settings(repo, state_home))
-    r = run_pgsafe("--repo", str(repo_path), "backup", "-d", c.conninfo(), "--json")
-    assert r.returncode == 0, r.stderr
-    yield Source(c, repo_path, base)
-    c.destroy()
-    shutil.rmtree(base, ignore_errors=True)
+    with archiving_cluster("pgsafe-inj-", state_home) as a:
+        a.backup()
+        yield Source(a.cluster, a.repo_path, a.base)
 
 
 def test_recover_name_cannot_inject_a_setting(src: Source) -> None:

@@ -88,20 +88,21 @@ def test_keys_live_under_the_prefix(s3_server: S3Server, s3_bucket: str) -> None
 
 def test_expired_lease_is_taken_over(s3_server: S3Server, s3_bucket: str) -> None:
     storage = S3Storage(f"s3://{s3_bucket}/r", s3_settings())
+    client = s3_server.client()
+    # a live holder's lease is honoured (a long time to live: no timing in this half)
+    live = json.dumps({"ttl": 600, "host": "elsewhere", "pid": 1}).encode()
+    client.put_object(Bucket=s3_bucket, Key="r/.lock-other-catalog", Body=live)
+    with pytest.raises(RepositoryError), storage.lock("other-catalog", wait=False):
+        pass
     # a holder that died: its lease says 1 s and is never renewed
     dead = json.dumps({"ttl": 1, "host": "gone", "pid": 1}).encode()
-    s3_server.client().put_object(Bucket=s3_bucket, Key="r/.lock-main-catalog", Body=dead)
-    with pytest.raises(RepositoryError), storage.lock("main-catalog", wait=False):
-        pass
+    client.put_object(Bucket=s3_bucket, Key="r/.lock-main-catalog", Body=dead)
     time.sleep(2.2)  # the server's clock has whole seconds
     with storage.lock("main-catalog", wait=False):
-        body = (
-            s3_server.client()
-            .get_object(Bucket=s3_bucket, Key="r/.lock-main-catalog")["Body"]
-            .read()
-        )
+        body = client.get_object(Bucket=s3_bucket, Key="r/.lock-main-catalog")["Body"].read()
         assert json.loads(body)["pid"] == os.getpid()
-    assert "Contents" not in s3_server.client().list_objects_v2(Bucket=s3_bucket)
+    keys = [o["Key"] for o in client.list_objects_v2(Bucket=s3_bucket).get("Contents", [])]
+    assert keys == ["r/.lock-other-catalog"]
 
 
 def test_lease_is_renewed_while_held(s3_bucket: str) -> None:

@@ -23,8 +23,6 @@ from pgsafe.config import state_home
 from pgsafe.errors import BadInput
 from pgsafe.logical import contents as contents_mod
 from pgsafe.logical import dump as dump_mod
-from pgsafe.logical import export as export_mod
-from pgsafe.logical import restore as restore_mod
 from pgsafe.pg.conninfo import dbname_of
 from pgsafe.repo.catalog import DamagedEntry, Manifest
 
@@ -82,6 +80,8 @@ def dump_cmd(
     lock_wait_timeout: float,
 ) -> None:
     """Logical backup of one database (or --all) into the repository."""
+    from pgsafe import api  # the operations (loaded by the command that runs)
+
     req = dump_mod.DumpRequest(
         conn=conn(dbname, host, port, username),
         format=fmt,
@@ -97,7 +97,7 @@ def dump_cmd(
     dump_mod.validate(req)
     repo = open_repo(create=True)
     what = "all databases" if all_databases else (dbname_of(req.conn.conninfo()) or "database")
-    m = dump_mod.dump(repo, req, progress=progress(f"dump {what}"))
+    m = api.dump(repo, req, progress=progress(f"dump {what}"))
     ratio = f"{m.raw_bytes / m.size_bytes:.1f}x" if m.size_bytes else "-"
     ntables = sum(len(v) for v in m.fingerprint.values())
     text = (
@@ -219,10 +219,12 @@ def restore_cmd(
     dry_run: bool,
 ) -> None:
     """Put a logical backup back: same database (--clean), a new one (--create), one table."""
+    from pgsafe import api  # the operations (loaded by the command that runs)
+
     repo = open_repo()
     m = repo.resolve(backup_id)
-    req = restore_mod.RestoreRequest(
-        backup=m,
+    req = api.RestoreRequest(
+        backup=m.id,
         conn=conn(dbname, host, port, username),
         create=create,
         clean=clean,
@@ -232,7 +234,7 @@ def restore_cmd(
     )
     if not dry_run:
         info(f"restoring {m.id} ...")
-    result = restore_mod.restore(repo, req)
+    result = api.restore(repo, req)
     p = result.plan
     doc = jsonshape.restore(m.id, result, dry_run)
     lines = [f"plan for restoring {m.id} into {p.target} on {p.server}:"]
@@ -263,19 +265,14 @@ def restore_cmd(
 @global_options
 def verify_cmd(backup_id: str | None, latest: bool) -> None:
     """Checksums, a restore into a throwaway PostgreSQL, and a fingerprint comparison."""
+    from pgsafe import api  # the operations (loaded by the command that runs)
+
     if bool(backup_id) == latest:
         raise BadInput("give a backup id or --latest", hint="`pgsafe list` shows the ids")
     repo = open_repo()
     m = repo.resolve("latest" if latest else str(backup_id))
     info(f"verifying {m.id} ...")
-    if m.kind == "logical":
-        from pgsafe.verify.logical import verify_logical
-
-        result = verify_logical(repo, m, state_home())
-    else:  # a physical backup is verified by restoring and recovering it: a drill
-        from pgsafe.verify.drill import drill
-
-        result = drill(repo, m, state_home())
+    result = api.verify(repo, api.VerifyRequest(m.id, home=state_home()))
     emit(result.to_json(), lambda: result.render(f"verification of {m.id}"))
     if not result.ok:
         raise click.exceptions.Exit(3)
@@ -287,9 +284,11 @@ def verify_cmd(backup_id: str | None, latest: bool) -> None:
 @global_options
 def export_cmd(backup_id: str, path: Path) -> None:
     """Write a backup out as plain standard files (readable without pgsafe)."""
+    from pgsafe import api  # the operations (loaded by the command that runs)
+
     repo = open_repo()
     m = repo.resolve(backup_id)
-    r = export_mod.export(repo, m, path)
+    r = api.export(repo, api.ExportRequest(m.id, path))
     emit(vars(r), f"exported {r.id} to {r.path}:\n" + "\n".join(f"  {f}" for f in r.files))
 
 

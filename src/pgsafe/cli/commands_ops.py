@@ -15,8 +15,6 @@ from pgsafe.cli.common import (
     settings,
 )
 from pgsafe.errors import BadInput
-from pgsafe.retention import expire as expire_mod
-from pgsafe.retention.policy import from_config
 from pgsafe.status import health, metrics
 
 
@@ -29,9 +27,11 @@ from pgsafe.status import health, metrics
 @global_options
 def expire_cmd(keep_last: int | None, keep_days: float | None, dry_run: bool) -> None:
     """Apply the retention policy: remove expired backups and the WAL no kept backup needs."""
-    policy = from_config(settings().raw, keep_last, keep_days)
+    from pgsafe import api
+
+    req = api.ExpireRequest(keep_last, keep_days, dry_run=dry_run, config=settings().raw)
     repo = open_repo()
-    r = expire_mod.expire(repo, policy, clock.now(), dry_run=dry_run)
+    r = api.expire(repo, req)
     plan = r.plan
     removed = plan.remove if dry_run else r.removed_backups
     wal = plan.remove_wal if dry_run else r.removed_wal

@@ -130,16 +130,12 @@ def backup_cmd(
     dbname: str | None, host: str | None, port: int | None, username: str | None, label: str | None
 ) -> None:
     """Physical base backup (pg_basebackup, tar, WAL included) into the repository."""
-    from pgsafe.physical.basebackup import backup
+    from pgsafe import api
 
     s = settings()
     repo = _repo(create=True)
-    m = backup(
-        conn(dbname, host, port, username).conninfo(),
-        repo,
-        label=label,
-        progress=progress("base backup"),
-    )
+    req = api.BackupRequest(conn(dbname, host, port, username), label)
+    m = api.backup(repo, req, progress=progress("base backup"))
     doc = jsonshape.backup(m)
     summary = (
         f"{m.id}\n  timeline {doc['timeline']}, LSN {doc['start_lsn']} .. {doc['stop_lsn']},"
@@ -156,9 +152,9 @@ def mark_cmd(
     name: str, dbname: str | None, host: str | None, port: int | None, username: str | None
 ) -> None:
     """A named restore point (pg_create_restore_point), recorded in the catalog."""
-    from pgsafe.physical.marks import mark
+    from pgsafe import api
 
-    p = mark(conn(dbname, host, port, username).conninfo(), _repo(), name)
+    p = api.mark(_repo(), api.MarkRequest(name, conn(dbname, host, port, username)))
     emit(jsonshape.restore_point(p), f"restore point {name!r} at LSN {p.lsn} ({p.time})")
 
 
@@ -198,9 +194,9 @@ def _info_text(r: InfoReport) -> str:
 @global_options
 def info_cmd() -> None:
     """Per timeline: base backups, archived WAL, the recoverable window, gaps."""
-    from pgsafe.recovery.window import info
+    from pgsafe import api
 
-    r = info(_repo())
+    r = api.info(_repo())
     emit(jsonshape.info(r), lambda: _info_text(r))
 
 
@@ -233,30 +229,31 @@ def recover_cmd(pgdata: str, t_time: str | None, t_xid: str | None, t_lsn: str |
                 archive: bool, timeout: float, dry_run: bool, force: bool) -> None:  # fmt: skip
     """Restore a base backup into --pgdata and recover to a target (PITR)."""
 
+    from pgsafe import api
     from pgsafe.errors import VerificationFailed
-    from pgsafe.recovery.execute import RecoverRequest, recover
     from pgsafe.recovery.targets import target_request
 
     target = target_request(
         time=t_time, xid=t_xid, lsn=t_lsn, name=t_name, latest=t_latest, immediate=t_immediate
     )
-    req = RecoverRequest(
-        pgdata=Path(pgdata).absolute(), kind=target.kind, value=target.value,
-        exclusive=exclusive, backup_id=backup_id, timeline=timeline, port=port, start=start,
-        promote=promote, pause=pause, checks=list(checks), check_db=check_db, dry_run=dry_run,
-        force=force, archive=archive, timeout=timeout, config=_repos_config(),
+    req = api.RecoverRequest(
+        pgdata=Path(pgdata), target=target, exclusive=exclusive, backup=backup_id,
+        timeline=timeline, port=port, start=start, promote=promote, pause=pause,
+        checks=checks, check_db=check_db, dry_run=dry_run, force=force, archive=archive,
+        timeout=timeout, config=_repos_config(),
     )  # fmt: skip
     from pgsafe.cli.common import info as say
 
     repo = _repo()
-    if target.kind == "time":
-        from pgsafe.recovery.execute import resolve_target
+    if target.kind == "time":  # said before the long work: the time as the server reads it
+        from pgsafe.recovery.execute import RecoverRequest, resolve_target
         from pgsafe.recovery.inventory import load
 
-        t = resolve_target(req, repo, load(repo).timezone)
+        asked = RecoverRequest(req.pgdata, "time", target.value)
+        t = resolve_target(asked, repo, load(repo).timezone)
         assert t.time is not None
-        say(f"target time {req.value} = {t.time.astimezone(UTC).isoformat(sep=' ')} (UTC)")
-    r = recover(repo, req)
+        say(f"target time {target.value} = {t.time.astimezone(UTC).isoformat(sep=' ')} (UTC)")
+    r = api.recover(repo, req)
     emit(jsonshape.recovery(r), lambda: _recover_text(r))
     if not r.ok:  # the report above is the one document; exit 3 without a second one
         failed = [c.name for c in r.checks if not c.ok]

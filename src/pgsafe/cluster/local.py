@@ -12,7 +12,6 @@ import contextlib
 import hashlib
 import os
 import shutil
-import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -21,8 +20,8 @@ from pathlib import Path
 from pgsafe.cluster import datafiles, runas
 from pgsafe.cluster.ports import free_port
 from pgsafe.errors import BadInput, OperationFailed
+from pgsafe.pg.process import Exited, run_short
 from pgsafe.pg.programs import find_program, installed_major, program_version
-from pgsafe.pg.runner import first_error_line
 
 _SOCKET_MAX = 90  # sun_path is 108 bytes; leave room for "/.s.PGSQL.NNNNN"
 
@@ -75,11 +74,9 @@ class LocalCluster:
         )  # fmt: skip
 
     # -- lifecycle ---------------------------------------------------------
-    def _run(self, argv: list[str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        kwargs = runas.popen_kwargs(self.user)
-        return subprocess.run(
-            argv, capture_output=True, text=True, timeout=timeout, check=False, **kwargs
-        )
+    def _run(self, argv: list[str], timeout: float = 120) -> Exited:
+        """Run initdb or pg_ctl as the cluster's OS user (:func:`pgsafe.pg.process.run_short`)."""
+        return run_short(argv, timeout=timeout, popen_kwargs=runas.popen_kwargs(self.user))
 
     def _prepare_run_dir(self) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -107,8 +104,8 @@ class LocalCluster:
         elif self.major >= 18:  # PostgreSQL 18's initdb turns checksums on by default
             argv.append("--no-data-checksums")
         proc = self._run(argv, timeout=300)
-        if proc.returncode != 0:
-            raise OperationFailed(f"initdb failed: {first_error_line(proc.stderr)}")
+        if not proc.ok:
+            raise OperationFailed(f"initdb failed: {proc.first_error()}")
         self.configure({"listen_addresses": "'127.0.0.1'", **self.settings})
 
     def configure(self, settings: dict[str, str]) -> None:
@@ -130,10 +127,9 @@ class LocalCluster:
         ]  # fmt: skip
         argv.insert(1, "-w" if wait else "-W")
         proc = self._run(argv, timeout=timeout + 30)
-        if proc.returncode != 0:
+        if not proc.ok:
             raise OperationFailed(
-                "PostgreSQL did not start: "
-                + (self.last_log_error() or first_error_line(proc.stderr)),
+                "PostgreSQL did not start: " + (self.last_log_error() or proc.first_error()),
                 hint=f"see the server log {self.log_file}",
             )
 
@@ -142,11 +138,9 @@ class LocalCluster:
         isready = self.program("pg_isready")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            proc = subprocess.run(
-                [isready, "-q", "-h", str(self.run_dir), "-p", str(self.port)],
-                capture_output=True, check=False,
-            )  # fmt: skip
-            if proc.returncode == 0:
+            ready = run_short([isready, "-q", "-h", str(self.run_dir), "-p", str(self.port)],
+                              timeout=timeout)  # fmt: skip
+            if ready.ok:
                 return
             if not self.is_running():
                 raise OperationFailed(
@@ -164,16 +158,16 @@ class LocalCluster:
              "-t", str(timeout), "stop"],
             timeout=timeout + 30,
         )  # fmt: skip
-        if proc.returncode != 0 and self.is_running():
-            raise OperationFailed(f"PostgreSQL did not stop: {first_error_line(proc.stderr)}")
+        if not proc.ok and self.is_running():
+            raise OperationFailed(f"PostgreSQL did not stop: {proc.first_error()}")
 
     def promote(self, timeout: int = 120) -> None:
         proc = self._run(
             [self.program("pg_ctl"), "-D", str(self.datadir), "-w", "-t", str(timeout), "promote"],
             timeout=timeout + 30,
         )
-        if proc.returncode != 0:
-            raise OperationFailed(f"promote failed: {first_error_line(proc.stderr)}")
+        if not proc.ok:
+            raise OperationFailed(f"promote failed: {proc.first_error()}")
 
     def is_running(self) -> bool:
         pid_file = self.datadir / "postmaster.pid"

@@ -57,6 +57,10 @@ def _recreate(admin: str, *names: str) -> None:
 
 
 def run(report: DemoReport, repo: Repository, base: ConnOptions, home: Path) -> dict[str, Any]:
+    """Part one, step by step, as the report shows it; returns the ids it made.
+
+    Long because it is the demo's script: each step uses what the steps before made,
+    and it reads top to bottom as the report prints it."""
     admin = base.conninfo("postgres")
     shop = base.conninfo(DB)
     report.section("Part 1 — logical backups")

@@ -327,26 +327,18 @@ def _dump_one(
 ) -> _Db:
     """Dump one database. ``selected`` None means a whole-database dump for --all.
 
-    Kept as one function (~90 lines): the fingerprint thread shares the exported
-    snapshot's connection and pg_dump's "ended"/"failed" events with the dump (see
-    :mod:`pgsafe.logical.dumplocks`); the companion objects are :func:`_companions`."""
+    The fingerprint thread shares the exported snapshot's connection and pg_dump's
+    "ended"/"failed" events with the dump (see :mod:`pgsafe.logical.dumplocks`); the
+    command line is :func:`_pg_dump_command`, the stored objects :func:`_store`, the
+    companion objects :func:`_companions`."""
     whole = selected is None
     fmt = "custom" if whole else req.format
     out = _Db()
     with _snapshot(conninfo) as (snap_conn, snapshot):
         tables = list_tables(snap_conn) if whole else list(selected or [])
         out.tables = tables
-        argv = [find_program("pg_dump", major), "--snapshot", snapshot, "--no-password"]
-        argv += [f"--lock-wait-timeout={locks.timeout_ms(req.lock_wait_timeout)}"]
-        argv += {"custom": ["-Fc", "-Z0"], "plain": ["-Fp"], "directory": ["-Fd", "-Z0"]}[fmt]
-        if whole:
-            argv.append("--create")
-        else:
-            argv += pgdump.selection_args(req, selected or [])
-        clean, env = tool_env(conninfo)
-        argv += ["-d", clean or ""]
         app = locks.application_name()
-        env = {**env, "PGAPPNAME": app}
+        argv, env = _pg_dump_command(conninfo, major, snapshot, app, req, fmt, selected)
         fp_result: dict[str, dict[str, Any]] = {}
         fp_error: list[BaseException] = []
         dump_ended = threading.Event()
@@ -385,16 +377,7 @@ def _dump_one(
         worker = threading.Thread(target=take_fingerprint, name="fingerprint")
         worker.start()
         try:
-            label = "all" if whole else dbname
-            if fmt == "directory":
-                out.objects += pgdump.dump_directory(repo, backup_id, argv, env, dbname, req, prog)
-            else:
-                suffix = ".dump" if fmt == "custom" else ".sql"
-                name = (f"databases/{stem(dbname)}" if whole else stem(dbname)) + suffix
-                role = f"db:{dbname}" if whole else "dump"
-                out.objects.append(
-                    pgdump.run_streaming(repo, backup_id, argv, env, name, role, req, prog, label)
-                )
+            out.objects += _store(repo, backup_id, argv, env, dbname, req, prog, fmt, whole=whole)
         except BaseException:
             dump_failed.set()
             raise
@@ -409,3 +392,48 @@ def _dump_one(
             repo, backup_id, conninfo, dbname, major, req, selected or [], prog
         )
     return out
+
+
+def _pg_dump_command(
+    conninfo: str,
+    major: int,
+    snapshot: str,
+    app: str,
+    req: DumpRequest,
+    fmt: str,
+    selected: list[Table] | None,
+) -> tuple[list[str], dict[str, str]]:
+    """pg_dump's argv and environment: in the exported ``snapshot``, named ``app`` (so
+    that the fingerprint thread finds its locks); ``selected`` None: a whole database."""
+    argv = [find_program("pg_dump", major), "--snapshot", snapshot, "--no-password"]
+    argv += [f"--lock-wait-timeout={locks.timeout_ms(req.lock_wait_timeout)}"]
+    argv += {"custom": ["-Fc", "-Z0"], "plain": ["-Fp"], "directory": ["-Fd", "-Z0"]}[fmt]
+    if selected is None:
+        argv.append("--create")
+    else:
+        argv += pgdump.selection_args(req, selected)
+    clean, env = tool_env(conninfo)
+    argv += ["-d", clean or ""]
+    return argv, {**env, "PGAPPNAME": app}
+
+
+def _store(
+    repo: Repository,
+    backup_id: str,
+    argv: list[str],
+    env: dict[str, str],
+    dbname: str,
+    req: DumpRequest,
+    prog: Progress,
+    fmt: str,
+    *,
+    whole: bool,
+) -> list[StoredObject]:
+    """Run pg_dump into the repository: the objects of one database's dump."""
+    if fmt == "directory":
+        return pgdump.dump_directory(repo, backup_id, argv, env, dbname, req, prog)
+    suffix = ".dump" if fmt == "custom" else ".sql"
+    name = (f"databases/{stem(dbname)}" if whole else stem(dbname)) + suffix
+    role = f"db:{dbname}" if whole else "dump"
+    label = "all" if whole else dbname
+    return [pgdump.run_streaming(repo, backup_id, argv, env, name, role, req, prog, label)]

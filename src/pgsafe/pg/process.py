@@ -17,7 +17,8 @@ goes through :func:`spawn`:
   the program's first error line.
 
 Programs fed on stdin go through :mod:`pgsafe.pg.pipe`; short ones whose output is
-read whole through :func:`capture` (or :func:`pgsafe.pg.runner.run`).
+read whole through :func:`capture` (or :func:`pgsafe.pg.runner.run`); short ones whose
+output is not read (``pg_ctl``, ``initdb``, ``pg_isready``) through :func:`run_short`.
 """
 
 from __future__ import annotations
@@ -182,3 +183,22 @@ def capture(
     with spawn(argv, env, popen_kwargs=popen_kwargs) as run:
         out = run.stdout.read()
     return Captured(out, run.exited)
+
+
+def run_short(
+    argv: Sequence[str],
+    *,
+    timeout: float,
+    popen_kwargs: Mapping[str, Any] | None = None,
+) -> Exited:
+    """Run a short program whose output is not read (``pg_ctl``, ``initdb``,
+    ``pg_isready``) to its end: stdin is ``/dev/null``, stdout discarded, stderr kept
+    for :meth:`Exited.first_error`.  After ``timeout`` seconds it is killed and reaped,
+    and :class:`subprocess.TimeoutExpired` goes on.  ``popen_kwargs``: as
+    :func:`pgsafe.cluster.runas.popen_kwargs` makes them, to run it as another user."""
+    proc = subprocess.run(
+        list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, text=True, errors="replace", timeout=timeout, check=False,
+        **dict(popen_kwargs or {}),
+    )  # fmt: skip
+    return Exited(proc.returncode, proc.stderr)

@@ -24,7 +24,6 @@ passphrase-encrypted repository.
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,8 +38,8 @@ from pgsafe.endpoint.command import repo_location
 from pgsafe.endpoint.proven import archive_command
 from pgsafe.errors import BadInput, OperationFailed
 from pgsafe.pg.connect import connect
+from pgsafe.pg.process import run_short
 from pgsafe.pg.programs import find_program
-from pgsafe.pg.runner import first_error_line
 from pgsafe.physical.server import ServerFacts, facts, require_superuser
 from pgsafe.repo.repository import Repository
 from pgsafe.wal import server_record
@@ -188,14 +187,13 @@ def restart_server(data_directory: str, major: int, user: runas.OsUser | None) -
         )
     run_dir = run_dir_for(Path(data_directory))
     log = run_dir / "server.log" if run_dir.is_dir() else Path(data_directory, "restart.log")
-    proc = subprocess.run(
+    exited = run_short(
         [find_program("pg_ctl", major), "-D", data_directory, "-l", str(log), "-m", "fast",
          "-w", "-t", "120", "restart"],
-        capture_output=True, text=True, check=False, timeout=180, stdin=subprocess.DEVNULL,
-        **runas.popen_kwargs(user),
+        timeout=180, popen_kwargs=runas.popen_kwargs(user),
     )  # fmt: skip
-    if proc.returncode != 0:
-        raise OperationFailed(f"pg_ctl restart failed: {first_error_line(proc.stderr)}")
+    if not exited.ok:
+        raise OperationFailed(f"pg_ctl restart failed: {exited.first_error()}")
 
 
 def enable(

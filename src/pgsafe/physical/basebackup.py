@@ -68,7 +68,7 @@ from pgsafe.pg.programs import find_program
 from pgsafe.pg.runner import tool_env
 from pgsafe.physical import catalogmap
 from pgsafe.physical.follow import follow
-from pgsafe.physical.server import facts
+from pgsafe.physical.server import ServerFacts, facts
 from pgsafe.physical.tarscan import TarTap
 from pgsafe.prefetch import Prefetch
 from pgsafe.progress import NullProgress, Progress
@@ -333,17 +333,16 @@ def backup(
     """Take a base backup into ``repo``; returns its (saved) catalog entry.
 
     Objects go through the repository's codec; a missing encryption key is refused
-    (BadInput) before PostgreSQL is asked for anything.  One function (~90 lines):
-    the session that holds the temporary replication slot must stay open from before
-    pg_basebackup starts until after it ends; the taking itself is
-    :func:`_take_streamed` / :func:`_take_server_compressed`.
+    (BadInput) before PostgreSQL is asked for anything.  The session that holds the
+    temporary replication slot stays open from before pg_basebackup starts until after
+    it ends; the taking itself is :func:`_take_streamed` /
+    :func:`_take_server_compressed`, the catalog entry :func:`_entry`.
     """
     progress = progress or NullProgress()
     encoder = data_encoder(repo)
     encoder.check_encode()
     data_object = DATA_BASE + encoder.suffix
     pm_object = PG_MANIFEST_BASE + encoder.suffix
-    label_codec = repo.codec_spec().label
     with connect(conninfo) as conn:
         f = facts(conn)
         row = conn.execute(
@@ -379,6 +378,36 @@ def backup(
         ).fetchone()
         assert end is not None
         cmap = catalogmap.take(conninfo, conn)  # names for `pgsafe mistakes`
+    pm_stored = Hasher(encoder.encode([taken.backup_manifest]))
+    repo.storage.put(repo.object_key(backup_id, pm_object), pm_stored)
+    extra = [catalogmap.store(repo, backup_id, encoder, cmap)] if cmap is not None else []
+    manifest = _entry(
+        repo, backup_id, f, taken, pm_stored, encoder, label=label, compress=compress,
+        started_at=started_at, end=end, extra=extra,
+    )  # fmt: skip
+    repo.save(manifest)
+    return manifest
+
+
+def _entry(
+    repo: Repository,
+    backup_id: str,
+    f: ServerFacts,
+    taken: _Taken,
+    pm_stored: Hasher,
+    encoder: Pipeline,
+    *,
+    label: str | None,
+    compress: str | None,
+    started_at: datetime,
+    end: tuple[Any, ...],
+    extra: list[StoredObject],
+) -> Manifest:
+    """The catalog entry of a base backup just taken (``end``: the clock, next xid and
+    TimeZone read as pg_basebackup ended; ``extra``: more objects, the catalog map)."""
+    label_codec = repo.codec_spec().label
+    data_object = DATA_BASE + encoder.suffix
+    pm_object = PG_MANIFEST_BASE + encoder.suffix
     details = physical_details(
         taken.backup_label.decode(), taken.backup_manifest, f.wal_segment_size
     )
@@ -388,10 +417,7 @@ def backup(
     if taken.raw_sha256 is not None:
         details["raw_sha256"] = taken.raw_sha256
     stored = taken.data
-    pm_stored = Hasher(encoder.encode([taken.backup_manifest]))
-    repo.storage.put(repo.object_key(backup_id, pm_object), pm_stored)
-    extra = [catalogmap.store(repo, backup_id, encoder, cmap)] if cmap is not None else []
-    manifest = Manifest(
+    return Manifest(
         id=backup_id,
         kind=BackupKind.PHYSICAL,
         server=repo.server,
@@ -417,5 +443,3 @@ def backup(
         physical=details,
         pgsafe_version=__version__,
     )  # fmt: skip
-    repo.save(manifest)
-    return manifest

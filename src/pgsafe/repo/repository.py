@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from datetime import datetime
@@ -22,14 +21,12 @@ from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from pgsafe.errors import (
     BadInput,
-    NotFound,
     RepositoryError,
     RepositoryReadOnly,
     VerificationFailed,
 )
 from pgsafe.repo import catalog
-from pgsafe.repo.catalog import CatalogDamaged, DamagedEntry, Manifest
-from pgsafe.repo.catalog_names import backup_id_problem
+from pgsafe.repo.catalog import DamagedEntry, Manifest
 from pgsafe.repo.marker import (
     FORMAT_VERSION,
     is_newer,
@@ -40,7 +37,7 @@ from pgsafe.repo.marker import (
 from pgsafe.repo.marker import (
     MARKER as MARKER,
 )
-from pgsafe.repo.storage.base import MANIFEST_LIMIT, RECORD_LIMIT, Storage, read_all
+from pgsafe.repo.storage.base import RECORD_LIMIT, Storage, read_all
 from pgsafe.repo.storage.posix import PosixStorage
 
 if TYPE_CHECKING:
@@ -390,114 +387,55 @@ class Repository:
 
     def entries(self) -> list[Manifest | DamagedEntry]:
         """Every catalog entry: a manifest, or a :class:`DamagedEntry` saying why not."""
-        out: list[Manifest | DamagedEntry] = []
-        for bid in self.backup_ids():
-            try:
-                out.append(self.load(bid))
-            except CatalogDamaged as exc:
-                out.append(DamagedEntry(bid, exc.message))
-            except NotFound:
-                continue  # removed since it was listed
-        return out
+        from pgsafe.repo import catalog_store
+
+        return catalog_store.entries(self)
 
     def list_backups(self, *, skip_damaged: bool = True) -> list[Manifest]:
-        """The readable backups; a damaged entry is left out (``entries`` names it), or
-        with ``skip_damaged=False`` raises."""
-        out = []
-        for entry in self.entries():
-            if isinstance(entry, Manifest):
-                out.append(entry)
-            elif not skip_damaged:
-                raise CatalogDamaged(entry.reason)
-        return out
+        """The readable backups (:func:`pgsafe.repo.catalog_store.list_backups`)."""
+        from pgsafe.repo import catalog_store
+
+        return catalog_store.list_backups(self, skip_damaged=skip_damaged)
 
     def damaged(self) -> list[DamagedEntry]:
         return [e for e in self.entries() if isinstance(e, DamagedEntry)]
 
     def load(self, backup_id: str) -> Manifest:
-        """The manifest of one backup; :class:`CatalogDamaged` (exit 3) names what is
-        wrong when the entry cannot be read as a backup."""
-        problem = backup_id_problem(backup_id)
-        if problem is not None:
-            raise CatalogDamaged(
-                f"catalog entry {self.backup_prefix(backup_id)!r} is damaged: {problem}",
-                hint="a folder pgsafe did not make; remove it from the repository",
-            )
-        key = self.object_key(backup_id, "manifest.json")
-        try:
-            data = read_all(self.storage, key, MANIFEST_LIMIT)
-        except NotFound:
-            raise NotFound(
-                f"no backup {backup_id!r} in {self.storage.url} (server {self.server})",
-                hint="`pgsafe list` shows the backups",
-            ) from None
-        except VerificationFailed as exc:
-            raise CatalogDamaged(
-                f"catalog entry {key} is damaged: larger than {MANIFEST_LIMIT} bytes",
-                hint=exc.hint,
-            ) from None
-        return catalog.decode(data, key, expected_id=backup_id)
+        """The manifest of one backup (:func:`pgsafe.repo.catalog_store.load`)."""
+        from pgsafe.repo import catalog_store
+
+        return catalog_store.load(self, backup_id)
 
     def resolve(self, ref: str) -> Manifest:
-        """A backup by id, unique id prefix, or ``latest`` (the newest entry: when its
-        manifest is damaged, that is an error — never silently an older backup)."""
-        if not ref.strip():
-            raise BadInput("an empty backup id names no backup", hint="`pgsafe list` shows the ids")
-        ids = self.backup_ids()
-        if ref == "latest":
-            dated = [i for i in ids if backup_id_problem(i) is None]  # a stray folder has no date
-            if not dated:
-                raise NotFound("the repository has no backups yet", hint="run pgsafe dump")
-            return self.load(dated[-1])
-        if ref in ids:
-            return self.load(ref)
-        matches = [i for i in ids if i.startswith(ref)]
-        if len(matches) == 1:
-            return self.load(matches[0])
-        if len(matches) > 1:
-            shown = ", ".join(repr(m) for m in matches[:5])
-            raise BadInput(f"backup id {ref!r} is ambiguous: {shown}", hint="give more of the id")
-        raise NotFound(
-            f"no backup {ref!r} in {self.storage.url} (server {self.server})",
-            hint="`pgsafe list` shows the backups",
-        )
+        """A backup by id, unique id prefix, or ``latest``
+        (:func:`pgsafe.repo.catalog_store.resolve`)."""
+        from pgsafe.repo import catalog_store
+
+        return catalog_store.resolve(self, ref)
 
     def latest(self, kind: str | None = None) -> Manifest | None:
-        """The newest usable (status ``ok``) backup of ``kind`` (``logical`` or
-        ``physical``; any kind when None), or None when there is none.
+        """The newest usable backup of ``kind``, or None
+        (:func:`pgsafe.repo.catalog_store.latest`)."""
+        from pgsafe.repo import catalog_store
 
-        Unlike ``resolve("latest")`` a damaged or unfinished newer entry is passed over:
-        this answers "which backup can I use", not "what was written last"."""
-        usable = [
-            m for m in self.list_backups() if m.status == "ok" and (kind is None or m.kind == kind)
-        ]
-        return usable[-1] if usable else None
+        return catalog_store.latest(self, kind)
 
     def pin(self, ref: str, keep: bool = True) -> Manifest:
-        """Pin a backup (``keep``) so that ``expire`` never removes it, or release the
-        pin; ``ref`` as :meth:`resolve` takes it.  Read, changed and saved under the
-        catalog lock, so that no concurrent writer of the manifest is lost."""
-        with self.lock("catalog"):
-            m = self.resolve(ref)
-            m.keep = keep
-            self.save(m)
-        return m
+        """Pin a backup so that ``expire`` never removes it, or release the pin
+        (:func:`pgsafe.repo.catalog_store.pin`)."""
+        from pgsafe.repo import catalog_store
+
+        return catalog_store.pin(self, ref, keep)
 
     def save(self, manifest: Manifest) -> None:
         key = self.object_key(manifest.id, "manifest.json")
         self.storage.put(key, [catalog.encode(manifest)], overwrite=True)
 
     def new_id(self, when: datetime, *parts: str) -> str:
-        stamp = when.strftime("%Y%m%dT%H%M%SZ")
-        words = [re.sub(r"[^a-z0-9_]+", "_", p.lower()).strip("_")[:40] or "x" for p in parts]
-        base = "-".join([stamp, *words])
-        existing = set(self.backup_ids())
-        existing |= {k.split("/")[2] for k in self.storage.list(f"{self.server}/backups")}
-        candidate, n = base, 1
-        while candidate in existing:
-            n += 1
-            candidate = f"{base}-{n}"
-        return candidate
+        """A new backup id (:func:`pgsafe.repo.catalog_store.new_id`)."""
+        from pgsafe.repo import catalog_store
+
+        return catalog_store.new_id(self, when, *parts)
 
     def delete_backup(self, backup_id: str) -> None:
         """Remove a backup: its manifest first (so it stops being listed), then objects."""

@@ -22,8 +22,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from pgsafe.repo.repository import Repository
-from pgsafe.repo.storage.base import Storage
-from pgsafe.repo.storage.posix import LOCK_PREFIX, PosixStorage
+from pgsafe.repo.storage.base import LOCK_PREFIX, Storage
+from pgsafe.repo.storage.posix import PosixStorage
 
 TMP_GRACE = timedelta(hours=24)
 

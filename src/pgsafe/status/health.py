@@ -191,39 +191,7 @@ def collect(repo: Repository, th: Thresholds, now: datetime, conninfo: str | Non
             continue
         k = _kind_health(kind, mine, now)
         h.kinds.append(k)
-        if k.age_seconds is None:
-            h.items.append(Item(f"{kind} backups", FAIL, "no successful backup"))
-        else:
-            age = timedelta(seconds=k.age_seconds)
-            lvl = _age_level(age, th.max_backup_age)
-            h.items.append(
-                Item(
-                    f"{kind} backups",
-                    lvl,
-                    f"last {k.last_backup_id}, {human(age)} ago (limit {human(th.max_backup_age)})",
-                )
-            )
-        if k.last_proof_at is None:
-            h.items.append(Item(f"{kind} proof", WARN, "no backup was ever verified"))
-        elif not k.last_proof_ok:
-            h.items.append(
-                Item(
-                    f"{kind} proof",
-                    FAIL,
-                    f"the last {k.last_proof_kind} failed ({k.last_proof_at})",
-                )
-            )
-        else:
-            age = now - _dt(k.last_proof_at)
-            lvl = _age_level(age, th.max_unproven_age)
-            h.items.append(
-                Item(
-                    f"{kind} proof",
-                    lvl,
-                    f"last {k.last_proof_kind} passed "
-                    f"{human(age)} ago (limit {human(th.max_unproven_age)})",
-                )
-            )
+        h.items += _kind_items(k, th, now)
     if not backups:
         h.items.append(Item("backups", FAIL, "the repository holds no backup for this server"))
     for bad in (e for e in entries if not isinstance(e, Manifest)):
@@ -262,3 +230,44 @@ def collect(repo: Repository, th: Thresholds, now: datetime, conninfo: str | Non
             detail = f"last run {job['outcome']} at {job['finished_at']}"
             h.items.append(Item(f"job {job['job']}", WARN, detail))
     return h
+
+
+def _kind_items(k: KindHealth, th: Thresholds, now: datetime) -> list[Item]:
+    """The checks of one kind of backup: the age of its last backup, and of its last
+    proof (a verification or drill that passed)."""
+    kind = k.kind
+    items: list[Item] = []
+    if k.age_seconds is None:
+        items.append(Item(f"{kind} backups", FAIL, "no successful backup"))
+    else:
+        age = timedelta(seconds=k.age_seconds)
+        lvl = _age_level(age, th.max_backup_age)
+        items.append(
+            Item(
+                f"{kind} backups",
+                lvl,
+                f"last {k.last_backup_id}, {human(age)} ago (limit {human(th.max_backup_age)})",
+            )
+        )
+    if k.last_proof_at is None:
+        items.append(Item(f"{kind} proof", WARN, "no backup was ever verified"))
+    elif not k.last_proof_ok:
+        items.append(
+            Item(
+                f"{kind} proof",
+                FAIL,
+                f"the last {k.last_proof_kind} failed ({k.last_proof_at})",
+            )
+        )
+    else:
+        age = now - _dt(k.last_proof_at)
+        lvl = _age_level(age, th.max_unproven_age)
+        items.append(
+            Item(
+                f"{kind} proof",
+                lvl,
+                f"last {k.last_proof_kind} passed "
+                f"{human(age)} ago (limit {human(th.max_unproven_age)})",
+            )
+        )
+    return items

@@ -34,6 +34,10 @@ def _ts(text: str | None) -> float | None:
 
 
 def render_health(h: Health) -> str:
+    """The health as Prometheus text exposition.
+
+    Long because it is the table of the exported metrics: one ``add`` per metric with
+    its name, type and help, in the order a scrape shows them."""
     o = _Out()
     srv = {"server": h.server}
     o.add("pgsafe_up", "gauge", "pgsafe could read the repository", 1, srv)

@@ -93,14 +93,7 @@ def verify_logical(repo: Repository, m: Manifest, home: Path, kind: str = "verif
 def _restore_test(repo: Repository, m: Manifest, home: Path, result: VerifyResult) -> None:
     with throwaway(home, m.pg_major) as cluster:
         conn_opts = ConnOptions(dbname=cluster.conninfo())
-        with connect(cluster.conninfo()) as conn:
-            for role in m.options.get("roles", []):
-                if role != "postgres":
-                    exists = conn.execute(
-                        "SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)
-                    ).fetchone()
-                    if not exists:
-                        conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(role)))
+        _create_roles(cluster.conninfo(), m)
         t0 = time.monotonic()
         warnings: list[str] = []
         if m.format == "all":
@@ -139,25 +132,7 @@ def _restore_test(repo: Repository, m: Manifest, home: Path, result: VerifyResul
             True,
             f"PostgreSQL {cluster.major}, {time.monotonic() - t0:.1f} s",
         )
-        failed = [
-            w.removeprefix(rs.NOT_RESTORED) for w in warnings if w.startswith(rs.NOT_RESTORED)
-        ]
-        left_out = [w for w in warnings if not w.startswith(rs.NOT_RESTORED)]
-        if left_out:
-            # pg_dump -t does not follow dependencies: a table subset may carry foreign keys
-            # and partition attachments to relations outside it, left out on purpose.
-            result.add(
-                "definitions outside the table subset",
-                True,
-                f"{len(left_out)} left out: " + "; ".join(left_out[:3]),
-            )
-        if failed:
-            more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
-            result.add(
-                "statements that failed to restore",
-                False,
-                f"{failed[0]}{more}; hint: {toolerrors.HINT}",
-            )
+        _report_warnings(result, warnings)
         props = m.object("database") if m.format != "all" else None
         if props is not None and m.database is not None:
             _, parts = rs.database_properties(repo, m, m.database)
@@ -172,6 +147,40 @@ def _restore_test(repo: Repository, m: Manifest, home: Path, result: VerifyResul
             result.add(f"table {c.table}", c.ok, c.detail())
         if not checks:
             result.add("tables", True, "the backup holds no table data")
+
+
+def _create_roles(conninfo: str, m: Manifest) -> None:
+    """The roles the backup's objects belong to, made (NOLOGIN) in the throwaway cluster."""
+    with connect(conninfo) as conn:
+        for role in m.options.get("roles", []):
+            if role != "postgres":
+                exists = conn.execute(
+                    "SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)
+                ).fetchone()
+                if not exists:
+                    conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(role)))
+
+
+def _report_warnings(result: VerifyResult, warnings: list[str]) -> None:
+    """A table subset's restore warnings as checks: definitions left out on purpose
+    (pass), statements that failed (fail)."""
+    failed = [w.removeprefix(rs.NOT_RESTORED) for w in warnings if w.startswith(rs.NOT_RESTORED)]
+    left_out = [w for w in warnings if not w.startswith(rs.NOT_RESTORED)]
+    if left_out:
+        # pg_dump -t does not follow dependencies: a table subset may carry foreign keys
+        # and partition attachments to relations outside it, left out on purpose.
+        result.add(
+            "definitions outside the table subset",
+            True,
+            f"{len(left_out)} left out: " + "; ".join(left_out[:3]),
+        )
+    if failed:
+        more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
+        result.add(
+            "statements that failed to restore",
+            False,
+            f"{failed[0]}{more}; hint: {toolerrors.HINT}",
+        )
 
 
 def record(repo: Repository, backup_id: str, result: VerifyResult, kind: str) -> None:

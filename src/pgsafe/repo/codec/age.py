@@ -304,20 +304,15 @@ def _unwrap(
     )
 
 
-def decrypt(
-    chunks: Iterable[bytes],
-    *,
-    identities: Sequence[X25519Identity] = (),
-    passphrase: Secret | None = None,
-    what: str = "the object",
-    max_work_factor: int = MAX_WORK_FACTOR,
-) -> Iterator[bytes]:
-    """Decrypt an age stream, yielding plaintext as each chunk's tag checks out.
-
-    :class:`BadInput` when no key given opens it (before any plaintext is yielded);
-    :class:`VerificationFailed` when it is damaged, truncated or extended.
-    """
-    it = iter(chunks)
+def _read_header(
+    it: Iterator[bytes],
+    identities: Sequence[X25519Identity],
+    passphrase: Secret | None,
+    what: str,
+    max_work_factor: int,
+) -> tuple[bytes, bytes]:
+    """Read an age header from ``it``: the file key it wraps for one of our keys (its
+    MAC checked), and the bytes read past the header."""
     head = b""
     split = None
     try:
@@ -336,7 +331,24 @@ def decrypt(
             raise _HeaderError("header MAC does not match")
     except _HeaderError as exc:
         raise VerificationFailed(f"{what} is damaged: age {exc}") from None
-    del head
+    return file_key, rest
+
+
+def decrypt(
+    chunks: Iterable[bytes],
+    *,
+    identities: Sequence[X25519Identity] = (),
+    passphrase: Secret | None = None,
+    what: str = "the object",
+    max_work_factor: int = MAX_WORK_FACTOR,
+) -> Iterator[bytes]:
+    """Decrypt an age stream, yielding plaintext as each chunk's tag checks out.
+
+    :class:`BadInput` when no key given opens it (before any plaintext is yielded);
+    :class:`VerificationFailed` when it is damaged, truncated or extended.
+    """
+    it = iter(chunks)
+    file_key, rest = _read_header(it, identities, passphrase, what, max_work_factor)
 
     buf = bytearray()
     counter = 0

@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 TMP_PREFIX = ".tmp-"
 FILE_MODE = 0o600
 FOLDER_MODE = nofollow.FOLDER_MODE
+# errors that mean "this process cannot write the repository" (EPERM: chattr +i)
+READ_ONLY_ERRNOS = frozenset({errno.EROFS, errno.EACCES, errno.EPERM})
 
 
 class NotSynced(OSError):

@@ -14,6 +14,9 @@ from typing import BinaryIO, Protocol, runtime_checkable
 
 from pgsafe.repo import marker
 
+# the name of a lock's object in every backend (a leftover that list() never shows)
+LOCK_PREFIX = ".lock-"
+
 
 @dataclass(frozen=True)
 class ObjectStat:

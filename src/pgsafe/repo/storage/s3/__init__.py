@@ -49,6 +49,7 @@ costs another 0.1 s of import for nothing we need.
 
 from __future__ import annotations
 
+from pgsafe.repo.storage.base import LOCK_PREFIX
 from pgsafe.repo.storage.s3.settings import (
     MAX_PART_SIZE,
     MAX_PARTS,
@@ -58,7 +59,7 @@ from pgsafe.repo.storage.s3.settings import (
     parse_s3_url,
     part_size_for,
 )
-from pgsafe.repo.storage.s3.storage import LOCK_PREFIX, S3Storage
+from pgsafe.repo.storage.s3.storage import S3Storage
 
 __all__ = [
     "LOCK_PREFIX",

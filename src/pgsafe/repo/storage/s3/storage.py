@@ -19,7 +19,7 @@ from pgsafe.errors import (
     PgsafeError,
     RepositoryError,
 )
-from pgsafe.repo.storage.base import ObjectStat
+from pgsafe.repo.storage.base import LOCK_PREFIX, ObjectStat
 from pgsafe.repo.storage.s3.errors import code as error_code
 from pgsafe.repo.storage.s3.errors import status
 from pgsafe.repo.storage.s3.lease import Lease
@@ -30,8 +30,6 @@ if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
 
 log = logging.getLogger("pgsafe.repo.storage.s3")
-
-LOCK_PREFIX = ".lock-"
 
 
 class S3Storage:
