@@ -30,6 +30,7 @@ import pytest
 
 from pgsafe.cluster.local import LocalCluster
 from pgsafe.cluster.runas import repository_owner
+from pgsafe.mistakes import segments
 from pgsafe.mistakes.model import ChangeKind
 from pgsafe.mistakes.scan import MistakeRequest, find_mistakes
 from pgsafe.physical.archiving import archive_settings
@@ -82,6 +83,7 @@ def _one(ci: str, *sql: str) -> int:
 def _history(ci: str) -> dict[str, int]:
     x = {}
     x["D"] = _one(ci, "DELETE FROM t WHERE id <= 4")
+    psql_exec(ci, "SELECT pg_switch_wal()")  # more segments: batches of 2 see several
     x["U"] = _one(ci, "UPDATE t SET v = 'changed' WHERE id IN (10, 11)")
     x["TWO"] = _one(ci, "DELETE FROM t WHERE id = 20", "DELETE FROM nopk WHERE a = 1")
     with psycopg.connect(ci) as conn:
@@ -92,6 +94,7 @@ def _history(ci: str) -> dict[str, int]:
         ci, "SAVEPOINT a", "DELETE FROM t WHERE id > 50", "ROLLBACK TO SAVEPOINT a",
         "SAVEPOINT b", "DELETE FROM nopk WHERE a = 2", "RELEASE SAVEPOINT b",
     )  # fmt: skip
+    psql_exec(ci, "SELECT pg_switch_wal()")
     x["PART"] = _one(ci, "DELETE FROM orders WHERE id IN (2, 4)")
     x["TR"] = _one(ci, "TRUNCATE nopk")
     psql_exec(ci, "VACUUM FULL t")
@@ -151,6 +154,7 @@ def test_filters(src: Source) -> None:
     x = src.xids
     assert set(_scan(src, table="nopk")) == {x["TWO"], x["SP"], x["TR"]}
     assert set(_scan(src, kinds=frozenset({ChangeKind.UPDATE}))) == {x["U"]}
+    assert set(_scan(src, xid=x["TWO"])) == {x["TWO"]}
     everything = _scan(src)
     assert set(_scan(src, min_rows=3)) == {x["D"], x["TR"], x["DROP"], x["SCHEMA"]} | {
         xid for xid, c in everything.items() if c[0][0] == "drop-database"
@@ -158,6 +162,17 @@ def test_filters(src: Source) -> None:
     assert set(_scan(src, database="postgres")) == {
         xid for xid, c in everything.items() if c[0][0] != "drop-database"
     }
+
+
+def test_small_batches_read_the_same(src: Source, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Batches of 2 segments (each starting with the last one of the batch before, the
+    next one fetched while this one is read) find what one batch finds."""
+    whole = _scan(src)
+    repo = Repository.open(str(src.repo))
+    report = find_mistakes(repo, MistakeRequest())
+    assert report.segments >= 4  # more than one batch of 2
+    monkeypatch.setattr(segments, "BATCH", 2)
+    assert _scan(src) == whole
 
 
 def test_cli_json(src: Source) -> None:

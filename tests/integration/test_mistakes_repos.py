@@ -94,6 +94,17 @@ def test_backup_without_catalog_map(enc: Encrypted) -> None:
     assert rc == 0, err
     [m] = [m for m in doc["mistakes"] if m["xid"] == xid]
     assert {"kind": "drop-table", "table": None, "relfilenode": node, "rows": 0} in m["changes"]
+    # with no live server either, a TRUNCATE (a new relfilenode for the old) is told
+    # from a DROP, unnamed
+    truncated = _xid_of(ci, "TRUNCATE t")
+    switch_and_wait(ci, repo, timeout=60)
+    r = run_pgsafe("--repo", str(enc.repo), "mistakes", "-h", "/nonexistent", "-p", "1",
+                   "--json", env={"PGSAFE_AGE_IDENTITY_FILE": str(enc.identity.path)})  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    [m] = [m for m in doc["mistakes"] if m["xid"] == truncated]
+    assert {c["kind"] for c in m["changes"]} == {"truncate"} and m["tables"][0] is None
+    assert any("not reachable" in n for n in doc["notes"])
 
 
 @pytest.mark.parametrize(

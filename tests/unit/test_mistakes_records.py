@@ -9,7 +9,7 @@ import pytest
 from pgsafe.mistakes.collect import Collector
 from pgsafe.mistakes.filters import Filter, table_matches
 from pgsafe.mistakes.model import ChangeKind, Mistake, TableChange
-from pgsafe.mistakes.records import Op, Rel, parse_line
+from pgsafe.mistakes.records import Op, Rel, heap_row, parse_line
 from pgsafe.mistakes.segments import Source, batches, runs
 from pgsafe.models.catalogmap import CatalogMap, DatabaseMap, MappedRelation, parse
 
@@ -158,3 +158,12 @@ def test_catalog_map_round_trip_and_untrusted_input() -> None:
     ):  # fmt: skip
         with pytest.raises(ValueError):
             parse(bad)
+
+
+def test_the_fast_path_reads_heap_rows_as_the_full_parser_does() -> None:
+    for line in (PG15_DELETE, PG16_DELETE, HOT, _line("INSERT+INIT", 9, "0/20")):
+        r = parse_line(line)
+        row = heap_row(line)
+        assert r is not None and r.rel is not None and row is not None
+        assert row == (r.op, r.xid, r.lsn, r.rel.tablespace, r.rel.database, r.rel.relfilenode)
+    assert heap_row(COMMIT_DROP) is None and heap_row(CREATE) is None

@@ -11,9 +11,11 @@
   which loses nothing and is not listed.
 * Indexes, TOAST tables and sequences are not listed (their table is).
 * A dropped relfilenode no map names is listed as a DROP TABLE of an unnamed
-  relation (its relfilenode shown), unless the transaction made new relfilenodes
-  for live tables: then it is the old storage of a TRUNCATE (listed by the live
-  name) or of a rewrite.
+  relation (its relfilenode shown), or as a TRUNCATE when the transaction made new
+  relfilenodes; when those belong to live tables, it is the old storage of a TRUNCATE
+  (listed by the live name) or of a rewrite.
+* A relfilenode made and dropped by the same transaction (CREATE TABLE then TRUNCATE or
+  DROP inside one transaction) held nothing of before: not listed.
 * A ``Database`` DROP record is a DROP DATABASE.
 """
 
@@ -75,6 +77,8 @@ def _drop_changes(t: Committed, namer: Namer, schema_dropped: bool) -> list[Tabl
     unnamed: list[int] = []
     seen: set[int] = set()
     for db, rfn in t.dropped:
+        if (db, rfn) in t.created:
+            continue  # made and dropped by this transaction: nothing that existed before
         named = namer.relation(db, 0, rfn, t.time)
         if named is None:
             if rfn >= FIRST_NORMAL_OID:
@@ -97,7 +101,9 @@ def _drop_changes(t: Committed, namer: Namer, schema_dropped: bool) -> list[Tabl
             if oid not in seen and (key not in t.written or t.truncate_record):
                 out.append(TableChange(ChangeKind.TRUNCATE, key[1], n.qualified, 0))
     elif unnamed:
+        # a TRUNCATE makes a new relfilenode for each one it drops; a DROP makes none
         kind = ChangeKind.DROP_SCHEMA if schema_dropped else ChangeKind.DROP_TABLE
+        kind = ChangeKind.TRUNCATE if t.created else kind
         out += [TableChange(kind, rfn, None, 0) for rfn in unnamed]
     return out
 

@@ -80,40 +80,51 @@ class Collector:
 
     def feed(self, records: Iterable[Record]) -> Iterator[Committed]:
         for r in records:
-            self.last_lsn = r.lsn
-            if r.op in (Op.COMMIT, Op.ABORT):
-                done = self._end(r)
-                if done is not None:
-                    yield done
-            elif r.xid != 0:
-                self._add(r)
+            done = self.add(r)
+            if done is not None:
+                yield done
 
-    def _add(self, r: Record) -> None:
-        if r.op in (Op.DELETE, Op.UPDATE):
+    def add(self, r: Record) -> Committed | None:
+        """Take one record; what committed with it (a COMMIT's transaction), if any."""
+        self.last_lsn = r.lsn
+        if r.op in (Op.COMMIT, Op.ABORT):
+            return self._end(r)
+        if r.xid == 0:
+            return None
+        if r.op in (Op.DELETE, Op.UPDATE, Op.INSERT, Op.PAGE):
             assert r.rel is not None
-            p = self._get(r.xid)
-            key = (r.rel.database, r.rel.relfilenode)
-            c = p.rows.get(key)
-            if c is None:
-                c = p.rows[key] = Counts()
-                p.tablespaces[key] = r.rel.tablespace
-            if r.op is Op.DELETE:
-                c.deletes += 1
-            else:
-                c.updates += 1
+            self.row(r.op, r.xid, r.lsn, r.rel.tablespace, r.rel.database, r.rel.relfilenode)
         elif r.op is Op.CREATE:
             assert r.rel is not None
             self._get(r.xid).created.add((r.rel.database, r.rel.relfilenode))
-        elif r.op in (Op.INSERT, Op.PAGE):
-            got = self._pending.get(r.xid)
-            if got is not None and r.rel is not None and got.created:
-                key = (r.rel.database, r.rel.relfilenode)
-                if key in got.created:
-                    got.written.add(key)
         elif r.op is Op.TRUNCATE:
             self._get(r.xid).truncate_record = True
         elif r.op is Op.DROP_DATABASE:
             self._get(r.xid).dropped_databases.append(r.database)
+        return None
+
+    def row(self, op: Op, xid: int, lsn: int, tablespace: int, db: int, rfn: int) -> None:
+        """A row deleted or updated (counted), or written (INSERT, a page: noted only in a
+        relfilenode the transaction made).  The fast path of :meth:`add`, without a
+        :class:`Record`: it is called for most lines of a busy server's WAL."""
+        self.last_lsn = lsn
+        if op is Op.INSERT or op is Op.PAGE:
+            got = self._pending.get(xid)
+            if got is not None and got.created and (db, rfn) in got.created:
+                got.written.add((db, rfn))
+            return
+        p = self._pending.get(xid)
+        if p is None:
+            p = self._pending[xid] = _Pending()
+        key = (db, rfn)
+        c = p.rows.get(key)
+        if c is None:
+            c = p.rows[key] = Counts()
+            p.tablespaces[key] = tablespace
+        if op is Op.DELETE:
+            c.deletes += 1
+        else:
+            c.updates += 1
 
     def _end(self, r: Record) -> Committed | None:
         self.last_time = r.time

@@ -29,6 +29,7 @@ class Filter:
     table: str | None = None
     kinds: frozenset[ChangeKind] = frozenset()
     min_rows: int = 0
+    xid: int | None = None
 
     @classmethod
     def of(cls, request: MistakeRequest, namer: Namer) -> Filter:
@@ -46,9 +47,23 @@ class Filter:
                     hint=f"databases: {known}",
                 )
         return cls(request.since, request.until, oids, request.table, request.kinds,
-                   request.min_rows)  # fmt: skip
+                   request.min_rows, request.xid)  # fmt: skip
+
+    def may_keep(self, rows: int, drops: bool, xid: int) -> bool:
+        """False when no classification of a transaction (``rows`` deleted or updated
+        in all, ``drops``: it dropped relfilenodes or a database) can pass: the cheap
+        test made before naming its tables."""
+        if self.xid is not None and xid != self.xid:
+            return False
+        if drops:
+            return True
+        if self.kinds and not self.kinds & ROW_KINDS:
+            return False
+        return rows >= self.min_rows
 
     def __call__(self, m: Mistake) -> bool:
+        if self.xid is not None and m.xid != self.xid:
+            return False
         if self.since is not None and m.commit_time < self.since:
             return False
         if self.until is not None and m.commit_time > self.until:

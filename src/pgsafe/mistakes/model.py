@@ -66,7 +66,8 @@ class MistakeRequest:
     is always listed); ``conninfo`` names the live server (its catalogs name the
     tables that still exist, its ``pg_wal`` adds what is not archived yet): with
     ``live_optional`` an unreachable server is a note, not an error.  ``limit`` keeps
-    the newest ones; ``command`` starts each undo command line."""
+    the newest ones; ``command`` starts each undo command line; ``xid`` keeps only
+    that transaction (what ``undo XID`` checks its xid against)."""
 
     since: datetime | None = None
     until: datetime | None = None
@@ -78,6 +79,7 @@ class MistakeRequest:
     live_optional: bool = True
     limit: int | None = None
     command: str = "pgsafe"
+    xid: int | None = None
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,11 @@ _RELIDS = re.compile(r"relids:?((?: \d+)+)")
 _DB_DIR = re.compile(r"dir \d+/(\d+)")
 _CREATE = re.compile(r"^CREATE (?:base|pg_tblspc/\d+/[^/ ]+)/(\d+)/(\d+)$")
 
+# the lines that are most of a busy server's WAL, read without making a Record
+_HEAP_ROW = re.compile(
+    r"rmgr: Heap +len \(rec/tot\):[^,]*, tx: +(\d+), lsn: ([0-9A-F]+)/([0-9A-F]+),"
+    r" prev [^,]*, desc: (DELETE|UPDATE|HOT_UPDATE|INSERT)[ +].*?rel (\d+)/(\d+)/(\d+)"
+)
 _WANTED = ("rmgr: Heap ", "rmgr: Transaction", "rmgr: Storage ", "rmgr: Database ", "rmgr: XLOG ")
 _HEAP_OPS = ("DELETE", "UPDATE", "HOT_UPDATE", "INSERT", "TRUNCATE")
 
@@ -75,6 +80,20 @@ class Record:
     subxacts: tuple[int, ...] = ()  # COMMIT, ABORT
     relids: tuple[int, ...] = ()  # TRUNCATE: table OIDs
     database: int = 0  # DROP_DATABASE
+
+
+HeapRow = tuple[Op, int, int, int, int, int]  # op, xid, lsn, tablespace, database, relfilenode
+_ROW_OPS = {"DELETE": Op.DELETE, "UPDATE": Op.UPDATE, "HOT_UPDATE": Op.UPDATE, "INSERT": Op.INSERT}
+
+
+def heap_row(line: str) -> HeapRow | None:
+    """A heap DELETE / UPDATE / HOT_UPDATE / INSERT line, fast (None for any other)."""
+    m = _HEAP_ROW.match(line)
+    if m is None:
+        return None
+    xid, hi, lo, op, ts, db, rfn = m.groups()
+    return (_ROW_OPS[op], int(xid), (int(hi, 16) << 32) | int(lo, 16),
+            int(ts), int(db), int(rfn))  # fmt: skip
 
 
 def parse_line(line: str) -> Record | None:

@@ -10,20 +10,23 @@ its records grouped per transaction (:mod:`~pgsafe.mistakes.collect`), named
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from pgsafe.errors import BadInput, ConnectionFailed
+from pgsafe.mistakes import segments
 from pgsafe.mistakes.classify import classify
 from pgsafe.mistakes.collect import Collector, Committed
 from pgsafe.mistakes.filters import Filter
 from pgsafe.mistakes.live import LiveServer
 from pgsafe.mistakes.model import Mistake, MistakeReport, MistakeRequest
 from pgsafe.mistakes.naming import Namer, load_maps
-from pgsafe.mistakes.records import Record, parse_line
+from pgsafe.mistakes.records import heap_row, parse_line
 from pgsafe.mistakes.segments import Source, batches, fill, runs
 from pgsafe.mistakes.window import Start, plan_sources, start_of
 from pgsafe.pg.waldump import dump
@@ -85,6 +88,9 @@ class _Scan:
     def take(self, c: Committed, command: str) -> None:
         if c.lsn < self.start.lsn:
             return  # committed before the window (read with the segment it starts in)
+        rows = sum(n.deletes + n.updates for n in c.rows.values())
+        if not self.keep.may_keep(rows, bool(c.dropped or c.dropped_databases), c.xid):
+            return
         m = classify(c, self.namer, command)
         if m is None or not self.keep(m):
             return
@@ -93,29 +99,53 @@ class _Scan:
         self.found.append(m)
 
 
-def _records(lines: Iterator[str], scan: _Scan, first: Source) -> Iterator[Record]:
-    """The records of a batch that are this timeline's and not read before."""
+def _feed(lines: Iterator[str], scan: _Scan, first: Source, command: str) -> None:
+    """The batch's records that are this timeline's and not read before, into the
+    collector; what commits is classified and kept.  Heap row lines (most of them) take
+    the fast path (:func:`heap_row`, :meth:`Collector.row`)."""
     after = -1 if scan.run_last is None else scan.run_last
-    end = first.end
+    begin, end = first.begin, first.end
+    collector = scan.collector
     for line in lines:
+        if line.startswith("rmgr: Heap "):
+            row = heap_row(line)
+            if row is not None:
+                lsn = row[2]
+                if lsn > after and lsn >= begin and (end is None or lsn < end) and row[1]:
+                    collector.row(*row)
+                    scan.run_last = lsn
+                continue
         r = parse_line(line)
-        if r is None or r.lsn <= after or r.lsn < first.begin or (end and r.lsn >= end):
+        if r is None or r.lsn <= after or r.lsn < begin or (end is not None and r.lsn >= end):
             continue
         scan.run_last = r.lsn
-        yield r
+        done = collector.add(r)
+        if done is not None:
+            scan.take(done, command)
 
 
-def _read_batch(scan: _Scan, repo: Repository, folder: str, batch: list[Source], size: int,
-                major: int | None, command: str, until: datetime | None) -> None:  # fmt: skip
-    got = fill(repo, batch, folder, size)
+@dataclass(frozen=True)
+class _Reading:
+    """How every batch is read: the repository, segment size, pg_waldump's major, the
+    undo command's start and the end of the window."""
+
+    repo: Repository
+    size: int
+    major: int | None
+    command: str
+    until: datetime | None
+
+
+def _read_batch(scan: _Scan, how: _Reading, folder: str, batch: list[Source],
+                got: list[str]) -> None:  # fmt: skip
+    """Read one batch whose segments ``got`` are in ``folder``."""
     if not got:
         return
     scan.collector.timeline = batch[0].timeline
-    with dump(folder, got[0], got[-1], major=major, rmgrs=RMGRS) as d:
-        for c in scan.collector.feed(_records(d.lines, scan, batch[0])):
-            scan.take(c, command)
+    with dump(folder, got[0], got[-1], major=how.major, rmgrs=RMGRS) as d:
+        _feed(d.lines, scan, batch[0], how.command)
         t = scan.collector.last_time
-        if until is not None and t is not None and t > until + UNTIL_SLACK:
+        if how.until is not None and t is not None and t > how.until + UNTIL_SLACK:
             d.stop()
             scan.stop = True
     d.check()
@@ -124,6 +154,29 @@ def _read_batch(scan: _Scan, repo: Repository, folder: str, batch: list[Source],
             scan.live_segments += 1
         else:
             scan.segments += 1
+
+
+def _read_all(scan: _Scan, how: _Reading, sources: list[Source], tmp: str) -> None:
+    """Every batch, in order; the next batch's segments are fetched (decoded from the
+    repository) in a thread while pg_waldump reads this one, into the other of two
+    folders."""
+    todo = [
+        (i == 0, b) for run in runs(sources) for i, b in enumerate(batches(run, segments.BATCH))
+    ]
+    folders = [os.path.join(tmp, "a"), os.path.join(tmp, "b")]
+    for f in folders:
+        os.mkdir(f, 0o700)
+    with ThreadPoolExecutor(1, thread_name_prefix="mistakes-fetch") as ahead:
+        nxt = ahead.submit(fill, how.repo, todo[0][1], folders[0], how.size)
+        for i, (first_in_run, batch) in enumerate(todo):
+            got = nxt.result()
+            if i + 1 < len(todo):
+                nxt = ahead.submit(fill, how.repo, todo[i + 1][1], folders[(i + 1) % 2], how.size)
+            if first_in_run:
+                scan.run_last = None
+            _read_batch(scan, how, folders[i % 2], batch, got)
+            if scan.stop:
+                return
 
 
 def find_mistakes(repo: Repository, request: MistakeRequest) -> MistakeReport:
@@ -144,16 +197,9 @@ def find_mistakes(repo: Repository, request: MistakeRequest) -> MistakeReport:
         sources = plan_sources(repo, start, size, live, notes)
         found: deque[Mistake] = deque(maxlen=request.limit)
         scan = _Scan(start, keep, namer, found)
-        with tempfile.TemporaryDirectory(prefix="pgsafe-mistakes-") as folder:
-            for run in runs(sources):
-                scan.run_last = None
-                for batch in batches(run):
-                    _read_batch(scan, repo, folder, batch, size, major, request.command,
-                                request.until)  # fmt: skip
-                    if scan.stop:
-                        break
-                if scan.stop:
-                    break
+        how = _Reading(repo, size, major, request.command, request.until)
+        with tempfile.TemporaryDirectory(prefix="pgsafe-mistakes-") as tmp:
+            _read_all(scan, how, sources, tmp)
     finally:
         if live is not None:
             live.close()

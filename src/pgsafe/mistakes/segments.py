@@ -6,7 +6,8 @@ not archived yet are copied from its ``pg_wal`` (read without following a link i
 place of a segment).  A scan reads batches of ``BATCH`` segments, one after another,
 each batch starting with the last segment of the one before: a record that crosses
 from one batch into the next is read whole in the next (records already seen are
-skipped by LSN), and the folder never holds more than ``BATCH + 1`` segments.
+skipped by LSN).  The next batch is fetched into a second folder while the current one
+is read: at most ``2 * BATCH`` segments are on disk.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pgsafe.repo.repository import Repository
 from pgsafe.wal import layout, names
 from pgsafe.wal.get import get
 
-BATCH = 32  # segments per pg_waldump run: 512 MiB of temporary space with 16 MiB segments
+BATCH = 16  # segments per pg_waldump run: 2 x 256 MiB of temporary space (16 MiB segments)
 _COPY = 1 << 20
 
 

@@ -1,10 +1,12 @@
 """Run PostgreSQL's ``pg_waldump`` over WAL segments and stream its lines.
 
-One process over a folder of segments (``STARTSEG ENDSEG``) reads them in order, as
-fast as pg_waldump can: starting one process per 16 MB segment costs its start-up and
-its search for the first record each time (``benchmarks/mistakes_scan.py`` measures
-both).  The output is read line by line while it is produced, so a gigabyte of WAL
-never sits in memory.
+One process over a folder of segments (``STARTSEG ENDSEG``) reads them in order, and
+reads whole the records that cross from one segment into the next (a process per
+segment loses them: it starts at the first record that begins in its segment).  Its
+start-up is not what costs: on 16 pgbench segments one process took 6.6 s and one per
+segment 6.2 s, on a loaded machine (``benchmarks/results/2026-12-02-mistakes.md``);
+decoding and printing the records, and reading them in Python, do.  The output is read
+line by line while it is produced, so a gigabyte of WAL never sits in memory.
 
 Times in pg_waldump's output are in the zone of its environment: it runs with
 ``TZ=UTC`` so that ``COMMIT 2024-01-15 10:30:00.123 UTC`` is always UTC.
