@@ -64,9 +64,36 @@ host_mirror() {
   fi
 }
 
+# retry N CMD...: run CMD up to N times, 10 s apart (a mirror that drops a connection, a
+# package list caught mid-sync); the last failure's status is returned.
+retry() {
+  local n=$1 i rc=0
+  shift
+  for ((i = 1; i <= n; i++)); do
+    "$@" && return 0
+    rc=$?
+    ((i < n)) && {
+      echo "$1 failed (exit $rc), attempt $i of $n; retrying in 10 s" >&2
+      sleep 10
+    }
+  done
+  return $rc
+}
+
 in_root() { # run a command inside the chroot (no mounts beyond what the caller made)
   chroot "$ROOT" /usr/bin/env -i HOME=/root LANG=C.UTF-8 DEBIAN_FRONTEND=noninteractive \
     PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "$@"
+}
+
+bootstrap() { # bootstrap MIRROR SCRIPT: a fresh minbase system in $ROOT (whatever was there goes)
+  local m
+  for m in "$ROOT/proc" "$ROOT/sys"; do # a failed attempt may leave debootstrap's mounts
+    mountpoint -q "$m" && umount -l "$m"
+  done
+  rm -rf --one-file-system "$ROOT"
+  mkdir -p "$ROOT"
+  debootstrap --variant=minbase --include=ca-certificates "$SUITE" "$ROOT" "$1" "$2" \
+    >"$CACHE/pg$MAJOR-debootstrap.log" 2>&1
 }
 
 build() {
@@ -78,11 +105,8 @@ build() {
   local mirror script=/usr/share/debootstrap/scripts/$SCRIPT
   mirror=$(host_mirror)
   [[ -n $mirror ]] || mirror=$(sed -n 's/^default_mirror[[:space:]]*//p' /usr/sbin/debootstrap | head -1)
-  rm -rf "$ROOT"
-  mkdir -p "$ROOT"
   echo "debootstrap $SUITE into $ROOT (PostgreSQL $MAJOR)"
-  debootstrap --variant=minbase --include=ca-certificates "$SUITE" "$ROOT" "$mirror" "$script" \
-    >"$CACHE/pg$MAJOR-debootstrap.log" 2>&1 || {
+  retry 3 bootstrap "$mirror" "$script" || {
     tail -20 "$CACHE/pg$MAJOR-debootstrap.log" >&2
     exit 1
   }
@@ -97,8 +121,10 @@ build() {
   cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
   mount -t proc proc "$ROOT/proc"
   trap 'umount "$ROOT/proc"' EXIT
-  in_root apt-get update -qq
-  in_root apt-get install -y -qq --no-install-recommends "${PACKAGES[@]}" >"$CACHE/pg$MAJOR-apt.log" 2>&1 || {
+  echo 'Acquire::Retries "5";' >>"$ROOT/etc/apt/apt.conf.d/99pgsafe-matrix"
+  retry 3 in_root apt-get update -qq
+  retry 3 in_root apt-get install -y -qq --no-install-recommends "${PACKAGES[@]}" \
+    >"$CACHE/pg$MAJOR-apt.log" 2>&1 || {
     tail -20 "$CACHE/pg$MAJOR-apt.log" >&2
     exit 1
   }

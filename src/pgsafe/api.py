@@ -24,6 +24,9 @@ operation          request                      result
 ``expire``         :class:`ExpireRequest`       :class:`ExpiryResult`
 ``info``           (none)                       :class:`InfoReport`
 ``list_backups``   (none)                       ``list[Backup | DamagedEntry]``
+``mistakes``       :class:`MistakeRequest`      :class:`MistakeReport`
+``undo``           :class:`UndoRequest`         :class:`UndoResult`
+``restore_table``  :class:`RestoreTableRequest` :class:`UndoResult`
 =================  ===========================  =====================================
 
 Backups are named in requests as the CLI names them: an id, a unique id prefix, or
@@ -37,7 +40,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from pgsafe import clock
 from pgsafe.cluster.runas import repository_owner
@@ -50,6 +52,9 @@ from pgsafe.logical import restore as _restore
 from pgsafe.logical.dump import DumpRequest
 from pgsafe.logical.export import ExportResult
 from pgsafe.logical.restore import RestoreResult
+from pgsafe.mistakes import scan as _mistakes
+from pgsafe.mistakes.model import ChangeKind, Mistake, TableChange
+from pgsafe.mistakes.scan import MistakeReport, MistakeRequest
 from pgsafe.pg.conninfo import ConnOptions
 from pgsafe.physical import basebackup as _basebackup
 from pgsafe.physical import marks as _marks
@@ -65,6 +70,8 @@ from pgsafe.repo.repository import Repository
 from pgsafe.retention import expire as _expire
 from pgsafe.retention.expire import ExpiryResult
 from pgsafe.retention.policy import from_config
+from pgsafe.undo import run as _undo
+from pgsafe.undo.model import OnConflict, RestoreTableRequest, UndoRequest, UndoResult
 from pgsafe.verify.backup import verify_backup as _verify_backup
 from pgsafe.verify.report import VerifyResult
 
@@ -74,6 +81,7 @@ Backup = Manifest
 __all__ = [
     "Backup",
     "BackupRequest",
+    "ChangeKind",
     "ConnOptions",
     "DamagedEntry",
     "DumpRequest",
@@ -83,6 +91,10 @@ __all__ = [
     "ExportResult",
     "InfoReport",
     "MarkRequest",
+    "Mistake",
+    "MistakeReport",
+    "MistakeRequest",
+    "OnConflict",
     "PgsafeError",
     "RecoverRequest",
     "RecoverResult",
@@ -90,7 +102,11 @@ __all__ = [
     "RestorePoint",
     "RestoreRequest",
     "RestoreResult",
+    "RestoreTableRequest",
+    "TableChange",
     "TargetRequest",
+    "UndoRequest",
+    "UndoResult",
     "VerifyRequest",
     "VerifyResult",
     "backup",
@@ -100,10 +116,13 @@ __all__ = [
     "info",
     "list_backups",
     "mark",
+    "mistakes",
     "open_repository",
     "recover",
     "restore",
+    "restore_table",
     "target_request",
+    "undo",
     "verify",
 ]
 
@@ -188,7 +207,7 @@ class ExpireRequest:
     keep_last: int | None = None
     keep_days: float | None = None
     dry_run: bool = False
-    config: Mapping[str, Any] = field(default_factory=dict)
+    config: Mapping[str, object] = field(default_factory=dict)
 
 
 # -- operations -------------------------------------------------------------------------
@@ -284,3 +303,22 @@ def list_backups(repo: Repository) -> list[Backup | DamagedEntry]:
     """Every catalog entry, oldest first; one that cannot be read is a
     :class:`DamagedEntry` naming why (pgsafe never removes it)."""
     return repo.entries()
+
+
+def mistakes(repo: Repository, req: MistakeRequest) -> MistakeReport:
+    """The destructive transactions (DELETE, UPDATE, TRUNCATE, DROP) of a window of WAL,
+    oldest commit first, each with the command line that undoes it."""
+    return _mistakes.find_mistakes(repo, req)
+
+
+def undo(repo: Repository, req: UndoRequest) -> UndoResult:
+    """Bring back into the live database what a transaction deleted, changed, truncated
+    or dropped (or everything since a time or restore point), in one transaction; a
+    plan with conflicts and no ``on_conflict`` comes back ``refused``, nothing changed."""
+    return _undo.undo(repo, req)
+
+
+def restore_table(repo: Repository, req: RestoreTableRequest) -> UndoResult:
+    """A table as of any moment of the recoverable window, into the live database under
+    a new name (the cluster is not rolled back)."""
+    return _undo.restore_table(repo, req)

@@ -2,9 +2,13 @@
 then the exact pgsafe command that undoes it.
 
 With WAL archiving into this repository and a base backup to start from, a named
-restore point is enough (instant, whole cluster: the undo is a point-in-time recovery
-to just before the command).  Otherwise pgsafe takes a logical backup of the database
-(custom format), and the undo is a ``restore --clean`` of it.
+restore point is enough: pgsafe creates it, switches WAL and waits until the restore
+point's segment is archived (so that the undo works at once, not after some later
+switch), then runs the command.  The undo is ``pgsafe undo --name guard-...``: a
+throwaway cluster recovered to the restore point, and the rows the command deleted or
+changed back in the live database (the cluster is not rolled back).  Otherwise pgsafe
+takes a logical backup of the database (custom format), and the undo is a
+``restore --clean`` of it.
 """
 
 from __future__ import annotations
@@ -14,12 +18,12 @@ import subprocess
 from dataclasses import dataclass
 
 from pgsafe import clock
-from pgsafe.config import state_home
-from pgsafe.errors import BadInput, PgsafeError
+from pgsafe.errors import BadInput, OperationFailed, PgsafeError
 from pgsafe.logical import dump
 from pgsafe.pg.connect import connect
 from pgsafe.pg.conninfo import ConnOptions, split_password
 from pgsafe.physical import marks
+from pgsafe.physical.switch import switch_and_wait
 from pgsafe.repo.repository import Repository
 
 
@@ -45,10 +49,29 @@ def _archives_here(conninfo: str, repo: Repository) -> bool:
     )
 
 
+ARCHIVE_TIMEOUT = 60.0
+
+
+def _mark_archived(conninfo: str, repo: Repository, name: str, timeout: float) -> None:
+    """Create restore point ``name``, switch WAL, wait until its segment is archived."""
+    marks.mark(conninfo, repo, name)
+    try:
+        switch_and_wait(conninfo, repo, timeout=timeout)
+    except OperationFailed as exc:
+        raise OperationFailed(
+            f"restore point {name} was created, but its WAL did not reach the repository "
+            f"within {timeout:.0f} s ({exc.message}); the command was not run",
+            hint="check archive_command and pg_stat_archiver on the server (`pgsafe check`), "
+            "then run guard again",
+        ) from None
+
+
 def guard(
     repo: Repository,
     conn: ConnOptions,
     command: list[str],
+    *,
+    archive_timeout: float = ARCHIVE_TIMEOUT,
 ) -> GuardResult:
     if not command:
         raise BadInput("no command to guard", hint="pgsafe guard -d DB -- psql -f migration.sql")
@@ -58,21 +81,10 @@ def guard(
     backup_id: str | None = None
     if _archives_here(conninfo, repo) and repo.latest("physical") is not None:
         mark_name = "guard-" + clock.now().strftime("%Y%m%dT%H%M%S%fZ")
-        marks.mark(conninfo, repo, mark_name)
+        _mark_archived(conninfo, repo, mark_name, archive_timeout)
         method = "restore point"
-        pgdata_hint = str(state_home() / "recovered" / mark_name)
-        undo = shlex.join(
-            [
-                *repo_args,
-                "recover",
-                "--pgdata",
-                pgdata_hint,
-                "--name",
-                mark_name,
-                "--start",
-                "--promote",
-            ]
-        )
+        target, _ = split_password(conninfo)
+        undo = shlex.join([*repo_args, "undo", "--name", mark_name, "-d", target or ""])
     else:
         m = dump.dump(
             repo,

@@ -16,7 +16,9 @@ Entities and where their shape is made:
 - a verification: :meth:`pgsafe.verify.report.VerifyResult.to_json` (``verify``,
   ``drill``); health: :meth:`pgsafe.status.health.Health.to_json` (``status``);
 - the recoverable window: :func:`info`; a restore point: :func:`restore_point`;
-- a retention run: :func:`expiry`.
+- a retention run: :func:`expiry`;
+- a destructive transaction: :func:`mistake`; a ``mistakes`` run: :func:`mistakes`;
+- an undo or a table-level restore: :func:`undo` (``undo``, ``restore-table``).
 """
 
 from __future__ import annotations
@@ -25,14 +27,17 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING
 
 from pgsafe.models.kinds import BackupKind, BackupStatus
-from pgsafe.repo.catalog import DamagedEntry, Manifest
+from pgsafe.models.marks import RestorePoint
+from pgsafe.repo.catalog import DamagedEntry, Manifest, fingerprints_doc, physical_doc
 
 if TYPE_CHECKING:
     from pgsafe.logical.restore import RestoreResult
-    from pgsafe.physical.marks import RestorePoint
+    from pgsafe.mistakes.model import Mistake
+    from pgsafe.mistakes.scan import MistakeReport
     from pgsafe.recovery.execute import RecoverResult
     from pgsafe.recovery.window import InfoReport
     from pgsafe.retention.expire import ExpiryResult
+    from pgsafe.undo.model import UndoResult
 
 Doc = dict[str, object]
 
@@ -65,7 +70,7 @@ def backup(m: Manifest) -> Doc:
         "system_identifier": m.system_identifier,
     }
     if m.kind == BackupKind.PHYSICAL:
-        for k, v in m.physical.items():
+        for k, v in physical_doc(m.physical).items():
             if k not in _PHYSICAL_DETAIL_ONLY:
                 doc.setdefault(k, v)
     return doc
@@ -99,9 +104,9 @@ def backup_detail(m: Manifest, contents: list[str] | None = None) -> Doc:
     doc = backup(m)
     doc["options"] = {k: v for k, v in m.options.items() if k != "roles"}
     doc["objects"] = [o.to_dict() for o in m.objects]
-    doc["fingerprint"] = m.fingerprint
+    doc["fingerprint"] = fingerprints_doc(m.fingerprint)
     doc["verifications"] = [v.to_dict() for v in m.verifications]
-    doc["physical"] = m.physical
+    doc["physical"] = physical_doc(m.physical)
     if contents is not None:
         doc["contents"] = contents
     return doc
@@ -125,7 +130,7 @@ def restore(backup_id: str, result: RestoreResult, dry_run: bool) -> Doc:
 
 def recovery(r: RecoverResult) -> Doc:
     """``recover``: pgdata, port, target, plan, reached, checks, ok, started, running,
-    state, notes."""
+    state, notes, wal_fetch."""
     return {
         "pgdata": r.pgdata,
         "port": r.port,
@@ -138,6 +143,7 @@ def recovery(r: RecoverResult) -> Doc:
         "running": r.running,
         "state": r.state,
         "notes": list(r.notes),
+        "wal_fetch": asdict(r.wal_fetch) if r.wal_fetch is not None else None,
     }
 
 
@@ -151,7 +157,7 @@ def info(r: InfoReport) -> Doc:
         "pg_major": r.pg_major,
         "tools": [t.to_json() for t in r.tools],
         "timelines": [t.to_json() for t in r.timelines],
-        "marks": [dict(m) for m in r.marks],
+        "marks": [m.to_json() for m in r.marks],
         "partials": list(r.partials),
     }
 
@@ -176,4 +182,75 @@ def expiry(r: ExpiryResult, dry_run: bool) -> Doc:
         "wal_kept_for_damaged": r.wal_kept_for_damaged,
         "oldest_needed_wal": plan.oldest_needed_wal,
         "decisions": [vars(d) for d in plan.decisions],
+    }
+
+
+def mistake(m: Mistake) -> Doc:
+    """One destructive transaction (``mistakes``): xid, commit time and LSN, database,
+    per table what it did, the rows in all, and the command that undoes it."""
+    return {
+        "xid": m.xid,
+        "commit_time": m.commit_time.isoformat(),
+        "lsn": m.lsn,
+        "timeline": m.timeline,
+        "database": m.database,
+        "database_oid": m.database_oid,
+        "kinds": sorted({str(c.kind) for c in m.changes}),
+        "tables": [c.table for c in m.changes],
+        "rows": m.rows,
+        "changes": [
+            {"kind": str(c.kind), "table": c.table, "relfilenode": c.relfilenode, "rows": c.rows}
+            for c in m.changes
+        ],
+        "undo": m.undo,
+    }
+
+
+def mistakes(r: MistakeReport) -> Doc:
+    """``mistakes``: the window read and the destructive transactions in it."""
+    return {
+        "window": {
+            "start_time": r.start_time.isoformat() if r.start_time else None,
+            "end_time": r.end_time.isoformat() if r.end_time else None,
+            "start_lsn": r.start_lsn,
+            "end_lsn": r.end_lsn,
+            "backup": r.backup_id,
+            "segments": r.segments,
+            "live_segments": r.live_segments,
+        },
+        "mistakes": [mistake(m) for m in r.mistakes],
+        "omitted": r.omitted,
+        "notes": list(r.notes),
+    }
+
+
+def undo(r: UndoResult) -> Doc:
+    """``undo`` / ``restore-table``: the target, the plan per table (row counts by
+    action, conflicts), and whether it was applied, refused or a dry run."""
+    return {
+        "operation": r.operation,
+        "target": r.target,
+        "database": r.database,
+        "xid": r.xid,
+        "dry_run": r.dry_run,
+        "applied": r.applied,
+        "refused": r.refused,
+        "ok": r.applied or (r.dry_run and not r.refused),
+        "rows_back": r.rows_back,
+        "conflicts": r.conflicts,
+        "seconds": round(r.seconds, 3),
+        "tables": [
+            {
+                "table": t.table,
+                "action": t.action,
+                "kind": t.kind,
+                "key": list(t.key),
+                "new_name": t.new_name,
+                "rows": t.rows,
+                "counts": {str(a): n for a, n in t.counts.items()},
+                "conflicts": [{"key": c.key, "now": c.now} for c in t.conflicts],
+            }
+            for t in r.tables
+        ],
+        "notes": list(r.notes),
     }

@@ -36,6 +36,13 @@ def test_demo_both_parts(tmp_path: Path) -> None:
         assert all(r["ok"] for r in recoveries)
         assert "after transaction 2: ids = [1, 2]" in names
         assert "after transaction 1: count = 1" in names
+        # part 2 ends with the mistake found in the WAL and undone in the live database
+        assert "pgsafe mistakes finds the DELETE (4 rows)" in names
+        assert "undo: rows 1-4 back in the live database" in names
+        assert "undo: transaction 5 is still there" in names
+        undo = doc["physical"]["undo"]
+        assert undo["ok"] is True and undo["mistake"]["rows"] == 4
+        assert undo["ids_after"] == [1, 2, 3, 4, 5]
         assert set(doc["logical"]["backups"]) == {
             "plain",
             "custom",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import shutil
 import subprocess
 import tarfile
 from collections.abc import Iterator
@@ -17,9 +18,13 @@ import pytest
 from pgsafe.cluster.local import LocalCluster
 from pgsafe.logical import materialize as mat
 from pgsafe.physical.switch import switch_and_wait
+from pgsafe.recovery.prove import TAR_MAJOR, verify_archive
 from pgsafe.repo.repository import Repository
 from tests.archiving import archiving_cluster
-from tests.conftest import psql_exec, query, run_pgsafe
+from tests.conftest import psql_exec, query, reachable_tmpdir, run_pgsafe
+
+ARCHIVE_CHECK = "pg_verifybackup of the stored archive"
+RESTORE_CHECK = "restore into a throwaway data directory"
 
 
 @dataclass
@@ -68,6 +73,13 @@ def test_drill_of_a_good_backup_passes_and_is_recorded(src: Src) -> None:
     ):
         assert checks[name]["ok"] is True, checks
     assert doc["fingerprint"]["postgres"]["public.ledger"]["rows"] == 3000
+    assert "from the prefetch spool" in checks["recovery"]["detail"]  # how the WAL came
+    archive = checks.get(ARCHIVE_CHECK)
+    if src.cluster.major >= TAR_MAJOR:  # proven before the restore, by PostgreSQL's tool
+        assert archive is not None and archive["ok"] is True, checks
+        assert list(checks).index(ARCHIVE_CHECK) < list(checks).index(RESTORE_CHECK)
+    else:
+        assert archive is None, checks
     listed = json.loads(run_pgsafe("--repo", str(src.repo), "list", "--json").stdout)
     (entry,) = [b for b in listed["backups"] if b["id"] == src.second]
     assert entry["verified"]["ok"] is True and entry["verified"]["kind"] == "drill"
@@ -113,10 +125,44 @@ def test_drill_of_a_damaged_backup_fails_and_names_it(src: Src) -> None:
     assert r.returncode == 3, r.stdout + r.stderr
     doc = json.loads(r.stdout)
     failed = [c for c in doc["checks"] if not c["ok"]]
-    assert failed and failed[0]["name"] == "pg_verifybackup"
+    on_tar = src.cluster.major >= TAR_MAJOR
+    assert failed and failed[0]["name"] == (ARCHIVE_CHECK if on_tar else "pg_verifybackup")
     assert relpath in failed[0]["detail"]
+    if on_tar:  # caught in the stored archive: nothing was restored
+        assert RESTORE_CHECK not in {c["name"] for c in doc["checks"]}
     text = run_pgsafe("--repo", str(src.repo), "drill", src.first)
-    assert text.returncode == 3 and "✗ pg_verifybackup" in text.stdout
+    assert text.returncode == 3 and f"✗ {failed[0]['name']}" in text.stdout
+
+
+def test_stored_archive_verified_on_18_lz4_age(
+    pg: LocalCluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pg_verifybackup -F t reads the archive as pgsafe stored it, decrypted but still
+    compressed by pgsafe's own lz4 (not by the server): the formats are PostgreSQL's."""
+    from tests.integration.test_physical_codecs import make_identity
+
+    if pg.major < TAR_MAJOR:
+        pytest.skip(f"pg_verifybackup reads tar-format backups from PostgreSQL {TAR_MAJOR}")
+    base = reachable_tmpdir("pgsafe-tar-verify-")
+    try:
+        key = make_identity(base)
+        cfg = base / "pgsafe.toml"
+        cfg.write_text(
+            f'compression = "lz4"\nencryption = "age"\nage_recipients = ["{key.public}"]\n'
+        )
+        repo_path = base / "repo"
+        where = ["--config", str(cfg), "--repo", str(repo_path)]
+        r = run_pgsafe(*where, "--json", "backup", "-d", pg.conninfo())
+        assert r.returncode == 0, r.stderr
+        monkeypatch.setenv("PGSAFE_AGE_IDENTITY_FILE", str(key.path))
+        repo = Repository.open(str(repo_path), "main")
+        m = repo.load(json.loads(r.stdout)["id"])
+        data = m.object("data")
+        assert data is not None and data.name == "base.tar.lz4.age"
+        ok, detail = verify_archive(repo, m, base / "scratch")
+        assert ok is True, detail
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def test_expire_keeps_the_wal_kept_backups_need(src: Src) -> None:

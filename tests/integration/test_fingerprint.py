@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import psycopg
 import pytest
@@ -17,7 +17,9 @@ import pytest
 from pgsafe.cluster.local import LocalCluster
 from pgsafe.logical import fingerprint as fp
 from pgsafe.logical.tables import Table, list_tables
+from pgsafe.models.backup import TableFingerprint, TablePrints
 from pgsafe.pg.programs import installed_major
+from pgsafe.repo.repository import Repository
 from tests.conftest import psql_exec, run_pgsafe
 
 SCHEMA = """
@@ -61,7 +63,7 @@ def copy(pg: LocalCluster, db: str) -> Iterator[str]:
     psql_exec(pg.conninfo(), f"DROP DATABASE IF EXISTS {name}")
 
 
-def prints(conninfo: str, method: str = fp.NAMED) -> dict[str, dict[str, Any]]:
+def prints(conninfo: str, method: str = fp.NAMED) -> TablePrints:
     with psycopg.connect(conninfo, autocommit=True) as conn:
         return fp.fingerprint_existing(conn, list_tables(conn), method)
 
@@ -76,15 +78,15 @@ needs_record_hash = pytest.mark.skipif(
 @needs_record_hash
 def test_method_per_table(pg: LocalCluster, db: str) -> None:
     got = prints(pg.conninfo(db))
-    assert {k: v["method"] for k, v in got.items()} == {
+    assert {k: v.method for k, v in got.items()} == {
         "public.plain": "named-record",
         "public.with point": "named-text",  # point: no hash function
         "public.with_json": "named-text",  # json, an enum (hashed by OID), a composite w/ point
         "public.t_col": "named-record",
     }
-    assert got["public.plain"]["rows"] == 500 and got["public.with_json"]["rows"] == 40
+    assert got["public.plain"].rows == 500 and got["public.with_json"].rows == 40
     old = prints(pg.conninfo(db), fp.METHOD)  # record-hash backups: as before
-    assert {k: v["method"] for k, v in old.items()} == {
+    assert {k: v.method for k, v in old.items()} == {
         "public.plain": "record",
         "public.with point": "text",
         "public.with_json": "text",
@@ -170,9 +172,9 @@ def test_old_methods_unchanged(pg: LocalCluster, db: str) -> None:
             "SELECT count(*), coalesce(sum(hashtextextended(t::text, 0)), 0)::text FROM plain t"
         ).fetchone()
     old = prints(pg.conninfo(db), fp.TEXT)["public.plain"]
-    assert old == {"rows": row[0], "hash": row[1]} if row else False
+    assert old == TableFingerprint(rows=row[0], hash=row[1]) if row else False
     assert fp.method_of({}) == "md5"
-    assert "method" not in prints(pg.conninfo(db), "md5")["public.plain"]
+    assert prints(pg.conninfo(db), "md5")["public.plain"].method is None
     # new dumps record named-hash whatever the major (each table records its own method)
     assert fp.method_for(13) == fp.NAMED and fp.method_for(15) == fp.NAMED
     with psycopg.connect(pg.conninfo(db), autocommit=True) as conn:
@@ -181,11 +183,9 @@ def test_old_methods_unchanged(pg: LocalCluster, db: str) -> None:
             "SELECT count(*), coalesce(sum(pg_catalog.hashint8extended(h, h)), 0)::text FROM"
             " (SELECT pg_catalog.hash_record_extended(t.*, 0) AS h FROM plain AS t OFFSET 0) s"
         ).fetchone()
-    assert prints(pg.conninfo(db), fp.METHOD)["public.plain"] == {
-        "rows": row[0] if row else None,
-        "hash": row[1] if row else None,
-        "method": "record",
-    }
+    assert prints(pg.conninfo(db), fp.METHOD)["public.plain"] == TableFingerprint(
+        rows=row[0] if row else None, hash=row[1] if row else None, method="record"
+    )
 
 
 @needs_record_hash
@@ -212,7 +212,8 @@ def test_dump_restore_verify_with_unhashable_types(pg: LocalCluster, db: str, re
     assert json.loads(v.stdout)["ok"] is True
     # and a damaged restore is told apart from the backup
     psql_exec(pg.conninfo(target), "UPDATE plain SET price = price + 0.01 WHERE id = 3")
-    checks = {c.table: c for c in fp.compare(shown["fingerprint"][""], prints(pg.conninfo(target)))}
+    stored = Repository.open(str(repo), "main").load(doc["id"]).fingerprint[""]
+    checks = {c.table: c for c in fp.compare(stored, prints(pg.conninfo(target)))}
     assert not checks["public.plain"].ok and checks["public.plain"].detail().endswith("differs")
     assert checks["public.with point"].ok
     psql_exec(pg.conninfo(), f"DROP DATABASE IF EXISTS {target}")
@@ -224,8 +225,6 @@ def test_backups_recorded_with_an_old_method_still_verify(
 ) -> None:
     """A backup from before named-hash: its manifest records the old method and the
     fingerprints it gave; verify and restore compare with that method."""
-    from pgsafe.repo.repository import Repository
-
     r = run_pgsafe("--repo", str(repo), "dump", "-d", pg.conninfo(db), "--json")
     assert r.returncode == 0, r.stderr
     backup = json.loads(r.stdout)["id"]
@@ -238,7 +237,7 @@ def test_backups_recorded_with_an_old_method_still_verify(
     v = run_pgsafe("--repo", str(repo), "verify", backup)
     assert v.returncode == 0, v.stdout + v.stderr
     # and a damaged table is still told apart with the old method
-    m.fingerprint[""]["public.plain"]["hash"] = "1"
+    m.fingerprint[""]["public.plain"] = replace(m.fingerprint[""]["public.plain"], hash="1")
     store.save(m)
     v = run_pgsafe("--repo", str(repo), "verify", backup)
     assert v.returncode == 3 and "✗ table public.plain" in v.stdout, v.stdout

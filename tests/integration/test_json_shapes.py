@@ -55,9 +55,32 @@ TIMELINE = {
 MARK = {"name": S, "lsn": S, "lsn_int": INT, "time": S, "timeline": INT, "segment": S}
 RECOVER = {
     "pgdata": S, "port": (INT, N), "target": D, "plan": D, "reached": (D, N), "checks": L,
-    "ok": B, "started": B, "running": B, "state": S, "notes": L,
+    "ok": B, "started": B, "running": B, "state": S, "notes": L, "wal_fetch": (D, N),
+}  # fmt: skip
+WAL_FETCH = {
+    "segments_fetched": INT, "segments_from_spool": INT, "spool_damaged": INT,
+    "wait_s": (float, int),
 }  # fmt: skip
 TARGET = {"kind": S, "inclusive": B, "description": S}
+MISTAKES = {"window": D, "mistakes": L, "omitted": INT, "notes": L}
+WINDOW = {
+    "start_time": (S, N), "end_time": (S, N), "start_lsn": S, "end_lsn": (S, N),
+    "backup": (S, N), "segments": INT, "live_segments": INT,
+}  # fmt: skip
+MISTAKE = {
+    "xid": INT, "commit_time": S, "lsn": S, "timeline": INT, "database": (S, N),
+    "database_oid": INT, "kinds": L, "tables": L, "rows": INT, "changes": L, "undo": S,
+}  # fmt: skip
+CHANGE = {"kind": S, "table": (S, N), "relfilenode": INT, "rows": INT}
+UNDO = {
+    "operation": S, "target": S, "database": S, "xid": (INT, N), "dry_run": B, "applied": B,
+    "refused": B,
+    "ok": B, "rows_back": INT, "conflicts": INT, "seconds": (float, int), "tables": L, "notes": L,
+}  # fmt: skip
+UNDO_TABLE = {
+    "table": S, "action": S, "kind": S, "key": L, "new_name": (S, N), "rows": INT, "counts": D,
+    "conflicts": L,
+}  # fmt: skip
 PLAN = {"backup": S, "backup_finished_at": S, "timeline": INT, "wal_needed": D, "window": D}
 
 
@@ -134,6 +157,7 @@ def test_physical_commands(archived: tuple[LocalCluster, Path]) -> None:
     shaped(backup, PHYSICAL, "backup")
     assert (backup["kind"], backup["status"], backup["format"]) == ("physical", "ok", "tar")
     psql_exec(ci, "INSERT INTO t VALUES (1)")
+    psql_exec(ci, "DELETE FROM t")
     rc, mark = js("--repo", r, "mark", "shapes", "-d", ci)
     assert rc == 0
     shaped(mark, MARK, "mark")
@@ -156,6 +180,18 @@ def test_physical_commands(archived: tuple[LocalCluster, Path]) -> None:
         shaped(b, {"id": S, "finished_at": S, "start_lsn": S, "stop_lsn": S}, f"backups[{i}]")
     for i, g in enumerate(tl["gaps"]):
         shaped(g, {"first": S, "last": S, "count": INT}, f"gaps[{i}]")
+    rc, found = js("--repo", r, "mistakes", "-d", ci)
+    assert rc == 0
+    shaped(found, MISTAKES, "mistakes")
+    shaped(found["window"], WINDOW, "mistakes.window")
+    m = shaped(found["mistakes"][-1], MISTAKE, "mistakes.mistakes[-1]")
+    shaped(m["changes"][0], CHANGE, "mistakes.mistakes[-1].changes[0]")
+    rc, undo = js("--repo", r, "undo", str(m["xid"]), "-d", ci, "--dry-run")
+    assert rc == 0, undo
+    shaped(undo, UNDO, "undo")
+    assert undo["dry_run"] is True and undo["applied"] is False
+    shaped(undo["tables"][0], UNDO_TABLE, "undo.tables[0]")
+    assert undo["tables"][0]["counts"] == {"insert": 1}
     pgdata = str(repo_path.parent / "recovered")  # a folder the postgres user can reach
     rc, rec = js("--repo", r, "recover", "--pgdata", pgdata, "--immediate", "--dry-run")
     assert rc == 0, rec

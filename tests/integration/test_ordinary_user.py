@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from psycopg.conninfo import make_conninfo
 
 import pgsafe
 from pgsafe.cluster import runas
@@ -110,7 +111,7 @@ def test_logical_commands_as_an_ordinary_user(
     assert started.returncode == 0, started.stderr
     conninfo = json.loads(started.stdout)["conninfo"]
     psql = shutil.which("psql") or "/usr/bin/psql"
-    shop = conninfo.replace("dbname=postgres", "dbname=shop")
+    shop = make_conninfo(conninfo, dbname="shop")
     subprocess.run([psql, "-X", "-q", "-d", conninfo, "-c", "CREATE DATABASE shop"], check=True)
     subprocess.run(
         [
@@ -132,7 +133,7 @@ def test_logical_commands_as_an_ordinary_user(
     assert [b["id"] for b in json.loads(listed.stdout)["backups"]] == [backup_id]
     v = run("--repo", repo, "verify", backup_id)
     assert v.returncode == 0, v.stdout + v.stderr
-    target = conninfo.replace("dbname=postgres", "dbname=shop_copy")
+    target = make_conninfo(conninfo, dbname="shop_copy")
     r = run("--repo", repo, "restore", backup_id, "--create", "-d", target)
     assert r.returncode == 0, r.stderr
     out = subprocess.run(

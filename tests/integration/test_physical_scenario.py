@@ -20,7 +20,7 @@ def test_pitr_scenario_recovers_to_after_transaction_2_then_1(state_home: Path) 
         repo = Repository.open(str(base / "repo"), "main", create=True, owner=repository_owner())
         report = run_pitr_scenario(c.conninfo(), repo, base, state_home, gap_seconds=1.0)
         assert report.ok, report.text()
-        assert [t["id"] for t in report.transactions] == [1, 2, 3, 4]
+        assert [t.id for t in report.transactions] == [1, 2, 3, 4]
         first, second = report.recoveries
         assert first.label == "after transaction 2" and second.label == "after transaction 1"
         assert len(first.checks) == 4 and all(ch.ok for ch in first.checks)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import threading
 import time
@@ -30,8 +31,10 @@ from pgsafe.repo.repository import Repository
 from tests.conftest import Result, make_cluster, psql_exec, query, reachable_tmpdir, run_pgsafe
 from tests.integration.test_physical_codecs import make_identity
 
-PASSWORD = "pw-Zq7Hx2-known-password"
-PASSPHRASE = "pp-Kd93mW-known-passphrase"
+# new for every run: another run of this test on the same machine (its processes are
+# visible in /proc too) must not be taken for a leak of this run's secrets
+PASSWORD = f"pw-{secrets.token_hex(6)}-known-password"
+PASSPHRASE = f"pp-{secrets.token_hex(6)}-known-passphrase"
 
 
 class ProcWatch:

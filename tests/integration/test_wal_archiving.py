@@ -237,7 +237,7 @@ def test_backup_of_an_idle_server_does_not_hang(archived: tuple[LocalCluster, Pa
     doc = __import__("json").loads(r.stdout)
     assert doc["kind"] == "physical" and doc["status"] == "ok" and doc["timeline"] == 1
     m = _repo(repo).load(doc["id"])
-    assert m.physical["stop_lsn"] and m.system_identifier
+    assert m.physical.stop_lsn and m.system_identifier
     pg_manifest = m.object("pg_manifest")
     assert pg_manifest is not None and m.object("data") is not None
     stored = read_all(_repo(repo).storage, _repo(repo).object_key(m.id, pg_manifest.name))

@@ -25,6 +25,7 @@ import pytest
 
 from pgsafe.cluster.local import LocalCluster
 from pgsafe.logical import materialize as mat
+from pgsafe.recovery.prove import TAR_MAJOR
 from pgsafe.repo import catalog
 from pgsafe.repo.repository import Repository
 from tests.archiving import archiving_cluster
@@ -195,7 +196,12 @@ def test_a_link_then_a_file_through_it_writes_nothing_outside(
     else:
         code, out = _drill(where / "repo", src.backup)
     assert code == 3, out
-    assert "evil" in out and "link" in out, out
+    if how == "drill" and src.cluster.major >= TAR_MAJOR:
+        # PostgreSQL's pg_verifybackup -F t finds the planted file in the stored archive,
+        # before pgsafe extracts anything
+        assert "evil/planted" in out and "not in the manifest" in out, out
+    else:
+        assert "evil" in out and "link" in out, out
     _no_traceback(out)
     assert not (canary.folder / "planted").exists()
     assert canary.state() == before

@@ -14,7 +14,7 @@ from pgsafe.repo.repository import Repository
 
 OPERATIONS = [
     "dump", "backup", "restore", "verify", "recover", "mark", "export", "expire", "info",
-    "list_backups",
+    "list_backups", "undo", "restore_table",
 ]  # fmt: skip
 
 

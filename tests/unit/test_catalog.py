@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from pgsafe.errors import BadInput, NotFound, ObjectExists, VerificationFailed
+from pgsafe.models.backup import TableFingerprint
 from pgsafe.models.kinds import BackupKind
 from pgsafe.repo import catalog
 from pgsafe.repo.catalog import Manifest, StoredObject, Verification
@@ -25,7 +26,7 @@ def manifest(backup_id: str = "20240115T103000Z-shop-custom") -> Manifest:
         database="shop",
         format="custom",
         objects=[StoredObject("shop.dump.zst", 10, "ab" * 32, 40)],
-        fingerprint={"": {"public.t": {"rows": 3, "hash": "123"}}},
+        fingerprint={"": {"public.t": TableFingerprint(rows=3, hash="123")}},
         verifications=[Verification("2024-01-15T11:00:00+00:00", True)],
     )
 

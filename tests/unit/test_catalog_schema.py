@@ -23,6 +23,7 @@ from pgsafe import confined
 from pgsafe.cli.common import json_text, visible
 from pgsafe.errors import PgsafeError, VerificationFailed
 from pgsafe.jsonshape import backup as backup_json
+from pgsafe.models.backup import PhysicalDetails
 from pgsafe.repo import catalog
 from pgsafe.repo.catalog import CatalogDamaged, DamagedEntry, Manifest
 from pgsafe.repo.catalog_names import backup_id_problem, object_name_problem
@@ -35,7 +36,7 @@ GOOD_ID = "20240115T103000Z-shop-custom"
 def body() -> dict[str, Any]:
     m = manifest(GOOD_ID)
     m.options = {"tables": [["public", "t"]], "roles": ["app"], "jobs": 1}
-    m.physical = {"start_lsn": "0/2000028", "timeline": 1, "start_wal": "0" * 23 + "2"}
+    m.physical = PhysicalDetails(start_lsn="0/2000028", timeline=1, start_wal="0" * 23 + "2")
     return m.to_dict()
 
 
@@ -268,3 +269,63 @@ def test_flipped_bytes_of_a_real_manifest_raise_only_pgsafe_errors(data: bytes, 
     except PgsafeError:
         return
     _accepted(m)
+
+
+# -- typed parts: what earlier pgsafe wrote decodes to typed models, and back unchanged --
+OLD_PHYSICAL = {
+    "start_lsn": "0/2000028", "stop_lsn": "0/2000138", "timeline": 1, "stop_timeline": 1,
+    "start_wal": "000000010000000000000002", "stop_wal": "000000010000000000000002",
+    "wal_segment_size": 16777216,
+    "wal_ranges": [{"Timeline": 1, "Start-LSN": "0/2000028", "End-LSN": "0/2000138"}],
+    "backup_label": "START WAL LOCATION: 0/2000028 (file 000000010000000000000002)\n",
+    "checkpoint_lsn": "0/2000060", "server_start_time": "2024-01-15 10:30:00 UTC",
+    "next_xid": 742, "timezone": "Etc/UTC", "compression": "client-zstd",
+}  # fmt: skip
+OLD_FINGERPRINT = {
+    "": {
+        "public.t": {"rows": 3, "hash": "123", "method": "named-record", "columns": "ab12"},
+        "public.mv": {"columns": "cd34", "kind": "matview", "populated": False},
+        "public.old": {"rows": 9, "hash": "-42"},
+    }
+}
+OLD_CHECKS = [{"name": "checksums", "ok": True, "detail": "2 objects"}]
+
+
+def test_an_earlier_catalog_entry_decodes_to_typed_models_and_back_unchanged() -> None:
+    b = body()
+    b["physical"] = OLD_PHYSICAL
+    b["fingerprint"] = OLD_FINGERPRINT
+    b["verifications"][0]["checks"] = OLD_CHECKS
+    m = catalog.decode(signed(b), "x")
+    assert m.physical.start_lsn == "0/2000028" and m.physical.timeline == 1
+    assert m.physical.next_xid == 742 and m.physical.raw_sha256 is None
+    t = m.fingerprint[""]["public.t"]
+    assert (t.rows, t.hash, t.method, t.columns) == (3, "123", "named-record", "ab12")
+    mv = m.fingerprint[""]["public.mv"]
+    assert mv.kind == "matview" and mv.populated is False and mv.rows is None
+    assert m.verifications[0].checks[0].name == "checksums"
+    assert json.loads(catalog.encode(m))["manifest"] == b
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (("physical", "timeline"), "1"),
+        (("physical", "next_xid"), -1),
+        (("physical", "checkpoint_lsn"), 7),
+        (("fingerprint", "", "public.t", "hash"), 123),
+        (("fingerprint", "", "public.t", "populated"), "yes"),
+        (("verifications", 0, "checks", 0, "ok"), "true"),
+    ],
+)
+def test_a_typed_part_of_the_wrong_type_is_damaged(path: tuple[Any, ...], value: object) -> None:
+    b = body()
+    b["physical"] = dict(OLD_PHYSICAL)
+    b["fingerprint"] = json.loads(json.dumps(OLD_FINGERPRINT))
+    b["verifications"][0]["checks"] = json.loads(json.dumps(OLD_CHECKS))
+    node = b
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    with pytest.raises(CatalogDamaged, match="is damaged"):
+        catalog.decode(signed(b), "x")

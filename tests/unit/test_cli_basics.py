@@ -34,7 +34,7 @@ def test_config_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.delenv("PGSAFE_REPO", raising=False)
     monkeypatch.delenv("PGSAFE_SERVER", raising=False)
     s = load_settings({"config": str(cfg)})
-    assert (s.repo, s.server, s.postgres["port"]) == ("/from/file", "filesrv", 5444)
+    assert (s.repo, s.server, s.postgres.port) == ("/from/file", "filesrv", 5444)
     monkeypatch.setenv("PGSAFE_REPO", "/from/env")
     assert load_settings({"config": str(cfg)}).repo == "/from/env"
     assert load_settings({"config": str(cfg), "repo": "/from/flag"}).repo == "/from/flag"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from pgsafe.models.backup import PhysicalDetails
 from pgsafe.models.kinds import BackupKind
 from pgsafe.repo.catalog import Manifest
 from pgsafe.retention import expire
@@ -26,7 +27,7 @@ def physical(bid: str, day: int, start_wal: str, start_lsn: str) -> Manifest:
         started_at=at,
         finished_at=at,
         format="tar",
-        physical={"start_wal": start_wal, "start_lsn": start_lsn, "timeline": 1},
+        physical=PhysicalDetails(start_wal=start_wal, start_lsn=start_lsn, timeline=1),
     )
 
 

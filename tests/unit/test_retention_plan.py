@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from pgsafe.errors import BadInput
+from pgsafe.models.backup import PhysicalDetails
 from pgsafe.models.kinds import BackupKind
 from pgsafe.repo.catalog import Manifest
 from pgsafe.retention.plan import plan_expiry
@@ -33,7 +35,7 @@ def backup(
         started_at=at,
         finished_at=at,
         database=db,
-        physical={"start_wal": start_wal} if start_wal else {},
+        physical=PhysicalDetails(start_wal=start_wal),
         keep=keep,
     )
 
@@ -147,16 +149,16 @@ def test_a_kept_backup_without_a_credible_start_keeps_all_wal(start: str) -> Non
         backup(3, kind="physical", db=None, start_wal="000000010000000000000002"),
         backup(1, kind="physical", db=None, start_wal=start),
     ]
-    bs[1].physical["start_lsn"] = "0/4000028"
+    bs[1].physical = replace(bs[1].physical, start_lsn="0/4000028")
     p = plan_expiry(bs, policy(last=2), NOW, wal_names=WAL)
     assert p.remove_wal == [] and p.oldest_needed_wal is None
 
 
 def test_a_start_segment_that_disagrees_with_the_start_lsn_keeps_all_wal() -> None:
     bs = [backup(1, kind="physical", db=None, start_wal="000000010000000000000004")]
-    bs[0].physical["start_lsn"] = "0/2000028"
+    bs[0].physical = replace(bs[0].physical, start_lsn="0/2000028")
     assert plan_expiry(bs, policy(last=1), NOW, wal_names=WAL).remove_wal == []
-    bs[0].physical["start_lsn"] = "0/4000028"
+    bs[0].physical = replace(bs[0].physical, start_lsn="0/4000028")
     assert plan_expiry(bs, policy(last=1), NOW, wal_names=WAL).remove_wal != []
 
 

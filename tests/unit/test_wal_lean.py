@@ -126,3 +126,46 @@ def test_wal_push_into_an_encrypted_repository_stays_lean(tmp_path: Path) -> Non
     ).stdout
     out = subprocess.run(["zstd", "-d", "-c"], input=plain, check=True, capture_output=True)
     assert out.stdout == hist.read_bytes()
+
+
+def test_wal_get_from_the_spool_imports_no_repository_code(tmp_path: Path) -> None:
+    """A spool hit (the common call during a recovery) is a rename: no repository,
+    catalog, codec or typing module is imported, whatever the repository is."""
+    import hashlib
+    import os
+
+    from pgsafe.wal import spool
+
+    d = tmp_path / "spool"
+    d.mkdir(mode=0o700)
+    (d / spool.LOCK).touch()
+    name = "000000010000000000000002"
+    (d / name).write_bytes(b"segment")
+    st = os.stat(d / name)
+    (d / (name + spool.SUM)).write_bytes(spool.sum_line(hashlib.sha256(b"segment").hexdigest(), st))
+    code = (
+        "import fcntl,os,sys,time;fd=os.open(sys.argv[1],os.O_RDWR);"
+        "fcntl.lockf(fd,fcntl.LOCK_EX);print('ok',flush=True);time.sleep(600)"
+    )
+    holder = subprocess.Popen([sys.executable, "-c", code, str(d / spool.LOCK)],
+                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ok"
+        proc = subprocess.run(
+            [sys.executable, "-X", "importtime", "-m", "pgsafe", "--repo", "s3://b/p",
+             "wal-get", "--spool", str(d), name, str(tmp_path / "out")],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+    finally:
+        holder.kill()
+        holder.wait()
+        holder.stdout.close() if holder.stdout else None
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (tmp_path / "out").read_bytes() == b"segment"
+    full = _imported(proc.stderr, full=True)
+    top = _imported(proc.stderr)
+    unwanted = {"typing", "dataclasses", "logging", "zstandard", "botocore", "pathlib", "re",
+                "json", "hashlib", *HEAVY} & top  # fmt: skip
+    assert not unwanted, sorted(unwanted)
+    ours = {m for m in full if m.startswith("pgsafe.repo")}
+    assert not ours, sorted(ours)

@@ -151,3 +151,22 @@ def test_wal_is_never_archived_weaker_than_the_config_asks(
     assert fastpush.push({"repo": str(root)}, str(seg)) is None
     assert entry.main(["--repo", str(root), "wal-push", str(seg)]) != 0
     assert not [p for p in (root / "main" / "wal").rglob("*") if p.is_file()]
+
+
+def test_a_new_timeline_may_start_with_its_parents_pages() -> None:
+    """A recovery that ends inside a segment makes the new timeline's first segment from
+    the parent's: its first page still says the parent's timeline.  Both paths accept it;
+    a header naming a newer timeline than the file's name is refused."""
+    from pgsafe.errors import OperationFailed
+    from pgsafe.wal import rules
+    from pgsafe.wal.header import LongHeader
+
+    def header(tli: int) -> LongHeader:
+        return LongHeader(0xD110, tli, 0, SYSID, SEG, 8192)
+
+    rules.check_timeline("000000020000000000000003", 2, header(1))
+    rules.check_timeline("000000020000000000000003", 2, header(2))
+    with pytest.raises(OperationFailed):
+        rules.check_timeline("000000020000000000000003", 2, header(3))
+    with pytest.raises(OperationFailed):
+        rules.check_timeline("000000020000000000000003", 2, header(0))

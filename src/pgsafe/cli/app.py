@@ -25,6 +25,8 @@ COMMAND_MODULES: dict[str, str] = {
         "commands_physical",
     ),
     **dict.fromkeys(("expire", "keep", "status", "metrics", "guard", "drill"), "commands_ops"),
+    "mistakes": "commands_mistakes",
+    **dict.fromkeys(("undo", "restore-table"), "commands_undo"),
     "sandbox": "commands_sandbox",
     "demo": "commands_demo",
     **dict.fromkeys(("daemon", "schedule"), "commands_schedule"),

@@ -43,6 +43,12 @@ from pgsafe.repo.catalog import DamagedEntry, Manifest
 @click.option("--schema-only", is_flag=True, help="definitions only, no data")
 @click.option("--data-only", is_flag=True, help="data only, no definitions")
 @click.option(
+    "--statistics/--no-statistics",
+    default=None,
+    help="carry the planner statistics, so a restored database needs no ANALYZE "
+    "[default: on from PostgreSQL 18]",
+)
+@click.option(
     "-j",
     "--jobs",
     type=click.IntRange(1, 1024),
@@ -74,6 +80,7 @@ def dump_cmd(
     exclude: tuple[str, ...],
     schema_only: bool,
     data_only: bool,
+    statistics: bool | None,
     jobs: int,
     label: str | None,
     all_databases: bool,
@@ -93,6 +100,7 @@ def dump_cmd(
         label=label,
         all_databases=all_databases,
         lock_wait_timeout=lock_wait_timeout,
+        statistics=statistics,
     )
     dump_mod.validate(req)
     repo = open_repo(create=True)
@@ -179,12 +187,14 @@ def show_cmd(backup_id: str, contents: bool) -> None:
             f"size        {human_size(m.size_bytes)} stored, {human_size(m.raw_bytes)} raw",
             f"status      {m.status}",
         ]
+        if m.kind == "logical":
+            lines.append(f"statistics  {_statistics_line(m)}")
         for o in m.objects:
             lines.append(f"  object    {o.name}  {human_size(o.size)}  sha256 {o.sha256[:16]}…")
         for db, tables in m.fingerprint.items():
             for name, f in tables.items():
                 label = f"{db}/{name}" if db else name
-                lines.append(f"  table     {label}: {f.get('rows', '?')} rows")
+                lines.append(f"  table     {label}: {'?' if f.rows is None else f.rows} rows")
         for v in m.verifications[-3:]:
             lines.append(f"  {v.kind:<9} {v.at} {'ok' if v.ok else 'FAILED'}")
         if contents:
@@ -193,6 +203,14 @@ def show_cmd(backup_id: str, contents: bool) -> None:
         return "\n".join(lines)
 
     emit(doc, text)
+
+
+def _statistics_line(m: Manifest) -> str:
+    if m.options.get("statistics"):
+        return "carried (pg_dump --statistics): a restore plans without ANALYZE"
+    if m.options.get("schema_only"):
+        return "none (schema only)"
+    return "not carried: run ANALYZE after a restore"
 
 
 @click.command("restore")

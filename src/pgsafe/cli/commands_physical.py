@@ -23,6 +23,7 @@ from pgsafe.cli.common import (
     settings,
 )
 from pgsafe.config import state_home
+from pgsafe.models.marks import DamagedMark
 from pgsafe.repo.repository import Repository
 
 if TYPE_CHECKING:
@@ -114,10 +115,19 @@ def wal_push_cmd(path: str) -> None:
 @click.command("wal-get")
 @click.argument("name")
 @click.argument("dest")
+@click.option("--spool", type=click.Path(), help="prefetch spool folder (recover sets it)")
+@click.option("--prefetch", type=click.IntRange(0, 256), help="segments kept ahead (0: off)")
+@click.option("--prefetch-jobs", type=click.IntRange(1, 32), help="fetching threads")
 @global_options
-def wal_get_cmd(name: str, dest: str) -> None:
-    """restore_command endpoint (pgsafe --repo R wal-get %f %p); exit 1 when not archived."""
-    _lean([*_lean_where(), "wal-get", name, dest])
+def wal_get_cmd(
+    name: str, dest: str, spool: str | None, prefetch: int | None, prefetch_jobs: int | None
+) -> None:
+    """restore_command endpoint (pgsafe --repo R wal-get [--spool DIR] %f %p); exit 1 when
+    not archived.  With --spool, the next segments are fetched ahead into DIR."""
+    own = [] if spool is None else ["--spool", spool]
+    own += [] if prefetch is None else ["--prefetch", str(prefetch)]
+    own += [] if prefetch_jobs is None else ["--prefetch-jobs", str(prefetch_jobs)]
+    _lean([*_lean_where(), "wal-get", *own, name, dest])
 
 
 @click.command("backup")
@@ -189,10 +199,10 @@ def _info_text(r: InfoReport) -> str:
             what = g.first if g.count == 1 else f"{g.first} .. {g.last}"
             lines.append(f"  GAP: missing {what} ({g.count} segment(s))")
     for m in r.marks:
-        if "damaged" in m:
-            lines.append(f"restore point {m['name']}: DAMAGED ({m['damaged']})")
+        if isinstance(m, DamagedMark):
+            lines.append(f"restore point {m.name}: DAMAGED ({m.damaged})")
         else:
-            lines.append(f"restore point {m['name']}: LSN {m['lsn']} at {m['time']}")
+            lines.append(f"restore point {m.name}: LSN {m.lsn} at {m.time}")
     return "\n".join(lines)
 
 

@@ -8,7 +8,6 @@ import pwd
 import shutil
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -16,6 +15,7 @@ from pgsafe.cli.common import emit, global_options, info, open_repo, settings, t
 from pgsafe.cli.redaction import ScrubbingFormatter
 from pgsafe.config import Settings
 from pgsafe.errors import BadInput, PgsafeError
+from pgsafe.models.backup import JsonObject
 from pgsafe.repo import runs
 from pgsafe.schedule import cron, install, jobs
 from pgsafe.schedule.daemon import Summary
@@ -70,7 +70,7 @@ def _setup_log(s: Settings) -> None:
     )
 
 
-def _run_doc(r: runs.Run) -> dict[str, Any]:
+def _run_doc(r: runs.Run) -> JsonObject:
     return r.to_json()
 
 
@@ -152,7 +152,7 @@ def list_cmd() -> None:
             last = runs.last_runs(runs.read_history(open_repo()))
         except PgsafeError:
             last = {}
-    docs: list[dict[str, Any]] = []
+    docs: list[JsonObject] = []
     rows: list[list[str]] = []
     for j in cfg.jobs:
         nxt = cron.next_after(j.schedule, now)

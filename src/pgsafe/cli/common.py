@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Callable, Mapping
+from typing import TypeVar
 
 import click
 
@@ -18,23 +18,26 @@ from pgsafe.pg.conninfo import ConnOptions
 from pgsafe.progress import NullProgress, Progress
 from pgsafe.repo.repository import Repository
 
-F = TypeVar("F", bound=Callable[..., Any])
+F = TypeVar("F", bound=Callable[..., object])  # a click command function, any signature
 _META = "pgsafe.flags"
+FlagValue = str | int | bool | tuple[str, ...] | None  # what click gives a global option
 
 PORT = click.IntRange(1, 65535)  # every --port: a TCP port number, else a usage error (exit 2)
 
 
-def _store(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+def _store(ctx: click.Context, param: click.Parameter, value: FlagValue) -> FlagValue:
     """Keep a global flag given before or after the command name (the context's meta
     is shared by the group and the command); ``-v`` counts on both sides, as
     :mod:`pgsafe.config.flags` counts it.  The names are those of
     :meth:`pgsafe.config.flags.GlobalFlags.settings_flags`."""
     if value is None or value is False or value == 0 or value == ():
         return value
-    flags: dict[str, Any] = ctx.meta.setdefault(_META, {})
+    flags: dict[str, FlagValue] = ctx.meta.setdefault(_META, {})
     assert param.name is not None
     if isinstance(param, click.Option) and param.count:
-        value += flags.get(param.name, 0)
+        before = flags.get(param.name, 0)
+        assert isinstance(value, int) and isinstance(before, int)
+        value += before
     flags[param.name] = value
     return value
 
@@ -133,15 +136,15 @@ def conn(
 ) -> ConnOptions:
     pg = settings().postgres
     return ConnOptions(
-        dbname=dbname or pg.get("dbname"),
-        host=host or pg.get("host"),
-        port=port or (int(pg["port"]) if pg.get("port") else None),  # checked by config
-        user=username or pg.get("user"),
+        dbname=dbname or pg.dbname,
+        host=host or pg.host,
+        port=port or pg.port,
+        user=username or pg.user,
     )
 
 
 def emit(
-    doc: dict[str, Any], text: str | Callable[[], str], *, quiet_text: str | None = None
+    doc: Mapping[str, object], text: str | Callable[[], str], *, quiet_text: str | None = None
 ) -> None:
     """Print the result: JSON with --json, else the text; with --quiet only ``quiet_text``."""
     s = settings()
@@ -181,7 +184,7 @@ def visible(text: str) -> str:
 _JSON_HIDDEN = re.compile(r"[\x7f-\x9f\ud800-\udfff\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
-def json_text(doc: dict[str, Any]) -> str:
+def json_text(doc: Mapping[str, object]) -> str:
     """``doc`` as JSON for stdout.  ``json`` escapes C0 controls itself; the other
     characters a terminal acts on (see :func:`visible`) can only occur inside strings,
     where ``\\uXXXX`` is the same character to any JSON reader."""

@@ -14,9 +14,9 @@ import pwd
 import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from pgsafe.errors import OperationFailed
+from pgsafe.pg.process import RunAs
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ def repository_owner() -> tuple[int, int] | None:
     return pw.pw_uid, pw.pw_gid
 
 
-def popen_kwargs(user: OsUser | None) -> dict[str, Any]:
+def popen_kwargs(user: OsUser | None) -> RunAs:
     """Keyword arguments for subprocess that run the child as ``user``."""
     if user is None:
         return {}

@@ -22,7 +22,6 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from pgsafe.config import discovery
 from pgsafe.errors import BadInput
@@ -41,6 +40,21 @@ def state_home() -> Path:
     return base / "pgsafe"
 
 
+ConfigTable = Mapping[str, object]
+"""A table of the TOML config as :mod:`tomllib` reads it: raw, checked by the feature
+that reads it (the schedule, retention, status thresholds)."""
+
+
+@dataclass(frozen=True)
+class PostgresDefaults:
+    """``[postgres]``: connection defaults under the ``-d -h -p -U`` flags."""
+
+    dbname: str | None = None
+    host: str | None = None
+    port: int | None = None
+    user: str | None = None
+
+
 @dataclass(frozen=True)
 class Settings:
     repo: str | None = None
@@ -54,8 +68,8 @@ class Settings:
     age_recipients: tuple[str, ...] = ()
     repos: tuple[tuple[str, str], ...] = ()
     config_path: Path | None = None
-    postgres: Mapping[str, Any] = field(default_factory=dict)
-    raw: Mapping[str, Any] = field(default_factory=dict)
+    postgres: PostgresDefaults = field(default_factory=PostgresDefaults)
+    raw: ConfigTable = field(default_factory=dict)  # the whole config file
 
 
 def find_config(explicit: str | None) -> Path | None:
@@ -77,7 +91,7 @@ TOP_LEVEL_KEYS = frozenset(
 POSTGRES_KEYS = ("dbname", "host", "port", "user")
 
 
-def read_config(path: Path) -> dict[str, Any]:
+def read_config(path: Path) -> dict[str, object]:
     import tomllib  # only when a config file exists (wal-push without one skips it)
 
     try:
@@ -99,7 +113,7 @@ def read_config(path: Path) -> dict[str, Any]:
         raise BadInput(f"config file {path} is not valid TOML: {exc}") from None
 
 
-def _check_keys(cfg: Mapping[str, Any], path: Path | None) -> None:
+def _check_keys(cfg: ConfigTable, path: Path | None) -> None:
     unknown = sorted(set(cfg) - TOP_LEVEL_KEYS)
     if not unknown:
         return
@@ -111,7 +125,7 @@ def _check_keys(cfg: Mapping[str, Any], path: Path | None) -> None:
     )
 
 
-def _port(value: Any, what: str) -> int:
+def _port(value: object, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise BadInput(f"{what} must be a port number from 1 to 65535, not {value!r}")
     text = str(value).strip()
@@ -123,7 +137,7 @@ def _port(value: Any, what: str) -> int:
     return int(text)
 
 
-def _postgres(cfg: Mapping[str, Any], path: Path | None) -> dict[str, Any]:
+def _postgres(cfg: ConfigTable, path: Path | None) -> PostgresDefaults:
     pg = cfg.get("postgres", {})
     if not isinstance(pg, dict):
         raise BadInput(f"[postgres] in {path} must be a table")
@@ -133,28 +147,32 @@ def _postgres(cfg: Mapping[str, Any], path: Path | None) -> dict[str, Any]:
         if "password" in unknown:
             hint = "pgsafe never reads passwords from its config: use ~/.pgpass or PGPASSFILE"
         raise BadInput(f"unknown key(s) in [postgres] of {path}: {', '.join(unknown)}", hint=hint)
-    out = dict(pg)
+    texts: dict[str, str | None] = {}
     for key in ("dbname", "host", "user"):
-        if key in out and not isinstance(out[key], str):
-            raise BadInput(f"[postgres] {key} in {path} must be a string, not {out[key]!r}")
-    if "port" in out:
-        out["port"] = _port(out["port"], f"[postgres] port in {path}")
-    return out
+        value = pg.get(key)
+        if value is not None and not isinstance(value, str):
+            raise BadInput(f"[postgres] {key} in {path} must be a string, not {value!r}")
+        texts[key] = value
+    port = _port(pg["port"], f"[postgres] port in {path}") if "port" in pg else None
+    return PostgresDefaults(texts["dbname"], texts["host"], port, texts["user"])
 
 
-def _int(value: Any, what: str) -> int:
+def _int(value: object, what: str) -> int:
     try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise BadInput(f"{what} must be a whole number, not {value!r}") from None
+        if isinstance(value, int | float | str):
+            return int(value)
+    except (ValueError, OverflowError):  # "x", nan, inf
+        pass
+    raise BadInput(f"{what} must be a whole number, not {value!r}")
 
 
-def load_settings(flags: Mapping[str, Any]) -> Settings:
+def load_settings(flags: Mapping[str, object]) -> Settings:
     """Merge defaults, file, environment and flags (flags that are None are unset)."""
-    path = find_config(flags.get("config"))
-    file_cfg: dict[str, Any] = read_config(path) if path else {}
+    config = flags.get("config")
+    path = find_config(config if isinstance(config, str) else None)
+    file_cfg = read_config(path) if path else {}
     _check_keys(file_cfg, path)
-    merged: dict[str, Any] = {
+    merged: dict[str, object] = {
         "repo": file_cfg.get("repo"),
         "server": file_cfg.get("server", discovery.DEFAULT_SERVER),
         "compress_level": file_cfg.get("compress_level", 3),
@@ -180,7 +198,7 @@ def load_settings(flags: Mapping[str, Any]) -> Settings:
         server=str(merged["server"]),
         json=bool(flags.get("json")),
         quiet=bool(flags.get("quiet")),
-        verbose=int(flags.get("verbose") or 0),
+        verbose=_int(flags.get("verbose") or 0, "-v"),
         compress_level=level,
         compression=str(merged["compression"]),
         encryption=str(merged["encryption"]),
@@ -192,7 +210,7 @@ def load_settings(flags: Mapping[str, Any]) -> Settings:
     )
 
 
-def _repos(cfg: Mapping[str, Any], path: Path | None) -> tuple[tuple[str, str], ...]:
+def _repos(cfg: ConfigTable, path: Path | None) -> tuple[tuple[str, str], ...]:
     """``[[repos]]``: ``url`` and an optional ``name`` each; the first is the primary."""
     tables = cfg.get("repos", [])
     if not isinstance(tables, list):

@@ -9,12 +9,12 @@ the data lost twice (DELETE, then DROP TABLE) and restored; a copy restored into
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from psycopg import sql
 
 from pgsafe.demo.report import DemoReport
 from pgsafe.logical import contents, dump, restore
+from pgsafe.models.backup import JsonObject
 from pgsafe.pg.connect import connect
 from pgsafe.pg.conninfo import ConnOptions
 from pgsafe.repo.repository import Repository
@@ -56,7 +56,7 @@ def _recreate(admin: str, *names: str) -> None:
             )
 
 
-def run(report: DemoReport, repo: Repository, base: ConnOptions, home: Path) -> dict[str, Any]:
+def run(report: DemoReport, repo: Repository, base: ConnOptions, home: Path) -> JsonObject:
     """Part one, step by step, as the report shows it; returns the ids it made.
 
     Long because it is the demo's script: each step uses what the steps before made,

@@ -2,10 +2,13 @@
 
 On a cluster pgsafe controls: archiving into the repository, tables ``transactions``
 and ``recovery_log``, a base backup, four transactions a few seconds apart, then the
-disaster (every transaction deleted).  Recover into a new data directory on another
-port to a time just after transaction 2 and prove it (count = 2, ids = [1, 2], latest
-transaction time <= target, no trace of the disaster); then again to just after
-transaction 1.  Returns a structured report; the caller prints it.
+disaster (every transaction deleted), then a legitimate transaction 5.  Recover into a
+new data directory on another port to a time just after transaction 2 and prove it
+(count = 2, ids = [1, 2], latest transaction time <= target, no trace of the disaster);
+then again to just after transaction 1.  Then undo the mistake in the live database:
+``pgsafe mistakes`` finds the DELETE in the WAL (its time, its 4 rows), ``pgsafe undo``
+brings rows 1-4 back, and transaction 5 is still there (:mod:`pgsafe.demo.undo`).
+Returns a structured report; the caller prints it.
 """
 
 from __future__ import annotations
@@ -15,11 +18,11 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from psycopg import sql
 
 from pgsafe.cluster.local import LocalCluster
+from pgsafe.demo.undo import UndoProof, undo_the_mistake
 from pgsafe.errors import PgsafeError
 from pgsafe.pg.connect import connect
 from pgsafe.pg.conninfo import ConnOptions
@@ -43,21 +46,32 @@ class RecoveryProof:
     error: str | None = None
 
 
+@dataclass(frozen=True)
+class Transaction:
+    """One of the scenario's transactions, and when it committed."""
+
+    id: int
+    amount: float
+    committed_at: str
+
+
 @dataclass
 class ScenarioReport:
     database: str
     backup_id: str
-    transactions: list[dict[str, Any]] = field(default_factory=list)
+    transactions: list[Transaction] = field(default_factory=list)
     recoveries: list[RecoveryProof] = field(default_factory=list)
+    undo: UndoProof | None = None
 
     @property
     def ok(self) -> bool:
-        return bool(self.recoveries) and all(r.ok for r in self.recoveries)
+        undone = self.undo is not None and self.undo.ok
+        return bool(self.recoveries) and all(r.ok for r in self.recoveries) and undone
 
     def text(self) -> str:
         lines = [f"PITR scenario on database {self.database} (base backup {self.backup_id})"]
         for t in self.transactions:
-            lines.append(f"  transaction {t['id']}: {t['amount']} at {t['committed_at']}")
+            lines.append(f"  transaction {t.id}: {t.amount} at {t.committed_at}")
         for r in self.recoveries:
             lines.append(f"recovery {r.label}: target {r.target_time} -> {r.pgdata} :{r.port}")
             if r.reached:
@@ -123,8 +137,7 @@ def run_pitr_scenario(
             ).fetchone()
             conn.execute("INSERT INTO recovery_log (event) VALUES (%s)", (f"transaction {i}",))
             assert row is not None
-            report.transactions.append({"id": i, "amount": amount,
-                                        "committed_at": row[0].isoformat()})  # fmt: skip
+            report.transactions.append(Transaction(i, amount, row[0].isoformat()))
             time.sleep(gap_seconds / 2)
             now = conn.execute("SELECT clock_timestamp()").fetchone()
             assert now is not None
@@ -133,6 +146,13 @@ def run_pitr_scenario(
             time.sleep(gap_seconds / 2)
         conn.execute("DELETE FROM transactions")
         conn.execute("INSERT INTO recovery_log (event) VALUES ('disaster')")
+        time.sleep(gap_seconds / 2)
+        row = conn.execute(
+            "INSERT INTO transactions (id, amount, description) VALUES (5, 310.00,"
+            " 'transaction 5 (after the mistake)') RETURNING created_at"
+        ).fetchone()
+        assert row is not None
+        report.transactions.append(Transaction(5, 310.00, row[0].isoformat()))
     switch_and_wait(conninfo, repo, timeout=60)
     for label, ids, target in (("after transaction 2", [1, 2], targets[1]),
                                ("after transaction 1", [1], targets[0])):  # fmt: skip
@@ -152,4 +172,5 @@ def run_pitr_scenario(
             if not keep:
                 with contextlib.suppress(PgsafeError):
                     LocalCluster(pgdata).destroy()
+    report.undo = undo_the_mistake(repo, db, dbname)
     return report

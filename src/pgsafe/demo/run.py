@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from pgsafe import clock, sandbox
 from pgsafe.cluster import runas
 from pgsafe.demo import logical
 from pgsafe.demo import physical as physical_part
 from pgsafe.demo.report import DemoReport
+from pgsafe.models.backup import JsonObject
 from pgsafe.pg.conninfo import ConnOptions
 from pgsafe.repo.repository import Repository
 
@@ -32,7 +32,7 @@ def demo_repo_path(home: Path) -> Path:
 
 def run_demo(
     home: Path, say: Callable[[str], None], *, physical: bool = True
-) -> tuple[DemoReport, dict[str, Any]]:
+) -> tuple[DemoReport, JsonObject]:
     """The whole exercise, in a new throwaway repository (never the user's)."""
     report = DemoReport(say)
     st = sandbox.start(home)
@@ -41,7 +41,7 @@ def run_demo(
     repo = Repository.open(url, "demo", create=True, owner=runas.repository_owner())
     say(f"repository: {url}")
     base = ConnOptions(dbname=st.conninfo)
-    info: dict[str, Any] = {"sandbox": st.conninfo, "repo": url}
+    info: JsonObject = {"sandbox": st.conninfo, "repo": url}
     info["logical"] = logical.run(report, repo, base, home)
     if physical:
         info["physical"] = physical_part.run(report, repo, home)

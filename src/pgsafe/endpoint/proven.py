@@ -8,6 +8,7 @@ command line.  ``pgsafe archive enable`` / ``check`` and ``pgsafe recover`` use 
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 from pgsafe.cluster import runas
@@ -29,9 +30,14 @@ def archive_command(
 
 
 def restore_command(
-    home: Path, repo: Repository, user: runas.OsUser | None, config: Path | None = None
+    home: Path,
+    repo: Repository,
+    user: runas.OsUser | None,
+    config: Path | None = None,
+    spool: Path | None = None,
 ) -> str:
-    """``wal-get %f %p`` from ``repo``, proven to decode as ``user``.
+    """``wal-get %f %p`` from ``repo``, proven to decode as ``user``; with ``spool``,
+    through that prefetch spool (``wal-get --spool DIR``: :mod:`pgsafe.wal.spool`).
 
     An encrypted repository's identity (or passphrase) file is named in the command
     (``PGSAFE_AGE_IDENTITY_FILE=...``); the server's user must be able to read it.
@@ -39,4 +45,5 @@ def restore_command(
     ep = endpoint_for(repo, config=config, decrypt=True)
     rt = wal_runtime(home, user, s3=is_s3(repo))
     check_repo_readable(rt, ep, user)
-    return endpoint_command(rt, ep, "wal-get %f %p")
+    where = f"--spool {shlex.quote(str(spool)).replace('%', '%%')} " if spool else ""
+    return endpoint_command(rt, ep, f"wal-get {where}%f %p")

@@ -20,13 +20,12 @@ is named and the restore refused before anything changes.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
-import psycopg
 from psycopg import sql
 
 from pgsafe.errors import BadInput
 from pgsafe.logical.tables import Table
+from pgsafe.pg.connect import Connection
 
 _FK_SQL = """
 SELECT con.conname, sn.nspname, s.relname, tn.nspname, t.relname, con.confdeltype::text
@@ -67,7 +66,7 @@ def _fires(enabled: str, replica: bool) -> bool:
 
 
 def side_effects(
-    conn: psycopg.Connection[Any], cleaned: Sequence[Table], chosen: Sequence[Table], replica: bool
+    conn: Connection, cleaned: Sequence[Table], chosen: Sequence[Table], replica: bool
 ) -> list[str]:
     """What the DELETE and COPY of ``cleaned`` would do to tables outside ``chosen``."""
     if not cleaned:
@@ -91,9 +90,7 @@ def side_effects(
 _MODE = {"O": "ENABLE", "A": "ENABLE ALWAYS", "R": "ENABLE REPLICA"}
 
 
-def trigger_guards(
-    conn: psycopg.Connection[Any], cleaned: Sequence[Table], replica: bool
-) -> tuple[str, str]:
+def trigger_guards(conn: Connection, cleaned: Sequence[Table], replica: bool) -> tuple[str, str]:
     """(statements that disable, by name, the triggers of ``cleaned`` that would fire in
     the restore's session; statements that put each back in its mode)."""
     if not cleaned:

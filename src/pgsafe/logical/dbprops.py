@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -24,6 +23,7 @@ from psycopg import sql
 from pgsafe.errors import ToolFailed
 from pgsafe.logical.single_table import parse_script
 from pgsafe.pg import process
+from pgsafe.pg.connect import Connection
 from pgsafe.pg.programs import find_program
 from pgsafe.pg.runner import tool_env
 
@@ -106,7 +106,7 @@ def parts(script: str, new_name: str) -> tuple[str | None, list[Part]]:
     return create, out
 
 
-def apply(conn: psycopg.Connection[Any], todo: list[Part]) -> list[str]:
+def apply(conn: Connection, todo: list[Part]) -> list[str]:
     """Apply each part on its own (autocommit); return what could not be applied."""
     failed = []
     for p in todo:

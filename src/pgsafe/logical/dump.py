@@ -25,7 +25,6 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
 
 import psycopg
 
@@ -39,8 +38,9 @@ from pgsafe.logical.objectnames import stem
 from pgsafe.logical.stream import store_stream
 from pgsafe.logical.tables import Table, default_sequences, list_tables, resolve
 from pgsafe.logical.tree import Tree
+from pgsafe.models.backup import MATVIEW, Fingerprints, JsonObject, TablePrints
 from pgsafe.models.kinds import BackupKind
-from pgsafe.pg.connect import connect, server_major
+from pgsafe.pg.connect import Connection, connect, server_major
 from pgsafe.pg.programs import find_program
 from pgsafe.pg.runner import tool_env
 from pgsafe.progress import NullProgress, Progress
@@ -58,7 +58,7 @@ class _Db:
     """What one database's dump produced."""
 
     objects: list[StoredObject] = field(default_factory=list)
-    fingerprint: dict[str, dict[str, Any]] = field(default_factory=dict)
+    fingerprint: TablePrints = field(default_factory=dict)
     tables: list[Table] = field(default_factory=list)
 
 
@@ -75,6 +75,11 @@ def validate(req: DumpRequest) -> None:
         raise BadInput(
             f"-j {req.jobs} needs the directory format (pg_dump dumps in parallel only there)",
             hint="add --format directory, or drop -j",
+        )
+    if req.statistics and (req.schema_only or req.data_only):
+        raise BadInput(
+            "--statistics goes with the data and the definitions together",
+            hint="drop --statistics, or --schema-only/--data-only",
         )
     if req.all_databases and (req.tables or req.exclude or req.schema_only or req.data_only):
         raise BadInput("--all dumps whole databases; -t/-T/--schema-only/--data-only do not apply")
@@ -96,6 +101,7 @@ def dump(
     with connect(conninfo) as conn:
         major = server_major(conn)
         version = str(conn.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
+        pgdump.check_statistics(req, major)
         sysid = _system_identifier(conn)
         dbname = str(conn.info.dbname)
         roles_sql = "SELECT rolname FROM pg_catalog.pg_roles WHERE rolname !~ '^pg_' ORDER BY 1"
@@ -199,6 +205,7 @@ def _dump_into(
                 "db_tables": db_tables,
                 "roles": roles,
                 "fingerprint_method": fp.method_for(major),
+                "statistics": pgdump.carries_statistics(req, major),
             },
             pg_version=version,
             pg_major=major,
@@ -258,15 +265,15 @@ def _companions(
     return objs
 
 
-def _relations(tree: Tree, result: _Db, req: DumpRequest) -> list[dict[str, Any]]:
+def _relations(tree: Tree, result: _Db, req: DumpRequest) -> list[JsonObject]:
     """The partition and inheritance tree of the dumped tables, for restore -t."""
     keep = {(t.schema, t.name) for t in [*result.tables, *req.context]}
     keep |= {k for k, r in tree.rels.items() if r.kind == "m" and ".".join(k) in result.fingerprint}
     return tree.to_json(keep)
 
 
-def _split(result: _Db) -> dict[str, dict[str, dict[str, Any]]]:
-    out: dict[str, dict[str, dict[str, Any]]] = {}
+def _split(result: _Db) -> Fingerprints:
+    out: Fingerprints = {}
     for key, value in result.fingerprint.items():
         db, _, table = key.partition("/")
         out.setdefault(db, {})[table] = value
@@ -279,7 +286,7 @@ def _discard(repo: Repository, prefix: str) -> None:
             repo.storage.delete(key)
 
 
-def _system_identifier(conn: psycopg.Connection[Any]) -> str | None:
+def _system_identifier(conn: Connection) -> str | None:
     try:
         row = conn.execute(
             "SELECT system_identifier FROM pg_catalog.pg_control_system()"
@@ -301,7 +308,7 @@ def _select(tables: list[Table], req: DumpRequest, tree: Tree) -> list[Table]:
 
 
 @contextlib.contextmanager
-def _snapshot(conninfo: str) -> Iterator[tuple[psycopg.Connection[Any], str]]:
+def _snapshot(conninfo: str) -> Iterator[tuple[Connection, str]]:
     """A repeatable-read transaction whose snapshot pg_dump imports."""
     conn = connect(conninfo, autocommit=False)
     try:
@@ -339,7 +346,7 @@ def _dump_one(
         out.tables = tables
         app = locks.application_name()
         argv, env = _pg_dump_command(conninfo, major, snapshot, app, req, fmt, selected)
-        fp_result: dict[str, dict[str, Any]] = {}
+        fp_result: TablePrints = {}
         fp_error: list[BaseException] = []
         dump_ended = threading.Event()
         dump_failed = threading.Event()
@@ -351,9 +358,7 @@ def _dump_one(
         def take_fingerprint() -> None:
             try:
                 if req.schema_only:
-                    fp_result.update(
-                        {t.qualified: dict(fp.EMPTY) for t in tables if not t.partitioned}
-                    )
+                    fp_result.update({t.qualified: fp.EMPTY for t in tables if not t.partitioned})
                     return
                 locks.wait_for_dump_locks(conninfo, app, oids, dump_ended)
                 if dump_failed.is_set():
@@ -368,9 +373,9 @@ def _dump_one(
                     )
                 )
                 if req.exclude:  # a view's query may read rows -T left out: REFRESH differs
-                    for entry in fp_result.values():
-                        if entry.get("kind") == "matview":
-                            entry["fresh"] = False
+                    for name, entry in list(fp_result.items()):
+                        if entry.kind == MATVIEW:
+                            fp_result[name] = replace(entry, fresh=False)
             except BaseException as exc:  # reported after pg_dump finishes
                 fp_error.append(exc)
 
@@ -408,6 +413,8 @@ def _pg_dump_command(
     argv = [find_program("pg_dump", major), "--snapshot", snapshot, "--no-password"]
     argv += [f"--lock-wait-timeout={locks.timeout_ms(req.lock_wait_timeout)}"]
     argv += {"custom": ["-Fc", "-Z0"], "plain": ["-Fp"], "directory": ["-Fd", "-Z0"]}[fmt]
+    if pgdump.carries_statistics(req, major):
+        argv.append("--statistics")
     if selected is None:
         argv.append("--create")
     else:

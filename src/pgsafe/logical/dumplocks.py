@@ -26,14 +26,13 @@ from __future__ import annotations
 
 import secrets
 import threading
-from typing import Any
 
 import psycopg
 from psycopg import sql
 
 from pgsafe.errors import OperationFailed, ToolFailed
 from pgsafe.logical.tables import Table
-from pgsafe.pg.connect import connect
+from pgsafe.pg.connect import Connection, connect
 
 POLL_S = 0.05
 _BATCH = 500
@@ -62,7 +61,7 @@ def timeout_ms(seconds: float) -> str:
     return f"{max(1, round(seconds * 1000))}ms"
 
 
-def lockable_oids(conn: psycopg.Connection[Any], tables: list[Table]) -> list[int]:
+def lockable_oids(conn: Connection, tables: list[Table]) -> list[int]:
     """OIDs of the tables pg_dump locks (plain and partitioned tables)."""
     if not tables:
         return []
@@ -89,7 +88,7 @@ def wait_for_dump_locks(
             dump_ended.wait(POLL_S)
 
 
-def lock_like_dump(conn: psycopg.Connection[Any], oids: list[int], timeout_s: float) -> None:
+def lock_like_dump(conn: Connection, oids: list[int], timeout_s: float) -> None:
     """In the snapshot's transaction: a lock timeout for what follows, then ACCESS SHARE
     on the tables at once (as pg_dump holds them, so nothing else waits on us)."""
     conn.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(timeout_ms(timeout_s))))

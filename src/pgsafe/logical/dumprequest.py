@@ -24,3 +24,6 @@ class DumpRequest:
     sequences: tuple[Table, ...] = ()
     context: tuple[Table, ...] = ()  # ancestors dumped for their definitions only
     lock_wait_timeout: float = 300.0  # seconds pg_dump (and the fingerprint) wait for a lock
+    # planner statistics in the dump (pg_dump --statistics, PostgreSQL 18+): None means
+    # "where the server has them", True insists (refused before 18), False leaves them out
+    statistics: bool | None = None

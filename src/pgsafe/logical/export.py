@@ -25,6 +25,7 @@ from pathlib import Path
 from pgsafe import confined
 from pgsafe.errors import BadInput, VerificationFailed
 from pgsafe.logical import materialize as mat
+from pgsafe.models.kinds import BackupKind
 from pgsafe.repo.catalog import Manifest
 from pgsafe.repo.repository import Repository
 
@@ -39,7 +40,7 @@ class ExportResult:
 def _restore_hint(m: Manifest, files: list[str]) -> list[str]:
     """The shell commands that restore the export without pgsafe; the database and
     file names are shell-quoted (a database may be named anything PostgreSQL accepts)."""
-    if m.kind == "physical":
+    if m.kind == BackupKind.PHYSICAL:
         return [
             "mkdir -m 700 pgdata && tar -xf base.tar -C pgdata",
             "pg_verifybackup -n -m backup_manifest pgdata   # every file checked",

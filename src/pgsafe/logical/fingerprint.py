@@ -68,13 +68,16 @@ same kind.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 
 import psycopg
 from psycopg import sql
+from psycopg.rows import TupleRow
 
 from pgsafe.logical.tables import Table
+from pgsafe.models.backup import MATVIEW, TableFingerprint, TablePrints
+from pgsafe.pg.connect import Connection as Conn
 
 PINNED = (
     "SET TimeZone = 'UTC'",
@@ -133,57 +136,61 @@ _STABLE_HASH = frozenset(
 )
 _NOT_ARRAYS = frozenset({22, 30})  # int2vector, oidvector: subscriptable, hashed by OIDs
 
-EMPTY = {"rows": 0, "hash": "0"}
-_COMPARED = ("rows", "hash", "method", "columns")  # what a restore must reproduce
+EMPTY = TableFingerprint(rows=0, hash="0")
+
+
+def _same(e: TableFingerprint, a: TableFingerprint) -> bool:
+    """What a restore must reproduce: rows, hash, method and columns."""
+    return (e.rows, e.hash, e.method, e.columns) == (a.rows, a.hash, a.method, a.columns)
 
 
 @dataclass(frozen=True)
 class TableCheck:
     table: str
-    expected: dict[str, Any] | None
-    actual: dict[str, Any] | None
+    expected: TableFingerprint | None
+    actual: TableFingerprint | None
 
     @property
     def ok(self) -> bool:
         if self.expected is None or self.actual is None:
             return False
         e, a = self.expected, self.actual
-        if e.get("kind") == "matview":
-            if e.get("populated") != a.get("populated"):
+        if e.kind == MATVIEW:
+            if e.populated != a.populated:
                 return False
-            if not e.get("populated") or not e.get("fresh"):
+            if not e.populated or not e.fresh:
                 return True
-        return all(e.get(k) == a.get(k) for k in _COMPARED) and e.keys() >= {"rows", "hash"}
+        return _same(e, a) and e.complete
 
     def detail(self) -> str:
         if self.actual is None:
-            rows = self.expected.get("rows", "?") if self.expected else "?"
+            rows = self.expected.rows if self.expected and self.expected.rows is not None else "?"
             return f"missing after restore (expected {rows} rows)"
         if self.expected is None:
             return "not in the backup"
-        if self.expected.get("kind") == "matview":
-            ep, ap = self.expected.get("populated"), self.actual.get("populated")
+        if self.expected.kind == MATVIEW:
+            ep, ap = self.expected.populated, self.actual.populated
             if ep != ap:
                 word = {True: "populated", False: "not populated"}
                 return f"materialized view: backup {word[bool(ep)]}, restored {word[bool(ap)]}"
             if not ep:
                 return "materialized view, not populated (as in the backup)"
-            if not self.expected.get("fresh"):
+            if not self.expected.fresh:
                 return "materialized view, populated (stale at dump time: content not compared)"
-        e, a = self.expected.get("rows"), self.actual.get("rows")
+        e, a = self.expected.rows, self.actual.rows
         if e != a:
             return f"rows: expected {e}, got {a}"
-        em, am = self.expected.get("method"), self.actual.get("method")
+        em, am = self.expected.method, self.actual.method
         if em != am:
             return f"{a} rows, fingerprint method differs: backup {em}, restored table {am}"
-        if self.expected.get("columns") != self.actual.get("columns"):
+        if self.expected.columns != self.actual.columns:
             return f"{a} rows, columns differ (names or types)"
-        if self.expected.get("hash") != self.actual.get("hash") or not self.ok:
+        if self.expected.hash != self.actual.hash or not self.ok:
             return f"{a} rows, content differs"
         return f"{a} rows, content identical"
 
 
-def pin_settings(conn: psycopg.Connection[Any], *, local: bool = False) -> None:
+def pin_settings(conn: Conn, *, local: bool = False) -> None:
     for stmt in PINNED:
         conn.execute(stmt.replace("SET ", "SET LOCAL ", 1) if local else stmt)
 
@@ -196,9 +203,7 @@ def method_for(major: int) -> str:
     return NAMED
 
 
-def table_fingerprint(
-    conn: psycopg.Connection[Any], table: Table, method: str = METHOD
-) -> dict[str, Any]:
+def table_fingerprint(conn: Conn, table: Table, method: str = METHOD) -> TableFingerprint:
     """One table's fingerprint by a backup's ``method``."""
     if method == NAMED:
         return _named(conn, table, _Types(conn), None)
@@ -207,32 +212,30 @@ def table_fingerprint(
     return _query(conn, table, method)
 
 
-def _query(conn: psycopg.Connection[Any], table: Table, method: str) -> dict[str, Any]:
+def _query(conn: Conn, table: Table, method: str) -> TableFingerprint:
     q = sql.SQL(_QUERIES[method]).format(sql.Identifier(table.schema, table.name))
     row = conn.execute(q).fetchone()
     assert row is not None
-    return {"rows": int(row[0]), "hash": str(row[1])}
+    return TableFingerprint(rows=int(row[0]), hash=str(row[1]))
 
 
-def _record_hash(conn: psycopg.Connection[Any], table: Table, types: _Types) -> dict[str, Any]:
+def _record_hash(conn: Conn, table: Table, types: _Types) -> TableFingerprint:
     """A record-hash backup's entry for one table: the per-table method, then the query."""
     if types.row_hashable(table):
         try:
             with conn.transaction():  # a savepoint inside the dump's snapshot transaction
-                return {**_query(conn, table, RECORD), "method": RECORD}
+                return replace(_query(conn, table, RECORD), method=RECORD)
         except (psycopg.errors.FeatureNotSupported, psycopg.errors.UndefinedFunction):
             pass  # "could not identify a hash function for type ...": text, below
-    return {**_query(conn, table, ROW_TEXT), "method": ROW_TEXT}
+    return replace(_query(conn, table, ROW_TEXT), method=ROW_TEXT)
 
 
-def _columns(conn: psycopg.Connection[Any], oid: int) -> list[tuple[Any, ...]]:
+def _columns(conn: Conn, oid: int) -> list[TupleRow]:
     rows = conn.execute(_COLUMNS_SQL, (oid,)).fetchall()
     return sorted(rows, key=lambda r: str(r[0]))
 
 
-def _named(
-    conn: psycopg.Connection[Any], table: Table, types: _Types, want: str | None
-) -> dict[str, Any]:
+def _named(conn: Conn, table: Table, types: _Types, want: str | None) -> TableFingerprint:
     """A named-hash entry: ``want`` is the per-table method a backup's entry recorded (the
     restore side), None to decide it here (the dump side)."""
     rel = conn.execute(_REL_SQL, (table.schema, table.name)).fetchone()
@@ -241,9 +244,9 @@ def _named(
     oid, kind, populated, viewdef = int(rel[0]), str(rel[1]), bool(rel[2]), rel[3]
     cols = _columns(conn, oid)
     sig = "\n".join(f"{c[0]} {c[1]}.{c[2]}({c[3]})" for c in cols)
-    entry: dict[str, Any] = {"columns": hashlib.sha256(sig.encode()).hexdigest()[:16]}
+    entry = TableFingerprint(columns=hashlib.sha256(sig.encode()).hexdigest()[:16])
     if kind == "m":
-        entry.update(kind="matview", populated=populated)
+        entry = replace(entry, kind=MATVIEW, populated=populated)
         if not populated:
             return entry
     row = sql.SQL("ROW({})").format(
@@ -260,7 +263,7 @@ def _named(
         method = NAMED_TEXT
         got = _named_query(conn, method, target, row)
     assert got is not None
-    entry.update(got, method=method)
+    entry = replace(entry, rows=got.rows, hash=got.hash, method=method)
     if kind == "m" and want is None:
         # fresh: the view holds what its query gives now (in this snapshot)
         query = sql.SQL("(" + str(viewdef).strip().rstrip(";") + ")")
@@ -269,18 +272,18 @@ def _named(
                 now = _named_query(conn, method, query, row, raise_all=True)
         except psycopg.Error:
             now = None
-        entry["fresh"] = now == got
+        entry = replace(entry, fresh=now == got)
     return entry
 
 
 def _named_query(
-    conn: psycopg.Connection[Any],
+    conn: Conn,
     method: str,
     target: sql.Composable,
     row: sql.Composable,
     *,
     raise_all: bool = False,
-) -> dict[str, Any] | None:
+) -> TableFingerprint | None:
     q = sql.SQL(_NAMED_QUERIES[method]).format(target, row)
     try:
         with conn.transaction():  # a savepoint (or a transaction in autocommit)
@@ -290,19 +293,19 @@ def _named_query(
             raise
         return None
     assert r is not None
-    return {"rows": int(r[0]), "hash": str(r[1])}
+    return TableFingerprint(rows=int(r[0]), hash=str(r[1]))
 
 
 class _Types:
     """Which column types hash by value alone (see the module docstring), in one database."""
 
-    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+    def __init__(self, conn: Conn) -> None:
         self._conn = conn
         self._known: dict[int, bool] = {}
         self._collations: dict[int, bool] = {0: True}
         self.available = conn.info.server_version >= 140000  # hash_record_extended
 
-    def columns_hashable(self, cols: list[tuple[Any, Any]]) -> bool:
+    def columns_hashable(self, cols: list[tuple[int, int]]) -> bool:
         return self._all(cols, 0)
 
     def row_hashable(self, table: Table) -> bool:
@@ -318,7 +321,7 @@ class _Types:
         ).fetchall()
         return self._all(cols, 0)
 
-    def _all(self, cols: list[tuple[Any, ...]], depth: int) -> bool:
+    def _all(self, cols: Sequence[Sequence[int]], depth: int) -> bool:
         """Every (type, collation) pair hashes by value."""
         return all(self._deterministic(int(c)) and self._hashable(int(t), depth) for t, c in cols)
 
@@ -373,17 +376,14 @@ class _Types:
 
 
 def _many(
-    conn: psycopg.Connection[Any],
-    tables: list[Table],
-    method: str,
-    expected: dict[str, dict[str, Any]] | None = None,
-) -> dict[str, dict[str, Any]]:
+    conn: Conn, tables: list[Table], method: str, expected: TablePrints | None = None
+) -> TablePrints:
     if method == NAMED:
         types = _Types(conn)
         out = {}
         for t in tables:
-            want = (expected or {}).get(t.qualified, {}).get("method") if expected else None
-            out[t.qualified] = _named(conn, t, types, want)
+            entry = (expected or {}).get(t.qualified)
+            out[t.qualified] = _named(conn, t, types, entry.method if entry else None)
         return out
     if method != METHOD:
         return {t.qualified: _query(conn, t, method) for t in tables}
@@ -392,18 +392,14 @@ def _many(
 
 
 def fingerprint(
-    conn: psycopg.Connection[Any],
-    tables: list[Table],
-    *,
-    in_transaction: bool = False,
-    method: str = METHOD,
-) -> dict[str, dict[str, Any]]:
+    conn: Conn, tables: list[Table], *, in_transaction: bool = False, method: str = METHOD
+) -> TablePrints:
     """Fingerprint of each table (partitioned parents are covered by their partitions)."""
     pin_settings(conn, local=in_transaction)
     return _many(conn, [t for t in tables if not t.partitioned], method)
 
 
-def matviews(conn: psycopg.Connection[Any]) -> list[Table]:
+def matviews(conn: Conn) -> list[Table]:
     """The database's materialized views (outside extensions), checked by named-hash."""
     rows = conn.execute(
         "SELECT n.nspname, c.relname FROM pg_catalog.pg_class c"
@@ -415,13 +411,11 @@ def matviews(conn: psycopg.Connection[Any]) -> list[Table]:
     return [Table(str(s), str(n)) for s, n in rows]
 
 
-def compare(
-    expected: dict[str, dict[str, Any]], actual: dict[str, dict[str, Any]]
-) -> list[TableCheck]:
+def compare(expected: TablePrints, actual: TablePrints) -> list[TableCheck]:
     return [TableCheck(name, expected[name], actual.get(name)) for name in sorted(expected)]
 
 
-def existing(conn: psycopg.Connection[Any], tables: list[Table]) -> list[Table]:
+def existing(conn: Conn, tables: list[Table]) -> list[Table]:
     """Those ``tables`` that exist (no data is read)."""
     return [
         t
@@ -435,17 +429,14 @@ def existing(conn: psycopg.Connection[Any], tables: list[Table]) -> list[Table]:
     ]
 
 
-def method_of(options: dict[str, Any]) -> str:
+def method_of(options: Mapping[str, object]) -> str:
     """The fingerprint method a backup was taken with (the first one before it was kept)."""
     return str(options.get("fingerprint_method", "md5"))
 
 
 def fingerprint_existing(
-    conn: psycopg.Connection[Any],
-    tables: list[Table],
-    method: str = METHOD,
-    expected: dict[str, dict[str, Any]] | None = None,
-) -> dict[str, dict[str, Any]]:
+    conn: Conn, tables: list[Table], method: str = METHOD, expected: TablePrints | None = None
+) -> TablePrints:
     """Fingerprint of those ``tables`` that exist; missing ones are omitted.  For a
     named-hash backup, ``expected`` (the backup's entries) gives each table's method."""
     pin_settings(conn)

@@ -66,6 +66,21 @@ def chunks(repo: Repository, manifest: Manifest, obj: StoredObject) -> Iterator[
         reader.close()
 
 
+def write_stored(repo: Repository, manifest: Manifest, obj: StoredObject, dest: Path) -> None:
+    """The object decrypted but still compressed (as zstd, lz4 or gzip wrote it), checksum-
+    verified, as a new file ``dest`` (0600; never through a link, never over a file)."""
+    decoder = repo.decoder(obj.name)
+    decoder.check_decode()
+    reader = _CheckedReader(repo, manifest, obj)
+    try:
+        with confined.create_at(dest) as f:
+            stored = iter(lambda: reader.read(1 << 20), b"")
+            for c in decoder.decrypt_chunks(stored, what=f"object {obj.name}"):
+                f.write(c)
+    finally:
+        reader.close()
+
+
 def write_file(repo: Repository, manifest: Manifest, obj: StoredObject, dest: Path) -> None:
     """The object's content as a new file ``dest`` (0600; never through a link, never
     over an existing file)."""

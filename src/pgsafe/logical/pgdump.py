@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
+from pgsafe.errors import BadInput
 from pgsafe.logical import dumplocks as locks
 from pgsafe.logical.dumprequest import DumpRequest
 from pgsafe.logical.objectnames import stem
@@ -30,8 +31,42 @@ from pgsafe.repo.repository import Repository
 log = logging.getLogger("pgsafe.logical.dump")
 
 
+STATISTICS_MAJOR = 18
+"""The first major whose pg_dump carries planner statistics (``--statistics``) and
+whose server restores them (``pg_restore_relation_stats``)."""
+
+
+def carries_statistics(req: DumpRequest, major: int) -> bool:
+    """Whether this dump of a server of ``major`` holds its planner statistics.
+
+    On by default from PostgreSQL 18 (pg_dump 18 leaves them out unless asked): a
+    restored database then plans its first queries as the original did, with no
+    ``ANALYZE`` first (``benchmarks/results/2026-12-02-pg18-statistics.md``).  Decided by
+    the *server's* major, not pg_dump's: statistics dumped by a newer pg_dump from an
+    older server would not restore into a server of that older major.  A schema-only
+    or data-only dump has none (pg_dump refuses the combination)."""
+    if req.schema_only or req.data_only or req.statistics is False:
+        return False
+    return major >= STATISTICS_MAJOR
+
+
+def check_statistics(req: DumpRequest, major: int) -> None:
+    """Refuse ``--statistics`` where it cannot be honoured (before anything is written)."""
+    if req.statistics and major < STATISTICS_MAJOR:
+        raise BadInput(
+            f"--statistics needs PostgreSQL {STATISTICS_MAJOR} or newer; this server is {major}",
+            hint="drop --statistics (a restore then needs ANALYZE before it plans well)",
+        )
+
+
 def selection_args(req: DumpRequest, selected: list[Table]) -> list[str]:
-    """pg_dump flags for the chosen tables, each as an exact quoted pattern."""
+    """pg_dump flags for the chosen tables, each as an exact quoted pattern.
+
+    pg_dump 17's ``--filter FILE`` would read the same patterns from a file and 16's
+    ``--table-and-children`` would expand a partitioned table itself; neither is used:
+    pgsafe needs the expanded tree anyway (the fingerprints, the ancestors' definitions,
+    ``restore -t``: :mod:`pgsafe.logical.tree`), one code path serves every major, and
+    the command line holds tens of thousands of exact patterns before ``ARG_MAX``."""
     argv: list[str] = []
     context = set(req.context)
     if req.tables:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
 
 from pgsafe.errors import ToolFailed
 from pgsafe.logical import materialize as mat
@@ -16,14 +15,19 @@ from pgsafe.logical.tables import Table
 from pgsafe.pg.pipe import run_fed
 from pgsafe.pg.programs import find_program
 from pgsafe.pg.runner import tool_env
-from pgsafe.repo.catalog import Manifest
+from pgsafe.repo.catalog import Manifest, StoredObject
 from pgsafe.repo.repository import Repository
 
 _CLEAN_DONE = "pgsafe: clean done"
 
 
 def psql_clean_then_replay(
-    conninfo: str, major: int, repo: Repository, m: Manifest, drops: Any, dump: Any
+    conninfo: str,
+    major: int,
+    repo: Repository,
+    m: Manifest,
+    drops: StoredObject,
+    dump: StoredObject,
 ) -> None:
     """``restore --clean`` of a plain backup, in one transaction: the backup's DROP
     statements, each in its own savepoint so that a missing object is no error

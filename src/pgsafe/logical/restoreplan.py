@@ -10,14 +10,14 @@ the plan shows are those :mod:`pgsafe.logical.restore` then takes.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from pgsafe.errors import BadInput, NotFound
 from pgsafe.logical import clean as clean_mod
 from pgsafe.logical import fingerprint as fp
 from pgsafe.logical.tables import Table, match
 from pgsafe.logical.tree import Tree
-from pgsafe.pg.connect import connect
+from pgsafe.models.backup import TablePrints
+from pgsafe.pg.connect import Connection, connect
 from pgsafe.pg.conninfo import ConnOptions, dbname_of
 from pgsafe.repo.catalog import Manifest
 
@@ -59,7 +59,7 @@ def backup_tree(m: Manifest) -> Tree | None:
     return Tree.from_json(docs) if docs else None
 
 
-def checked_relations(m: Manifest, expected: dict[str, Any]) -> list[Table]:
+def checked_relations(m: Manifest, expected: TablePrints) -> list[Table]:
     """The backup's tables and materialized views that have a fingerprint entry."""
     views = [
         Table(str(r["schema"]), str(r["name"]))
@@ -69,7 +69,7 @@ def checked_relations(m: Manifest, expected: dict[str, Any]) -> list[Table]:
     return [t for t in [*backup_tables(m), *views] if t.qualified in expected]
 
 
-def is_superuser(conn: Any) -> bool:
+def is_superuser(conn: Connection) -> bool:
     row = conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()
     return bool(row and row[0])
 
@@ -84,7 +84,7 @@ def _expand(tree: Tree, chosen: list[Table], in_backup: list[Table]) -> list[Tab
     return [Table(s, n) for s, n in sorted(out)]
 
 
-def _non_empty(conn: Any) -> int:
+def _non_empty(conn: Connection) -> int:
     row = conn.execute(
         "SELECT count(*) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n"
         " ON n.oid = c.relnamespace WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')"
@@ -93,7 +93,7 @@ def _non_empty(conn: Any) -> int:
     return int(row[0]) if row else 0
 
 
-def _db_exists(conn: Any, name: str) -> bool:
+def _db_exists(conn: Connection, name: str) -> bool:
     return bool(
         conn.execute("SELECT 1 FROM pg_catalog.pg_database WHERE datname = %s", (name,)).fetchone()
     )

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass
-from typing import Any
-
-import psycopg
 
 from pgsafe.errors import BadInput, NotFound
+from pgsafe.pg.connect import Connection
 
 _TABLES_SQL = """
 SELECT n.nspname, c.relname, c.relkind::text
@@ -49,7 +47,7 @@ def _quote(ident: str) -> str:
     return '"' + ident.replace('"', '""') + '"'
 
 
-def list_tables(conn: psycopg.Connection[Any]) -> list[Table]:
+def list_tables(conn: Connection) -> list[Table]:
     rows = conn.execute(_TABLES_SQL).fetchall()
     return [Table(str(s), str(n), str(k) == "p") for s, n, k in rows]
 
@@ -110,7 +108,7 @@ SELECT DISTINCT sn.nspname, s.relname
 """
 
 
-def default_sequences(conn: psycopg.Connection[Any], tables: list[Table]) -> list[Table]:
+def default_sequences(conn: Connection, tables: list[Table]) -> list[Table]:
     """Sequences the tables' column defaults use (serial columns and plain nextval)."""
     rows = conn.execute(_DEFAULT_SEQUENCES_SQL, ([t.pattern() for t in tables],)).fetchall()
     return [Table(str(s), str(n)) for s, n in rows]

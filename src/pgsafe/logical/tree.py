@@ -19,11 +19,10 @@ The tree is read from the catalogs at dump time and recorded in the backup's man
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
-
-import psycopg
 
 from pgsafe.logical.tables import Table
+from pgsafe.models.backup import JsonObject
+from pgsafe.pg.connect import Connection
 
 _RELATIONS_SQL = """
 SELECT n.nspname, c.relname, c.relkind::text,
@@ -57,7 +56,7 @@ class Rel:
     def key(self) -> tuple[str, str]:
         return (self.schema, self.name)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {
             "schema": self.schema,
             "name": self.name,
@@ -67,12 +66,15 @@ class Rel:
         }
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> Rel:
+    def from_json(cls, d: JsonObject) -> Rel:
+        """A relation the catalog recorded (its types checked on decode, by
+        :func:`pgsafe.repo.catalog_schema.check_options`)."""
+        parents = d.get("parents", [])
         return cls(
             str(d["schema"]),
             str(d["name"]),
             str(d.get("kind", "r")),
-            tuple((str(s), str(n)) for s, n in d.get("parents", [])),
+            tuple((str(p[0]), str(p[1])) for p in parents) if isinstance(parents, list) else (),
             bool(d.get("partition", False)),
         )
 
@@ -88,7 +90,7 @@ class Tree:
                 self._children.setdefault(p, []).append(r)
 
     @classmethod
-    def read(cls, conn: psycopg.Connection[Any]) -> Tree:
+    def read(cls, conn: Connection) -> Tree:
         rows = conn.execute(_RELATIONS_SQL).fetchall()
         return cls(
             [
@@ -98,10 +100,10 @@ class Tree:
         )
 
     @classmethod
-    def from_json(cls, docs: list[dict[str, Any]]) -> Tree:
+    def from_json(cls, docs: list[JsonObject]) -> Tree:
         return cls([Rel.from_json(d) for d in docs])
 
-    def to_json(self, keep: set[tuple[str, str]] | None = None) -> list[dict[str, Any]]:
+    def to_json(self, keep: set[tuple[str, str]] | None = None) -> list[JsonObject]:
         return [r.to_json() for k, r in sorted(self.rels.items()) if keep is None or k in keep]
 
     def get(self, t: Table) -> Rel | None:

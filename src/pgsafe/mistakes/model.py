@@ -6,7 +6,7 @@ This is the contract between the scan (``pgsafe.mistakes``) and the undo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
@@ -57,3 +57,42 @@ class Mistake:
     @property
     def rows(self) -> int:
         return sum(c.rows for c in self.changes)
+
+
+@dataclass(frozen=True)
+class MistakeRequest:
+    """What to look for.  ``table`` is ``schema.name`` or a bare name; ``min_rows``
+    applies to DELETE and UPDATE (a TRUNCATE or DROP has no row count in the WAL and
+    is always listed); ``conninfo`` names the live server (its catalogs name the
+    tables that still exist, its ``pg_wal`` adds what is not archived yet): with
+    ``live_optional`` an unreachable server is a note, not an error.  ``limit`` keeps
+    the newest ones; ``command`` starts each undo command line; ``xid`` keeps only
+    that transaction (what ``undo XID`` checks its xid against)."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    database: str | None = None
+    table: str | None = None
+    kinds: frozenset[ChangeKind] = frozenset()
+    min_rows: int = 0
+    conninfo: str | None = None
+    live_optional: bool = True
+    limit: int | None = None
+    command: str = "pgsafe"
+    xid: int | None = None
+
+
+@dataclass(frozen=True)
+class MistakeReport:
+    """The window read and the mistakes found in it, oldest commit first."""
+
+    start_time: datetime | None
+    end_time: datetime | None  # the last commit read
+    start_lsn: str
+    end_lsn: str | None  # the last record read
+    backup_id: str | None  # the base backup the window starts at
+    segments: int  # archived segments read
+    live_segments: int  # segments read from the live server's pg_wal
+    mistakes: tuple[Mistake, ...]
+    omitted: int = 0  # older ones left out by the limit
+    notes: tuple[str, ...] = field(default=())

@@ -80,3 +80,12 @@ class HealthLevel(StrEnum):
 
 
 _RANK = {HealthLevel.OK: 0, HealthLevel.WARN: 1, HealthLevel.FAIL: 2}
+
+
+class RunOutcome(StrEnum):
+    """How a scheduled job's run ended (the repository's run history)."""
+
+    SUCCESS = "success"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+    TIMEOUT = "timeout"

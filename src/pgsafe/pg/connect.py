@@ -5,21 +5,36 @@ No error made here holds a password: the server's or libpq's text passes through
 
 from __future__ import annotations
 
-from typing import Any
-
 import psycopg
+from psycopg.conninfo import make_conninfo
+from psycopg.rows import TupleRow
 
 from pgsafe.errors import ConnectionFailed
 from pgsafe.pg.conninfo import describe, malformed
 from pgsafe.pg.redact import redact
 
+Connection = psycopg.Connection[TupleRow]
+"""A connection as :func:`connect` opens it: rows are tuples."""
 
-def connect(conninfo: str, *, autocommit: bool = True, **kwargs: Any) -> psycopg.Connection[Any]:
-    """Connect, or raise :class:`ConnectionFailed` (exit 2) with a hint."""
-    kwargs.setdefault("connect_timeout", 10)
-    kwargs.setdefault("application_name", "pgsafe")
+
+def connect(
+    conninfo: str,
+    *,
+    autocommit: bool = True,
+    connect_timeout: int = 10,
+    dbname: str | None = None,
+) -> Connection:
+    """Connect, or raise :class:`ConnectionFailed` (exit 2) with a hint; ``dbname``
+    overrides the database ``conninfo`` names."""
+    if dbname is not None:
+        conninfo = make_conninfo(conninfo, dbname=dbname)
     try:
-        return psycopg.connect(conninfo, autocommit=autocommit, **kwargs)
+        return psycopg.connect(
+            conninfo,
+            autocommit=autocommit,
+            connect_timeout=connect_timeout,
+            application_name="pgsafe",
+        )
     except psycopg.OperationalError as exc:
         raise _translate(exc, conninfo) from None
     except psycopg.ProgrammingError as exc:
@@ -54,5 +69,5 @@ def _translate(exc: psycopg.OperationalError, conninfo: str) -> ConnectionFailed
     )
 
 
-def server_major(conn: psycopg.Connection[Any]) -> int:
+def server_major(conn: Connection) -> int:
     return int(conn.info.server_version) // 10000

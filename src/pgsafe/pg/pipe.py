@@ -66,6 +66,9 @@ def run_fed(
     finally:
         for t in threads:
             t.join()
+        for pipe in (proc.stdout, proc.stderr):  # unclosed, they leak a descriptor each
+            if pipe is not None:
+                pipe.close()
     if feed_errors:
         raise feed_errors[0]
     err = outputs["err"].decode(errors="replace")

@@ -28,7 +28,7 @@ import subprocess
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, TypedDict
 
 from pgsafe.errors import ToolFailed
 from pgsafe.pg.runner import first_error_line
@@ -36,6 +36,16 @@ from pgsafe.pg.runner import first_error_line
 STDERR_HEAD = 1 << 20  # stderr kept from the start (first_error_line looks there first)
 STDERR_TAIL = 64 << 10  # and from the end, once the head is full
 _DRAIN_READ = 64 << 10
+
+
+class RunAs(TypedDict, total=False):
+    """The :mod:`subprocess` keyword arguments that run a child as another OS user."""
+
+    user: int
+    group: int
+    extra_groups: list[int]
+    env: dict[str, str]
+    cwd: str
 
 
 @dataclass(frozen=True)
@@ -135,22 +145,26 @@ def spawn(
     env: Mapping[str, str] | None,
     *,
     stdout: bool = True,
-    popen_kwargs: Mapping[str, Any] | None = None,
+    popen_kwargs: RunAs | None = None,
 ) -> Iterator[Running]:
     """Start ``argv``; the body consumes :attr:`Running.stdout`.
 
     On leaving the block normally the program is waited for and :attr:`Running.exited`
     set (the caller decides what a failure means, often with :meth:`Exited.check`); if
-    the body raises, the program is killed and reaped first.  ``popen_kwargs``: more
-    arguments for :class:`subprocess.Popen` (the OS user to run as, a working folder).
+    the body raises, the program is killed and reaped first.  ``popen_kwargs``: the OS
+    user to run as and a working folder (its ``env`` applies when ``env`` is None).
     """
+    run_as: RunAs = popen_kwargs or {}
     proc = subprocess.Popen(
         list(argv),
-        env=dict(env) if env is not None else None,
+        env=dict(env) if env is not None else run_as.get("env"),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE if stdout else subprocess.DEVNULL,
         stderr=subprocess.PIPE,
-        **dict(popen_kwargs or {}),
+        user=run_as.get("user"),
+        group=run_as.get("group"),
+        extra_groups=run_as.get("extra_groups"),
+        cwd=run_as.get("cwd"),
     )
     assert proc.stderr is not None
     drain = _Drain(proc.stderr)
@@ -177,7 +191,7 @@ def capture(
     argv: Sequence[str],
     env: Mapping[str, str] | None,
     *,
-    popen_kwargs: Mapping[str, Any] | None = None,
+    popen_kwargs: RunAs | None = None,
 ) -> Captured:
     """Run ``argv`` to its end and return its whole stdout with how it ended."""
     with spawn(argv, env, popen_kwargs=popen_kwargs) as run:
@@ -189,16 +203,18 @@ def run_short(
     argv: Sequence[str],
     *,
     timeout: float,
-    popen_kwargs: Mapping[str, Any] | None = None,
+    popen_kwargs: RunAs | None = None,
 ) -> Exited:
     """Run a short program whose output is not read (``pg_ctl``, ``initdb``,
     ``pg_isready``) to its end: stdin is ``/dev/null``, stdout discarded, stderr kept
     for :meth:`Exited.first_error`.  After ``timeout`` seconds it is killed and reaped,
     and :class:`subprocess.TimeoutExpired` goes on.  ``popen_kwargs``: as
     :func:`pgsafe.cluster.runas.popen_kwargs` makes them, to run it as another user."""
+    run_as: RunAs = popen_kwargs or {}
     proc = subprocess.run(
         list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE, text=True, errors="replace", timeout=timeout, check=False,
-        **dict(popen_kwargs or {}),
+        env=run_as.get("env"), user=run_as.get("user"), group=run_as.get("group"),
+        extra_groups=run_as.get("extra_groups"), cwd=run_as.get("cwd"),
     )  # fmt: skip
     return Exited(proc.returncode, proc.stderr)

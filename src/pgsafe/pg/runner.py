@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Mapping, Sequence
-from typing import IO, Any
+from typing import IO
 
 from pgsafe.errors import ToolFailed
 from pgsafe.pg.conninfo import split_password
@@ -48,7 +48,6 @@ def run(
     what: str | None = None,
     stdin: IO[bytes] | None = None,
     timeout: float | None = None,
-    **kwargs: Any,
 ) -> subprocess.CompletedProcess[str]:
     """Run a program to completion; raise :class:`ToolFailed` with its stderr on failure."""
     proc = subprocess.run(
@@ -58,7 +57,6 @@ def run(
         capture_output=True,
         text=True,
         timeout=timeout,
-        **kwargs,
     )
     if proc.returncode != 0:
         name = what or os.path.basename(argv[0])

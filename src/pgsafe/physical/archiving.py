@@ -27,7 +27,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import psycopg
 from psycopg import sql
@@ -37,7 +37,7 @@ from pgsafe.cluster.local import run_dir_for
 from pgsafe.endpoint.command import repo_location
 from pgsafe.endpoint.proven import archive_command
 from pgsafe.errors import BadInput, OperationFailed
-from pgsafe.pg.connect import connect
+from pgsafe.pg.connect import Connection, connect
 from pgsafe.pg.process import run_short
 from pgsafe.pg.programs import find_program
 from pgsafe.physical.server import ServerFacts, facts, require_superuser
@@ -95,7 +95,7 @@ class AutoConf:
 class AlterSystem:
     """:class:`SystemSettings` on a psycopg connection (autocommit)."""
 
-    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+    def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
     def alter(self, name: str, value: str) -> None:
@@ -117,7 +117,7 @@ def check_setting(name: str, value: str) -> None:
         )
 
 
-def snapshot(conn: psycopg.Connection[Any]) -> AutoConf:
+def snapshot(conn: Connection) -> AutoConf:
     """The archiving settings as ``postgresql.auto.conf`` holds them now."""
     rows = conn.execute(
         "SELECT name, setting FROM pg_file_settings"

@@ -57,15 +57,19 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import IO, cast
+
+from psycopg.rows import TupleRow
 
 from pgsafe import __version__
 from pgsafe.errors import BadInput, ToolFailed, VerificationFailed
+from pgsafe.models.backup import PhysicalDetails
 from pgsafe.models.kinds import BackupKind
 from pgsafe.pg.connect import connect
 from pgsafe.pg.process import Exited, spawn
 from pgsafe.pg.programs import find_program
 from pgsafe.pg.runner import tool_env
+from pgsafe.physical import catalogmap
 from pgsafe.physical.follow import follow
 from pgsafe.physical.server import ServerFacts, facts
 from pgsafe.physical.tarscan import TarTap
@@ -150,7 +154,7 @@ def _label_lsn(value: str) -> int:
     return names.parse_lsn(m.group(1))
 
 
-def physical_details(label_text: str, manifest_json: bytes, segment_size: int) -> dict[str, Any]:
+def physical_details(label_text: str, manifest_json: bytes, segment_size: int) -> PhysicalDetails:
     """What the catalog records from backup_label and backup_manifest."""
     label = parse_backup_label(label_text)
     doc = json.loads(manifest_json)
@@ -159,21 +163,21 @@ def physical_details(label_text: str, manifest_json: bytes, segment_size: int) -
     stop = max(names.parse_lsn(r["End-LSN"]) for r in ranges) if ranges else start
     tli = int(label.get("START TIMELINE", ranges[0]["Timeline"] if ranges else 1))
     stop_tli = int(ranges[-1]["Timeline"]) if ranges else tli
-    return {
-        "start_lsn": names.format_lsn(start),
-        "stop_lsn": names.format_lsn(stop),
-        "timeline": tli,
-        "stop_timeline": stop_tli,
-        "start_wal": names.segment_name(tli, names.lsn_segment(start, segment_size), segment_size),
-        "stop_wal": names.segment_name(
+    return PhysicalDetails(
+        start_lsn=names.format_lsn(start),
+        stop_lsn=names.format_lsn(stop),
+        timeline=tli,
+        stop_timeline=stop_tli,
+        start_wal=names.segment_name(tli, names.lsn_segment(start, segment_size), segment_size),
+        stop_wal=names.segment_name(
             stop_tli, names.lsn_segment(max(stop - 1, start), segment_size), segment_size
         ),
-        "wal_segment_size": segment_size,
-        "wal_ranges": ranges,
-        "backup_label": label_text,
-        "checkpoint_lsn": label.get("CHECKPOINT LOCATION"),
-        "server_start_time": label.get("START TIME"),
-    }
+        wal_segment_size=segment_size,
+        wal_ranges=list(ranges),
+        backup_label=label_text,
+        checkpoint_lsn=label.get("CHECKPOINT LOCATION"),
+        server_start_time=label.get("START TIME"),
+    )
 
 
 def _iso(ts: datetime) -> str:
@@ -382,11 +386,13 @@ def backup(
             " current_setting('TimeZone')"
         ).fetchone()
         assert end is not None
+        cmap = catalogmap.take(conninfo, conn)  # names for `pgsafe mistakes`
     pm_stored = Hasher(encoder.encode([taken.backup_manifest]))
     repo.storage.put(repo.object_key(backup_id, pm_object), pm_stored)
+    extra = [catalogmap.store(repo, backup_id, encoder, cmap)] if cmap is not None else []
     manifest = _entry(
         repo, backup_id, f, taken, pm_stored, encoder, label=label, compress=compress,
-        started_at=started_at, end=end,
+        started_at=started_at, end=end, extra=extra,
     )  # fmt: skip
     repo.save(manifest)
     return manifest
@@ -403,21 +409,25 @@ def _entry(
     label: str | None,
     compress: str | None,
     started_at: datetime,
-    end: tuple[Any, ...],
+    end: TupleRow,
+    extra: list[StoredObject],
 ) -> Manifest:
     """The catalog entry of a base backup just taken (``end``: the clock, next xid and
-    TimeZone read as pg_basebackup ended)."""
+    TimeZone read as pg_basebackup ended; ``extra``: objects stored beside the data,
+    such as the catalog map)."""
     label_codec = repo.codec_spec().label
     data_object = DATA_BASE + encoder.suffix
     pm_object = PG_MANIFEST_BASE + encoder.suffix
     details = physical_details(
         taken.backup_label.decode(), taken.backup_manifest, f.wal_segment_size
     )
-    details["next_xid"] = int(end[1])
-    details["timezone"] = str(end[2])
-    details["compression"] = ("client-" if compress is None else "server-") + label_codec
-    if taken.raw_sha256 is not None:
-        details["raw_sha256"] = taken.raw_sha256
+    details = replace(
+        details,
+        next_xid=int(end[1]),
+        timezone=str(end[2]),
+        compression=("client-" if compress is None else "server-") + label_codec,
+        raw_sha256=taken.raw_sha256,
+    )
     stored = taken.data
     return Manifest(
         id=backup_id,
@@ -440,6 +450,7 @@ def _entry(
                 pm_object, pm_stored.size, pm_stored.sha256,
                 len(taken.backup_manifest), label_codec, "pg_manifest",
             ),
+            *extra,
         ],
         physical=details,
         pgsafe_version=__version__,

@@ -18,6 +18,7 @@ from pgsafe.endpoint.command import endpoint_for, is_s3, repo_location
 from pgsafe.endpoint.probe import check_repo_writable
 from pgsafe.endpoint.runtime import wal_runtime
 from pgsafe.errors import PgsafeError
+from pgsafe.models.kinds import BackupKind, BackupStatus
 from pgsafe.pg.connect import connect
 from pgsafe.pg.toolset import tools_for
 from pgsafe.physical.server import facts
@@ -114,7 +115,11 @@ def check(
         else:
             r.add("WAL switch archived", False, "archiving is not on for this repository",
                   f"{enable}")  # fmt: skip
-    backups = [m for m in repo.list_backups() if m.kind == "physical" and m.status == "ok"]
+    backups = [
+        m
+        for m in repo.list_backups()
+        if m.kind == BackupKind.PHYSICAL and m.status == BackupStatus.OK
+    ]
     r.add("base backup", bool(backups),
           f"{len(backups)} base backup(s), newest {backups[-1].id}" if backups else "none",
           f"pgsafe {where} backup")  # fmt: skip

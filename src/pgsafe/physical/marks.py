@@ -7,29 +7,14 @@ planned (backup, WAL needed, window) like an LSN target.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from pgsafe.errors import BadInput, ObjectExists
+from pgsafe.models.marks import RestorePoint
 from pgsafe.pg.connect import connect
 from pgsafe.physical.server import facts, require_superuser
 from pgsafe.repo.repository import Repository
 from pgsafe.wal import layout, names, server_record
-
-
-@dataclass(frozen=True)
-class RestorePoint:
-    """A restore point as the catalog records it (``marks/NAME.json``)."""
-
-    name: str
-    lsn: str
-    lsn_int: int
-    time: str
-    timeline: int
-    segment: str
-
-    def to_json(self) -> dict[str, object]:
-        return asdict(self)
 
 
 def mark(conninfo: str, repo: Repository, name: str) -> RestorePoint:
@@ -76,3 +61,6 @@ def _mark(conninfo: str, repo: Repository, name: str, key: str) -> RestorePoint:
     except ObjectExists:
         raise BadInput(f"a restore point named {name!r} already exists") from None
     return point
+
+
+__all__ = ["RestorePoint", "mark"]

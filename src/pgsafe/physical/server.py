@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
-
-import psycopg
 
 from pgsafe.errors import BadInput
+from pgsafe.pg.connect import Connection
 from pgsafe.wal.server_record import ServerRecord
 
 
@@ -28,7 +26,7 @@ class ServerFacts:
         return ServerRecord(self.system_identifier, self.wal_segment_size, self.major)
 
 
-def facts(conn: psycopg.Connection[Any]) -> ServerFacts:
+def facts(conn: Connection) -> ServerFacts:
     row = conn.execute(
         "SELECT (SELECT system_identifier FROM pg_control_system())::text,"
         " current_setting('server_version_num')::int / 10000,"

@@ -7,16 +7,14 @@ the recoverable window ends with the last *archived* segment.
 from __future__ import annotations
 
 import time
-from typing import Any
-
-import psycopg
 
 from pgsafe.errors import OperationFailed
+from pgsafe.pg.connect import Connection
 from pgsafe.repo.repository import Repository
 from pgsafe.wal import layout, names
 
 
-def force_switch(conn: psycopg.Connection[Any]) -> str:
+def force_switch(conn: Connection) -> str:
     """Close the current segment (writing a commit first, so there is one); its name."""
     conn.execute("SELECT pg_current_xact_id()")  # autocommit: a commit record
     row = conn.execute("SELECT pg_walfile_name(pg_switch_wal())").fetchone()

@@ -41,13 +41,14 @@ from pgsafe.endpoint import proven
 from pgsafe.errors import BadInput, OperationFailed, PgsafeError, VerificationFailed
 from pgsafe.models.kinds import RecoveryState
 from pgsafe.pg.programs import find_program
-from pgsafe.recovery import inventory, pgdata, settings
+from pgsafe.recovery import inventory, pgdata, settings, walfetch
 from pgsafe.recovery.extract import check_readable, data_object, extract
 from pgsafe.recovery.outcome import CheckResult, PlanSummary, ReachedState, TargetSummary
 from pgsafe.recovery.plan import Plan, make_plan
 from pgsafe.recovery.prove import verify_files
 from pgsafe.recovery.targets import Target, parse_lsn, parse_time, parse_xid
 from pgsafe.recovery.unprivileged import open_writer
+from pgsafe.recovery.walfetch import WalFetch
 from pgsafe.recovery.walscan import CommitScanner
 from pgsafe.repo.repository import Repository
 from pgsafe.wal import server_record
@@ -72,6 +73,8 @@ class RecoverRequest:
     archive: bool = False
     timeout: float = 3600
     config: Path | None = None  # the config whose [[repos]] the repository came from
+    prefetch: bool = True  # restore_command through a prefetch spool (pgsafe.wal.spool)
+    spool: Path | None = None  # set by recover: this recovery's spool
 
 
 @dataclass
@@ -87,6 +90,8 @@ class RecoverResult:
     running: bool = False  # the recovered server is running when recover returns
     state: RecoveryState = RecoveryState.PLANNED
     notes: list[str] = field(default_factory=list)  # plan notes, fallbacks, archive_mode
+    wal_fetch: WalFetch | None = None  # how the WAL arrived (when recover waited for it)
+    spool: str | None = None  # the prefetch spool beside pgdata (removed once waited for)
 
 
 def _zone(name: str | None) -> tzinfo:
@@ -111,7 +116,7 @@ def resolve_target(req: RecoverRequest, repo: Repository, zone: str | None) -> T
         if not req.value:
             raise BadInput("--name needs a restore point name")
         mark = inventory.load_mark(repo, req.value)
-        lsn = int(mark["lsn_int"]) if mark else None
+        lsn = mark.lsn_int if mark else None
         return Target("name", name=req.value, lsn=lsn, inclusive=inclusive)
     if req.kind in ("latest", "immediate"):
         return Target(req.kind)
@@ -180,7 +185,7 @@ def restore_command(repo: Repository, req: RecoverRequest) -> str:
     An encrypted repository's identity (or passphrase) file is named in the command
     (``PGSAFE_AGE_IDENTITY_FILE=...``); the server's user must be able to read it.
     """
-    return proven.restore_command(state_home(), repo, runas.server_user(), req.config)
+    return proven.restore_command(state_home(), repo, runas.server_user(), req.config, req.spool)
 
 
 def _configure(
@@ -386,7 +391,12 @@ def recover(repo: Repository, req: RecoverRequest) -> RecoverResult:
     if req.dry_run:
         result.ok = True
         return result
+    if req.prefetch:
+        req.spool = walfetch.new_spool(req.pgdata)
     _run_recovery(repo, req, plan, target)
+    if req.spool is not None:
+        walfetch.make(req.pgdata, req.spool)
+        result.spool = str(req.spool)
     result.state = RecoveryState.PREPARED
     result.notes.extend(repo.notes)  # the base backup (or a history file) from another repo
     if not req.archive:
@@ -398,10 +408,18 @@ def recover(repo: Repository, req: RecoverRequest) -> RecoverResult:
         return result
     cluster = LocalCluster(req.pgdata)
     port = req.port or free_port()
-    cluster.start(port=port, wait=True, timeout=int(req.timeout))
-    result.port, result.started = port, True
-    result.state = RecoveryState(wait_for_recovery(cluster, req.timeout))
-    result.reached = reached_state(cluster)
+    if req.spool is not None:
+        walfetch.hold(req.spool)
+    try:
+        cluster.start(port=port, wait=True, timeout=int(req.timeout))
+        result.port, result.started = port, True
+        result.state = RecoveryState(wait_for_recovery(cluster, req.timeout))
+        result.reached = reached_state(cluster)
+    except BaseException:
+        walfetch.discard(req.spool)
+        raise
+    if req.spool is not None:
+        result.wal_fetch = walfetch.collect(req.spool)
     result.notes.extend(n for n in wal_get_notes(cluster) if n not in result.notes)
     result.running = True
     result.checks = run_checks(cluster, req.check_db, req.checks)

@@ -7,16 +7,16 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from pgsafe.errors import BadInput, NotFound, VerificationFailed
+from pgsafe.errors import BadInput, VerificationFailed
+from pgsafe.models.kinds import BackupKind, BackupStatus
+from pgsafe.models.marks import DamagedMark, RestorePoint
 from pgsafe.recovery.plan import ArchiveState, BackupRef
-from pgsafe.recovery.timelines import parse_history
 from pgsafe.repo.catalog import Manifest
 from pgsafe.repo.repository import Repository
 from pgsafe.repo.storage.base import RECORD_LIMIT, read_all
 from pgsafe.wal import layout, names, server_record
-from pgsafe.wal.get import find
+from pgsafe.wal.timelines import read_history
 
 _ZONE = re.compile(r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+){0,2}$")
 
@@ -34,65 +34,28 @@ class Inventory:
 def backup_ref(m: Manifest) -> BackupRef | None:
     """The planner's view of a physical backup; None when its catalog entry lacks it."""
     p = m.physical
-    try:
-        timeline = p["timeline"]
-        next_xid = p.get("next_xid")
-        if type(timeline) is not int or not 1 <= timeline <= 0xFFFFFFFF:
-            return None
-        if next_xid is not None and (type(next_xid) is not int or next_xid < 0):
-            return None
-        return BackupRef(
-            id=m.id,
-            timeline=timeline,
-            start_lsn=names.parse_lsn(str(p["start_lsn"])),
-            stop_lsn=names.parse_lsn(str(p["stop_lsn"])),
-            finished_at=datetime.fromisoformat(m.finished_at),
-            next_xid=next_xid,
-        )
-    except (KeyError, ValueError, TypeError, AttributeError):
+    if p.timeline is None or not 1 <= p.timeline <= 0xFFFFFFFF:
         return None
-
-
-def read_history(repo: Repository, timeline: int) -> list[tuple[int, int]] | None:
-    """The history of ``timeline`` from the archive; damage is named (exit 3)."""
-    wal = names.parse(names.history_name(timeline))
-    assert wal is not None
-    try:
-        key, f = find(repo.storage, repo.server, wal, repo.codec_spec().suffix)
-    except NotFound:
+    if p.start_lsn is None or p.stop_lsn is None:
         return None
-    pieces, size = [], 0
-    with f:
-        for piece in repo.decoder(key.rsplit("/", 1)[-1]).decode(f, what=wal.name):
-            size += len(piece)
-            if size > RECORD_LIMIT:  # a history file is a few lines per timeline
-                raise VerificationFailed(
-                    f"the archived timeline history {wal.name} is damaged: larger than"
-                    f" {RECORD_LIMIT} bytes",
-                    hint="restore it from another repository or from the server's pg_wal",
-                )
-            pieces.append(piece)
-    text = b"".join(pieces)
-    try:
-        history = parse_history(text.decode())
-    except ValueError as exc:
-        raise VerificationFailed(
-            f"the archived timeline history {wal.name} is damaged: {exc}",
-            hint="restore it from another repository or from the server's pg_wal",
-        ) from None
-    if any(parent >= timeline for parent, _ in history):
-        raise VerificationFailed(
-            f"the archived timeline history {wal.name} names a parent not older than"
-            f" timeline {timeline}",
-            hint="restore it from another repository or from the server's pg_wal",
-        )
-    return history
+    return BackupRef(
+        id=m.id,
+        timeline=p.timeline,
+        start_lsn=names.parse_lsn(p.start_lsn),
+        stop_lsn=names.parse_lsn(p.stop_lsn),
+        finished_at=datetime.fromisoformat(m.finished_at),
+        next_xid=p.next_xid,
+    )
 
 
 def load(repo: Repository) -> Inventory:
     record = server_record.load(repo)
     size = record.wal_segment_size if record else names.DEFAULT_SEGMENT_SIZE
-    manifests = {m.id: m for m in repo.list_backups() if m.kind == "physical" and m.status == "ok"}
+    manifests = {
+        m.id: m
+        for m in repo.list_backups()
+        if m.kind == BackupKind.PHYSICAL and m.status == BackupStatus.OK
+    }
     refs = [r for r in (backup_ref(m) for m in manifests.values()) if r is not None]
     segments: dict[int, set[int]] = {}
     histories: dict[int, list[tuple[int, int]]] = {}
@@ -115,33 +78,38 @@ def load(repo: Repository) -> Inventory:
         elif wal.kind == "partial":
             partials.append(wal.name)
     newest = max(manifests.values(), key=lambda m: m.finished_at, default=None)
-    tz = newest.physical.get("timezone") if newest else None
-    if not isinstance(tz, str) or not _ZONE.match(tz):
+    tz = newest.physical.timezone if newest else None
+    if tz is None or not _ZONE.match(tz):
         tz = None  # a zone name is looked up on disk: only a plain IANA name is used
     archive = ArchiveState(size, {t: frozenset(s) for t, s in segments.items()}, histories)
     return Inventory(refs, manifests, archive, partials, mtimes, tz)
 
 
-def _checked_mark(doc: object, name: str | None = None) -> dict[str, Any]:
+def _checked_mark(doc: object, name: str | None = None) -> RestorePoint:
     """A restore point's record from the repository, checked (ValueError otherwise)."""
     if not isinstance(doc, dict):
         raise ValueError("not an object")
-    mark_name, lsn_int = doc.get("name"), doc.get("lsn_int")
+    mark_name, lsn_int, lsn = doc.get("name"), doc.get("lsn_int"), doc.get("lsn")
     if not isinstance(mark_name, str) or not names.RESTORE_POINT.match(mark_name):
         raise ValueError("bad name")
     if name is not None and mark_name != name:
         raise ValueError(f"it names {mark_name!r}")
     if type(lsn_int) is not int or not 0 <= lsn_int < 1 << 64:
         raise ValueError("bad lsn_int")
-    if names.format_lsn(lsn_int) != doc.get("lsn"):
+    if not isinstance(lsn, str) or names.format_lsn(lsn_int) != lsn:
         raise ValueError("lsn and lsn_int disagree")
-    if not isinstance(doc.get("time"), str):
+    time, timeline, segment = doc.get("time"), doc.get("timeline"), doc.get("segment")
+    if not isinstance(time, str):
         raise ValueError("bad time")
-    datetime.fromisoformat(doc["time"])
-    return doc
+    datetime.fromisoformat(time)
+    if timeline is not None and (type(timeline) is not int or not 1 <= timeline <= 0xFFFFFFFF):
+        raise ValueError("bad timeline")
+    if segment is not None and (not isinstance(segment, str) or names.parse(segment) is None):
+        raise ValueError("bad segment")
+    return RestorePoint(mark_name, lsn, lsn_int, time, timeline, segment)
 
 
-def load_mark(repo: Repository, name: str) -> dict[str, Any] | None:
+def load_mark(repo: Repository, name: str) -> RestorePoint | None:
     """The restore point ``name`` (checked like ``pgsafe mark`` checks it), or None."""
     if not names.RESTORE_POINT.match(name):
         raise BadInput(
@@ -160,14 +128,14 @@ def load_mark(repo: Repository, name: str) -> dict[str, Any] | None:
         ) from None
 
 
-def marks(repo: Repository) -> list[dict[str, Any]]:
+def marks(repo: Repository) -> list[RestorePoint | DamagedMark]:
     """Every valid restore point; a damaged record is listed by name as damaged."""
-    out = []
+    out: list[RestorePoint | DamagedMark] = []
     for key in repo.storage.list(f"{repo.server}/marks"):
         try:
             out.append(_checked_mark(json.loads(read_all(repo.storage, key, RECORD_LIMIT))))
         except (ValueError, TypeError, RecursionError, VerificationFailed) as exc:
             stem = key.rsplit("/", 1)[-1].removesuffix(".json")
             shown = stem if names.RESTORE_POINT.match(stem) else repr(stem)[:70]
-            out.append({"name": shown, "damaged": str(exc)[:200]})
-    return sorted(out, key=lambda d: int(d.get("lsn_int", 0)))
+            out.append(DamagedMark(shown, str(exc)[:200]))
+    return sorted(out, key=lambda m: m.lsn_int if isinstance(m, RestorePoint) else 0)

@@ -28,8 +28,8 @@ from datetime import datetime
 
 from pgsafe.errors import BadInput, NotFound, OperationFailed
 from pgsafe.recovery.targets import Target, format_time
-from pgsafe.recovery.timelines import Span, path_to, timeline_for_segment
 from pgsafe.wal import names
+from pgsafe.wal.timelines import Span, path_to, timeline_for_segment
 
 CommitLookup = Callable[[int, int], datetime | None]  # (timeline, segno) -> last commit time
 

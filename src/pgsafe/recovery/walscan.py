@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import tempfile
 from datetime import UTC, datetime
 
 from pgsafe.errors import PgsafeError
 from pgsafe.pg.programs import find_program
+from pgsafe.pg.waldump import dump_text
 from pgsafe.repo.repository import Repository
 from pgsafe.wal import names
 from pgsafe.wal.get import get
@@ -64,10 +64,6 @@ class CommitScanner:
             path = os.path.join(d, name)
             if not get(self.repo, name, path):
                 return None
-            proc = subprocess.run(
-                [self._waldump, "--rmgr=Transaction", path],
-                capture_output=True, text=True, check=False, timeout=120,
-                env={**os.environ, "TZ": "UTC", "PGTZ": "UTC"},
-            )  # fmt: skip
-        times = commit_times(proc.stdout)
+            text = dump_text(path, major=self.major, rmgrs=("Transaction",))
+        times = commit_times(text)
         return max(times) if times else None

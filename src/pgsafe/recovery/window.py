@@ -5,8 +5,8 @@ recovery planner's views, :func:`pgsafe.recovery.plan.view`)."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
 
+from pgsafe.models.marks import DamagedMark, RestorePoint
 from pgsafe.pg.toolset import ToolStatus, tools_for
 from pgsafe.recovery import inventory
 from pgsafe.recovery.plan import Gap, TimelineView, merged, view
@@ -100,7 +100,7 @@ class InfoReport:
     repo: str
     system_identifier: str | None
     timelines: list[TimelineInfo] = field(default_factory=list)
-    marks: list[dict[str, Any]] = field(default_factory=list)
+    marks: list[RestorePoint | DamagedMark] = field(default_factory=list)
     partials: list[str] = field(default_factory=list)
     pg_major: int | None = None  # the server's, as the repository recorded it
     tools: list[ToolStatus] = field(default_factory=list)  # found for pg_major

@@ -13,12 +13,20 @@ backup as DAMAGED.  Unknown keys are kept (``extra``) and written back unchanged
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import json
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 from pgsafe.errors import VerificationFailed
+from pgsafe.models.backup import (
+    Fingerprints,
+    JsonObject,
+    PhysicalDetails,
+    TableFingerprint,
+    VerificationCheck,
+)
 from pgsafe.models.kinds import BackupKind, BackupStatus, VerificationKind
 from pgsafe.repo.catalog_names import backup_id_problem, object_name_problem
 from pgsafe.repo.catalog_schema import (
@@ -27,20 +35,49 @@ from pgsafe.repo.catalog_schema import (
     SHA256_RE,
     CatalogDamaged,
     Checker,
-    check_fingerprint,
+    check_from,
     check_options,
-    check_physical,
+    fingerprints_from,
+    physical_from,
+    unknown,
 )
 
 FORMAT_VERSION = 1
 
 
-def _plain(obj: Any) -> dict[str, Any]:
+def _plain(obj: StoredObject | Verification | Manifest) -> JsonObject:
     """A dataclass's known fields, then its ``extra`` keys (unknown ones, kept as read)."""
     out = {f.name: getattr(obj, f.name) for f in fields(obj) if f.name != "extra"}
     for k, v in obj.extra.items():
         out.setdefault(k, v)
     return out
+
+
+def _present(obj: PhysicalDetails | TableFingerprint | VerificationCheck) -> JsonObject:
+    """A catalog model's fields that have a value (``None`` is an absent key), then its
+    ``extra`` keys."""
+    out: JsonObject = {}
+    for f in fields(obj):
+        value = getattr(obj, f.name)
+        if f.name != "extra" and value is not None:
+            out[f.name] = list(value) if isinstance(value, list) else value
+    for k, v in obj.extra.items():
+        out.setdefault(k, v)
+    return out
+
+
+def physical_doc(p: PhysicalDetails) -> JsonObject:
+    """A backup's ``physical`` as the catalog stores it (and ``show`` prints it)."""
+    return _present(p)
+
+
+def fingerprints_doc(prints: Fingerprints) -> JsonObject:
+    """A backup's ``fingerprint`` as the catalog stores it (and ``show`` prints it)."""
+    return {db: {t: _present(fp) for t, fp in tables.items()} for db, tables in prints.items()}
+
+
+def check_doc(check: VerificationCheck) -> JsonObject:
+    return _present(check)
 
 
 @dataclass
@@ -53,9 +90,9 @@ class StoredObject:
     raw_size: int
     compression: str = "zstd"
     role: str = "data"
-    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    extra: JsonObject = field(default_factory=dict, repr=False)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return _plain(self)
 
     @classmethod
@@ -68,13 +105,13 @@ class StoredObject:
         if problem:
             raise c.fail(f"{at}.name", problem)
         return cls(
-            name=d["name"],
+            name=c.str_(d["name"], f"{at}.name"),
             size=c.int_(d["size"], f"{at}.size"),
             sha256=c.pattern(d["sha256"], f"{at}.sha256", SHA256_RE, "a sha256 in hex"),
             raw_size=c.int_(d["raw_size"], f"{at}.raw_size"),
             compression=c.str_(d.get("compression", "zstd"), f"{at}.compression", 64, plain=True),
             role=c.str_(d.get("role", "data"), f"{at}.role", 300, plain=True),
-            extra=_unknown(cls, d),
+            extra=unknown(cls, d),
         )
 
 
@@ -83,11 +120,13 @@ class Verification:
     at: str
     ok: bool
     kind: str = VerificationKind.VERIFY  # a VerificationKind; a newer pgsafe's kind is kept
-    checks: list[dict[str, Any]] = field(default_factory=list)
-    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    checks: list[VerificationCheck] = field(default_factory=list)
+    extra: JsonObject = field(default_factory=dict, repr=False)
 
-    def to_dict(self) -> dict[str, Any]:
-        return _plain(self)
+    def to_dict(self) -> JsonObject:
+        out = _plain(self)
+        out["checks"] = [check_doc(c) for c in self.checks]
+        return out
 
     @classmethod
     def from_dict(cls, c: Checker, data: object, at: str) -> Verification:
@@ -96,20 +135,13 @@ class Verification:
             if key not in d:
                 raise c.fail(at, f"has no {key!r}")
         checks = c.list_(d.get("checks", []), f"{at}.checks")
-        for i, check in enumerate(checks):
-            c.dict_(check, f"{at}.checks[{i}]")
         return cls(
             at=c.time(d["at"], f"{at}.at"),
             ok=c.bool_(d["ok"], f"{at}.ok"),
             kind=c.str_(d.get("kind", "verify"), f"{at}.kind", 64, plain=True),
-            checks=checks,
-            extra=_unknown(cls, d),
+            checks=[check_from(c, x, f"{at}.checks[{i}]") for i, x in enumerate(checks)],
+            extra=unknown(cls, d),
         )
-
-
-def _unknown(cls: type, data: dict[str, Any]) -> dict[str, Any]:
-    known = {f.name for f in fields(cls)} - {"extra"}
-    return {k: v for k, v in data.items() if k not in known}
 
 
 _REQUIRED = ("id", "kind", "server", "status", "started_at", "finished_at")
@@ -126,18 +158,20 @@ class Manifest:
     database: str | None = None
     format: str | None = None  # a BackupFormat: custom | plain | directory | all | tar
     label: str | None = None
+    # pg_dump's / pg_basebackup's options as the backup recorded them (checked on decode by
+    # catalog_schema.check_options); read by key in logical.restore and verify
     options: dict[str, Any] = field(default_factory=dict)
     pg_version: str | None = None
     pg_major: int | None = None
     system_identifier: str | None = None
     objects: list[StoredObject] = field(default_factory=list)
-    fingerprint: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
-    physical: dict[str, Any] = field(default_factory=dict)
+    fingerprint: Fingerprints = field(default_factory=dict)
+    physical: PhysicalDetails = field(default_factory=PhysicalDetails)
     verifications: list[Verification] = field(default_factory=list)
     keep: bool = False
     pgsafe_version: str = ""
     format_version: int = FORMAT_VERSION
-    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    extra: JsonObject = field(default_factory=dict, repr=False)
 
     # -- derived ---------------------------------------------------------------
     @property
@@ -163,14 +197,16 @@ class Manifest:
         return None
 
     # -- (de)serialisation ---------------------------------------------------
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         out = _plain(self)
+        out["fingerprint"] = fingerprints_doc(self.fingerprint)
+        out["physical"] = physical_doc(self.physical)
         out["objects"] = [o.to_dict() for o in self.objects]
         out["verifications"] = [v.to_dict() for v in self.verifications]
         return out
 
     @classmethod
-    def from_dict(cls, data: Any, where: str = "manifest") -> Manifest:
+    def from_dict(cls, data: builtins.object, where: str = "manifest") -> Manifest:
         """The manifest of a body read from a repository, every field checked."""
         c = Checker(where)
         d = c.dict_(data, "the manifest")
@@ -197,13 +233,9 @@ class Manifest:
             seen.add(o.name)
         options = c.dict_(d.get("options", {}), "options")
         check_options(c, options)
-        physical = c.dict_(d.get("physical", {}), "physical")
-        check_physical(c, physical)
-        fingerprint = c.dict_(d.get("fingerprint", {}), "fingerprint")
-        check_fingerprint(c, fingerprint)
         verifications = c.list_(d.get("verifications", []), "verifications", MAX_VERIFICATIONS)
         return cls(
-            id=d["id"],
+            id=c.str_(d["id"], "id"),
             kind=BackupKind(kind),
             server=c.str_(d["server"], "server", 64, plain=True),
             status=c.str_(d["status"], "status", 32, plain=True),
@@ -217,8 +249,8 @@ class Manifest:
             pg_major=c.opt_int(d.get("pg_major"), "pg_major", 1000),
             system_identifier=c.opt_str(d.get("system_identifier"), "system_identifier", 64),
             objects=objects,
-            fingerprint=fingerprint,
-            physical=physical,
+            fingerprint=fingerprints_from(c, d.get("fingerprint", {})),
+            physical=physical_from(c, d.get("physical", {})),
             verifications=[
                 Verification.from_dict(c, v, f"verifications[{i}]")
                 for i, v in enumerate(verifications)
@@ -226,7 +258,7 @@ class Manifest:
             keep=c.bool_(d.get("keep", False), "keep"),
             pgsafe_version=c.str_(d.get("pgsafe_version", ""), "pgsafe_version", 64, plain=True),
             format_version=version,
-            extra=_unknown(cls, d),
+            extra=unknown(cls, d),
         )
 
 
@@ -238,11 +270,11 @@ class DamagedEntry:
     reason: str
 
 
-def _canonical(body: dict[str, Any]) -> bytes:
+def _canonical(body: object) -> bytes:
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def checksum(body: dict[str, Any]) -> str:
+def checksum(body: object) -> str:
     """The sha256 a manifest document carries beside its body."""
     return hashlib.sha256(_canonical(body)).hexdigest()
 
@@ -299,7 +331,10 @@ __all__ = [
     "StoredObject",
     "Verification",
     "VerificationFailed",
+    "check_doc",
     "checksum",
     "decode",
     "encode",
+    "fingerprints_doc",
+    "physical_doc",
 ]

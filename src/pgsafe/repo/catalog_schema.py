@@ -20,17 +20,27 @@ Rules:
   :func:`~pgsafe.repo.catalog_names.object_name_problem`, and appear once each.
 - **numbers** are ints (never bool or float) from 0 to :data:`MAX_SIZE` (2**53: exact
   in every JSON reader); **times** are ISO 8601 with an offset.
-- the values other modules read out of ``options`` and ``physical`` have their types
-  checked too (a list of ``[schema, table]`` pairs, an LSN string...).
+- ``physical``, ``fingerprint`` and each verification's ``checks`` are decoded here
+  into their typed models (:mod:`pgsafe.models.backup`); the values other modules read
+  out of ``options`` have their types checked too (a list of ``[schema, table]``
+  pairs...).
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import fields
 from datetime import datetime
-from typing import Any
 
 from pgsafe.errors import VerificationFailed
+from pgsafe.models.backup import (
+    Fingerprints,
+    JsonObject,
+    PhysicalDetails,
+    TableFingerprint,
+    TablePrints,
+    VerificationCheck,
+)
 from pgsafe.models.kinds import BackupKind
 from pgsafe.repo.catalog_names import text_problem
 
@@ -60,12 +70,12 @@ class Checker:
             "restore it from a copy, or remove the backup folder",
         )
 
-    def dict_(self, value: object, field: str) -> dict[str, Any]:
+    def dict_(self, value: object, field: str) -> JsonObject:
         if not isinstance(value, dict):
             raise self.fail(field, f"is {_what(value)}, not an object")
         return value
 
-    def list_(self, value: object, field: str, limit: int = MAX_OBJECTS) -> list[Any]:
+    def list_(self, value: object, field: str, limit: int = MAX_OBJECTS) -> list[object]:
         if not isinstance(value, list):
             raise self.fail(field, f"is {_what(value)}, not a list")
         if len(value) > limit:
@@ -144,7 +154,7 @@ def _what(value: object) -> str:
     }.get(type(value), type(value).__name__)
 
 
-def check_options(c: Checker, options: dict[str, Any]) -> None:
+def check_options(c: Checker, options: JsonObject) -> None:
     """The option values that restore and verify read, with the types they expect."""
     for key in ("tables",):
         if key in options:
@@ -152,7 +162,7 @@ def check_options(c: Checker, options: dict[str, Any]) -> None:
     for key in ("table_args", "exclude_args", "databases", "roles"):
         if key in options:
             c.str_list(options[key], f"options.{key}")
-    for key in ("schema_only", "data_only"):
+    for key in ("schema_only", "data_only", "statistics"):
         if key in options:
             c.bool_(options[key], f"options.{key}")
     if "jobs" in options:
@@ -164,35 +174,111 @@ def check_options(c: Checker, options: dict[str, Any]) -> None:
             c.pairs(tables, f"options.db_tables[{db!r}]")
     if "codec" in options:
         c.dict_(options["codec"], "options.codec")
+    if "relations" in options:
+        for i, rel in enumerate(c.list_(options["relations"], "options.relations")):
+            where = f"options.relations[{i}]"
+            r = c.dict_(rel, where)
+            for key in ("schema", "name"):
+                c.str_(r.get(key), f"{where}.{key}")
+            if "kind" in r:
+                c.str_(r["kind"], f"{where}.kind", 8)
+            if "parents" in r:
+                c.pairs(r["parents"], f"{where}.parents")
+            if "partition" in r:
+                c.bool_(r["partition"], f"{where}.partition")
 
 
-def check_physical(c: Checker, physical: dict[str, Any]) -> None:
-    """The base-backup facts that recovery plans with."""
-    for key in ("start_lsn", "stop_lsn"):
-        if key in physical:
-            c.pattern(physical[key], f"physical.{key}", _LSN_RE, "an LSN")
-    for key in ("start_wal", "stop_wal"):
-        if key in physical:
-            c.pattern(physical[key], f"physical.{key}", _WAL_RE, "a WAL segment name")
-    for key in ("timeline", "stop_timeline"):
-        if key in physical:
-            c.int_(physical[key], f"physical.{key}", 2**32)
-    if physical.get("next_xid") is not None:
-        c.int_(physical["next_xid"], "physical.next_xid", 2**64)
-    if "wal_segment_size" in physical:
-        c.int_(physical["wal_segment_size"], "physical.wal_segment_size", 2**31)
-    for key in ("timezone", "backup_label", "compression", "raw_sha256"):
-        if physical.get(key) is not None:
-            c.str_(physical[key], f"physical.{key}", 1 << 20)
-    if "wal_ranges" in physical:
-        c.list_(physical["wal_ranges"], "physical.wal_ranges")
+def physical_from(c: Checker, raw: object) -> PhysicalDetails:
+    """The base-backup facts that recovery plans with (``{}`` for a logical backup)."""
+    p = c.dict_(raw, "physical")
+
+    def lsn(key: str) -> str | None:
+        return c.pattern(p[key], f"physical.{key}", _LSN_RE, "an LSN") if key in p else None
+
+    def wal(key: str) -> str | None:
+        if key not in p:
+            return None
+        return c.pattern(p[key], f"physical.{key}", _WAL_RE, "a WAL segment name")
+
+    def num(key: str, limit: int, *, null: bool = False) -> int | None:
+        if key not in p or (null and p[key] is None):
+            return None
+        return c.int_(p[key], f"physical.{key}", limit)
+
+    def text(key: str) -> str | None:
+        return c.opt_str(p.get(key), f"physical.{key}", 1 << 20)
+
+    ranges = p.get("wal_ranges")
+    return PhysicalDetails(
+        start_lsn=lsn("start_lsn"),
+        stop_lsn=lsn("stop_lsn"),
+        timeline=num("timeline", 2**32),
+        stop_timeline=num("stop_timeline", 2**32),
+        start_wal=wal("start_wal"),
+        stop_wal=wal("stop_wal"),
+        wal_segment_size=num("wal_segment_size", 2**31),
+        wal_ranges=None if ranges is None else c.list_(ranges, "physical.wal_ranges"),
+        backup_label=text("backup_label"),
+        checkpoint_lsn=text("checkpoint_lsn"),
+        server_start_time=text("server_start_time"),
+        next_xid=num("next_xid", 2**64, null=True),
+        timezone=text("timezone"),
+        compression=text("compression"),
+        raw_sha256=text("raw_sha256"),
+        extra=unknown(PhysicalDetails, p),
+    )
 
 
-def check_fingerprint(c: Checker, fingerprint: dict[str, Any]) -> None:
-    """``{database: {table: {"rows": n, "hash": ...}}}``."""
-    for db, tables in fingerprint.items():
+def fingerprints_from(c: Checker, raw: object) -> Fingerprints:
+    """``{database: {table: {"rows": n, "hash": ..., ...}}}``."""
+    out: Fingerprints = {}
+    for db, tables in c.dict_(raw, "fingerprint").items():
+        prints: TablePrints = {}
         for table, fp in c.dict_(tables, f"fingerprint[{db!r}]").items():
-            where = f"fingerprint[{db!r}][{table!r}]"
-            prints = c.dict_(fp, where)
-            if "rows" in prints:
-                c.int_(prints["rows"], f"{where}.rows", 2**63)
+            prints[table] = table_fingerprint_from(c, fp, f"fingerprint[{db!r}][{table!r}]")
+        out[db] = prints
+    return out
+
+
+def table_fingerprint_from(c: Checker, raw: object, where: str) -> TableFingerprint:
+    """One table's entry; a null value reads as an absent one."""
+    d = c.dict_(raw, where)
+
+    def text(key: str) -> str | None:
+        return c.opt_str(d.get(key), f"{where}.{key}", 1024)
+
+    def flag(key: str) -> bool | None:
+        value = d.get(key)
+        return None if value is None else c.bool_(value, f"{where}.{key}")
+
+    rows = d.get("rows")
+    return TableFingerprint(
+        rows=None if rows is None else c.int_(rows, f"{where}.rows", 2**63),
+        hash=text("hash"),
+        method=text("method"),
+        columns=text("columns"),
+        kind=text("kind"),
+        populated=flag("populated"),
+        fresh=flag("fresh"),
+        extra=unknown(TableFingerprint, d),
+    )
+
+
+def check_from(c: Checker, raw: object, where: str) -> VerificationCheck:
+    """One check of a recorded verification: ``{"name", "ok", "detail"}``."""
+    d = c.dict_(raw, where)
+    for key in ("name", "ok"):
+        if key not in d:
+            raise c.fail(where, f"has no {key!r}")
+    return VerificationCheck(
+        name=c.str_(d["name"], f"{where}.name"),
+        ok=c.bool_(d["ok"], f"{where}.ok"),
+        detail=c.str_(d.get("detail", ""), f"{where}.detail", 1 << 16),
+        extra=unknown(VerificationCheck, d),
+    )
+
+
+def unknown(cls: type, data: JsonObject) -> JsonObject:
+    """The keys of ``data`` that are not fields of the dataclass ``cls`` (kept as read)."""
+    known = {f.name for f in fields(cls)} - {"extra"}
+    return {k: v for k, v in data.items() if k not in known}

@@ -122,7 +122,12 @@ _NAMES_RECIPIENTS = {
 }
 
 
-def _checked_marker(data: bytes, where: str) -> dict[str, Any]:
+# The marker (and a codec description in it) as JSON: its shape is checked on read by
+# repo.marker.marker_problem and CodecSpec.from_dict, then read by key in this module.
+MarkerDoc = dict[str, Any]
+
+
+def _checked_marker(data: bytes, where: str) -> MarkerDoc:
     """The repository marker, checked as the untrusted input it is (exit 3 if damaged).
 
     Unknown keys are kept (a newer pgsafe may add some); known ones must have their
@@ -148,7 +153,7 @@ def _checked_marker(data: bytes, where: str) -> dict[str, Any]:
     except (BadInput, TypeError, ValueError) as exc:
         raise damaged(f"codec: {exc}") from None
     doc["format"] = doc.get("format", 0)
-    return cast("dict[str, Any]", doc)
+    return cast("MarkerDoc", doc)
 
 
 class Repository:
@@ -164,18 +169,18 @@ class Repository:
         storage: Storage,
         server: str = "main",
         *,
-        codec: dict[str, Any] | None = None,
+        codec: MarkerDoc | None = None,
         recipients: tuple[str, ...] = (),
     ) -> None:
         self.storage = storage
         self.server = validate_server(server)
-        self.marker: dict[str, Any] = {
+        self.marker: MarkerDoc = {
             "format": FORMAT_VERSION,
             "created_by": "pgsafe",
             "codec": codec or {"compression": "zstd", "level": 3, "encryption": None},
             "age_recipients": list(recipients),
         }
-        self._keys: Any = None
+        self._keys: AgeKeys | None = None
 
     @classmethod
     def open(
@@ -184,7 +189,7 @@ class Repository:
         server: str = "main",
         *,
         create: bool = False,
-        codec: dict[str, Any] | None = None,
+        codec: MarkerDoc | None = None,
         recipients: tuple[str, ...] = (),
         owner: tuple[int, int] | None = None,
     ) -> Repository:
@@ -204,7 +209,7 @@ class Repository:
         server: str = "main",
         *,
         create: bool = False,
-        codec: dict[str, Any] | None = None,
+        codec: MarkerDoc | None = None,
         recipients: tuple[str, ...] = (),
         owner: tuple[int, int] | None = None,
     ) -> Repository:
@@ -261,7 +266,7 @@ class Repository:
             from pgsafe.repo.keys import load_age_keys
 
             self._keys = load_age_keys(recipients=self.marker.get("age_recipients", []))
-        return cast("AgeKeys", self._keys)
+        return self._keys
 
     def age_keys_if_any(self) -> AgeKeys | None:
         """:meth:`age_keys`, or None when there can be none: no recipients in the marker

@@ -24,15 +24,16 @@ import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any
 
 from pgsafe.errors import ObjectExists, VerificationFailed
+from pgsafe.models.backup import JsonObject
+from pgsafe.models.kinds import RunOutcome
 from pgsafe.repo.repository import Repository
 from pgsafe.repo.storage.base import RECORD_LIMIT, read_all
 
 log = logging.getLogger(__name__)
 
-OUTCOMES = ("success", "failed", "interrupted", "timeout")
+OUTCOMES = tuple(RunOutcome)
 FORMAT = 1
 
 
@@ -42,7 +43,7 @@ class Run:
 
     job: str
     command: list[str]
-    outcome: str  # success | failed | interrupted | timeout
+    outcome: str  # a RunOutcome (checked on read against OUTCOMES)
     exit_code: int | None
     scheduled_for: str | None  # ISO 8601 UTC: the schedule slot this run covers
     started_at: str
@@ -50,16 +51,16 @@ class Run:
     duration_s: float
     reason: str = "schedule"  # schedule | missed | manual
     server: str = "main"
-    result: dict[str, Any] | None = None  # the command's --json output
+    result: JsonObject | None = None  # the command's --json output, as it printed it
     error: str | None = None  # a one-line reason when it did not succeed
     format: int = FORMAT
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: JsonObject = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
-        return self.outcome == "success"
+        return self.outcome == RunOutcome.SUCCESS
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return asdict(self)
 
     @classmethod
@@ -142,7 +143,7 @@ def last_runs(runs: Iterable[Run], *, completed_only: bool = False) -> dict[str,
     """The newest run of each job; ``completed_only`` leaves out interrupted runs."""
     out: dict[str, Run] = {}
     for r in runs:
-        if completed_only and r.outcome == "interrupted":
+        if completed_only and r.outcome == RunOutcome.INTERRUPTED:
             continue
         prev = out.get(r.job)
         if prev is None or r.started() >= prev.started():

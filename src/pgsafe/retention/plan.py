@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from pgsafe.models.kinds import BackupKind, BackupStatus
 from pgsafe.repo.catalog import Manifest
 from pgsafe.retention.policy import Policy
 from pgsafe.wal import names
@@ -53,7 +54,7 @@ class ExpiryPlan:
 
 
 def series_of(m: Manifest) -> str:
-    if m.kind == "physical":
+    if m.kind == BackupKind.PHYSICAL:
         return f"physical:{m.server}"
     return f"logical:{m.database if m.database is not None else '(all)'}"
 
@@ -77,14 +78,14 @@ def plan_expiry(
     }
     newest_valid: dict[str, str] = {}
     for m in items:
-        if m.status == "ok":
+        if m.status == BackupStatus.OK:
             newest_valid[series_of(m)] = m.id
     by_series: dict[str, list[Manifest]] = {}
     for m in items:
         by_series.setdefault(series_of(m), []).append(m)
     for series, members in by_series.items():
         rule = policy.rule(members[0].kind)
-        valid = [m for m in members if m.status == "ok"]
+        valid = [m for m in members if m.status == BackupStatus.OK]
         newest = {m.id for m in valid[-rule.keep_last :]} if rule.keep_last else set()
         for m in members:
             d = decisions[m.id]
@@ -96,17 +97,17 @@ def plan_expiry(
                 d.reasons.append(f"newest valid backup of {series}")
             if m.id in newest:
                 d.reasons.append(f"among the {rule.keep_last} newest of {series}")
-            if rule.keep_days is not None and m.status == "ok":
+            if rule.keep_days is not None and m.status == BackupStatus.OK:
                 age = now - _finished(m)
                 if age <= timedelta(days=rule.keep_days):
                     d.reasons.append(f"younger than {rule.keep_days:g} days")
             if m.id in in_use:
                 d.reasons.append("in use by a running restore or verification")
             d.keep = bool(d.reasons)
-    kept_physical = [m for m in items if m.kind == "physical" and decisions[m.id].keep]
+    kept_physical = [m for m in items if m.kind == BackupKind.PHYSICAL and decisions[m.id].keep]
     remove_wal: list[str] = []
     oldest: str | None = None
-    starts = [_start_wal(m, segment_size) for m in kept_physical if m.physical.get("start_wal")]
+    starts = [_start_wal(m, segment_size) for m in kept_physical if m.physical.start_wal]
     if None in starts:  # a kept backup does not say where its WAL starts: keep it all
         return ExpiryPlan([decisions[m.id] for m in items], [], None)
     if starts:
@@ -125,11 +126,11 @@ def _start_wal(m: Manifest, segment_size: int) -> str | None:
     """The first WAL segment backup ``m`` needs, or None when its catalog entry does not
     say it credibly (not a segment name, or not the segment of its start LSN): then no
     WAL is removed, since a wrong floor would delete what a kept backup needs."""
-    start = m.physical.get("start_wal")
+    start = m.physical.start_wal
     wal = names.parse(start) if isinstance(start, str) else None
     if wal is None or wal.kind != "segment" or wal.segment is None:
         return None
-    lsn = m.physical.get("start_lsn")
+    lsn = m.physical.start_lsn
     if lsn is not None:
         try:
             if names.lsn_segment(names.parse_lsn(str(lsn)), segment_size) != names.segment_number(

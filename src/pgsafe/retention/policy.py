@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from pgsafe.errors import BadInput
 
@@ -36,12 +35,14 @@ class Policy:
 MAX_DAYS = 999_999_999  # the largest timedelta; more is not a number of days
 
 
-def _number(value: Any, what: str, *, integer: bool) -> float | int | None:
+def _number(value: object, what: str, *, integer: bool) -> float | int | None:
     if value is None:
         return None
+    if not isinstance(value, int | float | str):  # a TOML value: a table, a list, a date...
+        raise BadInput(f"{what} must be a number, not {value!r}")
     try:
         n = int(value) if integer else float(value)
-    except (TypeError, ValueError, OverflowError):
+    except (ValueError, OverflowError):
         raise BadInput(f"{what} must be a number, not {value!r}") from None
     if not integer:
         _check_days(n, what)
@@ -59,7 +60,7 @@ def _check_days(days: float, what: str) -> None:
         )
 
 
-def _rule(table: Mapping[str, Any], where: str, base: Rule | None = None) -> Rule:
+def _rule(table: Mapping[str, object], where: str, base: Rule | None = None) -> Rule:
     unknown = set(table) - {"keep_last", "keep_days", "logical", "physical"}
     if unknown:
         raise BadInput(
@@ -76,7 +77,7 @@ def _rule(table: Mapping[str, Any], where: str, base: Rule | None = None) -> Rul
 
 
 def from_config(
-    raw: Mapping[str, Any], keep_last: int | None = None, keep_days: float | None = None
+    raw: Mapping[str, object], keep_last: int | None = None, keep_days: float | None = None
 ) -> Policy:
     """The policy of the config's ``[retention]``; flags, when given, replace it."""
     table = raw.get("retention", {})

@@ -21,7 +21,6 @@ import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +63,7 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
 
 def run_hook(
     argv: Sequence[str],
-    payload: dict[str, Any],
+    payload: Mapping[str, object],
     *,
     timeout: float,
     env: Mapping[str, str] | None = None,

@@ -29,7 +29,6 @@ import re
 import shlex
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from pgsafe.errors import BadInput
 from pgsafe.schedule import cron
@@ -101,7 +100,7 @@ def redact(text: str) -> str:
     return _KV_PASSWORD.sub(r"\1***", _URI_PASSWORD.sub(r"\1***\3", text))
 
 
-def parse_duration(value: Any, what: str) -> float:
+def parse_duration(value: object, what: str) -> float:
     """``"30s"``, ``"10m"``, ``"4h"``, ``"1d"``, ``"1w"``, ``"500ms"`` or a number of seconds."""
     if isinstance(value, bool):
         raise BadInput(f'{what} must be a duration like "30s" or "10m", not {value!r}')
@@ -119,7 +118,7 @@ def parse_duration(value: Any, what: str) -> float:
     return seconds
 
 
-def _hook(value: Any, what: str) -> Hook | None:
+def _hook(value: object, what: str) -> Hook | None:
     if value is None:
         return None
     if isinstance(value, str):
@@ -131,7 +130,7 @@ def _hook(value: Any, what: str) -> Hook | None:
     raise BadInput(f"{what} must be a command: a string, or a list of words")
 
 
-def _words(value: Any, what: str) -> list[str]:
+def _words(value: object, what: str) -> list[str]:
     if isinstance(value, str):
         try:
             return shlex.split(value)
@@ -148,7 +147,7 @@ def _derived_name(argv: Sequence[str]) -> str:
     return base[:63] or "job"
 
 
-def _job(index: int, tbl: Any, known: frozenset[str] | None, check: CommandCheck | None) -> Job:
+def _job(index: int, tbl: object, known: frozenset[str] | None, check: CommandCheck | None) -> Job:
     where = f"[[jobs]] #{index + 1}"
     if not isinstance(tbl, dict):
         raise BadInput(f"{where} must be a table")
@@ -219,7 +218,7 @@ def _job(index: int, tbl: Any, known: frozenset[str] | None, check: CommandCheck
 
 
 def parse_config(
-    raw: Mapping[str, Any],
+    raw: Mapping[str, object],
     *,
     known_commands: frozenset[str] | None = None,
     check: CommandCheck | None = None,

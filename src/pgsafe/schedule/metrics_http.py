@@ -12,7 +12,6 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 from pgsafe.errors import BadInput
 from pgsafe.repo.repository import Repository
@@ -24,7 +23,7 @@ log = logging.getLogger("pgsafe.schedule")
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
-def render_all(repo: Repository, raw: Mapping[str, Any] | None = None) -> str:
+def render_all(repo: Repository, raw: Mapping[str, object] | None = None) -> str:
     """The repository's metrics and the daemon's.
 
     ``raw`` is the whole config: its health thresholds apply, as for ``pgsafe metrics``.
@@ -58,7 +57,7 @@ class MetricsServer:
                 self.end_headers()
                 self.wfile.write(body)
 
-            def log_message(self, format: str, *args: Any) -> None:
+            def log_message(self, format: str, *args: object) -> None:
                 log.debug("metrics: " + format, *args)
 
         try:

@@ -27,9 +27,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import IO, Any
+from typing import IO
 
 from pgsafe.errors import LockHeld, PgsafeError
+from pgsafe.models.backup import JsonObject
+from pgsafe.models.kinds import RunOutcome
 from pgsafe.repo import runs
 from pgsafe.repo.repository import Repository
 from pgsafe.schedule import hooks
@@ -148,7 +150,7 @@ class Runner:
                 )
             except OSError as exc:
                 return self._finish(
-                    job, slot, reason, started, t0, "failed", None, None,
+                    job, slot, reason, started, t0, RunOutcome.FAILED, None, None,
                     f"could not start pgsafe: {exc}",
                 )  # fmt: skip
             outcome = self._wait(job, proc, t0)
@@ -157,11 +159,11 @@ class Runner:
             result = _json(out.read())
             err_lines = _tail(err)
         if rc == 0:
-            outcome = "success"
+            outcome = RunOutcome.SUCCESS
         elif outcome is None:
-            outcome = "failed"
+            outcome = RunOutcome.FAILED
         error = None
-        if outcome != "success":
+        if outcome != RunOutcome.SUCCESS:
             error = _error_of(result, err_lines, rc, outcome)
             for ln in err_lines:
                 log.warning("job %s: %s", job.name, ln)
@@ -181,12 +183,12 @@ class Runner:
             if termed_at is None:
                 if job.timeout is not None and now - t0 >= job.timeout:
                     log.warning("job %s ran longer than its timeout; terminating it", job.name)
-                    stopped_as = "timeout"
+                    stopped_as = RunOutcome.TIMEOUT
                 elif self.stop.requested:
                     since = now - (self.stop.requested_at or now)
                     if self.stop.urgent or since >= self.config.stop_grace:
                         log.warning("job %s: stopping it now (SIGTERM)", job.name)
-                        stopped_as = "interrupted"
+                        stopped_as = RunOutcome.INTERRUPTED
                 if stopped_as is not None:
                     _signal_group(proc, signal.SIGTERM)
                     termed_at = now
@@ -204,7 +206,7 @@ class Runner:
         t0: float,
         outcome: str,
         rc: int | None,
-        result: dict[str, Any] | None,
+        result: JsonObject | None,
         error: str | None,
     ) -> runs.Run:
         duration = round(time.monotonic() - t0, 3)
@@ -222,7 +224,7 @@ class Runner:
             result=result,
             error=error,
         )
-        if outcome == "success":
+        if outcome == RunOutcome.SUCCESS:
             summary = _summary(result)
             log.info("job %s succeeded in %.1f s%s", job.name, duration, summary)
         else:
@@ -251,7 +253,7 @@ class Runner:
             self.stats.hook_failed()
 
 
-def _json(data: bytes) -> dict[str, Any] | None:
+def _json(data: bytes) -> JsonObject | None:
     try:
         doc = json.loads(data)
     except ValueError:
@@ -259,12 +261,10 @@ def _json(data: bytes) -> dict[str, Any] | None:
     return doc if isinstance(doc, dict) else {"value": doc}
 
 
-def _error_of(
-    result: dict[str, Any] | None, err_lines: list[str], rc: int | None, outcome: str
-) -> str:
-    if outcome == "interrupted":
+def _error_of(result: JsonObject | None, err_lines: list[str], rc: int | None, outcome: str) -> str:
+    if outcome == RunOutcome.INTERRUPTED:
         return "stopped by the daemon's shutdown"
-    if outcome == "timeout":
+    if outcome == RunOutcome.TIMEOUT:
         return "ran longer than the job's timeout and was stopped"
     if result and isinstance(result.get("error"), str):
         return str(result["error"])
@@ -276,7 +276,7 @@ def _error_of(
     return f"exit {rc}" + (f": {err_lines[-1]}" if err_lines else "")
 
 
-def _summary(result: dict[str, Any] | None) -> str:
+def _summary(result: JsonObject | None) -> str:
     if not result:
         return ""
     if isinstance(result.get("id"), str):

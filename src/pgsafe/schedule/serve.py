@@ -17,7 +17,6 @@ import signal
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
 from pgsafe.config import Settings
 from pgsafe.errors import BadInput, LockHeld
@@ -78,7 +77,7 @@ def serve(
     *,
     once: bool = False,
     metrics_port: int | None = None,
-    raw_config: Mapping[str, Any] | None = None,
+    raw_config: Mapping[str, object] | None = None,
     on_metrics: Callable[[str], None] | None = None,
     stop: StopControl | None = None,
 ) -> Summary:

@@ -12,10 +12,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from pgsafe.errors import PgsafeError
-from pgsafe.models.kinds import HealthLevel
+from pgsafe.models.kinds import BackupKind, BackupStatus, HealthLevel
 from pgsafe.repo.catalog import Manifest
 from pgsafe.repo.repository import Repository
 from pgsafe.repo.runs import read_history
@@ -32,9 +31,10 @@ class Thresholds:
     max_unproven_age: timedelta = timedelta(days=8)
 
 
-def thresholds_from(raw: Mapping[str, Any]) -> Thresholds:
+def thresholds_from(raw: Mapping[str, object]) -> Thresholds:
     """From top-level keys or a ``[status]`` table of the config."""
-    table = dict(raw.get("status", {})) if isinstance(raw.get("status"), Mapping) else {}
+    section = raw.get("status")
+    table: Mapping[str, object] = section if isinstance(section, Mapping) else {}
     out = Thresholds()
     values: dict[str, timedelta] = {}
     for key in ("max_backup_age", "max_wal_age", "max_unproven_age"):
@@ -53,7 +53,7 @@ class Item:
 
 @dataclass
 class KindHealth:
-    kind: str
+    kind: BackupKind
     count: int
     last_backup_id: str | None
     last_backup_at: str | None
@@ -74,6 +74,19 @@ class Archiving:
     last_failed_at: str | None = None
 
 
+@dataclass(frozen=True)
+class JobSummary:
+    """The last run of one scheduled job (from the repository's run history)."""
+
+    job: str
+    outcome: str  # a RunOutcome
+    ok: bool
+    started_at: str
+    finished_at: str
+    duration_s: float
+    error: str | None
+
+
 @dataclass
 class Health:
     server: str
@@ -84,13 +97,13 @@ class Health:
     repo_bytes: int = 0
     free_bytes: int | None = None
     items: list[Item] = field(default_factory=list)
-    jobs: list[dict[str, Any]] = field(default_factory=list)
+    jobs: list[JobSummary] = field(default_factory=list)
 
     @property
     def level(self) -> HealthLevel:
         return max((i.level for i in self.items), key=lambda lvl: lvl.rank, default=FAIL)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, object]:
         doc = asdict(self)
         doc["status"] = self.level
         return doc
@@ -109,8 +122,8 @@ def _dt(text: str) -> datetime:
     return d if d.tzinfo else d.replace(tzinfo=UTC)
 
 
-def _kind_health(kind: str, backups: list[Manifest], now: datetime) -> KindHealth:
-    ok = [m for m in backups if m.status == "ok"]
+def _kind_health(kind: BackupKind, backups: list[Manifest], now: datetime) -> KindHealth:
+    ok = [m for m in backups if m.status == BackupStatus.OK]
     last = ok[-1] if ok else None
     proofs = [(v, m) for m in backups for v in m.verifications]
     proofs.sort(key=lambda p: _dt(p[0].at))
@@ -165,19 +178,19 @@ def _server_archiver(conninfo: str, arch: Archiving) -> str | None:
     return None
 
 
-def _jobs(repo: Repository) -> list[dict[str, Any]]:
+def _jobs(repo: Repository) -> list[JobSummary]:
     """The last run of each scheduled job, from the repository's run history."""
-    last: dict[str, dict[str, Any]] = {}
+    last: dict[str, JobSummary] = {}
     for run in read_history(repo):
-        last[run.job] = {
-            "job": run.job,
-            "outcome": run.outcome,
-            "ok": run.ok,
-            "started_at": run.started_at,
-            "finished_at": run.finished_at,
-            "duration_s": run.duration_s,
-            "error": run.error,
-        }
+        last[run.job] = JobSummary(
+            job=run.job,
+            outcome=run.outcome,
+            ok=run.ok,
+            started_at=run.started_at,
+            finished_at=run.finished_at,
+            duration_s=run.duration_s,
+            error=run.error,
+        )
     return list(last.values())
 
 
@@ -185,7 +198,7 @@ def collect(repo: Repository, th: Thresholds, now: datetime, conninfo: str | Non
     h = Health(repo.server, repo.storage.url, now.isoformat(timespec="seconds"))
     entries = repo.entries()  # read once: the backups, and the damaged entries
     backups = [e for e in entries if isinstance(e, Manifest)]
-    for kind in ("logical", "physical"):
+    for kind in BackupKind:
         mine = [m for m in backups if m.kind == kind]
         if not mine:
             continue
@@ -226,9 +239,9 @@ def collect(repo: Repository, th: Thresholds, now: datetime, conninfo: str | Non
     h.free_bytes = repo.storage.free_bytes()
     for job in _jobs(repo):
         h.jobs.append(job)
-        if not job["ok"]:
-            detail = f"last run {job['outcome']} at {job['finished_at']}"
-            h.items.append(Item(f"job {job['job']}", WARN, detail))
+        if not job.ok:
+            detail = f"last run {job.outcome} at {job.finished_at}"
+            h.items.append(Item(f"job {job.job}", WARN, detail))
     return h
 
 

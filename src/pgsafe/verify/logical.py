@@ -22,6 +22,7 @@ from pgsafe.logical import dbprops, replay, toolerrors
 from pgsafe.logical import fingerprint as fp
 from pgsafe.logical import materialize as mat
 from pgsafe.logical import restore as rs
+from pgsafe.models.backup import VerificationCheck
 from pgsafe.pg.connect import connect
 from pgsafe.pg.conninfo import ConnOptions
 from pgsafe.repo.catalog import Manifest, Verification
@@ -192,7 +193,7 @@ def record(repo: Repository, backup_id: str, result: VerifyResult, kind: str) ->
     try:
         with repo.lock("catalog"):
             m = repo.load(backup_id)
-            checks = [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in result.checks]
+            checks = [VerificationCheck(c.name, c.ok, c.detail) for c in result.checks]
             m.verifications.append(
                 Verification(at=clock.iso(clock.now()), ok=result.ok, kind=kind, checks=checks)
             )

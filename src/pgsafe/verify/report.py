@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+
+from pgsafe.models.backup import Fingerprints
+from pgsafe.repo.catalog import fingerprints_doc
 
 
 @dataclass
@@ -18,7 +20,7 @@ class VerifyResult:
     id: str
     checks: list[Check] = field(default_factory=list)
     duration_s: float = 0.0
-    fingerprint: dict[str, Any] = field(default_factory=dict)
+    fingerprint: Fingerprints = field(default_factory=dict)  # a drill's, per database
 
     @property
     def ok(self) -> bool:
@@ -29,13 +31,13 @@ class VerifyResult:
         self.checks.append(c)
         return c
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, object]:
         return {
             "id": self.id,
             "ok": self.ok,
             "duration_s": round(self.duration_s, 2),
             "checks": [asdict(c) for c in self.checks],
-            **({"fingerprint": self.fingerprint} if self.fingerprint else {}),
+            **({"fingerprint": fingerprints_doc(self.fingerprint)} if self.fingerprint else {}),
         }
 
     def render(self, title: str) -> str:

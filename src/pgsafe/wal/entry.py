@@ -38,8 +38,10 @@ if TYPE_CHECKING:
 
 USAGE = (
     "usage: pgsafe [--repo R] [--server S] wal-push PATH\n"
-    "       pgsafe [--repo R] [--server S] wal-get NAME DEST"
+    "       pgsafe [--repo R] [--server S] wal-get [--spool DIR [--prefetch N]"
+    " [--prefetch-jobs J]] NAME DEST"
 )
+GET_OPTIONS = {"--spool": "spool", "--prefetch": "depth", "--prefetch-jobs": "jobs"}
 
 
 class LeanArgs:
@@ -47,7 +49,11 @@ class LeanArgs:
     ``flags`` records the global flags as given, :meth:`settings_flags` is what
     :func:`pgsafe.config.load_settings` reads."""
 
-    def __init__(self, parsed: GlobalFlags) -> None:
+    def __init__(self, parsed: GlobalFlags, own: dict[str, str] | None = None) -> None:
+        own = own or {}
+        self.spool = own.get("spool")
+        self.depth = _count(own, "depth")
+        self.jobs = _count(own, "jobs")
         self.command = parsed.command or ""
         self.positional = parsed.positional
         self.flags = parsed.given
@@ -59,9 +65,42 @@ class LeanArgs:
         return self._parsed.settings_flags()
 
 
+def _count(own: dict[str, str], key: str) -> int | None:
+    value = own.get(key)
+    if value is None:
+        return None
+    if not value.isdigit() or not 0 <= int(value) <= 256:
+        raise BadInput(f"{key} must be a number from 0 to 256, not {value!r}")
+    return int(value)
+
+
+def _own_options(args: list[str]) -> tuple[list[str], dict[str, str]]:
+    """``wal-get``'s own options (:data:`GET_OPTIONS`) taken out of ``args``."""
+    rest: list[str] = []
+    own: dict[str, str] = {}
+    it = iter(args)
+    for arg in it:
+        if arg == "--":
+            rest.append(arg)
+            rest.extend(it)
+            break
+        key, eq, value = arg.partition("=")
+        if key in GET_OPTIONS:
+            if not eq:
+                nxt = next(it, None)
+                if nxt is None:
+                    raise BadInput(f"{key} needs a value")
+                value = nxt
+            own[GET_OPTIONS[key]] = value
+        else:
+            rest.append(arg)
+    return rest, own
+
+
 def parse_args(args: list[str]) -> LeanArgs:
     try:
-        return LeanArgs(parse(args, extras=("--probe",)))
+        rest, own = _own_options(args)
+        return LeanArgs(parse(rest, extras=("--probe",)), own)
     except BadInput as exc:
         raise BadInput(exc.message, hint=USAGE) from None
 
@@ -103,8 +142,6 @@ def _push(a: LeanArgs) -> int:
 
 
 def _get(a: LeanArgs) -> int:
-    from pgsafe.wal.get import get
-
     if a.probe:
         import zstandard  # noqa: F401  (the probe proves it imports)
 
@@ -115,11 +152,67 @@ def _get(a: LeanArgs) -> int:
         return 0
     if len(a.positional) != 2:
         raise BadInput("wal-get takes two arguments: NAME DEST", hint=USAGE)
+    name, dest = a.positional
+    if a.spool and a.depth != 0:
+        return _get_spooled(a, name, dest)
+    return 0 if _fetch(a, name, dest) else 1
+
+
+def _fetch(a: LeanArgs, name: str, dest: str) -> bool:
+    from pgsafe.wal import getfast
+
+    found = getfast.fetch(a.settings_flags(), name, dest)
+    if found is not None:
+        return found
+    from pgsafe.wal.get import get
+
     repo = _open_repo(a)
-    found = get(repo, a.positional[0], a.positional[1])
+    found = get(repo, name, dest)
     for note in repo.notes:  # lands in the server log; recover reports it
         print(f"pgsafe wal-get: note: {note}", file=sys.stderr)
-    return 0 if found else 1
+    return found
+
+
+def _get_spooled(a: LeanArgs, name: str, dest: str) -> int:
+    """Through the spool (:mod:`pgsafe.wal.spool`): a segment the prefetcher holds is
+    a rename; else it is fetched here, and a prefetcher started when none runs."""
+    import time
+
+    from pgsafe.wal import spool
+
+    t0 = time.monotonic()
+    assert a.spool is not None
+    dfd = spool.open_spool(a.spool, make=True)
+    if dfd is None:
+        return 0 if _fetch(a, name, dest) else 1
+    try:
+        segment = spool.is_segment(name)
+        if segment:
+            got = spool.take(dfd, name, dest)
+            deadline = t0 + 120
+            while got == "miss" and spool.in_flight(dfd, name) and time.monotonic() < deadline:
+                time.sleep(0.005)  # the prefetcher is writing it: wait rather than fetch twice
+                got = spool.take(dfd, name, dest)
+            if got == "spool":
+                spool.note(dfd, f"got {name} spool {time.monotonic() - t0:.4f}")
+                for note in spool.notes(dfd, name):  # as _fetch prints them
+                    print(f"pgsafe wal-get: note: {note}", file=sys.stderr)
+                return 0
+            if got == "damaged":
+                spool.note(dfd, f"got {name} damaged 0")
+                print(f"pgsafe wal-get: note: {name}: damaged in the spool {a.spool}; "
+                      "fetched again from the repository", file=sys.stderr)  # fmt: skip
+            spool.note(dfd, f"want {name}")
+            if spool.holder(dfd) is None:
+                from pgsafe.wal import prefetcher
+
+                prefetcher.spawn(a.spool, lambda: _open_repo(a), a.depth, a.jobs)
+        found = _fetch(a, name, dest)
+        what = "fetched" if found else "missing"
+        spool.note(dfd, f"got {name} {what} {time.monotonic() - t0:.4f}")
+        return 0 if found else 1
+    finally:
+        os.close(dfd)
 
 
 def main(args: list[str]) -> int:

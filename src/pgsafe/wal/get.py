@@ -13,8 +13,8 @@ archive and for history files of future timelines): :func:`get` returns False.
 
 from __future__ import annotations
 
+import hashlib
 import os
-import secrets
 from typing import BinaryIO
 
 from pgsafe.errors import BadInput, NotFound, OperationFailed, VerificationFailed
@@ -56,13 +56,63 @@ def _note(repo: Repository, text: str) -> None:
         repo.storage.notes.append(text)
 
 
-def _decode_to(repo: Repository, key: str, src: BinaryIO, tmp: str, what: str) -> None:
+def _decode_into(repo: Repository, key: str, src: BinaryIO, fd: int, what: str,
+                 hasher: hashlib._Hash | None) -> None:  # fmt: skip
+    """Decode ``src`` into the descriptor ``fd`` from its start (what an earlier,
+    failed attempt wrote is cut off), feeding ``hasher`` the plaintext."""
     decoder = repo.decoder(key.rsplit("/", 1)[-1])
-    with src, open(tmp, "wb") as out:
+    os.ftruncate(fd, 0)
+    os.lseek(fd, 0, os.SEEK_SET)
+    with src:
         for piece in decoder.decode(src, what=what):
-            out.write(piece)
-        out.flush()
-        os.fsync(out.fileno())
+            view = memoryview(piece)
+            while view:
+                view = view[os.write(fd, view) :]
+            if hasher is not None:
+                hasher.update(piece)
+
+
+def decode_into(
+    repo: Repository, name: str, fd: int, *, digest: bool = False
+) -> tuple[bool, str | None]:
+    """Write the plaintext of the archived ``name`` into the descriptor ``fd`` (a new,
+    empty file): ``(found, sha256)``, found False when it is not archived, the sha256
+    of what was written when ``digest``.  With several repositories a copy that is
+    missing or damaged in one is read from the next (noted in ``repo.notes``).
+
+    Raises BadInput (exit 2) for a missing or wrong key, VerificationFailed when every
+    copy is damaged, OSError when ``fd`` cannot be written.
+    """
+    wal = names.parse(name)
+    if wal is None:
+        raise BadInput(f"{name!r} is not a WAL file name", hint="restore_command passes %f %p")
+    suffix = repo.encoder().suffix
+    members = _members(repo)
+    problems: list[str] = []
+    damage: VerificationFailed | None = None
+    for label, storage in members:
+        try:
+            key, src = find(storage, repo.server, wal, suffix)
+        except NotFound:
+            problems.append(f"missing in {label}")
+            continue
+        h = hashlib.sha256() if digest else None
+        try:
+            _decode_into(repo, key, src, fd, name, h)
+        except VerificationFailed as exc:
+            damage = exc
+            problems.append(f"damaged in {label}")
+            continue
+        if label and problems:
+            _note(repo, f"{name}: read from repository {label} ({'; '.join(problems)})")
+        return True, (h.hexdigest() if h is not None else None)
+    if damage is not None:
+        if len(members) > 1:
+            raise VerificationFailed(
+                f"no valid copy of {name}: " + "; ".join(problems), hint=damage.hint
+            )
+        raise damage
+    return False, None
 
 
 def get(repo: Repository, name: str, dest: str) -> bool:
@@ -71,43 +121,25 @@ def get(repo: Repository, name: str, dest: str) -> bool:
     Raises BadInput (exit 2) for a missing or wrong key, VerificationFailed when every
     copy is damaged, OperationFailed when the destination cannot be written.
     """
-    wal = names.parse(name)
-    if wal is None:
-        raise BadInput(f"{name!r} is not a WAL file name", hint="restore_command passes %f %p")
-    suffix = repo.encoder().suffix
     folder = os.path.dirname(os.path.abspath(dest))
-    tmp = os.path.join(folder, f".pgsafe-{os.path.basename(dest)}.{secrets.token_hex(4)}")
-    members = _members(repo)
-    problems: list[str] = []
-    damage: VerificationFailed | None = None
+    tmp = os.path.join(folder, f".pgsafe-{os.path.basename(dest)}.{os.urandom(4).hex()}")
     try:
-        for label, storage in members:
-            try:
-                key, src = find(storage, repo.server, wal, suffix)
-            except NotFound:
-                problems.append(f"missing in {label}")
-                continue
-            try:
-                _decode_to(repo, key, src, tmp, name)
-            except VerificationFailed as exc:
-                damage = exc
-                problems.append(f"damaged in {label}")
-                continue
-            except OSError as exc:
-                raise OperationFailed(
-                    f"cannot restore {name} from {repo.storage.url}: {exc}"
-                ) from None
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                         0o600)  # fmt: skip
+        except OSError as exc:
+            raise OperationFailed(f"cannot restore {name} to {dest}: {exc.strerror}") from None
+        try:
+            found, _ = decode_into(repo, name, fd)
+            if found:
+                os.fsync(fd)
+        except OSError as exc:
+            raise OperationFailed(f"cannot restore {name} from {repo.storage.url}: {exc}") from None
+        finally:
+            os.close(fd)
+        if found:
             os.replace(tmp, dest)
-            if label and problems:
-                _note(repo, f"{name}: read from repository {label} ({'; '.join(problems)})")
-            return True
+        return found
     finally:
-        if os.path.exists(tmp):
+        if os.path.lexists(tmp):
             os.unlink(tmp)
-    if damage is not None:
-        if len(members) > 1:
-            raise VerificationFailed(
-                f"no valid copy of {name}: " + "; ".join(problems), hint=damage.hint
-            )
-        raise damage
-    return False

@@ -7,7 +7,9 @@ segment on any of them and leaves the full path to say it.
 
 * The server record (``<server>/server.json``) is untrusted input: its system
   identifier is a decimal number, its segment size one PostgreSQL can have.
-* A segment's long page header must name the timeline of its file name, the system
+* A segment's long page header must name the timeline of its file name (or an older
+  one: the first segment of a new timeline begins with its parent's pages, copied up
+  to the switch point, when a recovery ended inside a segment), the system
   identifier of the server record (WAL of another cluster is refused), the record's
   segment size, and a plain segment must be exactly that long.
 * WAL is compressed at zstd level :data:`WAL_LEVEL` whatever the repository's level.
@@ -55,8 +57,9 @@ def checked_record(doc: object) -> tuple[str, int, int | None]:
 
 
 def check_timeline(name: str, timeline: int, header: LongHeader) -> None:
-    """The header's timeline is the one of the file's name."""
-    if header.timeline != timeline:
+    """The header's timeline is the one of the file's name, or an older one (the first
+    segment of a timeline starts with a copy of its parent's segment)."""
+    if not 1 <= header.timeline <= timeline:
         raise OperationFailed(
             f"{name} claims timeline {timeline} but its header says {header.timeline}"
         )

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, BinaryIO, Literal, cast, get_args
+from typing import TYPE_CHECKING, BinaryIO, Literal, cast, get_args
 
 from pgsafe.errors import BadInput
 
@@ -83,6 +83,12 @@ class AgeSpec:
             )
 
 
+def _int(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise TypeError(f"{value!r} is not a whole number")
+    return int(value)
+
+
 @dataclass(frozen=True)
 class CodecSpec:
     """What a repository does to each object: compression (and its level), encryption."""
@@ -119,7 +125,7 @@ class CodecSpec:
         """How objects are stored, for the catalog: ``zstd``, ``lz4+age``, ``none``..."""
         return self.compression + ("+age" if self.encryption else "")
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         """A JSON-able description (no secret in it), e.g. for a manifest."""
         enc = self.encryption
         return {
@@ -131,18 +137,28 @@ class CodecSpec:
         }
 
     @classmethod
-    def from_dict(cls, doc: Mapping[str, Any]) -> CodecSpec:
+    def from_dict(cls, doc: Mapping[str, object]) -> CodecSpec:
+        """From :meth:`to_dict`'s JSON (a repository marker's ``codec``); BadInput,
+        TypeError or ValueError for one of the wrong shape."""
         enc = doc.get("encryption")
         spec = None
         if enc:
+            if not isinstance(enc, Mapping):
+                raise TypeError("encryption is not an object")
+            mode, work_factor = enc.get("mode", "x25519"), enc.get("work_factor")
+            if not isinstance(mode, str):
+                raise TypeError("the encryption mode is not a string")
             spec = AgeSpec(
-                mode=enc.get("mode", "x25519"),
-                work_factor=int(enc.get("work_factor", AGE_DEFAULT_WORK_FACTOR)),
+                mode=cast(AgeMode, mode),  # checked by AgeSpec
+                work_factor=AGE_DEFAULT_WORK_FACTOR if work_factor is None else _int(work_factor),
             )
         level = doc.get("level")
+        compression = doc.get("compression", "zstd")
+        if not isinstance(compression, str):
+            raise TypeError("the compression is not a string")
         return cls(
-            cast(Compression, doc.get("compression", "zstd")),
-            None if level is None else int(level),
+            cast(Compression, compression),  # checked by CodecSpec
+            None if level is None else _int(level),
             spec,
         )
 

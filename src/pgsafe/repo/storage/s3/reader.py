@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import io
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pgsafe.errors import OperationFailed
 from pgsafe.repo.storage.s3.errors import Translate, status
 
 if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
+    from botocore.response import StreamingBody
     from mypy_boto3_s3.client import S3Client
 
 
@@ -28,7 +30,7 @@ class ObjectReader(io.RawIOBase):
         error: Translate,
         full: str,
         key: str,
-        body: Any,
+        body: StreamingBody,
         etag: str,
         length: int,
     ) -> None:
@@ -40,7 +42,7 @@ class ObjectReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, b: Any) -> int:
+    def readinto(self, b: WriteableBuffer) -> int:
         import botocore.exceptions as bx
         import urllib3.exceptions as ux
 

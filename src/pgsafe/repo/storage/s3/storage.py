@@ -7,10 +7,10 @@ from __future__ import annotations
 import io
 import logging
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, BinaryIO, cast
+from typing import TYPE_CHECKING, BinaryIO, cast
 
 from pgsafe.errors import (
     NotFound,
@@ -28,6 +28,7 @@ from pgsafe.repo.storage.s3.settings import MAX_PARTS, MiB, S3Settings, parse_s3
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
+    from mypy_boto3_s3.type_defs import CompletedPartTypeDef
 
 log = logging.getLogger("pgsafe.repo.storage.s3")
 
@@ -36,12 +37,12 @@ class S3Storage:
     """The :class:`~pgsafe.repo.storage.base.Storage` protocol on an S3 bucket."""
 
     def __init__(
-        self, url: str, settings: S3Settings | None = None, *, client: Any | None = None
+        self, url: str, settings: S3Settings | None = None, *, client: S3Client | None = None
     ) -> None:
         self.bucket, self.prefix = parse_s3_url(url)
         self.settings = settings or S3Settings.from_env()
         self._conditional = self.settings.conditional_writes != "off"
-        self._client_obj = client
+        self._client_obj: S3Client | None = client
         self._client_lock = threading.Lock()
 
     @property
@@ -57,9 +58,9 @@ class S3Storage:
         with self._client_lock:
             if self._client_obj is None:
                 self._client_obj = self._make_client()
-            return cast("S3Client", self._client_obj)
+            return self._client_obj
 
-    def _make_client(self) -> Any:
+    def _make_client(self) -> S3Client:
         import botocore.config
         import botocore.session
 
@@ -73,9 +74,10 @@ class S3Storage:
             max_pool_connections=s.upload_concurrency + 4,
             s3={"addressing_style": s.addressing_style},  # type: ignore[arg-type]
         )
-        return session.create_client(
+        client = session.create_client(
             "s3", region_name=region, endpoint_url=s.endpoint_url, config=config
         )
+        return cast("S3Client", client)
 
     def _error(self, exc: BaseException, action: str, key: str = "") -> PgsafeError:
         """A pgsafe error for a botocore failure; never includes credentials."""
@@ -136,12 +138,12 @@ class S3Storage:
             raise self._error(exc, "write", key) from None
 
     def _put(self, full: str, key: str, chunks: Iterable[bytes], overwrite: bool) -> int:
-        cond: dict[str, Any] = {} if overwrite or not self._conditional else {"IfNoneMatch": "*"}
+        cond: dict[str, str] = {} if overwrite or not self._conditional else {"IfNoneMatch": "*"}
         base = self.settings.part_size
         buf = bytearray()
         size = 0
         upload_id: str | None = None
-        parts: list[Future[dict[str, Any]]] = []
+        parts: list[Future[CompletedPartTypeDef]] = []
         pool: ThreadPoolExecutor | None = None
         c = self.client
         try:
@@ -196,7 +198,9 @@ class S3Storage:
             if upload_id is not None:
                 self._abort(full, upload_id)
 
-    def _finish(self, key: str, call: Any, cond: dict[str, Any], **kwargs: Any) -> None:
+    def _finish(
+        self, key: str, call: Callable[..., object], cond: Mapping[str, str], **kwargs: object
+    ) -> None:
         """The call that makes the object visible, conditional when ``cond`` says so; a
         server that does not implement conditional writes gets check-then-put from now on."""
         import botocore.exceptions as bx
@@ -216,7 +220,9 @@ class S3Storage:
                 raise ObjectExists(f"object {key} already exists in the repository") from None
             call(**kwargs)
 
-    def _upload_part(self, full: str, upload_id: str, number: int, body: bytes) -> dict[str, Any]:
+    def _upload_part(
+        self, full: str, upload_id: str, number: int, body: bytes
+    ) -> CompletedPartTypeDef:
         r = self.client.upload_part(
             Bucket=self.bucket, Key=full, UploadId=upload_id, PartNumber=number, Body=body
         )

@@ -3,6 +3,9 @@
 ``0000000N.history`` lists, for every ancestor of timeline N, the LSN where it was left:
 ``<parent tli>\\t<switch LSN>\\t<reason>``.  The path to N is then a list of
 ``(timeline, begin, end)`` ranges, the last one open-ended.
+
+The recovery plan (:mod:`pgsafe.recovery.plan`) and ``wal-get``'s prefetcher
+(:mod:`pgsafe.wal.prefetcher`) follow the same path with these functions.
 """
 
 from __future__ import annotations

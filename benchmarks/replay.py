@@ -1,0 +1,253 @@
+"""WAL replay through pgsafe's restore_command against ``cp`` of decompressed segments.
+
+    .venv/bin/python -m benchmarks.replay --scale 20 --rounds 4 --out benchmarks/results/X
+
+A cluster archives through ``pgsafe wal-push``; after a base backup, ``pgbench -i``
+writes at least 30 segments.  The backup is restored once (``pgsafe recover --latest``,
+not started) as a template; each run copies it and starts it with one restore_command:
+
+* ``pgsafe``: what ``recover`` writes (``wal-get --spool DIR``: prefetching);
+* ``pgsafe-no-prefetch``: the same without ``--spool`` (one fetch per call, as before);
+* ``cp``: ``cp PLAIN/%f %p`` from a folder of the same segments already decompressed.
+
+Contenders alternate (rotated each round); the time is from ``pg_ctl start`` until
+recovery ended (``recovery.signal`` removed), polled every 10 ms.  Also: one
+``wal-get`` call's wall time (no spool), medians of fresh processes.  Figures are
+printed and written to ``--out`` (.json and .md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from pgsafe.cluster import runas
+from pgsafe.cluster.local import LocalCluster
+from pgsafe.cluster.runas import repository_owner
+from pgsafe.physical.archiving import archive_settings
+from pgsafe.physical.switch import switch_and_wait
+from pgsafe.repo.repository import Repository
+from pgsafe.wal import prefetcher
+from pgsafe.wal import spool as walspool
+
+
+def _pgsafe(*args: str) -> str:
+    proc = subprocess.run([sys.executable, "-m", "pgsafe", *args], capture_output=True,
+                          text=True, check=False)  # fmt: skip
+    if proc.returncode != 0:
+        raise SystemExit(f"pgsafe {' '.join(args)}: {proc.stderr}")
+    return proc.stdout
+
+
+def _psql(c: LocalCluster, sql: str) -> None:
+    subprocess.run([c.program("psql"), "-X", "-q", "-d", c.conninfo(), "-c", sql], check=True,
+                   capture_output=True)  # fmt: skip
+
+
+def _restore_line(pgdata: Path) -> str:
+    text = (pgdata / "postgresql.auto.conf").read_text()
+    return [ln for ln in text.splitlines() if ln.startswith("restore_command")][-1]
+
+
+def _set_restore(pgdata: Path, command: str) -> None:
+    conf = pgdata / "postgresql.auto.conf"
+    lines = [ln for ln in conf.read_text().splitlines() if not ln.startswith("restore_command")]
+    quoted = command.replace("'", "''")
+    conf.write_text("\n".join([*lines, f"restore_command = '{quoted}'", ""]))
+
+
+def _replay(
+    template: Path, run: Path, command: str, spool: Path | None, fetch: list[object]
+) -> float:
+    user = runas.server_user()
+    subprocess.run(["cp", "-a", str(template), str(run)], check=True)
+    _set_restore(run, command)
+    if spool is not None:
+        shutil.rmtree(spool, ignore_errors=True)
+        spool.mkdir(mode=0o700)
+        (spool / walspool.KEEP).touch()
+        runas.chown_tree(spool, user)
+    c = LocalCluster(run)
+    t0 = time.monotonic()
+    c.start(wait=False)
+    while (run / "recovery.signal").exists():
+        time.sleep(0.01)
+        if time.monotonic() - t0 > 600:
+            raise SystemExit(f"recovery did not end: {c.log_file}")
+    wall = time.monotonic() - t0
+    c.destroy()
+    if spool is not None:
+        prefetcher.stop(str(spool))
+        st = walspool.read_stats(str(spool))
+        if st is not None:
+            fetch.append({"fetched": st.fetched, "from_spool": st.from_spool,
+                          "wait_s": round(st.wait_s, 3)})  # fmt: skip
+        shutil.rmtree(spool, ignore_errors=True)
+    return wall
+
+
+def _one_call(command: list[str], dest: Path, runs: int) -> float:
+    user = runas.server_user()
+    walls = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        subprocess.run([*command, str(dest)], check=True, **runas.popen_kwargs(user))
+        walls.append(time.perf_counter() - t0)
+        dest.unlink()
+    return statistics.median(walls)
+
+
+def _spool_hit(head: str, seg: Path, folder: Path, runs: int) -> float:
+    """One wal-get call answered from the spool (a rename), as the server's user, with
+    another process holding the spool's lock as a live prefetcher does."""
+    user = runas.server_user()
+    sp = folder / "spool"
+    sp.mkdir(mode=0o700)
+    (sp / walspool.LOCK).touch()
+    runas.chown_tree(sp, user)
+    code = (
+        "import fcntl,os,sys,time;fd=os.open(sys.argv[1],os.O_RDWR);"
+        "fcntl.lockf(fd,fcntl.LOCK_EX);print('ok',flush=True);time.sleep(600)"
+    )
+    holder = subprocess.Popen([sys.executable, "-c", code, str(sp / walspool.LOCK)],
+                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "ok"
+    digest = hashlib.sha256(seg.read_bytes()).hexdigest()
+    walls = []
+    try:
+        for _ in range(runs):
+            shutil.copyfile(seg, sp / seg.name)
+            runas.chown(sp / seg.name, user)
+            line = walspool.sum_line(digest, os.stat(sp / seg.name))
+            (sp / (seg.name + walspool.SUM)).write_bytes(line)
+            argv = ["/bin/sh", "-c", f'{head} wal-get --spool {sp} {seg.name} "$0"', "x"]
+            t0 = time.perf_counter()
+            run_as = runas.popen_kwargs(user)
+            run_as["cwd"] = str(folder)
+            subprocess.run(argv, check=True, **run_as)
+            walls.append(time.perf_counter() - t0)
+            (folder / "x").unlink()
+    finally:
+        holder.kill()
+        holder.wait()
+        holder.stdout.close()
+    return statistics.median(walls)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--scale", type=int, default=20)
+    ap.add_argument("--rounds", type=int, default=4)
+    ap.add_argument("--base", default="/tmp")
+    ap.add_argument("--out", required=True)
+    a = ap.parse_args()
+    home = Path(os.environ.setdefault("PGSAFE_HOME", f"{a.base}/pgsafe-replay-home"))
+    home.mkdir(exist_ok=True)
+    os.chmod(home, 0o755)
+    base = Path(a.base) / f"pgsafe-replay-{os.getpid()}"
+    base.mkdir()
+    os.chmod(base, 0o755)
+    try:
+        doc = _bench(a, base, home)
+    finally:
+        for pid in base.glob("*/postmaster.pid"):
+            LocalCluster(pid.parent).destroy()
+        shutil.rmtree(base, ignore_errors=True)
+    Path(a.out + ".json").write_text(json.dumps(doc, indent=2) + "\n")
+    md = [
+        "# WAL replay: pgsafe's restore_command against cp (medians)",
+        "",
+        f"{doc['segments']} segments (pgbench -i -s {a.scale} after a base backup), "
+        f"{a.rounds} rounds, contenders rotated; {os.cpu_count()} cores.",
+        "",
+        "| restore_command | replay (s) | ratio to cp |",
+        "|---|---|---|",
+    ]
+    cp = doc["median_s"]["cp"]
+    for name, v in doc["median_s"].items():
+        md.append(f"| {name} | {v:.2f} | {v / cp:.2f} |")
+    md += ["", "One wal-get call (a fresh process, no spool), median wall time:", ""]
+    for name, v in doc["one_call_s"].items():
+        md.append(f"- {name}: {v * 1000:.0f} ms")
+    md += ["", "Runs (s): " + json.dumps(doc["runs_s"])]
+    md += ["", "pgsafe's journal per run: " + json.dumps(doc["pgsafe_wal_fetch"])]
+    Path(a.out + ".md").write_text("\n".join(md) + "\n")
+    print("\n".join(md))
+
+
+def _bench(a: argparse.Namespace, base: Path, home: Path) -> dict[str, Any]:
+    repo_path = base / "repo"
+    repo = Repository.open(str(repo_path), "main", create=True, owner=repository_owner())
+    src = LocalCluster(base / "src", settings={"max_wal_size": "'4GB'",
+                                                **archive_settings(repo, home)})  # fmt: skip
+    src.initdb()
+    src.start()
+    _pgsafe("--repo", str(repo_path), "backup", "-d", src.conninfo())
+    subprocess.run([src.program("pgbench"), "-i", "-I", "dtGvp", "-s", str(a.scale), "-d",
+                    src.conninfo()], check=True, capture_output=True)  # fmt: skip
+    switch_and_wait(src.conninfo(), repo)
+    src.stop()
+    segs = sorted(p.name.removesuffix(".zst") for p in (repo_path / "main" / "wal").glob("*/*.zst"))
+    segs = [s for s in segs if re.fullmatch(r"[0-9A-F]{24}", s)]
+    template = base / "template"
+    _pgsafe("--repo", str(repo_path), "recover", "--pgdata", str(template), "--latest")
+    for old in base.glob("template.spool-*"):
+        shutil.rmtree(old)
+    with_spool = _restore_line(template).split("=", 1)[1].strip()[1:-1].replace("''", "'")
+    spool = base / "run.spool"
+    pgsafe_cmd = re.sub(r"--spool \S+ ", f"--spool {spool} ", with_spool)
+    plain_cmd = re.sub(r"--spool \S+ ", "", with_spool)
+    plain = base / "plain"
+    plain.mkdir()
+    for s in segs:
+        _pgsafe("--repo", str(repo_path), "wal-get", s, str(plain / s))
+    runas.chown_tree(plain, runas.server_user())
+    os.chmod(plain, 0o755)
+    contenders = {
+        "pgsafe": (pgsafe_cmd, spool),
+        "pgsafe-no-prefetch": (plain_cmd, None),
+        "cp": (f"cp {plain}/%f %p", None),
+    }
+    runs: dict[str, list[float]] = {n: [] for n in contenders}
+    fetch: list[object] = []
+    names = list(contenders)
+    for i in range(a.rounds):
+        for name in names[i % 3 :] + names[: i % 3]:
+            command, sp = contenders[name]
+            wall = _replay(template, base / "run", command, sp, fetch)
+            runs[name].append(round(wall, 3))
+            print(f"round {i + 1} {name}: {wall:.2f} s", flush=True)
+    one = base / "one"
+    one.mkdir()
+    runas.chown(one, runas.server_user())
+    head = plain_cmd.split(" wal-get ")[0]
+    argv = ["/bin/sh", "-c", f'{head} wal-get {segs[len(segs) // 2]} "$0"']
+    cp_argv = ["/bin/sh", "-c", f'cp {plain}/{segs[len(segs) // 2]} "$0"']
+    one_call = {"pgsafe wal-get": _one_call(argv, one / "x", 15),
+                "cp": _one_call(cp_argv, one / "x", 15)}  # fmt: skip
+    try:
+        one_call["pgsafe wal-get from the spool"] = _spool_hit(head, plain / segs[1], one, 15)
+    except (OSError, subprocess.SubprocessError, AssertionError) as exc:
+        print(f"spool hit not measured: {exc}", flush=True)
+    return {
+        "segments": len(segs),
+        "runs_s": runs,
+        "median_s": {n: round(statistics.median(v), 3) for n, v in runs.items()},
+        "one_call_s": {n: round(v, 4) for n, v in one_call.items()},
+        "restore_commands": {n: c for n, (c, _) in contenders.items()},
+        "pgsafe_wal_fetch": fetch,
+    }
+
+
+if __name__ == "__main__":
+    main()

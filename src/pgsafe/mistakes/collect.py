@@ -1,0 +1,150 @@
+"""Group WAL records per transaction, and keep the committed destructive ones (pure).
+
+Records of a transaction are kept until its COMMIT or ABORT; a subtransaction's
+records join its top transaction when the commit lists it (``subxacts: ...``), and are
+forgotten when it aborts on its own (``ROLLBACK TO SAVEPOINT``, an exception block).
+Only transactions that deleted or changed rows, dropped relfilenodes or dropped a
+database come out (:class:`Committed`); the rest is forgotten at once, so memory
+holds the transactions in flight, not the window.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from pgsafe.mistakes.records import Op, Record
+
+RelKey = tuple[int, int]  # (database oid, relfilenode)
+
+
+@dataclass
+class Counts:
+    deletes: int = 0
+    updates: int = 0
+
+
+@dataclass
+class _Pending:
+    rows: dict[RelKey, Counts] = field(default_factory=dict)
+    tablespaces: dict[RelKey, int] = field(default_factory=dict)
+    created: set[RelKey] = field(default_factory=set)
+    written: set[RelKey] = field(default_factory=set)  # created ones that got data
+    truncate_record: bool = False
+    dropped_databases: list[int] = field(default_factory=list)
+
+    def merge(self, other: _Pending) -> None:
+        for key, c in other.rows.items():
+            mine = self.rows.setdefault(key, Counts())
+            mine.deletes += c.deletes
+            mine.updates += c.updates
+        self.tablespaces.update(other.tablespaces)
+        self.created |= other.created
+        self.written |= other.written
+        self.truncate_record |= other.truncate_record
+        self.dropped_databases += other.dropped_databases
+
+
+@dataclass(frozen=True)
+class Committed:
+    """A committed transaction that may have destroyed data (named later)."""
+
+    xid: int
+    lsn: int
+    time: datetime
+    timeline: int
+    rows: dict[RelKey, Counts]
+    tablespaces: dict[RelKey, int]
+    dropped: tuple[RelKey, ...]
+    created: frozenset[RelKey]
+    written: frozenset[RelKey]
+    truncate_record: bool
+    dropped_databases: tuple[int, ...]
+
+
+class Collector:
+    """Feed it records in WAL order (:meth:`feed`); it yields what committed."""
+
+    def __init__(self, timeline: int = 1) -> None:
+        self.timeline = timeline
+        self._pending: dict[int, _Pending] = {}
+        self.last_lsn: int | None = None  # of the last record fed
+        self.last_time: datetime | None = None  # of the last commit or abort
+
+    def _get(self, xid: int) -> _Pending:
+        p = self._pending.get(xid)
+        if p is None:
+            p = self._pending[xid] = _Pending()
+        return p
+
+    def feed(self, records: Iterable[Record]) -> Iterator[Committed]:
+        for r in records:
+            done = self.add(r)
+            if done is not None:
+                yield done
+
+    def add(self, r: Record) -> Committed | None:
+        """Take one record; what committed with it (a COMMIT's transaction), if any."""
+        self.last_lsn = r.lsn
+        if r.op in (Op.COMMIT, Op.ABORT):
+            return self._end(r)
+        if r.xid == 0:
+            return None
+        if r.op in (Op.DELETE, Op.UPDATE, Op.INSERT, Op.PAGE):
+            assert r.rel is not None
+            self.row(r.op, r.xid, r.lsn, r.rel.tablespace, r.rel.database, r.rel.relfilenode)
+        elif r.op is Op.CREATE:
+            assert r.rel is not None
+            self._get(r.xid).created.add((r.rel.database, r.rel.relfilenode))
+        elif r.op is Op.TRUNCATE:
+            self._get(r.xid).truncate_record = True
+        elif r.op is Op.DROP_DATABASE:
+            self._get(r.xid).dropped_databases.append(r.database)
+        return None
+
+    def row(self, op: Op, xid: int, lsn: int, tablespace: int, db: int, rfn: int) -> None:
+        """A row deleted or updated (counted), or written (INSERT, a page: noted only in a
+        relfilenode the transaction made).  The fast path of :meth:`add`, without a
+        :class:`Record`: it is called for most lines of a busy server's WAL."""
+        self.last_lsn = lsn
+        if op is Op.INSERT or op is Op.PAGE:
+            got = self._pending.get(xid)
+            if got is not None and got.created and (db, rfn) in got.created:
+                got.written.add((db, rfn))
+            return
+        p = self._pending.get(xid)
+        if p is None:
+            p = self._pending[xid] = _Pending()
+        key = (db, rfn)
+        c = p.rows.get(key)
+        if c is None:
+            c = p.rows[key] = Counts()
+            p.tablespaces[key] = tablespace
+        if op is Op.DELETE:
+            c.deletes += 1
+        else:
+            c.updates += 1
+
+    def _end(self, r: Record) -> Committed | None:
+        self.last_time = r.time
+        p = self._pending.pop(r.xid, None)
+        subs = [self._pending.pop(s, None) for s in r.subxacts]
+        if r.op is Op.ABORT or r.time is None:
+            return None
+        for s in subs:
+            if s is not None:
+                p = p or _Pending()
+                p.merge(s)
+        if p is None and not r.dropped:
+            return None
+        p = p or _Pending()
+        if not p.rows and not r.dropped and not p.dropped_databases:
+            return None
+        return Committed(
+            xid=r.xid, lsn=r.lsn, time=r.time, timeline=self.timeline, rows=p.rows,
+            tablespaces=p.tablespaces,
+            dropped=tuple((d.database, d.relfilenode) for d in r.dropped),
+            created=frozenset(p.created), written=frozenset(p.written),
+            truncate_record=p.truncate_record, dropped_databases=tuple(p.dropped_databases),
+        )  # fmt: skip

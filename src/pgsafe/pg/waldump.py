@@ -1,0 +1,120 @@
+"""Run PostgreSQL's ``pg_waldump`` over WAL segments and stream its lines.
+
+One process over a folder of segments (``STARTSEG ENDSEG``) reads them in order, and
+reads whole the records that cross from one segment into the next (a process per
+segment loses them: it starts at the first record that begins in its segment).  Its
+start-up is not what costs: on 16 pgbench segments one process took 6.6 s and one per
+segment 6.2 s, on a loaded machine (``benchmarks/results/2026-12-02-mistakes.md``);
+decoding and printing the records, and reading them in Python, do.  The output is read
+line by line while it is produced, so a gigabyte of WAL never sits in memory.
+
+Times in pg_waldump's output are in the zone of its environment: it runs with
+``TZ=UTC`` so that ``COMMIT 2024-01-15 10:30:00.123 UTC`` is always UTC.
+
+The end of valid WAL inside the last segment (a live server's current segment, or a
+recycled one) makes pg_waldump exit 1 with ``error in WAL record at ...``: that is the
+ordinary end of the scan, not a failure (:attr:`Dump.reached_end`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+from pgsafe.errors import ToolFailed
+from pgsafe.pg.process import Exited, capture, spawn
+from pgsafe.pg.programs import find_program
+
+END_OF_WAL = "error in WAL record at"  # how pg_waldump says the valid WAL stopped
+MULTI_RMGR_MAJOR = 15  # --rmgr may be given several times from PostgreSQL 15 on
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "TZ": "UTC", "PGTZ": "UTC", "LC_ALL": "C"}
+
+
+def argv(
+    folder: str,
+    first: str,
+    last: str | None,
+    *,
+    major: int | None,
+    rmgrs: Sequence[str] = (),
+) -> list[str]:
+    """The command line: ``first`` .. ``last`` (segment file names) read from ``folder``,
+    only the resource managers ``rmgrs`` where the major allows several (else all)."""
+    out = [find_program("pg_waldump", major), f"--path={folder}"]
+    if len(rmgrs) == 1 or (rmgrs and (major or 0) >= MULTI_RMGR_MAJOR):
+        out += [f"--rmgr={r}" for r in rmgrs]
+    out.append(first)
+    if last is not None and last != first:
+        out.append(last)
+    return out
+
+
+@dataclass
+class Dump:
+    """A running pg_waldump: iterate :attr:`lines`; after the ``with`` block,
+    :attr:`exited` and :attr:`reached_end` say how it ended."""
+
+    lines: Iterator[str]
+    exited: Exited | None = None
+    stopped: bool = False  # the reader stopped early (:meth:`stop`): how it ended is moot
+    _what: str = field(default="pg_waldump")
+
+    def stop(self) -> None:
+        """Say that the rest of the output is not wanted (pg_waldump is then killed)."""
+        self.stopped = True
+
+    @property
+    def reached_end(self) -> bool:
+        """Stopped at the end of the valid WAL inside its last segment (exit 1)."""
+        return (
+            self.exited is not None
+            and self.exited.returncode == 1
+            and (END_OF_WAL in self.exited.stderr)
+        )
+
+    def check(self) -> None:
+        """ToolFailed unless pg_waldump read everything (or stopped at the end of WAL)."""
+        assert self.exited is not None, "still running"
+        if not self.stopped and not self.exited.ok and not self.reached_end:
+            self.exited.check(self._what)
+
+
+@contextlib.contextmanager
+def dump(
+    folder: str,
+    first: str,
+    last: str | None = None,
+    *,
+    major: int | None = None,
+    rmgrs: Sequence[str] = (),
+) -> Iterator[Dump]:
+    """Stream pg_waldump's records of segments ``first`` .. ``last`` in ``folder``.
+
+    Leaving the block early kills pg_waldump (nothing is left running); on a normal end,
+    :meth:`Dump.check` raises for anything but success or the end of valid WAL.
+    """
+    cmd = argv(folder, first, last, major=major, rmgrs=rmgrs)
+    with spawn(cmd, _env()) as run:
+        text = io.TextIOWrapper(run.stdout, encoding="utf-8", errors="replace")
+        result = Dump(iter(text), _what=f"pg_waldump {first}")
+        yield result
+        if result.stopped:
+            run.kill()  # the caller has read enough: no need to let it run to the end
+    result.exited = run.exited
+
+
+def dump_text(path: str, *, major: int | None, rmgrs: Sequence[str] = ()) -> str:
+    """The whole output of pg_waldump over one segment file (failures tolerated: what
+    was decoded before an error is returned, as the caller reads what is there)."""
+    folder, name = os.path.split(path)
+    try:
+        got = capture(argv(folder or ".", name, None, major=major, rmgrs=rmgrs), _env())
+    except OSError as exc:
+        raise ToolFailed(f"cannot run pg_waldump: {exc}") from None
+    return got.stdout.decode("utf-8", errors="replace")

@@ -1,0 +1,69 @@
+"""Record the catalog map (:mod:`pgsafe.models.catalogmap`) with a base backup.
+
+``pgsafe backup`` calls :func:`take` while its session is open and :func:`store` once
+the data is stored: one query per database that accepts connections, one small
+object (``catalog_map.json`` + the codec's suffix, role ``catalog_map``) beside the
+backup.  The map is an aid to ``pgsafe mistakes``, not part of the backup: a database
+pgsafe cannot connect to is left out, and a failure leaves the backup without a map
+(``mistakes`` then shows relfilenodes instead of names), never fails the backup.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import psycopg
+
+from pgsafe.errors import PgsafeError
+from pgsafe.models.catalogmap import CatalogMap, DatabaseMap, MappedRelation
+from pgsafe.pg.connect import connect
+from pgsafe.repo.catalog import StoredObject
+from pgsafe.repo.codec.hashing import Hasher
+from pgsafe.repo.codec.pipeline import Pipeline
+from pgsafe.repo.repository import Repository
+
+log = logging.getLogger(__name__)
+
+OBJECT_BASE = "catalog_map.json"
+ROLE = "catalog_map"
+_RELATIONS = """
+SELECT c.oid::bigint, coalesce(pg_relation_filenode(c.oid), 0)::bigint,
+       n.nspname::text, c.relname::text, c.relkind::text
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE c.relkind IN ('r', 'p', 'm', 't', 'i') AND c.relpersistence = 'p'
+ ORDER BY c.oid
+"""
+
+
+def _database(conninfo: str, oid: int, name: str) -> DatabaseMap | None:
+    try:
+        with connect(conninfo, dbname=name) as conn:
+            rows = conn.execute(_RELATIONS).fetchall()
+    except (PgsafeError, psycopg.Error) as exc:
+        log.warning("catalog map: database %s left out: %s", name, exc)
+        return None
+    rels = tuple(MappedRelation(int(r[0]), int(r[1]), r[2], r[3], r[4]) for r in rows)
+    return DatabaseMap(oid, name, rels)
+
+
+def take(conninfo: str, conn: psycopg.Connection[Any]) -> CatalogMap | None:
+    """Every connectable database's relations now (None when it cannot be read)."""
+    try:
+        dbs = conn.execute(
+            "SELECT oid::bigint, datname::text FROM pg_database WHERE datallowconn ORDER BY oid"
+        ).fetchall()
+    except psycopg.Error as exc:
+        log.warning("catalog map not recorded: %s", exc)
+        return None
+    maps = [m for m in (_database(conninfo, int(o), n) for o, n in dbs) if m is not None]
+    return CatalogMap(tuple(maps))
+
+
+def store(repo: Repository, backup_id: str, encoder: Pipeline, cmap: CatalogMap) -> StoredObject:
+    """Put the map beside the backup; its catalog entry (role ``catalog_map``)."""
+    raw = cmap.to_json()
+    name = OBJECT_BASE + encoder.suffix
+    stored = Hasher(encoder.encode([raw]))
+    repo.storage.put(repo.object_key(backup_id, name), stored)
+    return StoredObject(name, stored.size, stored.sha256, len(raw), encoder.spec.label, ROLE)

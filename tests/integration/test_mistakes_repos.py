@@ -1,0 +1,128 @@
+"""``pgsafe mistakes`` through the CLI: an age-encrypted repository, WAL that only the
+live server's pg_wal holds yet, a backup older than the catalog map, and bad input
+(exit 2, with a hint)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from pgsafe.cluster.local import LocalCluster
+from pgsafe.cluster.runas import repository_owner
+from pgsafe.physical.archiving import archive_settings
+from pgsafe.physical.switch import switch_and_wait
+from pgsafe.repo.repository import Repository
+from tests.conftest import make_cluster, psql_exec, query, reachable_tmpdir, run_pgsafe
+from tests.integration.test_physical_codecs import AgeKey, make_identity
+
+
+@dataclass
+class Encrypted:
+    cluster: LocalCluster
+    repo: Path
+    identity: AgeKey
+
+    def run(self, *args: str, key: bool = True) -> tuple[int, dict[str, Any], str]:
+        env = {"PGSAFE_AGE_IDENTITY_FILE": str(self.identity.path)} if key else {}
+        r = run_pgsafe("--repo", str(self.repo), "mistakes", "-d", self.cluster.conninfo(),
+                       "--json", *args, env=env)  # fmt: skip
+        doc = json.loads(r.stdout) if r.returncode == 0 else {}
+        return r.returncode, doc, r.stderr
+
+
+def _xid_of(ci: str, sql: str) -> int:
+    with psycopg.connect(ci) as conn:
+        conn.execute(sql)
+        row = conn.execute("SELECT pg_current_xact_id()::text::bigint").fetchone()
+        assert row is not None
+        conn.commit()
+    return int(str(row[0]))
+
+
+@pytest.fixture(scope="module")
+def enc(state_home: Path) -> Iterator[Encrypted]:
+    base = reachable_tmpdir("pgsafe-mis-enc-")
+    keys = base / "keys"
+    keys.mkdir(mode=0o755)
+    identity = make_identity(keys)
+    repo_path = base / "repo"
+    codec = {"compression": "zstd", "level": 3, "encryption": {"format": "age", "mode": "x25519"}}
+    repo = Repository.open(str(repo_path), "main", create=True, codec=codec,
+                           recipients=(identity.public,), owner=repository_owner())  # fmt: skip
+    c = make_cluster(base, "src", archive_settings(repo, state_home))
+    psql_exec(c.conninfo(), "CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t"
+              " SELECT generate_series(1, 50); CREATE TABLE keep (x int)")  # fmt: skip
+    r = run_pgsafe("--repo", str(repo_path), "backup", "-d", c.conninfo())
+    assert r.returncode == 0, r.stderr
+    assert list(repo_path.rglob("catalog_map.json.zst.age"))
+    yield Encrypted(c, repo_path, identity)
+    c.destroy()
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def test_encrypted_archive_and_live_wal(enc: Encrypted) -> None:
+    ci = enc.cluster.conninfo()
+    archived = _xid_of(ci, "DELETE FROM t WHERE id <= 5")
+    switch_and_wait(ci, Repository.open(str(enc.repo)), timeout=60)
+    live = _xid_of(ci, "DELETE FROM t WHERE id > 45")  # in pg_wal only, not archived yet
+    rc, doc, err = enc.run()
+    assert rc == 0, err
+    got = {m["xid"]: (m["tables"], m["rows"]) for m in doc["mistakes"]}
+    assert got[archived] == (["public.t"], 5)
+    assert got[live] == (["public.t"], 5)
+    assert doc["window"]["segments"] >= 1 and doc["window"]["live_segments"] >= 1
+    rc, _, err = enc.run(key=False)  # the repository is encrypted: no key, no listing
+    assert rc == 2 and "HINT" in err
+
+
+def test_backup_without_catalog_map(enc: Encrypted) -> None:
+    """A backup older than the catalog map: a dropped table is shown by its relfilenode."""
+    repo = Repository.open(str(enc.repo))
+    for m in repo.list_backups():
+        repo.save(replace(m, objects=[o for o in m.objects if o.role != "catalog_map"]))
+    ci = enc.cluster.conninfo()
+    node = int(str(query(ci, "SELECT pg_relation_filenode('keep')")[0][0]))
+    xid = _xid_of(ci, "DROP TABLE keep")
+    rc, doc, err = enc.run("--kind", "drop-table")
+    assert rc == 0, err
+    [m] = [m for m in doc["mistakes"] if m["xid"] == xid]
+    assert {"kind": "drop-table", "table": None, "relfilenode": node, "rows": 0} in m["changes"]
+    # with no live server either, a TRUNCATE (a new relfilenode for the old) is told
+    # from a DROP, unnamed
+    truncated = _xid_of(ci, "TRUNCATE t")
+    switch_and_wait(ci, repo, timeout=60)
+    r = run_pgsafe("--repo", str(enc.repo), "mistakes", "-h", "/nonexistent", "-p", "1",
+                   "--json", env={"PGSAFE_AGE_IDENTITY_FILE": str(enc.identity.path)})  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    [m] = [m for m in doc["mistakes"] if m["xid"] == truncated]
+    assert {c["kind"] for c in m["changes"]} == {"truncate"} and m["tables"][0] is None
+    assert any("not reachable" in n for n in doc["notes"])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--since", "yesterday"], "malformed time"),
+        (["--since", "2026-01-02", "--until", "2026-01-01"], "--until is before --since"),
+        (["--kind", "explode"], "Invalid value"),
+    ],
+)
+def test_bad_input(enc: Encrypted, args: list[str], message: str) -> None:
+    rc, _, err = enc.run(*args)
+    assert rc == 2 and message in err
+
+
+def test_unknown_database(enc: Encrypted) -> None:
+    r = run_pgsafe("--repo", str(enc.repo), "mistakes", "-d", "no_such_db",
+                   "-h", str(enc.cluster.run_dir), "-p", str(enc.cluster.port), "-U", "postgres",
+                   env={"PGSAFE_AGE_IDENTITY_FILE": str(enc.identity.path)})  # fmt: skip
+    assert r.returncode == 2 and "no database 'no_such_db'" in r.stderr, r.stderr
+    assert "postgres" in r.stderr  # the databases that are known
