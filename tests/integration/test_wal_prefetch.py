@@ -202,6 +202,7 @@ def test_encrypted_and_s3_repositories_prefetch(
             f'compression = "lz4"\nencryption = "age"\nage_recipients = ["{identity.public}"]\n'
         )
     where = ["--config", str(cfg), "--repo", url]
+    saved = {k: os.environ.get(k) for k in env}  # the session's S3 keys among them
     os.environ.update(env)  # for Repository.open in this process (switch_and_wait)
     try:
         c = make_cluster(base, "src", {"max_wal_senders": "4"})
@@ -225,5 +226,8 @@ def test_encrypted_and_s3_repositories_prefetch(
         assert fetch["segments_from_spool"] >= 3, fetch
         assert _spools(pgdata) == []
     finally:
-        for k in env:
-            os.environ.pop(k, None)
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import re
 import shutil
 import stat
 import tarfile
@@ -320,7 +321,12 @@ def test_force_replaces_a_stopped_datadir_after_proving_the_backup(
     code, out = _recover(where / "repo", d, "--force")
     assert code == 0, out
     assert (d / "backup_label").exists() and (d / "base/1/1259").read_bytes() != b"old relation"
-    assert sorted(p.name for p in where.iterdir()) == sorted(["repo", "canary", "old"]), out
+    # beside it: only the (empty) prefetch spool its restore_command names
+    spools = [p for p in where.iterdir() if re.fullmatch(r"old\.spool-[0-9a-f]+", p.name)]
+    assert len(spools) == 1 and not any(spools[0].iterdir()), out
+    assert f"--spool {spools[0]}" in (d / "postgresql.auto.conf").read_text()
+    names = sorted(p.name for p in where.iterdir() if p not in spools)
+    assert names == sorted(["repo", "canary", "old"]), out
 
 
 @pytest.mark.parametrize("kind", ["random files", "home", "root", "repo"])
