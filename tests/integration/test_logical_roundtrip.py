@@ -21,6 +21,7 @@ from tests.conftest import (
     psql_exec,
     query,
     run_pgsafe,
+    skip_if_dumps_rejected,
 )
 
 EXPECTED = (PAGILA / "fingerprint.expected.txt").read_text()
@@ -42,6 +43,7 @@ def dump(repo: Path, conninfo: str, *args: str) -> dict[str, object]:
     return doc
 
 
+@skip_if_dumps_rejected()
 @pytest.mark.parametrize("fmt", ["custom", "plain", "directory"])
 def test_pagila_roundtrip_each_format(pg: LocalCluster, pagila: str, repo: Path, fmt: str) -> None:
     extra = ["-j", "2"] if fmt == "directory" else []
@@ -160,6 +162,7 @@ def _assert_refused_and_unchanged(r: Result, major: int, other: LocalCluster, pa
     assert query(other.conninfo(), databases) == []
 
 
+@skip_if_dumps_rejected()
 def test_export_is_readable_by_stock_tools(
     pg: LocalCluster, pagila: str, repo: Path, tmp_path: Path
 ) -> None:
