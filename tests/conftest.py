@@ -175,3 +175,34 @@ def skip_without_tool(name: str, needed_for: str) -> None:
             f"{name} {major} is not installed ({package_for(name, major)}); "
             f"it is needed for {needed_for}"
         )
+
+
+def dumps_rejected_reason(*, creates_database: bool = False) -> str | None:
+    """Why the server under test cannot load a dump its own client tools write, or None.
+
+    The test matrix runs an embedded server with a newer major's client tools (16 with
+    17's); where that server is known to reject their output (``pg.olderserver``), pgsafe
+    refuses the restore and a test of restoring into it cannot apply."""
+    from pgsafe.errors import PgsafeError
+    from pgsafe.pg.olderserver import rejected
+    from pgsafe.pg.programs import find_program, installed_major, program_version
+
+    try:
+        server = installed_major()
+        client = program_version(find_program("pg_restore", server))
+    except PgsafeError:
+        return None  # no PostgreSQL here: the tests say so when they run
+    r = rejected(client, server, creates_database=creates_database)
+    if r is None:
+        return None
+    return (
+        f"the PostgreSQL {server} server under test rejects the {r.what} its client tools "
+        f"({client}) write: a dump loads into its own major or newer, and pgsafe refuses "
+        f"the restore (tested in tests/unit/test_olderserver.py)"
+    )
+
+
+def skip_if_dumps_rejected(*, creates_database: bool = False) -> pytest.MarkDecorator:
+    """A skipif mark (for a test, or a module's ``pytestmark``): see dumps_rejected_reason."""
+    reason = dumps_rejected_reason(creates_database=creates_database)
+    return pytest.mark.skipif(reason is not None, reason=reason or "")

@@ -20,7 +20,7 @@ from pgsafe.logical.tables import Table, list_tables
 from pgsafe.models.backup import TableFingerprint, TablePrints
 from pgsafe.pg.programs import installed_major
 from pgsafe.repo.repository import Repository
-from tests.conftest import psql_exec, run_pgsafe
+from tests.conftest import psql_exec, run_pgsafe, skip_if_dumps_rejected
 
 SCHEMA = """
 CREATE TYPE mood AS ENUM ('sad', 'happy');
@@ -188,6 +188,7 @@ def test_old_methods_unchanged(pg: LocalCluster, db: str) -> None:
     )
 
 
+@skip_if_dumps_rejected()
 @needs_record_hash
 def test_dump_restore_verify_with_unhashable_types(pg: LocalCluster, db: str, repo: Path) -> None:
     r = run_pgsafe("--repo", str(repo), "dump", "-d", pg.conninfo(db), "--json")

@@ -8,9 +8,10 @@ import shlex
 from pathlib import Path
 
 from pgsafe.cluster.local import LocalCluster
-from tests.conftest import psql_exec, query, run_pgsafe
+from tests.conftest import psql_exec, query, run_pgsafe, skip_if_dumps_rejected
 
 
+@skip_if_dumps_rejected()
 def test_guard_then_undo(repo: Path, pg: LocalCluster) -> None:
     psql_exec(pg.conninfo(), "DROP DATABASE IF EXISTS guarded")
     psql_exec(pg.conninfo(), "CREATE DATABASE guarded")

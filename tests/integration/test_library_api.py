@@ -36,7 +36,10 @@ def test_the_readme_library_example_runs(pg: LocalCluster, state_home: Path) -> 
     )
     work = reachable_tmpdir("pgsafe-lib-")
     env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("PG", "PGSAFE_"))},
+        # the connection settings are the example's own; PGSAFE_PG_BINDIR stays: it names
+        # where this machine's PostgreSQL programs are (the test matrix's embedded servers)
+        **{k: v for k, v in os.environ.items() if not k.startswith("PG")},
+        **{k: v for k, v in os.environ.items() if k == "PGSAFE_PG_BINDIR"},
         "PGSAFE_HOME": str(state_home),
         "PGHOST": str(pg.run_dir),
         "PGPORT": str(pg.port),

@@ -11,7 +11,14 @@ from pathlib import Path
 import pytest
 
 from pgsafe.cluster.local import LocalCluster
-from tests.conftest import PAGILA, pagila_fingerprint, psql_exec, query, run_pgsafe
+from tests.conftest import (
+    PAGILA,
+    pagila_fingerprint,
+    psql_exec,
+    query,
+    run_pgsafe,
+    skip_if_dumps_rejected,
+)
 from tests.fixtures_s3 import S3Server
 
 EXPECTED = (PAGILA / "fingerprint.expected.txt").read_text()
@@ -35,6 +42,7 @@ def config(tmp: Path, body: str) -> Path:
     return cfg
 
 
+@skip_if_dumps_rejected()
 def test_lz4_and_age_roundtrip_and_stock_tools(
     repo: Path,
     pg: LocalCluster,
@@ -139,6 +147,7 @@ def test_encrypted_repository_needs_a_recipient(
     assert not (repo / "pgsafe-repo.json").exists()
 
 
+@skip_if_dumps_rejected()
 def test_s3_zstd_age_logical_roundtrip(
     s3_server: S3Server,
     s3_bucket: str,

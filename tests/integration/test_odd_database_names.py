@@ -14,7 +14,7 @@ from psycopg.conninfo import make_conninfo
 
 from pgsafe.cluster.local import LocalCluster
 from pgsafe.logical.objectnames import stem
-from tests.conftest import psql_exec, query, run_pgsafe
+from tests.conftest import psql_exec, query, run_pgsafe, skip_if_dumps_rejected
 
 
 @pytest.mark.parametrize("stem_of", ["shop", "a.b-c_d", "caf\u00e9"])
@@ -30,6 +30,7 @@ def test_odd_names_get_distinct_safe_stems() -> None:
         assert "/" not in s and "\\" not in s and s.isprintable() and not s.startswith(".")
 
 
+@skip_if_dumps_rejected()
 @pytest.mark.parametrize("fmt", ["custom", "directory", "plain"])
 def test_a_database_with_an_odd_name_backs_up_and_restores(
     repo: Path, pg: LocalCluster, fmt: str, tmp_path: Path

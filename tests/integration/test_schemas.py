@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from pgsafe.cluster.local import LocalCluster
-from tests.conftest import psql_exec, query, run_pgsafe
+from tests.conftest import psql_exec, query, run_pgsafe, skip_if_dumps_rejected
 
 SCHEMA = """
 CREATE TABLE prt1 (a int, b int, c text) PARTITION BY RANGE (a);
@@ -102,6 +102,7 @@ def pgsafe(repo: Path, *args: str) -> tuple[int, str]:
     return r.returncode, r.stdout + r.stderr
 
 
+@skip_if_dumps_rejected()
 def test_restore_partitioned_table_clean_replaces_each_partition(
     pg: LocalCluster, db: str, repo: Path
 ) -> None:
@@ -125,6 +126,7 @@ def test_restore_partitioned_table_clean_replaces_each_partition(
     assert query(pg.conninfo(db), "SELECT count(*) FROM prt1") == [(600,)]
 
 
+@skip_if_dumps_rejected()
 def test_restore_partitioned_table_after_drop_cascade(
     pg: LocalCluster, db: str, repo: Path
 ) -> None:
@@ -143,6 +145,7 @@ def test_restore_partitioned_table_after_drop_cascade(
     ) == [(7,)]
 
 
+@skip_if_dumps_rejected()
 def test_restore_inheritance_parent_clean_leaves_its_children(
     pg: LocalCluster, db: str, repo: Path
 ) -> None:
@@ -178,6 +181,7 @@ def test_fingerprints_are_per_relation_and_verify_passes_with_reordered_columns(
     assert "✓" not in "\n".join(ln for ln in out.splitlines() if "fail" in ln.lower())
 
 
+@skip_if_dumps_rejected()
 @pytest.mark.parametrize("table", ["prt1", "c_star", "prt1_p1_a"])
 def test_dump_of_one_table_restores_into_an_empty_database(
     pg: LocalCluster, db: str, repo: Path, table: str
@@ -206,6 +210,7 @@ def test_dump_of_one_table_restores_into_an_empty_database(
     psql_exec(pg.conninfo(), f"DROP DATABASE IF EXISTS {target}")
 
 
+@skip_if_dumps_rejected()
 def test_plain_backup_with_a_domain_restores_into_an_empty_database_and_with_clean(
     pg: LocalCluster, db: str, repo: Path
 ) -> None:
@@ -247,6 +252,7 @@ def test_verify_names_the_statement_of_a_backup_that_cannot_be_restored(
             assert "✓" not in ln, ln
 
 
+@skip_if_dumps_rejected()
 @pytest.mark.parametrize("fmt", ["custom", "plain"])
 def test_database_properties_travel_with_the_backup(
     pg: LocalCluster, db: str, repo: Path, fmt: str
@@ -292,6 +298,7 @@ def test_database_properties_travel_with_the_backup(
     assert rc == 0 and "database properties" in out, out
 
 
+@skip_if_dumps_rejected()
 def test_clean_restore_keeps_triggers_from_firing_into_other_tables(
     pg: LocalCluster, db: str, repo: Path
 ) -> None:
@@ -324,6 +331,7 @@ def test_clean_restore_keeps_triggers_from_firing_into_other_tables(
     assert contents(pg.conninfo(db)) == before
 
 
+@skip_if_dumps_rejected()
 def test_excluding_an_inheritance_parent_keeps_its_definition_for_its_children(
     pg: LocalCluster, db: str, repo: Path
 ) -> None:

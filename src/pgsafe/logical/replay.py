@@ -12,6 +12,7 @@ from pgsafe.errors import ToolFailed
 from pgsafe.logical import materialize as mat
 from pgsafe.logical import toolerrors
 from pgsafe.logical.tables import Table
+from pgsafe.pg.olderserver import check_loads
 from pgsafe.pg.pipe import run_fed
 from pgsafe.pg.programs import find_program
 from pgsafe.pg.runner import tool_env
@@ -41,6 +42,7 @@ def psql_clean_then_replay(
         yield from mat.chunks(repo, m, dump)
 
     clean, env = tool_env(conninfo)
+    check_loads("psql", find_program("psql", major), major)
     argv = [find_program("psql", major), "-X", "-q", "--echo-errors", "--single-transaction"]
     argv += ["-v", "ON_ERROR_STOP=1", "-d", clean or "", "-f", "-"]
     err = toolerrors.run_checked(argv, env, script(), "psql", allow_errors=True)
@@ -81,6 +83,7 @@ def psql(
     stop_on_error: bool = True,
 ) -> str:
     clean, env = tool_env(conninfo)
+    check_loads("psql", find_program("psql", major), major)
     argv = [find_program("psql", major), "-X", "-q", "--echo-errors", "-d", clean or "", "-f", "-"]
     if stop_on_error:
         argv[1:1] = ["-v", "ON_ERROR_STOP=1"]
@@ -98,5 +101,8 @@ def pg_restore(
     allow_errors: bool = False,
 ) -> str:
     clean, env = tool_env(conninfo)
+    check_loads(
+        "pg_restore", find_program("pg_restore", major), major, creates_database="--create" in args
+    )
     argv = [find_program("pg_restore", major), "-d", clean or "", *args]
     return toolerrors.run_checked(argv, env, stdin, "pg_restore", allow_errors=allow_errors)

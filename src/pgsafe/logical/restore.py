@@ -39,6 +39,8 @@ from pgsafe.logical.restoresubset import NOT_RESTORED, restore_subset
 from pgsafe.logical.tables import Table
 from pgsafe.pg.connect import connect, server_major
 from pgsafe.pg.conninfo import ConnOptions
+from pgsafe.pg.olderserver import check_loads
+from pgsafe.pg.programs import find_program
 from pgsafe.repo.catalog import Manifest
 from pgsafe.repo.repository import Repository
 
@@ -82,6 +84,7 @@ def restore(repo: Repository, req: RestoreRequest) -> RestoreResult:
 def restore_unlocked(repo: Repository, req: RestoreRequest, p: RestorePlan) -> RestoreResult:
     """The restore itself; the caller holds the backup's in-use lock."""
     m = req.backup
+    _check_loads(req, p)
     if m.format == "all":
         checks = _restore_all(repo, req, p)
         return RestoreResult(p, checks, True, repo.notes)
@@ -111,6 +114,18 @@ def restore_unlocked(repo: Repository, req: RestoreRequest, p: RestorePlan) -> R
         with connect(target_conninfo) as conn:
             warnings += dbprops.apply(conn, props)
     return RestoreResult(p, fp.compare(wanted, actual), True, warnings + repo.notes)
+
+
+def _check_loads(req: RestoreRequest, p: RestorePlan) -> None:
+    """Refuse before anything changes when this server is known to reject what the
+    client tool that loads the backup writes (``pg.olderserver``)."""
+    m = req.backup
+    tool = "psql" if m.format == "plain" else "pg_restore"
+    creates = m.format == "all" and any(
+        p.modes.get(db, "create") in ("create", "clean-create") for db in p.databases
+    )
+    major = _major(req.conn.conninfo("postgres"))
+    check_loads(tool, find_program(tool, major), major, creates_database=creates)
 
 
 def database_properties(

@@ -32,6 +32,7 @@ from pgsafe.logical.restoreplan import (
 from pgsafe.logical.tables import Table
 from pgsafe.logical.tree import Tree
 from pgsafe.pg.connect import connect
+from pgsafe.pg.olderserver import check_loads
 from pgsafe.pg.programs import find_program
 from pgsafe.pg.runner import tool_env
 from pgsafe.repo.repository import Repository
@@ -146,6 +147,7 @@ def _replace_rows(
         off, on = clean_mod.trigger_guards(conn, existing, replica=superuser)
     prologue += off + clean_mod.delete_statements(existing, kinds)
     clean, env = tool_env(conninfo)
+    check_loads("psql", find_program("psql", major), major)
     argv = [
         find_program("psql", major),
         "--echo-errors",

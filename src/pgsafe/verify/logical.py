@@ -25,6 +25,7 @@ from pgsafe.logical import restore as rs
 from pgsafe.models.backup import VerificationCheck
 from pgsafe.pg.connect import connect
 from pgsafe.pg.conninfo import ConnOptions
+from pgsafe.pg.olderserver import loading_major
 from pgsafe.repo.catalog import Manifest, Verification
 from pgsafe.repo.codec.hashing import sha256_stream
 from pgsafe.repo.repository import Repository
@@ -92,7 +93,13 @@ def verify_logical(repo: Repository, m: Manifest, home: Path, kind: str = "verif
 
 
 def _restore_test(repo: Repository, m: Manifest, home: Path, result: VerifyResult) -> None:
-    with throwaway(home, m.pg_major) as cluster:
+    major, note = m.pg_major, ""
+    if m.pg_major:
+        tool = "psql" if m.format == "plain" else "pg_restore"
+        major, note = loading_major(tool, m.pg_major, creates_database=m.format == "all")
+    if note:
+        result.add("throwaway cluster's major", True, note)
+    with throwaway(home, major) as cluster:
         conn_opts = ConnOptions(dbname=cluster.conninfo())
         _create_roles(cluster.conninfo(), m)
         t0 = time.monotonic()
