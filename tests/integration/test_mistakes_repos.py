@@ -5,6 +5,7 @@ bad input (exit 2, with a hint)."""
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -107,6 +108,32 @@ def test_backup_without_catalog_map(enc: Encrypted) -> None:
     [m] = [m for m in doc["mistakes"] if m["xid"] == truncated]
     assert {c["kind"] for c in m["changes"]} == {"truncate"} and m["tables"][0] is None
     assert any("not reachable" in n for n in doc["notes"])
+
+
+def test_table_made_after_the_backup_then_dropped(enc: Encrypted) -> None:
+    """No catalog map names it: shown by relfilenode, and the note's command (the undo,
+    as a dry run) names it from a throwaway recovery, changing nothing."""
+    ci = enc.cluster.conninfo()
+    psql_exec(ci, "CREATE TABLE late (id int PRIMARY KEY); INSERT INTO late"
+              " SELECT generate_series(1, 12)")  # fmt: skip
+    node = int(str(query(ci, "SELECT pg_relation_filenode('late')")[0][0]))
+    xid = _xid_of(ci, "DROP TABLE late")
+    switch_and_wait(ci, Repository.open(str(enc.repo)), timeout=60)
+    rc, doc, err = enc.run("--kind", "drop-table")
+    assert rc == 0, err
+    [m] = [m for m in doc["mistakes"] if m["xid"] == xid]
+    assert {"kind": "drop-table", "table": None, "relfilenode": node, "rows": 0} in m["changes"]
+    [note] = [n for n in doc["notes"] if f"transaction {xid} " in n]
+    assert f"relfilenode(s) {node}," in note
+    command = shlex.split(note.split("`")[1])
+    assert command[:1] == ["pgsafe"] and command[-1] == "--dry-run" and str(xid) in command
+    env = {"PGSAFE_AGE_IDENTITY_FILE": str(enc.identity.path)}
+    r = run_pgsafe(*command[1:], "--json", env=env, timeout=600)
+    assert r.returncode == 0, r.stderr
+    plan = json.loads(r.stdout)
+    assert [(t["table"], t["kind"]) for t in plan["tables"]] == [("public.late", "drop-table")]
+    assert plan["applied"] is False
+    assert query(ci, "SELECT to_regclass('late') IS NULL") == [(True,)]
 
 
 @pytest.mark.parametrize(
