@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import Any
 
 import psycopg
 
 from pgsafe.errors import PgsafeError
-from pgsafe.pg.connect import connect
+from pgsafe.pg.connect import Connection, connect
 
 _BY_FILENODE = """
 SELECT c.oid::bigint, n.nspname::text, c.relname::text, c.relkind::text
@@ -65,7 +64,7 @@ class LiveServer:
             " FROM pg_database"
         ).fetchall()
         self._dbs = {int(r[0]): (str(r[1]), int(r[2]), bool(r[3])) for r in rows}
-        self._conns: dict[int, psycopg.Connection[Any] | None] = {}
+        self._conns: dict[int, Connection | None] = {}
 
     def close(self) -> None:
         for c in self._conns.values():
@@ -92,7 +91,7 @@ class LiveServer:
                 return oid
         return None
 
-    def _conn(self, db: int) -> psycopg.Connection[Any] | None:
+    def _conn(self, db: int) -> Connection | None:
         if db not in self._conns:
             got = self._dbs.get(db)
             conn = None

@@ -11,13 +11,12 @@ pgsafe cannot connect to is left out, and a failure leaves the backup without a 
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import psycopg
 
 from pgsafe.errors import PgsafeError
 from pgsafe.models.catalogmap import CatalogMap, DatabaseMap, MappedRelation
-from pgsafe.pg.connect import connect
+from pgsafe.pg.connect import Connection, connect
 from pgsafe.repo.catalog import StoredObject
 from pgsafe.repo.codec.hashing import Hasher
 from pgsafe.repo.codec.pipeline import Pipeline
@@ -47,7 +46,7 @@ def _database(conninfo: str, oid: int, name: str) -> DatabaseMap | None:
     return DatabaseMap(oid, name, rels)
 
 
-def take(conninfo: str, conn: psycopg.Connection[Any]) -> CatalogMap | None:
+def take(conninfo: str, conn: Connection) -> CatalogMap | None:
     """Every connectable database's relations now (None when it cannot be read)."""
     try:
         dbs = conn.execute(

@@ -23,11 +23,9 @@ transaction on the table takes them away.
 
 from __future__ import annotations
 
-from typing import Any
-
-import psycopg
 from psycopg import sql
 
+from pgsafe.pg.connect import Connection
 from pgsafe.undo.model import Conflict, OnConflict, RowAction, TablePlan
 from pgsafe.undo.shape import Shape
 
@@ -42,8 +40,8 @@ def _xid_is(alias: str, column: str, xid: int) -> sql.Composed:
 
 
 def copy_rows(
-    before: psycopg.Connection[Any],
-    live: psycopg.Connection[Any],
+    before: Connection,
+    live: Connection,
     s: Shape,
     temp: str,
     xid: int | None,
@@ -74,9 +72,7 @@ def copy_rows(
     return int(row[0]) if row else 0
 
 
-def classify_keyed(
-    live: psycopg.Connection[Any], s: Shape, temp: str, xid: int | None, deleted: bool
-) -> None:
+def classify_keyed(live: Connection, s: Shape, temp: str, xid: int | None, deleted: bool) -> None:
     """Key-matched classification (see the module doc)."""
     tmp = sql.Identifier(temp)
     mine = _xid_is("l", "xmin", xid) if xid else sql.SQL("true")
@@ -106,8 +102,8 @@ def classify_keyed(
 
 
 def classify_whole_rows(
-    before: psycopg.Connection[Any],
-    live: psycopg.Connection[Any],
+    before: Connection,
+    live: Connection,
     s: Shape,
     temp: str,
     xid: int | None,
@@ -176,7 +172,7 @@ def classify_whole_rows(
     )
 
 
-def count_removed(live: psycopg.Connection[Any], s: Shape, temp: str, xid: int | None) -> int:
+def count_removed(live: Connection, s: Shape, temp: str, xid: int | None) -> int:
     if not xid:
         return 0
     row = live.execute(_remove(s, temp, xid, sql.SQL("SELECT count(*)"))).fetchone()
@@ -192,7 +188,7 @@ def _remove(s: Shape, temp: str, xid: int, verb: sql.Composable) -> sql.Composed
     return q
 
 
-def summarise(live: psycopg.Connection[Any], s: Shape, temp: str, plan: TablePlan) -> None:
+def summarise(live: Connection, s: Shape, temp: str, plan: TablePlan) -> None:
     tmp = sql.Identifier(temp)
     for act, n in live.execute(
         sql.SQL("SELECT {}, count(*) FROM {} GROUP BY 1 ORDER BY 1").format(ACT, tmp)
@@ -210,9 +206,7 @@ def summarise(live: psycopg.Connection[Any], s: Shape, temp: str, plan: TablePla
         plan.counts[RowAction.CONFLICT] = len(plan.conflicts)
 
 
-def apply(
-    live: psycopg.Connection[Any], s: Shape, temp: str, xid: int | None, policy: OnConflict
-) -> None:
+def apply(live: Connection, s: Shape, temp: str, xid: int | None, policy: OnConflict) -> None:
     """Remove, update, insert — in the caller's transaction."""
     tmp = sql.Identifier(temp)
     over = sql.Literal(policy is OnConflict.OVERWRITE)

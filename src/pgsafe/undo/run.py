@@ -12,14 +12,12 @@ again.  Each is exit 2 with what would have worked.
 from __future__ import annotations
 
 import time
-from typing import Any
 
-import psycopg
-
+from pgsafe.cluster.local import LocalCluster
 from pgsafe.errors import BadInput
 from pgsafe.logical.tables import Table, match
 from pgsafe.mistakes.model import ChangeKind
-from pgsafe.pg.connect import connect
+from pgsafe.pg.connect import Connection, connect
 from pgsafe.recovery.targets import TargetRequest, parse_xid
 from pgsafe.repo.repository import Repository
 from pgsafe.undo import rows, shape, touched, wholetable
@@ -56,7 +54,7 @@ def _major(repo: Repository) -> int:
     return record.pg_major or 0
 
 
-def _database(live: psycopg.Connection[Any]) -> str:
+def _database(live: Connection) -> str:
     row = live.execute("SELECT current_database()").fetchone()
     assert row is not None
     return str(row[0])
@@ -74,8 +72,8 @@ def _kind_text(t: touched.Touched, plan: TablePlan) -> str:
 
 
 def _plan_rows(
-    before: psycopg.Connection[Any],
-    live: psycopg.Connection[Any],
+    before: Connection,
+    live: Connection,
     t: touched.Touched,
     xid: int | None,
     temp: str,
@@ -145,10 +143,10 @@ def undo(repo: Repository, req: UndoRequest) -> UndoResult:
 
 
 def _rows_back(
-    cluster: Any,
+    cluster: LocalCluster,
     db: str,
-    before: psycopg.Connection[Any],
-    live: psycopg.Connection[Any],
+    before: Connection,
+    live: Connection,
     chosen: list[touched.Touched],
     xid: int | None,
     req: UndoRequest,
@@ -177,10 +175,10 @@ def _rows_back(
 
 
 def _as_new(
-    cluster: Any,
+    cluster: LocalCluster,
     db: str,
-    before: psycopg.Connection[Any],
-    live: psycopg.Connection[Any],
+    before: Connection,
+    live: Connection,
     chosen: list[touched.Touched],
     new: str,
     result: UndoResult,
@@ -201,7 +199,7 @@ def _as_new(
     )
 
 
-def _root_of(conn: psycopg.Connection[Any], t: Table) -> Table:
+def _root_of(conn: Connection, t: Table) -> Table:
     row = conn.execute(
         "SELECT n.nspname, c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n"
         " ON n.oid = c.relnamespace WHERE c.oid = pg_catalog.pg_partition_root(%s::regclass)",
@@ -216,9 +214,7 @@ SELECT c.conrelid::regclass::text, c.confrelid::regclass::text
 """
 
 
-def _parents_first(
-    live: psycopg.Connection[Any], ts: list[touched.Touched]
-) -> list[touched.Touched]:
+def _parents_first(live: Connection, ts: list[touched.Touched]) -> list[touched.Touched]:
     """Tables referenced by a foreign key before the tables that reference them."""
     refs = {(str(a), str(b)) for a, b in live.execute(_FK_SQL)}
     names = {id(t): _regclass(live, t.table) for t in ts}
@@ -237,7 +233,7 @@ def _parents_first(
     return out
 
 
-def _regclass(live: psycopg.Connection[Any], t: Table) -> str:
+def _regclass(live: Connection, t: Table) -> str:
     row = live.execute("SELECT pg_catalog.to_regclass(%s)::text", (t.pattern(),)).fetchone()
     return str(row[0]) if row and row[0] else t.qualified
 
@@ -301,7 +297,7 @@ def _schema_of(name: str) -> str:
     return name.partition(".")[0] if "." in name else "public"
 
 
-def _is_partition(conn: psycopg.Connection[Any], t: Table) -> bool:
+def _is_partition(conn: Connection, t: Table) -> bool:
     row = conn.execute(
         "SELECT relispartition FROM pg_catalog.pg_class WHERE oid = %s::regclass", (t.pattern(),)
     ).fetchone()

@@ -9,13 +9,12 @@ with the same type, else the undo is refused before anything changes.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-import psycopg
 from psycopg import sql
 
 from pgsafe.errors import BadInput
 from pgsafe.logical.tables import Table
+from pgsafe.pg.connect import Connection
 
 _COLUMNS_SQL = """
 SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod)
@@ -70,11 +69,11 @@ class Shape:
         return sql.SQL("ROW({})::text").format(parts)
 
 
-def _columns(conn: psycopg.Connection[Any], t: Table) -> list[tuple[str, str]]:
+def _columns(conn: Connection, t: Table) -> list[tuple[str, str]]:
     return [(str(n), str(ty)) for n, ty in conn.execute(_COLUMNS_SQL, (t.pattern(),))]
 
 
-def shape(before: psycopg.Connection[Any], live: psycopg.Connection[Any], t: Table) -> Shape:
+def shape(before: Connection, live: Connection, t: Table) -> Shape:
     """The table's shape; BadInput when the live table's columns changed since."""
     then = _columns(before, t)
     now = dict(_columns(live, t))

@@ -16,14 +16,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
-import psycopg
 from psycopg import sql
 
 from pgsafe.errors import BadInput
 from pgsafe.logical.tables import Table, match
 from pgsafe.mistakes.model import ChangeKind, Mistake
+from pgsafe.pg.connect import Connection
 
 _RELATIONS_SQL = """
 SELECT c.oid::bigint, n.nspname, c.relname, c.relkind::text, c.relfilenode::bigint,
@@ -59,7 +58,7 @@ class Touched:
         return self.relation.table
 
 
-def relations(conn: psycopg.Connection[Any]) -> list[Relation]:
+def relations(conn: Connection) -> list[Relation]:
     return [
         Relation(
             int(o), Table(str(s), str(n), str(k) == "p"), int(f), None if r is None else str(r)
@@ -72,7 +71,7 @@ def _ident(t: Table) -> sql.Composed:
     return sql.SQL("{}.{}").format(sql.Identifier(t.schema), sql.Identifier(t.name))
 
 
-def _count(conn: psycopg.Connection[Any], q: sql.Composed) -> int:
+def _count(conn: Connection, q: sql.Composed) -> int:
     row = conn.execute(q).fetchone()
     return int(row[0]) if row else 0
 
@@ -89,8 +88,8 @@ def _kinds(mistake: Mistake | None) -> dict[str, set[ChangeKind]] | None:
 
 
 def by_transaction(
-    before: psycopg.Connection[Any],
-    live: psycopg.Connection[Any],
+    before: Connection,
+    live: Connection,
     xid: int,
     locked: list[int],
     mistake: Mistake | None = None,
@@ -162,9 +161,7 @@ _HASH = (
 )
 
 
-def since_target(
-    before: psycopg.Connection[Any], live: psycopg.Connection[Any], names: Sequence[str]
-) -> list[Touched]:
+def since_target(before: Connection, live: Connection, names: Sequence[str]) -> list[Touched]:
     """Tables that differ between the target and now (or gone since)."""
     rels = [r for r in relations(before) if not r.table.partitioned]
     now = {r.table.pattern(): r for r in relations(live)}

@@ -5,7 +5,6 @@ destructive in the database."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import psycopg
 
@@ -13,11 +12,12 @@ from pgsafe.errors import BadInput
 from pgsafe.logical.tables import Table, match
 from pgsafe.mistakes.model import Mistake, MistakeRequest
 from pgsafe.mistakes.scan import find_mistakes
+from pgsafe.pg.connect import Connection
 from pgsafe.repo.repository import Repository
 from pgsafe.wal import server_record
 
 
-def check_server(repo: Repository, live: psycopg.Connection[Any]) -> None:
+def check_server(repo: Repository, live: Connection) -> None:
     """BadInput unless the live server is the one the repository archives."""
     record = server_record.load(repo)
     try:

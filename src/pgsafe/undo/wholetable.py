@@ -12,14 +12,13 @@ partitions, indexes and owned sequences are renamed in the throwaway cluster fir
 from __future__ import annotations
 
 import subprocess
-from typing import Any
 
-import psycopg
 from psycopg import sql
 
 from pgsafe.cluster.local import LocalCluster
 from pgsafe.errors import BadInput, ToolFailed
 from pgsafe.logical.tables import Table
+from pgsafe.pg.connect import Connection
 from pgsafe.pg.runner import first_error_line
 
 _TREE_SQL = """
@@ -52,7 +51,7 @@ def _ident(t: Table) -> sql.Composed:
     return sql.SQL("{}.{}").format(sql.Identifier(t.schema), sql.Identifier(t.name))
 
 
-def tree(conn: psycopg.Connection[Any], t: Table) -> list[Table]:
+def tree(conn: Connection, t: Table) -> list[Table]:
     """The table and, when partitioned, every partition (parents first)."""
     rels = [
         Table(str(s), str(n), str(k) == "p") for s, n, k in conn.execute(_TREE_SQL, (t.pattern(),))
@@ -64,7 +63,7 @@ def _renamed(name: str, old: str, new: str) -> str:
     return name.replace(old, new, 1) if old in name else f"{new}_{name}"
 
 
-def rename(conn: psycopg.Connection[Any], t: Table, new: str) -> Table:
+def rename(conn: Connection, t: Table, new: str) -> Table:
     """Rename ``t`` (in the throwaway cluster) with its partitions, indexes and owned
     sequences: ``orders_pkey`` becomes ``NEW_pkey``."""
     for rel in reversed(tree(conn, t)):
@@ -112,7 +111,7 @@ def _dump(cluster: LocalCluster, db: str, tables: list[Table], section: str) -> 
     return "\n".join(ln for ln in proc.stdout.splitlines() if not ln.startswith("\\"))
 
 
-def _copy(before: psycopg.Connection[Any], live: psycopg.Connection[Any], t: Table) -> int:
+def _copy(before: Connection, live: Connection, t: Table) -> int:
     cols = sql.SQL(", ").join(
         sql.Identifier(str(r[0])) for r in before.execute(_COLUMNS_SQL, (t.pattern(),))
     )
@@ -128,7 +127,7 @@ def _copy(before: psycopg.Connection[Any], live: psycopg.Connection[Any], t: Tab
     return n
 
 
-def _sequences(before: psycopg.Connection[Any], live: psycopg.Connection[Any], t: Table) -> None:
+def _sequences(before: Connection, live: Connection, t: Table) -> None:
     for s, n, kind in list(before.execute(_OWNED_SQL, (t.pattern(), t.pattern()))):
         if kind != "S":
             continue
@@ -141,7 +140,7 @@ def _sequences(before: psycopg.Connection[Any], live: psycopg.Connection[Any], t
         )
 
 
-def exists(live: psycopg.Connection[Any], t: Table) -> bool:
+def exists(live: Connection, t: Table) -> bool:
     row = live.execute("SELECT pg_catalog.to_regclass(%s) IS NOT NULL", (t.pattern(),)).fetchone()
     return bool(row and row[0])
 
@@ -149,8 +148,8 @@ def exists(live: psycopg.Connection[Any], t: Table) -> bool:
 def create(
     cluster: LocalCluster,
     db: str,
-    before: psycopg.Connection[Any],
-    live: psycopg.Connection[Any],
+    before: Connection,
+    live: Connection,
     t: Table,
 ) -> int:
     """Create ``t`` (as the throwaway has it) in the live transaction; rows copied."""
