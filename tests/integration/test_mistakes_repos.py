@@ -1,10 +1,11 @@
-"""``pgsafe mistakes`` through the CLI: an age-encrypted repository, WAL that only the
-live server's pg_wal holds yet, a backup older than the catalog map, and bad input
-(exit 2, with a hint)."""
+"""``pgsafe mistakes`` through the CLI: an age-encrypted repository, an S3 bucket, WAL
+that only the live server's pg_wal holds yet, a backup older than the catalog map, and
+bad input (exit 2, with a hint)."""
 
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -20,7 +21,9 @@ from pgsafe.physical.archiving import archive_settings
 from pgsafe.physical.switch import switch_and_wait
 from pgsafe.repo.repository import Repository
 from tests.conftest import make_cluster, psql_exec, query, reachable_tmpdir, run_pgsafe
+from tests.fixtures_s3 import S3Server
 from tests.integration.test_physical_codecs import AgeKey, make_identity
+from tests.integration.test_undo_encrypted import patched_env
 
 
 @dataclass
@@ -107,6 +110,32 @@ def test_backup_without_catalog_map(enc: Encrypted) -> None:
     assert any("not reachable" in n for n in doc["notes"])
 
 
+def test_table_made_after_the_backup_then_dropped(enc: Encrypted) -> None:
+    """No catalog map names it: shown by relfilenode, and the note's command (the undo,
+    as a dry run) names it from a throwaway recovery, changing nothing."""
+    ci = enc.cluster.conninfo()
+    psql_exec(ci, "CREATE TABLE late (id int PRIMARY KEY); INSERT INTO late"
+              " SELECT generate_series(1, 12)")  # fmt: skip
+    node = int(str(query(ci, "SELECT pg_relation_filenode('late')")[0][0]))
+    xid = _xid_of(ci, "DROP TABLE late")
+    switch_and_wait(ci, Repository.open(str(enc.repo)), timeout=60)
+    rc, doc, err = enc.run("--kind", "drop-table")
+    assert rc == 0, err
+    [m] = [m for m in doc["mistakes"] if m["xid"] == xid]
+    assert {"kind": "drop-table", "table": None, "relfilenode": node, "rows": 0} in m["changes"]
+    [note] = [n for n in doc["notes"] if f"transaction {xid} " in n]
+    assert f"relfilenode(s) {node}," in note
+    command = shlex.split(note.split("`")[1])
+    assert command[:1] == ["pgsafe"] and command[-1] == "--dry-run" and str(xid) in command
+    env = {"PGSAFE_AGE_IDENTITY_FILE": str(enc.identity.path)}
+    r = run_pgsafe(*command[1:], "--json", env=env, timeout=600)
+    assert r.returncode == 0, r.stderr
+    plan = json.loads(r.stdout)
+    assert [(t["table"], t["kind"]) for t in plan["tables"]] == [("public.late", "drop-table")]
+    assert plan["applied"] is False
+    assert query(ci, "SELECT to_regclass('late') IS NULL") == [(True,)]
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -126,3 +155,36 @@ def test_unknown_database(enc: Encrypted) -> None:
                    env={"PGSAFE_AGE_IDENTITY_FILE": str(enc.identity.path)})  # fmt: skip
     assert r.returncode == 2 and "no database 'no_such_db'" in r.stderr, r.stderr
     assert "postgres" in r.stderr  # the databases that are known
+
+
+def test_s3_repository(state_home: Path, s3_server: S3Server, s3_bucket: str) -> None:
+    """A plain S3-compatible repository: the archived DELETE, a DROP TABLE named through
+    the catalog map stored in the bucket, and a DELETE only the live pg_wal holds yet."""
+    base = reachable_tmpdir("pgsafe-mis-s3-")
+    url = f"s3://{s3_bucket}/pgsafe"
+    env = s3_server.env()
+    c = make_cluster(base, "src", {"max_wal_senders": "4", "wal_keep_size": "0"})
+    try:
+        ci = c.conninfo()
+        r = run_pgsafe("--repo", url, "archive", "enable", "-d", ci, "--restart", env=env)
+        assert r.returncode == 0, r.stderr
+        psql_exec(ci, "CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t"
+                  " SELECT generate_series(1, 100); CREATE TABLE gone (x int)")  # fmt: skip
+        r = run_pgsafe("--repo", url, "backup", "-d", ci, env=env)
+        assert r.returncode == 0, r.stderr
+        deleted = _xid_of(ci, "DELETE FROM t WHERE id <= 7")
+        dropped = _xid_of(ci, "DROP TABLE gone")
+        with patched_env(env):
+            switch_and_wait(ci, Repository.open(url), timeout=60)
+        live = _xid_of(ci, "DELETE FROM t WHERE id > 97")  # in pg_wal only
+        r = run_pgsafe("--repo", url, "mistakes", "-d", ci, "--json", env=env)
+        assert r.returncode == 0, r.stderr
+        doc = json.loads(r.stdout)
+        got = {m["xid"]: (m["tables"], m["rows"]) for m in doc["mistakes"]}
+        assert got[deleted] == (["public.t"], 7)
+        assert got[dropped] == (["public.gone"], 0)
+        assert got[live] == (["public.t"], 3)
+        assert doc["window"]["segments"] >= 1 and doc["window"]["live_segments"] >= 1
+    finally:
+        c.destroy()
+        shutil.rmtree(base, ignore_errors=True)

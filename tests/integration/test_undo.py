@@ -250,6 +250,10 @@ def test_bad_inputs_exit_2_nothing_changed(live: Live, pg: LocalCluster) -> None
     assert live.leftovers() == []
 
 
+def _sigint_default() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_sigint_removes_the_throwaway_cluster(live: Live) -> None:
     xid = live.mistake("DELETE FROM stock WHERE sku = 2")
     live.archive()
@@ -258,6 +262,9 @@ def test_sigint_removes_the_throwaway_cluster(live: Live) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # a test run started in the background of a script inherits SIGINT ignored, and
+        # Python then leaves it so: Ctrl-C as a terminal delivers it needs the default
+        preexec_fn=_sigint_default,
     )
     clusters = live.home / "clusters"
     deadline = time.monotonic() + 120

@@ -99,6 +99,16 @@ def _text(r: MistakeReport) -> str:
     return "\n".join(lines)
 
 
+def _full_commands(r: MistakeReport, full: tuple[Mistake, ...]) -> tuple[str, ...]:
+    """The notes, with each undo command in them given in full, as the table gives it."""
+    out = []
+    for note in r.notes:
+        for short, long in zip(r.mistakes, full, strict=True):
+            note = note.replace(f"`{short.undo} ", f"`{long.undo} ")
+        out.append(note)
+    return tuple(out)
+
+
 @click.command("mistakes")
 @click.option("--since", help="from this time (ISO 8601; default: the newest base backup)")
 @click.option("--until", help="up to this time (ISO 8601)")
@@ -128,8 +138,8 @@ def mistakes_cmd(since: str | None, until: str | None, table_name: str | None,
     )  # fmt: skip
     report = find_mistakes(repo, request)
     front, back = _undo_prefix(opts)
-    report = replace(report, mistakes=tuple(
-        replace(m, undo=_undo(m, front, back, opts)) for m in report.mistakes))  # fmt: skip
+    full = tuple(replace(m, undo=_undo(m, front, back, opts)) for m in report.mistakes)
+    report = replace(report, mistakes=full, notes=_full_commands(report, full))
     for note in report.notes:
         info(f"note: {note}")
     emit(jsonshape.mistakes(report), lambda: _text(report))

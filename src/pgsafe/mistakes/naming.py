@@ -3,18 +3,23 @@
 A relfilenode that the live server still knows is named there.  One it no longer
 knows (dropped, truncated, rewritten) is looked up in the catalog maps recorded with
 the base backups, the newest backup taken before the transaction first.  Backups
-older than the catalog map (or whose map is damaged) name nothing: the relfilenode is
-shown.  Damaged maps are skipped and reported in ``notes``.
+older than the catalog map (or whose map is damaged) name nothing, and neither does any
+map a table created after the newest base backup and dropped (or truncated) before the
+next: the relfilenode is shown, and a note says how to get the name (``undo XID
+--dry-run`` recovers a throwaway copy to just before the transaction, whose catalogs
+name it).  Damaged maps are skipped and reported in ``notes``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from pgsafe.errors import PgsafeError
 from pgsafe.logical.materialize import chunks
 from pgsafe.mistakes.live import LiveServer
+from pgsafe.mistakes.model import Mistake
 from pgsafe.models.catalogmap import MAX_BYTES, CatalogMap, parse
 from pgsafe.models.kinds import BackupKind
 from pgsafe.repo.catalog import Manifest
@@ -23,6 +28,7 @@ from pgsafe.repo.repository import Repository
 ROLE = "catalog_map"
 SYSTEM_SCHEMAS = frozenset({"pg_catalog", "pg_toast", "information_schema"})
 FIRST_NORMAL_OID = 16384  # relfilenodes below belong to the system catalogs (initdb)
+UNNAMED_NOTES = 5  # transactions with unnamed relations told one by one; the rest counted
 
 
 @dataclass(frozen=True)
@@ -155,3 +161,24 @@ class Namer:
         for _, cmap in self.maps.maps:
             out |= {d.oid for d in cmap.databases if d.name == name}
         return out
+
+
+def unnamed_notes(mistakes: Sequence[Mistake]) -> list[str]:
+    """A note for each transaction (the newest few) that touched relations no catalog
+    names, with the command that names them: its undo, as a dry run."""
+    unnamed = [m for m in mistakes if any(c.table is None and c.relfilenode for c in m.changes)]
+    out = []
+    for m in unnamed[-UNNAMED_NOTES:]:
+        nodes = ", ".join(
+            str(c.relfilenode) for c in m.changes if c.table is None and c.relfilenode
+        )
+        out.append(
+            f"transaction {m.xid} touched relfilenode(s) {nodes}, which neither the live server"
+            " nor a catalog map names (a table created after the newest base backup, or a"
+            f" backup older than catalog maps): `{m.undo} --dry-run` recovers a throwaway"
+            " copy to just before it and names the tables there, changing nothing"
+        )
+    if len(unnamed) > UNNAMED_NOTES:
+        out.append(f"{len(unnamed) - UNNAMED_NOTES} older transaction(s) also touched"
+                   " unnamed relations: narrow the window to see them")  # fmt: skip
+    return out

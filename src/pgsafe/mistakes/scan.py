@@ -25,7 +25,7 @@ from pgsafe.mistakes.collect import Collector, Committed
 from pgsafe.mistakes.filters import Filter
 from pgsafe.mistakes.live import LiveServer
 from pgsafe.mistakes.model import Mistake, MistakeReport, MistakeRequest
-from pgsafe.mistakes.naming import Namer, load_maps
+from pgsafe.mistakes.naming import Namer, load_maps, unnamed_notes
 from pgsafe.mistakes.records import heap_row, parse_line
 from pgsafe.mistakes.segments import Source, batches, fill, runs
 from pgsafe.mistakes.window import Start, plan_sources, start_of
@@ -204,6 +204,7 @@ def find_mistakes(repo: Repository, request: MistakeRequest) -> MistakeReport:
         if live is not None:
             live.close()
     ordered = tuple(sorted(found, key=lambda m: (m.commit_time, names.parse_lsn(m.lsn))))
+    notes += unnamed_notes(ordered)
     last = scan.collector.last_lsn
     return MistakeReport(
         start_time=request.since or start.time, end_time=scan.collector.last_time,
