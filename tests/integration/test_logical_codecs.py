@@ -13,11 +13,11 @@ import pytest
 from pgsafe.cluster.local import LocalCluster
 from tests.conftest import (
     PAGILA,
-    server_tool,
     pagila_fingerprint,
     psql_exec,
     query,
     run_pgsafe,
+    server_tool,
     skip_if_dumps_rejected,
 )
 from tests.fixtures_s3 import S3Server

@@ -15,13 +15,13 @@ from pgsafe.cluster.local import LocalCluster
 from pgsafe.pg.programs import find_program, program_version
 from tests.conftest import (
     PAGILA,
-    server_tool,
     Result,
     dumps_rejected_reason,
     pagila_fingerprint,
     psql_exec,
     query,
     run_pgsafe,
+    server_tool,
     skip_if_dumps_rejected,
 )
 
