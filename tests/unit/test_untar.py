@@ -345,8 +345,7 @@ def test_only_zero_bytes_may_follow_an_unpadded_manifest(tmp_path: Path) -> None
 
 
 def test_no_other_member_may_end_unpadded(tmp_path: Path) -> None:
-    data = _pg14_stream(b"x" * 700).replace(b"backup_manifest", b"backup_manifesx")
-    data = bytearray(data)
+    data = bytearray(_pg14_stream(b"x" * 700).replace(b"backup_manifest", b"backup_manifesx"))
     at = data.index(b"backup_manifesx")
     head = tarfile.TarInfo("backup_manifesx")  # a header with a correct checksum
     head.size, head.mode = 700, 0o600

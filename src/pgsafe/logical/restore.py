@@ -13,18 +13,20 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import psycopg
 from psycopg import sql
 
 from pgsafe.errors import OperationFailed, ToolFailed
-from pgsafe.logical import dbprops
+from pgsafe.logical import dbprops, indexorder
 from pgsafe.logical import fingerprint as fp
 from pgsafe.logical import materialize as mat
 from pgsafe.logical.objectnames import stem
 from pgsafe.logical.replay import (
     pg_restore,
     pg_restore_args,
+    pg_restore_to_file,
     psql,
     psql_clean_then_replay,
 )
@@ -191,24 +193,38 @@ def restore_objects(
     if p.tables or m.options.get("table_args"):
         return restore_subset(repo, req, p, conninfo, major)
     args = pg_restore_args(p.tables, clean=req.clean, jobs=req.jobs, no_owner=req.no_owner)
+    depths = indexorder.index_depths(conninfo) if req.clean else {}
     if m.format == "custom":
         obj = m.object("dump")
         assert obj is not None
-        if req.jobs > 1:
+        if req.jobs > 1 or depths:
             with mat.scratch("restore-") as tmp:
                 path = tmp / "backup.dump"
                 mat.write_file(repo, m, obj, path)
-                pg_restore(conninfo, major, [*args, str(path)])
+                pg_restore(conninfo, major, [*_drop_order(major, path, depths), *args, str(path)])
         else:
             pg_restore(conninfo, major, args, stdin=mat.chunks(repo, m, obj))
     elif m.format == "directory":
         with mat.scratch("restore-") as tmp:
             prefix = f"{stem(m.database or '')}.dir/"
-            mat.materialize_directory(repo, m, prefix, tmp / "dump")
-            pg_restore(conninfo, major, [*args, str(tmp / "dump")])
+            path = tmp / "dump"
+            mat.materialize_directory(repo, m, prefix, path)
+            pg_restore(conninfo, major, [*_drop_order(major, path, depths), *args, str(path)])
     else:
         raise OperationFailed(f"unknown backup format {m.format!r}")
     return []
+
+
+def _drop_order(major: int, archive: Path, depths: indexorder.Depths) -> list[str]:
+    """``-L LIST`` that puts the drops of ``--clean`` in an order PostgreSQL accepts
+    (:mod:`pgsafe.logical.indexorder`), or nothing where pg_restore's own order does."""
+    if not depths:
+        return []
+    listing = archive.with_name(archive.name + ".list")
+    pg_restore_to_file(major, ["-l", str(archive)], listing)
+    text = listing.read_text(encoding="utf-8", errors="surrogateescape")
+    listing.write_text(indexorder.reorder(text, depths), encoding="utf-8", errors="surrogateescape")
+    return ["-L", str(listing)]
 
 
 def _create_missing_schemas(conninfo: str, tables: list[Table]) -> None:
