@@ -9,6 +9,10 @@ click application read it) and the repository opened by
 :func:`pgsafe.config.open_repository` (as every other command opens it).
 A new segment into one local plain zstd repository takes :mod:`pgsafe.wal.fastpush`,
 leaner still (built-in modules only); every other case the full :mod:`pgsafe.wal.push`.
+``wal-get --spool`` (what ``recover`` writes) takes the file from the prefetch spool or
+asks the live prefetcher for it (:mod:`pgsafe.wal.spool`): built-in modules only, for
+every codec and storage; without a spool, or with no prefetcher ready,
+:mod:`pgsafe.wal.getfast` (one local zstd repository) or the full :mod:`pgsafe.wal.get`.
 
 With ``--config FILE`` naming ``[[repos]]`` (and no ``--repo``), every repository is
 opened as one: ``wal-push`` succeeds only once each of them holds the segment, and
