@@ -233,7 +233,6 @@ def _asked(dfd: int, name: str, dest: str, deadline: float) -> str:
     from pgsafe.wal import spool
 
     ack = time.monotonic() + spool.ACK_S
-    started = False
     rounds = 0
     while time.monotonic() < deadline:
         got = spool.take(dfd, name, dest)
@@ -242,8 +241,9 @@ def _asked(dfd: int, name: str, dest: str, deadline: float) -> str:
         said = spool.answer(dfd, name)
         if said is not None or got == "damaged":
             return "missing" if said == "missing" else "self"
-        started = started or spool.in_flight(dfd, name)
-        if not started and time.monotonic() > ack:
+        if spool.in_flight(dfd, name):  # being fetched: wait for it
+            ack = time.monotonic() + spool.ACK_S
+        elif time.monotonic() > ack:  # not started, or done but not to be had
             return "self"
         rounds += 1
         if rounds % 20 == 0 and spool.holder(dfd) is None:

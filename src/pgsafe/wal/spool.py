@@ -22,8 +22,8 @@ restore_command (``wal-get --spool DIR %f %p``).  The prefetcher
 A ``wal-get`` that finds its file neither in the spool nor being written asks the live,
 ready prefetcher for it (``want NAME``) and waits for the answer: the file, or a marker
 written after the request was read (an older one is removed first); when the prefetcher
-has not started on it within :data:`ACK_S` seconds, or is gone, wal-get fetches it
-itself.  The prefetcher
+is not working on it for :data:`ACK_S` seconds (not started, or done but nothing to
+take), or is gone, wal-get fetches it itself.  The prefetcher
 has the repository open already (botocore, age keys loaded), so a history file, the
 first segments, or the probe past the end of the archive cost one lookup, not a new
 process's imports.
@@ -57,7 +57,7 @@ NOTE = ".note"  # what the fetch of NAME is worth telling (read from another rep
 MISSING = ".missing"  # the prefetcher's answer to a request: not archived
 FAILED = ".failed"  # the prefetcher's answer to a request: could not be read (wal-get says why)
 TMP = ".tmp-"
-ACK_S = 1.0  # a request the prefetcher has not started on by then is fetched by wal-get
+ACK_S = 1.0  # a request the prefetcher is not working on for this long: wal-get fetches it
 JOURNAL_LIMIT = 64 << 20  # a longer journal is not read (untrusted)
 _HEX = frozenset("0123456789ABCDEF")
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
