@@ -1,6 +1,8 @@
 """WAL replay through pgsafe's restore_command against ``cp`` of decompressed segments.
 
     .venv/bin/python -m benchmarks.replay --scale 20 --rounds 4 --out benchmarks/results/X
+    .venv/bin/python -m benchmarks.replay --kind age|s3 ... (an encrypted or S3 repository)
+    .venv/bin/python -m benchmarks.replay --pgbackrest ... (also archive-get, one call)
 
 A cluster archives through ``pgsafe wal-push``; after a base backup, ``pgbench -i``
 writes at least 30 segments.  The backup is restored once (``pgsafe recover --latest``,
@@ -10,9 +12,15 @@ not started) as a template; each run copies it and starts it with one restore_co
 * ``pgsafe-no-prefetch``: the same without ``--spool`` (one fetch per call, as before);
 * ``cp``: ``cp PLAIN/%f %p`` from a folder of the same segments already decompressed.
 
+The repository (``--kind``): ``local-zstd`` (a local folder, the default codec),
+``age`` (local, zstd then age X25519 encryption), ``s3`` (moto's S3 server on
+127.0.0.1, zstd then age).
+
 Contenders alternate (rotated each round); the time is from ``pg_ctl start`` until
 recovery ended (``recovery.signal`` removed), polled every 10 ms.  Also: one
-``wal-get`` call's wall time (no spool), medians of fresh processes.  Figures are
+``wal-get`` call's wall time (no spool), medians of fresh processes, and with
+``--pgbackrest`` pgBackRest's ``archive-get`` of the same segment from a stanza of
+the same cluster (:mod:`benchmarks.walget_one`).  Figures are
 printed and written to ``--out`` (.json and .md).
 """
 
@@ -33,12 +41,13 @@ from typing import Any
 
 from pgsafe.cluster import runas
 from pgsafe.cluster.local import LocalCluster
-from pgsafe.cluster.runas import repository_owner
-from pgsafe.physical.archiving import archive_settings
 from pgsafe.physical.switch import switch_and_wait
 from pgsafe.repo.repository import Repository
+from pgsafe.wal import names as walnames
 from pgsafe.wal import prefetcher
 from pgsafe.wal import spool as walspool
+
+KINDS = ("local-zstd", "age", "s3")
 
 
 def _pgsafe(*args: str) -> str:
@@ -150,6 +159,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=4)
     ap.add_argument("--base", default="/tmp")
     ap.add_argument("--out", required=True)
+    ap.add_argument("--kind", choices=KINDS, default="local-zstd")
+    ap.add_argument("--pgbackrest", action="store_true", help="also pgBackRest's archive-get")
     a = ap.parse_args()
     home = Path(os.environ.setdefault("PGSAFE_HOME", f"{a.base}/pgsafe-replay-home"))
     home.mkdir(exist_ok=True)
@@ -157,9 +168,17 @@ def main() -> None:
     base = Path(a.base) / f"pgsafe-replay-{os.getpid()}"
     base.mkdir()
     os.chmod(base, 0o755)
+    s3 = None
     try:
-        doc = _bench(a, base, home)
+        if a.kind == "s3":
+            from tests.fixtures_s3 import start_s3_server
+
+            s3 = start_s3_server()
+            os.environ.update(s3.env())
+        doc = _bench(a, base, s3)
     finally:
+        if s3 is not None:
+            s3.stop()
         for pid in base.glob("*/postmaster.pid"):
             LocalCluster(pid.parent).destroy()
         shutil.rmtree(base, ignore_errors=True)
@@ -168,7 +187,8 @@ def main() -> None:
         "# WAL replay: pgsafe's restore_command against cp (medians)",
         "",
         f"{doc['segments']} segments (pgbench -i -s {a.scale} after a base backup), "
-        f"{a.rounds} rounds, contenders rotated; {os.cpu_count()} cores.",
+        f"{a.rounds} rounds, contenders rotated; {os.cpu_count()} cores; "
+        f"repository: {a.kind}; load average before: {doc['load_before']}.",
         "",
         "| restore_command | replay (s) | ratio to cp |",
         "|---|---|---|",
@@ -176,7 +196,7 @@ def main() -> None:
     cp = doc["median_s"]["cp"]
     for name, v in doc["median_s"].items():
         md.append(f"| {name} | {v:.2f} | {v / cp:.2f} |")
-    md += ["", "One wal-get call (a fresh process, no spool), median wall time:", ""]
+    md += ["", "One call (a fresh process, as the server's OS user), median wall time:", ""]
     for name, v in doc["one_call_s"].items():
         md.append(f"- {name}: {v * 1000:.0f} ms")
     md += ["", "Runs (s): " + json.dumps(doc["runs_s"])]
@@ -185,44 +205,85 @@ def main() -> None:
     print("\n".join(md))
 
 
-def _bench(a: argparse.Namespace, base: Path, home: Path) -> dict[str, Any]:
-    repo_path = base / "repo"
-    repo = Repository.open(str(repo_path), "main", create=True, owner=repository_owner())
-    src = LocalCluster(base / "src", settings={"max_wal_size": "'4GB'",
-                                                **archive_settings(repo, home)})  # fmt: skip
+def _source(a: argparse.Namespace, base: Path, s3: Any) -> tuple[list[str], str, LocalCluster]:
+    """The repository's settings on pgsafe's command line, and its URL; a new cluster
+    archiving into it (at ``base/src``, running) with one base backup."""
+    if a.kind == "local-zstd":
+        where, url = ["--repo", str(base / "repo")], str(base / "repo")
+    else:
+        keys = base / "keys"
+        keys.mkdir(mode=0o755)
+        key = keys / "identity.txt"
+        subprocess.run(["age-keygen", "-o", str(key)], check=True, capture_output=True)
+        public = subprocess.run(["age-keygen", "-y", str(key)], check=True, capture_output=True,
+                                text=True).stdout.strip()  # fmt: skip
+        os.chmod(key, 0o600)
+        runas.chown(key, runas.server_user())
+        os.environ["PGSAFE_AGE_IDENTITY_FILE"] = str(key)
+        cfg = base / "repo.toml"
+        cfg.write_text(f'encryption = "age"\nage_recipients = ["{public}"]\n')
+        url = str(base / "repo") if s3 is None else f"s3://{s3.new_bucket()}/pgsafe"
+        where = ["--config", str(cfg), "--repo", url]
+    src = LocalCluster(base / "src", settings={"max_wal_size": "'4GB'"})
     src.initdb()
     src.start()
-    _pgsafe("--repo", str(repo_path), "backup", "-d", src.conninfo())
+    _pgsafe(*where, "archive", "enable", "-d", src.conninfo(), "--restart")
+    _pgsafe(*where, "backup", "-d", src.conninfo())
+    return where, url, src
+
+
+def _archived(where: list[str], plain: Path) -> list[str]:
+    """Every segment of timeline 1 from the first one ``info`` lists, fetched by
+    ``wal-get`` into ``plain`` (decompressed) until the archive ends."""
+    doc = json.loads(_pgsafe(*where, "info", "--json"))
+    first = str(doc["timelines"][0]["wal"]["first"])
+    tli, seg = int(first[:8], 16), int(first[8:16], 16) * 256 + int(first[16:], 16)
+    segs: list[str] = []
+    while True:
+        name = walnames.segment_name(tli, seg, 16 << 20)
+        proc = subprocess.run([sys.executable, "-m", "pgsafe", *where, "wal-get", name,
+                               str(plain / name)], capture_output=True, check=False)  # fmt: skip
+        if proc.returncode != 0:
+            return segs
+        segs.append(name)
+        seg += 1
+
+
+def _bench(a: argparse.Namespace, base: Path, s3: Any) -> dict[str, Any]:
+    where, url, src = _source(a, base, s3)
     subprocess.run([src.program("pgbench"), "-i", "-I", "dtGvp", "-s", str(a.scale), "-d",
                     src.conninfo()], check=True, capture_output=True)  # fmt: skip
-    switch_and_wait(src.conninfo(), repo)
+    switch_and_wait(src.conninfo(), Repository.open(url, "main"))
+    plain = base / "plain"
+    plain.mkdir()
+    segs = _archived(where, plain)
+    runas.chown_tree(plain, runas.server_user())
+    os.chmod(plain, 0o755)
+    extra: dict[str, float] = {}
+    if a.pgbackrest:
+        from benchmarks.walget_one import archive_get_wall
+
+        extra = archive_get_wall(base / "pgbackrest", src, plain / segs[len(segs) // 2], 15)
     src.stop()
-    segs = sorted(p.name.removesuffix(".zst") for p in (repo_path / "main" / "wal").glob("*/*.zst"))
-    segs = [s for s in segs if re.fullmatch(r"[0-9A-F]{24}", s)]
     template = base / "template"
-    _pgsafe("--repo", str(repo_path), "recover", "--pgdata", str(template), "--latest")
+    _pgsafe(*where, "recover", "--pgdata", str(template), "--latest")
     for old in base.glob("template.spool-*"):
         shutil.rmtree(old)
     with_spool = _restore_line(template).split("=", 1)[1].strip()[1:-1].replace("''", "'")
     spool = base / "run.spool"
     pgsafe_cmd = re.sub(r"--spool \S+ ", f"--spool {spool} ", with_spool)
     plain_cmd = re.sub(r"--spool \S+ ", "", with_spool)
-    plain = base / "plain"
-    plain.mkdir()
-    for s in segs:
-        _pgsafe("--repo", str(repo_path), "wal-get", s, str(plain / s))
-    runas.chown_tree(plain, runas.server_user())
-    os.chmod(plain, 0o755)
     contenders = {
         "pgsafe": (pgsafe_cmd, spool),
         "pgsafe-no-prefetch": (plain_cmd, None),
         "cp": (f"cp {plain}/%f %p", None),
     }
+    load = round(os.getloadavg()[0], 2)
     runs: dict[str, list[float]] = {n: [] for n in contenders}
     fetch: list[object] = []
-    names = list(contenders)
+    order = list(contenders)
     for i in range(a.rounds):
-        for name in names[i % 3 :] + names[: i % 3]:
+        for name in order[i % 3 :] + order[: i % 3]:
             command, sp = contenders[name]
             wall = _replay(template, base / "run", command, sp, fetch)
             runs[name].append(round(wall, 3))
@@ -231,16 +292,19 @@ def _bench(a: argparse.Namespace, base: Path, home: Path) -> dict[str, Any]:
     one.mkdir()
     runas.chown(one, runas.server_user())
     head = plain_cmd.split(" wal-get ")[0]
-    argv = ["/bin/sh", "-c", f'{head} wal-get {segs[len(segs) // 2]} "$0"']
-    cp_argv = ["/bin/sh", "-c", f'cp {plain}/{segs[len(segs) // 2]} "$0"']
-    one_call = {"pgsafe wal-get": _one_call(argv, one / "x", 15),
-                "cp": _one_call(cp_argv, one / "x", 15)}  # fmt: skip
+    mid = segs[len(segs) // 2]
+    argv = ["/bin/sh", "-c", f'{head} wal-get {mid} "$0"']
+    cp_argv = ["/bin/sh", "-c", f'cp {plain}/{mid} "$0"']
+    one_call = {"pgsafe wal-get (no spool)": _one_call(argv, one / "x", 15),
+                "cp": _one_call(cp_argv, one / "x", 15), **extra}  # fmt: skip
     try:
         one_call["pgsafe wal-get from the spool"] = _spool_hit(head, plain / segs[1], one, 15)
     except (OSError, subprocess.SubprocessError, AssertionError) as exc:
         print(f"spool hit not measured: {exc}", flush=True)
     return {
+        "kind": a.kind,
         "segments": len(segs),
+        "load_before": load,
         "runs_s": runs,
         "median_s": {n: round(statistics.median(v), 3) for n, v in runs.items()},
         "one_call_s": {n: round(v, 4) for n, v in one_call.items()},

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from pgsafe.mistakes.model import Mistake
     from pgsafe.mistakes.scan import MistakeReport
     from pgsafe.recovery.execute import RecoverResult
+    from pgsafe.recovery.lastrecovery import LastRecovery
     from pgsafe.recovery.window import InfoReport
     from pgsafe.retention.expire import ExpiryResult
     from pgsafe.undo.model import UndoResult
@@ -147,9 +148,17 @@ def recovery(r: RecoverResult) -> Doc:
     }
 
 
+def _last_recovery(last: LastRecovery) -> Doc:
+    """``info.last_recovery``: pgdata, finished_at, state and ``recover``'s wal_fetch."""
+    return {"pgdata": last.pgdata, "finished_at": last.finished_at, "state": last.state,
+            **asdict(last.wal_fetch)}  # fmt: skip
+
+
 def info(r: InfoReport) -> Doc:
     """``info``: per timeline the backups, WAL range, windows, recoverable_from/to, gaps;
-    the server's major and each PostgreSQL tool found for it (or its fix)."""
+    the server's major and each PostgreSQL tool found for it (or its fix); how the WAL of
+    the last recovery (from this machine) arrived."""
+    last = r.last_recovery
     return {
         "server": r.server,
         "repo": r.repo,
@@ -159,6 +168,7 @@ def info(r: InfoReport) -> Doc:
         "timelines": [t.to_json() for t in r.timelines],
         "marks": [m.to_json() for m in r.marks],
         "partials": list(r.partials),
+        "last_recovery": _last_recovery(last) if last is not None else None,
     }
 
 

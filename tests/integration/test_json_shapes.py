@@ -44,8 +44,9 @@ EXPIRE = {
 }  # fmt: skip
 INFO = {
     "server": S, "repo": S, "system_identifier": (S, N), "timelines": L, "marks": L,
-    "pg_major": (INT, N), "tools": L,
+    "pg_major": (INT, N), "tools": L, "partials": L, "last_recovery": (D, N),
 }  # fmt: skip
+LAST_RECOVERY = {"pgdata": S, "finished_at": S, "state": S}  # and WAL_FETCH's keys
 TOOL = {"name": S, "major": INT, "path": (S, N), "version": (INT, N), "used_for": S,
         "fix": (S, N)}  # fmt: skip
 TIMELINE = {

@@ -1,6 +1,7 @@
 """Recovery through wal-get's prefetch spool, on real clusters: across a timeline
-switch, stopping at a target among prefetched segments, a segment missing in the
-middle of the archive, and a server killed mid-recovery then started again."""
+switch, stopping at a target among prefetched segments, a segment damaged in the spool,
+a segment missing in the middle of the archive, and a server killed mid-recovery then
+started again; ``info`` reports how the last recovery's WAL arrived."""
 
 from __future__ import annotations
 
@@ -18,10 +19,11 @@ from pgsafe.cluster.local import LocalCluster
 from pgsafe.cluster.runas import repository_owner
 from pgsafe.physical.archiving import archive_settings
 from pgsafe.physical.switch import switch_and_wait
+from pgsafe.recovery import walfetch
 from pgsafe.repo.repository import Repository
 from pgsafe.wal import spool
 from tests.conftest import make_cluster, psql_exec, query, reachable_tmpdir, run_pgsafe
-from tests.integration.test_json_shapes import WAL_FETCH, shaped
+from tests.integration.test_json_shapes import LAST_RECOVERY, WAL_FETCH, shaped
 
 
 @pytest.fixture
@@ -87,6 +89,12 @@ def test_recovery_across_a_timeline_switch_through_the_spool(base: Path, state_h
     assert fetch["segments_from_spool"] >= 4, fetch  # most segments came prefetched
     assert fetch["spool_damaged"] == 0
     assert "--spool" in _restore_command(base / "c")
+    info = run_pgsafe("--repo", str(repo_path), "info", "--json")  # the same figures
+    assert info.returncode == 0, info.stderr
+    last = shaped(json.loads(info.stdout)["last_recovery"], {**LAST_RECOVERY, **WAL_FETCH},
+                  "info.last_recovery")  # fmt: skip
+    assert {k: last[k] for k in WAL_FETCH} == fetch
+    assert (last["pgdata"], last["state"]) == (str(base / "c"), doc["state"])
     assert _spools(base / "c") == []  # removed once the recovery was over
 
 
@@ -136,6 +144,57 @@ def test_a_segment_missing_in_the_middle_stops_recovery_there(base: Path, state_
     while spool_dir.exists() and time.monotonic() < deadline:  # the prefetcher left
         time.sleep(0.2)
     assert not spool_dir.exists() or not any(spool.is_segment(n) for n in os.listdir(spool_dir))
+
+
+def _spooled(spool_dir: Path) -> list[str]:
+    """The segments the prefetcher finished (written, their sum recorded)."""
+    names = os.listdir(spool_dir)
+    return sorted(n for n in names if spool.is_segment(n) and n + spool.SUM in names)
+
+
+def test_a_damaged_segment_in_the_spool_is_fetched_again(base: Path, state_home: Path) -> None:
+    """Replay held at the first commit (recovery_min_apply_delay) while the prefetcher
+    fills the spool; a segment it holds is damaged in place before the server asks for
+    it; then replay goes on: the damage is named, the segment read from the repository,
+    and recovery ends where it would have."""
+    repo_path, a = _archived_cluster(base, state_home, 8)
+    a.stop()
+    pgdata = base / "r"
+    _recover(repo_path, pgdata, "--latest")
+    (spool_dir,) = _spools(pgdata)
+    walfetch.hold(spool_dir)  # keep the journal: it is read below
+    conf = pgdata / "postgresql.auto.conf"
+    plain_conf = conf.read_text()
+    r = LocalCluster(pgdata)
+    held_back = "recovery_min_apply_delay = '1h'\n"
+    if r.version() >= 15:  # no read-ahead past the held commit (15's WAL prefetching)
+        held_back += "recovery_prefetch = off\nwal_decode_buffer_size = '64kB'\n"
+    conf.write_text(plain_conf + held_back)
+    r.start(wait=False)
+    deadline = time.monotonic() + 60
+    while len(_spooled(spool_dir)) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    held = _spooled(spool_dir)
+    assert len(held) >= 3, (held, (spool_dir / spool.JOURNAL).read_text())
+    victim = held[-1]  # the furthest ahead: not asked for yet
+    fd = os.open(spool_dir / victim, os.O_WRONLY)
+    try:
+        os.pwrite(fd, b"\xff" * 64, 4096)
+    finally:
+        os.close(fd)
+    conf.write_text(plain_conf)
+    os.kill(int((pgdata / "postmaster.pid").read_text().split()[0]), signal.SIGHUP)
+    deadline = time.monotonic() + 120
+    while (pgdata / "recovery.signal").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _ids(r) == list(range(1, 9))  # the same end as an undamaged spool
+    log = r.log_file.read_text()
+    assert f"{victim}: damaged in the spool" in log
+    assert f'restored log file "{victim}" from archive' in log
+    fetch = walfetch.collect(spool_dir)
+    assert fetch is not None and fetch.spool_damaged == 1, fetch
+    assert fetch.segments_from_spool >= 2, fetch
+    assert not spool_dir.exists()
 
 
 def test_a_server_killed_mid_recovery_recovers_after_a_restart(

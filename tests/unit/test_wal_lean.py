@@ -128,44 +128,102 @@ def test_wal_push_into_an_encrypted_repository_stays_lean(tmp_path: Path) -> Non
     assert out.stdout == hist.read_bytes()
 
 
-def test_wal_get_from_the_spool_imports_no_repository_code(tmp_path: Path) -> None:
-    """A spool hit (the common call during a recovery) is a rename: no repository,
-    catalog, codec or typing module is imported, whatever the repository is."""
+# A stand-in for a ready prefetcher: it holds the spool's lock and answers each
+# ``want NAME`` of the journal with "not archived" (as the prefetcher does at the end
+# of the archive).
+_ANSWERING = """
+import fcntl, os, sys, time
+d = sys.argv[1]
+fd = os.open(os.path.join(d, "lock"), os.O_RDWR)
+fcntl.lockf(fd, fcntl.LOCK_EX)
+open(os.path.join(d, "ready"), "wb").close()
+print("ok", flush=True)
+seen = 0
+while True:
+    try:
+        lines = open(os.path.join(d, "journal")).read().splitlines()
+    except OSError:
+        lines = []
+    for line in lines[seen:]:
+        if line.startswith("want "):
+            open(os.path.join(d, line.split()[1] + ".missing"), "wb").close()
+    seen = max(seen, len(lines))
+    time.sleep(0.005)
+"""
+
+
+def _repository_args(kind: str, tmp_path: Path) -> list[str]:
+    """wal-get's repository settings as ``recover`` writes them, for each kind."""
+    import json
+
+    if kind == "s3":
+        return ["--repo", "s3://bucket/prefix"]
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    codec: dict[str, object] = {"compression": "zstd", "level": 3}
+    if kind == "age":
+        codec["encryption"] = {"format": "age", "mode": "x25519"}
+    (repo / "pgsafe-repo.json").write_text(json.dumps({"format": 1, "codec": codec}))
+    if kind == "local-zstd":
+        return ["--repo", str(repo)]
+    cfg = tmp_path / "pgsafe.toml"
+    if kind == "age":
+        cfg.write_text('encryption = "age"\n')
+        return ["--config", str(cfg), "--repo", str(repo)]
+    cfg.write_text(f'[[repos]]\nurl = "{repo}"\n\n[[repos]]\nurl = "s3://bucket/prefix"\n')
+    return ["--config", str(cfg)]  # several repositories (mirrors)
+
+
+@pytest.mark.parametrize("kind", ["local-zstd", "age", "s3", "mirrors"])
+@pytest.mark.parametrize("call", ["spool-hit", "asked"])
+def test_wal_get_through_the_spool_imports_no_repository_code(
+    tmp_path: Path, kind: str, call: str
+) -> None:
+    """The import budget of wal-get's lean path, for every codec and storage: a segment
+    in the spool is a rename, and what is not there is asked of the live prefetcher
+    (which has the repository open already: botocore, age's keys, the catalog) — either
+    way no repository, catalog, codec, botocore, cryptography or typing module is
+    imported.  ("asked": the end-of-archive probe, answered "not archived".)"""
     import hashlib
     import os
 
     from pgsafe.wal import spool
 
+    where = _repository_args(kind, tmp_path)
     d = tmp_path / "spool"
     d.mkdir(mode=0o700)
     (d / spool.LOCK).touch()
     name = "000000010000000000000002"
-    (d / name).write_bytes(b"segment")
-    st = os.stat(d / name)
-    (d / (name + spool.SUM)).write_bytes(spool.sum_line(hashlib.sha256(b"segment").hexdigest(), st))
-    code = (
-        "import fcntl,os,sys,time;fd=os.open(sys.argv[1],os.O_RDWR);"
-        "fcntl.lockf(fd,fcntl.LOCK_EX);print('ok',flush=True);time.sleep(600)"
-    )
-    holder = subprocess.Popen([sys.executable, "-c", code, str(d / spool.LOCK)],
+    if call == "spool-hit":
+        (d / name).write_bytes(b"segment")
+        st = os.stat(d / name)
+        digest = hashlib.sha256(b"segment").hexdigest()
+        (d / (name + spool.SUM)).write_bytes(spool.sum_line(digest, st))
+    holder = subprocess.Popen([sys.executable, "-c", _ANSWERING, str(d)],
                               stdout=subprocess.PIPE, text=True)  # fmt: skip
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "ok"
         proc = subprocess.run(
-            [sys.executable, "-X", "importtime", "-m", "pgsafe", "--repo", "s3://b/p",
+            [sys.executable, "-X", "importtime", "-m", "pgsafe", *where,
              "wal-get", "--spool", str(d), name, str(tmp_path / "out")],
             capture_output=True, text=True, check=False,
+            env={**os.environ, "PGSAFE_AGE_IDENTITY_FILE": str(tmp_path / "no-such-key")},
         )  # fmt: skip
     finally:
         holder.kill()
         holder.wait()
         holder.stdout.close() if holder.stdout else None
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert (tmp_path / "out").read_bytes() == b"segment"
+    if call == "spool-hit":
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert (tmp_path / "out").read_bytes() == b"segment"
+    else:
+        assert proc.returncode == 1, proc.stderr[-2000:]  # not archived, quietly
+        assert not (tmp_path / "out").exists()
+        assert "error:" not in proc.stderr
     full = _imported(proc.stderr, full=True)
     top = _imported(proc.stderr)
-    unwanted = {"typing", "dataclasses", "logging", "zstandard", "botocore", "pathlib", "re",
-                "json", "hashlib", *HEAVY} & top  # fmt: skip
+    unwanted = {"typing", "dataclasses", "logging", "zstandard", "botocore", "cryptography",
+                "tomllib", "pathlib", "re", "json", "hashlib", *HEAVY} & top  # fmt: skip
     assert not unwanted, sorted(unwanted)
     ours = {m for m in full if m.startswith("pgsafe.repo")}
     assert not ours, sorted(ours)

@@ -8,12 +8,13 @@ import hashlib
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from pgsafe.wal import entry, spool
+from pgsafe.wal import entry, prefetcher, spool
 from tests.unit.test_wal_fastpush import clean_env, make_repo, segment
 
 __all__ = ["clean_env"]
@@ -124,9 +125,54 @@ def test_names_and_links_in_the_spool_are_not_trusted(clean_env: Path, held: Pat
 
 
 def test_journal_lines_that_are_not_ours_are_skipped() -> None:
+    a, b, c, d, e, f = (f"0000000100000000000000{i:02X}" for i in range(1, 7))
     s = spool.parse_journal(
-        "got A spool 0.5\ngot B fetched 1\nbad\ngot C spool nan\ngot D spool -1\n"
-        "got E missing 0.25\ngot F weird 1\n"
+        f"got {a} spool 0.5\ngot {b} fetched 1\nbad\ngot {c} spool nan\ngot {d} spool -1\n"
+        f"got {e} missing 0.25\ngot {f} weird 1\ngot 00000002.history fetched 2\n"
+        "got A spool 1\n"  # history files and other names are not segments: not counted
     )
     assert (s.from_spool, s.fetched, s.missing, s.damaged) == (1, 1, 1, 0)
     assert s.wait_s == pytest.approx(1.75)
+
+
+def test_a_ready_prefetcher_answers_what_wal_get_asks_for(clean_env: Path) -> None:
+    """A history file, a history file and a segment not archived: each asked of the
+    live prefetcher (which has the repository open) and answered through the spool —
+    wal-get's own --repo names no repository, so it could not have fetched them."""
+    repo = make_repo(clean_env)
+    hist = clean_env / "00000002.history"
+    hist.write_text("1\t0/3000000\tno recovery target specified\n")
+    assert entry.main(["--repo", str(repo.storage.url), "wal-push", str(hist)]) == 0
+    datadir = clean_env / "pgdata"  # as PostgreSQL runs restore_command: its pid, recovering
+    datadir.mkdir()
+    (datadir / "postmaster.pid").write_text(f"{os.getpid()}\n")
+    (datadir / "recovery.signal").touch()
+    d = clean_env / "spool"
+    d.mkdir(mode=0o700)
+    (d / spool.KEEP).touch()  # the journal outlives the prefetcher (read below)
+    code = (
+        "import sys;from pgsafe.wal import prefetcher;from pgsafe.repo.repository import "
+        "Repository;prefetcher._serve(sys.argv[1],sys.argv[2],"
+        "lambda:Repository.open(sys.argv[3],'main'),4,1)"
+    )
+    serving = subprocess.Popen([sys.executable, "-c", code, str(d), str(datadir),
+                                str(repo.storage.url)])  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not (d / spool.READY).exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        elsewhere = ["--repo", str(clean_env / "no-repo"), "wal-get", "--spool", str(d)]
+        dest = clean_env / "RECOVERYHISTORY"
+        assert entry.main([*elsewhere, "00000002.history", str(dest)]) == 0
+        assert dest.read_bytes() == hist.read_bytes()
+        assert entry.main([*elsewhere, "00000003.history", str(dest)]) == 1
+        assert entry.main([*elsewhere, NAME, str(clean_env / "RECOVERYXLOG")]) == 1
+    finally:
+        prefetcher.stop(str(d))
+        serving.wait(30)
+    assert [j[:3] for j in _journal(d)] == [
+        ["want", "00000002.history"], ["got", "00000002.history", "spool"],
+        ["want", "00000003.history"], ["got", "00000003.history", "missing"],
+        ["want", NAME], ["got", NAME, "missing"],
+    ]  # fmt: skip
+    assert not (clean_env / "RECOVERYXLOG").exists()

@@ -203,6 +203,13 @@ def _info_text(r: InfoReport) -> str:
             lines.append(f"restore point {m.name}: DAMAGED ({m.damaged})")
         else:
             lines.append(f"restore point {m.name}: LSN {m.lsn} at {m.time}")
+    if r.last_recovery is not None:
+        last, f = r.last_recovery, r.last_recovery.wal_fetch
+        lines.append(
+            f"last recovery (this machine): {last.pgdata}, {last.state} at {last.finished_at}; "
+            f"WAL: {f.segments_fetched} segments fetched, {f.segments_from_spool} from the "
+            f"prefetch spool, {f.spool_damaged} damaged in it, {f.wait_s:.1f} s waiting for WAL"
+        )
     return "\n".join(lines)
 
 

@@ -41,7 +41,7 @@ from pgsafe.endpoint import proven
 from pgsafe.errors import BadInput, OperationFailed, PgsafeError, VerificationFailed
 from pgsafe.models.kinds import RecoveryState
 from pgsafe.pg.programs import find_program
-from pgsafe.recovery import inventory, pgdata, settings, walfetch
+from pgsafe.recovery import inventory, lastrecovery, pgdata, settings, walfetch
 from pgsafe.recovery.extract import check_readable, data_object, extract
 from pgsafe.recovery.outcome import CheckResult, PlanSummary, ReachedState, TargetSummary
 from pgsafe.recovery.plan import Plan, make_plan
@@ -420,6 +420,9 @@ def recover(repo: Repository, req: RecoverRequest) -> RecoverResult:
         raise
     if req.spool is not None:
         result.wal_fetch = walfetch.collect(req.spool)
+    if result.wal_fetch is not None:  # for info (its last_recovery)
+        lastrecovery.record(state_home(), repo.storage.url, repo.server, str(req.pgdata),
+                            str(result.state), result.wal_fetch)  # fmt: skip
     result.notes.extend(n for n in wal_get_notes(cluster) if n not in result.notes)
     result.running = True
     result.checks = run_checks(cluster, req.check_db, req.checks)

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from pgsafe.config import state_home
 from pgsafe.models.marks import DamagedMark, RestorePoint
 from pgsafe.pg.toolset import ToolStatus, tools_for
-from pgsafe.recovery import inventory
+from pgsafe.recovery import inventory, lastrecovery
 from pgsafe.recovery.plan import Gap, TimelineView, merged, view
 from pgsafe.recovery.walscan import CommitScanner
 from pgsafe.repo.repository import Repository
@@ -104,6 +105,7 @@ class InfoReport:
     partials: list[str] = field(default_factory=list)
     pg_major: int | None = None  # the server's, as the repository recorded it
     tools: list[ToolStatus] = field(default_factory=list)  # found for pg_major
+    last_recovery: lastrecovery.LastRecovery | None = None  # recorded by this machine
 
 
 def _timeline_info(v: TimelineView, inv: inventory.Inventory) -> TimelineInfo:
@@ -164,6 +166,7 @@ def info(repo: Repository) -> InfoReport:
         report.timelines.append(_timeline_info(view(inv.backups, inv.archive, scan, tli), inv))
     report.marks = inventory.marks(repo)
     report.partials = sorted(inv.partials)
+    report.last_recovery = lastrecovery.load(state_home(), repo.storage.url, repo.server)
     if record is not None and record.pg_major is not None:
         report.pg_major = record.pg_major
         report.tools = tools_for(record.pg_major)

@@ -9,6 +9,10 @@ click application read it) and the repository opened by
 :func:`pgsafe.config.open_repository` (as every other command opens it).
 A new segment into one local plain zstd repository takes :mod:`pgsafe.wal.fastpush`,
 leaner still (built-in modules only); every other case the full :mod:`pgsafe.wal.push`.
+``wal-get --spool`` (what ``recover`` writes) takes the file from the prefetch spool or
+asks the live prefetcher for it (:mod:`pgsafe.wal.spool`): built-in modules only, for
+every codec and storage; without a spool, or with no prefetcher ready,
+:mod:`pgsafe.wal.getfast` (one local zstd repository) or the full :mod:`pgsafe.wal.get`.
 
 With ``--config FILE`` naming ``[[repos]]`` (and no ``--repo``), every repository is
 opened as one: ``wal-push`` succeeds only once each of them holds the segment, and
@@ -174,8 +178,9 @@ def _fetch(a: LeanArgs, name: str, dest: str) -> bool:
 
 
 def _get_spooled(a: LeanArgs, name: str, dest: str) -> int:
-    """Through the spool (:mod:`pgsafe.wal.spool`): a segment the prefetcher holds is
-    a rename; else it is fetched here, and a prefetcher started when none runs."""
+    """Through the spool (:mod:`pgsafe.wal.spool`): a file the prefetcher holds is a
+    rename; else the live prefetcher is asked for it (it has the repository open), and
+    only when none runs (it is then started) or it cannot say is it fetched here."""
     import time
 
     from pgsafe.wal import spool
@@ -183,36 +188,68 @@ def _get_spooled(a: LeanArgs, name: str, dest: str) -> int:
     t0 = time.monotonic()
     assert a.spool is not None
     dfd = spool.open_spool(a.spool, make=True)
-    if dfd is None:
+    if dfd is None or not spool.is_spooled(name):  # .partial, .backup: read here
+        if dfd is not None:
+            os.close(dfd)
         return 0 if _fetch(a, name, dest) else 1
     try:
-        segment = spool.is_segment(name)
-        if segment:
+        got = spool.take(dfd, name, dest)
+        deadline = t0 + 120
+        while got == "miss" and spool.in_flight(dfd, name) and time.monotonic() < deadline:
+            time.sleep(0.005)  # the prefetcher is writing it: wait rather than fetch twice
             got = spool.take(dfd, name, dest)
-            deadline = t0 + 120
-            while got == "miss" and spool.in_flight(dfd, name) and time.monotonic() < deadline:
-                time.sleep(0.005)  # the prefetcher is writing it: wait rather than fetch twice
-                got = spool.take(dfd, name, dest)
-            if got == "spool":
-                spool.note(dfd, f"got {name} spool {time.monotonic() - t0:.4f}")
-                for note in spool.notes(dfd, name):  # as _fetch prints them
-                    print(f"pgsafe wal-get: note: {note}", file=sys.stderr)
-                return 0
-            if got == "damaged":
-                spool.note(dfd, f"got {name} damaged 0")
-                print(f"pgsafe wal-get: note: {name}: damaged in the spool {a.spool}; "
-                      "fetched again from the repository", file=sys.stderr)  # fmt: skip
+        if got == "damaged":
+            spool.note(dfd, f"got {name} damaged 0")
+            print(f"pgsafe wal-get: note: {name}: damaged in the spool {a.spool}; "
+                  "fetched again from the repository", file=sys.stderr)  # fmt: skip
+        if got != "spool":
+            spool.clear_answer(dfd, name)  # only an answer to this request counts
             spool.note(dfd, f"want {name}")
             if spool.holder(dfd) is None:
                 from pgsafe.wal import prefetcher
 
                 prefetcher.spawn(a.spool, lambda: _open_repo(a), a.depth, a.jobs)
+            elif spool.ready(dfd):  # else it is still starting: fetched here
+                got = _asked(dfd, name, dest, deadline)
+        if got in ("spool", "missing"):
+            spool.note(dfd, f"got {name} {got} {time.monotonic() - t0:.4f}")
+            for note in spool.notes(dfd, name):  # as _fetch prints them
+                print(f"pgsafe wal-get: note: {note}", file=sys.stderr)
+            return 0 if got == "spool" else 1
         found = _fetch(a, name, dest)
         what = "fetched" if found else "missing"
         spool.note(dfd, f"got {name} {what} {time.monotonic() - t0:.4f}")
         return 0 if found else 1
     finally:
         os.close(dfd)
+
+
+def _asked(dfd: int, name: str, dest: str, deadline: float) -> str:
+    """The live prefetcher's answer to ``want NAME``: ``"spool"`` (taken to ``dest``),
+    ``"missing"``, or ``"self"`` — fetch it here (it failed, found damage, or the
+    prefetcher is gone)."""
+    import time
+
+    from pgsafe.wal import spool
+
+    ack = time.monotonic() + spool.ACK_S
+    rounds = 0
+    while time.monotonic() < deadline:
+        got = spool.take(dfd, name, dest)
+        if got == "spool":
+            return got
+        said = spool.answer(dfd, name)
+        if said is not None or got == "damaged":
+            return "missing" if said == "missing" else "self"
+        if spool.in_flight(dfd, name):  # being fetched: wait for it
+            ack = time.monotonic() + spool.ACK_S
+        elif time.monotonic() > ack:  # not started, or done but not to be had
+            return "self"
+        rounds += 1
+        if rounds % 20 == 0 and spool.holder(dfd) is None:
+            return "self"
+        time.sleep(0.002)
+    return "self"
 
 
 def main(args: list[str]) -> int:

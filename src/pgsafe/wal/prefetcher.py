@@ -17,7 +17,12 @@ the server's OS user with the very repository settings of the restore_command.  
   renamed, and their sha256 recorded;
 * stops at a segment the archive does not hold (the end of the archive: PostgreSQL
   stops there too) and never fetches past it; a ``.partial``, ``.backup`` or
-  ``.history`` file is never prefetched (``wal-get`` reads those itself);
+  ``.history`` file is never prefetched;
+* answers each request of the journal (``want NAME``, a segment or history file that
+  ``wal-get`` did not find in the spool) at once, by a thread of its own: the file into
+  the spool, or a marker that it is not archived or could not be read
+  (:func:`pgsafe.wal.spool.answer`) — the repository is open already, so this costs
+  one lookup where a new ``wal-get`` process would import and open it all again;
 * removes what falls behind the cursor or off the predicted path;
 * exits — removing every segment, and the journal unless a waiting ``recover`` asked
   to keep it — when recovery ended (``recovery.signal`` is gone), the server is gone
@@ -92,7 +97,9 @@ class Prefetcher:
         self.path_spans: list[history.Span] | None = None
         self.missing: set[str] = set()
         self.failed: set[str] = set()
-        self.flying: dict[str, Future[None]] = {}
+        self.flying: dict[str, Future[str]] = {}
+        self.asked: list[str] = []  # requests (want NAME) not answered yet, in order
+        self.answered: set[str] = set()  # answers not taken yet (kept by tidy)
         self.stop = threading.Event()
         self.last_activity = time.monotonic()
         self.segment_size = names.DEFAULT_SEGMENT_SIZE
@@ -108,13 +115,19 @@ class Prefetcher:
             if parts[0] == "want":  # asked again (a standby polls): look again past it
                 self.missing.clear()
                 self.failed.clear()
+                if spool.is_spooled(name) and name not in self.asked:
+                    self.asked.append(name)
+            else:  # answered: by the spool, the prefetcher's marker, or wal-get itself
+                self.answered.discard(name)
+                if name in self.asked:
+                    self.asked.remove(name)
             if spool.is_segment(name):
                 self.cursor = name
                 if len(parts) > 2 and parts[2] == "missing":
                     self.missing.add(name)
             elif (
                 len(parts) > 2
-                and parts[2] == "fetched"
+                and parts[2] in ("fetched", "spool")
                 and name.endswith(".history")
                 and names.parse(name) is not None
             ):
@@ -160,10 +173,11 @@ class Prefetcher:
 
     def tidy(self, wanted: list[str]) -> None:
         """Remove what is neither wanted nor being written."""
-        keep = set(wanted)
+        keep = set(wanted) | self.answered
         for entry in list(spool.entries(self.dfd)):
             base = entry[len(spool.TMP) :] if entry.startswith(spool.TMP) else entry
-            base = base.removesuffix(spool.SUM).removesuffix(spool.NOTE)
+            for suffix in (spool.SUM, spool.NOTE, spool.MISSING, spool.FAILED):
+                base = base.removesuffix(suffix)
             if base in self.flying or (base in keep and not entry.startswith(spool.TMP)):
                 continue
             with contextlib.suppress(OSError):
@@ -177,7 +191,18 @@ class Prefetcher:
             return False
 
     # -- fetching ------------------------------------------------------------
-    def fetch(self, name: str) -> None:
+    def answer(self, name: str) -> str:
+        """Answer ``want NAME``: the file into the spool, else a marker saying it is
+        not archived or could not be read (:func:`pgsafe.wal.spool.answer`)."""
+        got = self.fetch(name)
+        if got != "spool":
+            with contextlib.suppress(OSError):
+                self._write_small(name + (spool.MISSING if got == "missing" else spool.FAILED),
+                                  b"")  # fmt: skip
+        return got
+
+    def fetch(self, name: str) -> str:
+        """Fetch ``name`` into the spool: ``"spool"``, ``"missing"`` or ``"failed"``."""
         from pgsafe.wal.get import decode_into
 
         tmp = spool.TMP + name
@@ -186,15 +211,15 @@ class Prefetcher:
             fd = os.open(tmp, flags, 0o600, dir_fd=self.dfd)
         except OSError:
             self.failed.add(name)
-            return
+            return "failed"
         done = False
         try:
             found, digest = decode_into(self.repo, name, fd, digest=True)
             if not found:
                 self.missing.add(name)
-                return
+                return "missing"
             if self.stop.is_set() or digest is None:
-                return
+                return "failed"
             notes = [n for n in self.repo.notes if n.startswith(f"{name}: ")]
             if notes:  # wal-get prints them when it takes the segment: the server log
                 self._write_small(name + spool.NOTE, "".join(n + "\n" for n in notes).encode())
@@ -203,11 +228,26 @@ class Prefetcher:
             self._write_sum(name, spool.sum_line(digest, os.fstat(fd)))
         except Exception:  # damaged, unreadable: wal-get reads it itself and says why
             self.failed.add(name)
+            return "failed"
         finally:
             os.close(fd)
             if not done:
                 with contextlib.suppress(OSError):
                     os.unlink(tmp, dir_fd=self.dfd)
+        return "spool"
+
+    def _answer_requests(self, asks: ThreadPoolExecutor) -> None:
+        """Start answering each request; one whose file is being fetched already waits
+        for that fetch (then it is answered, unless the file is in the spool)."""
+        waiting = []
+        for name in self.asked:
+            if name in self.flying:
+                self.answered.add(name)  # tidy keeps it for the wal-get that asked
+                waiting.append(name)
+            elif not self._present(name):
+                self.answered.add(name)
+                self.flying[name] = asks.submit(self.answer, name)
+        self.asked = waiting
 
     def _write_sum(self, name: str, line: bytes) -> None:
         self._write_small(name + spool.SUM, line)
@@ -243,9 +283,11 @@ class Prefetcher:
         except Exception:
             pass
         self.tidy([])  # what a crashed prefetcher left is never used
+        self._write_small(spool.READY, b"")  # wal-get may ask now
         jfd = os.open(spool.JOURNAL, os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
                       0o600, dir_fd=self.dfd)  # fmt: skip
         pool = ThreadPoolExecutor(self.jobs, thread_name_prefix="pgsafe-prefetch")
+        asks = ThreadPoolExecutor(1, thread_name_prefix="pgsafe-asked")  # not behind the pool
         pending = b""
         try:
             while not self._should_exit(postmaster):
@@ -257,6 +299,7 @@ class Prefetcher:
                     text, _, pending = pending.rpartition(b"\n")
                     self.follow(text.decode("ascii", "replace"))
                 self.flying = {n: f for n, f in self.flying.items() if not f.done()}
+                self._answer_requests(asks)
                 wanted = self.wanted()
                 self.tidy(wanted)
                 for name in wanted:
@@ -267,6 +310,7 @@ class Prefetcher:
                 time.sleep(POLL_S)
         finally:
             self.stop.set()
+            asks.shutdown(wait=True, cancel_futures=True)
             pool.shutdown(wait=True, cancel_futures=True)
             os.close(jfd)
             self.flying = {}
@@ -276,6 +320,8 @@ class Prefetcher:
         """Remove every segment; the journal too unless a recover keeps it; the folder
         when it is then empty (and its parent lets us)."""
         self.tidy([])
+        with contextlib.suppress(OSError):
+            os.unlink(spool.READY, dir_fd=self.dfd)
         if not os.path.exists(os.path.join(self.path, spool.KEEP)):
             for n in (spool.JOURNAL, spool.LOCK):
                 with contextlib.suppress(OSError):
@@ -347,6 +393,8 @@ def _serve(
     lock = _lock(dfd)
     if lock is None:
         return
+    with contextlib.suppress(OSError):  # a crashed predecessor's: not ready yet
+        os.unlink(spool.READY, dir_fd=dfd)
     p = Prefetcher(
         path,
         dfd,

@@ -6,16 +6,30 @@ restore_command (``wal-get --spool DIR %f %p``).  The prefetcher
 (:mod:`pgsafe.wal.prefetcher`) writes into it; each ``wal-get`` takes from it.  Layout::
 
     lock            held (a POSIX lock) by the one live prefetcher: the kernel says who
+    ready           made by that prefetcher once its repository is open (it answers)
     journal         one line per request, appended by wal-get: ``want NAME`` before a
                     fetch, ``got NAME SOURCE SECONDS`` after (the prefetcher follows
                     it; recover sums it up: :func:`read_stats`)
     keep-journal    made by a recover that waits for the end: the journal outlives it
-    NAME            a segment, decoded and verified, complete (written as .tmp-NAME)
+    NAME            a segment (or a history file asked for), decoded and verified,
+                    complete (written as .tmp-NAME)
     NAME.sum        ``sha256 size inode mtime_ns ctime_ns`` of NAME, written after it
     NAME.note       notes of its fetch (a copy read from another repository), which
                     wal-get prints when it takes NAME: they land in the server log
+    NAME.missing    the prefetcher's answer to ``want NAME``: not archived
+    NAME.failed     the same: it could not be read (wal-get reads it and says why)
 
-The spool is as untrusted as the repository: names are checked (24 hex digits only),
+A ``wal-get`` that finds its file neither in the spool nor being written asks the live,
+ready prefetcher for it (``want NAME``) and waits for the answer: the file, or a marker
+written after the request was read (an older one is removed first); when the prefetcher
+is not working on it for :data:`ACK_S` seconds (not started, or done but nothing to
+take), or is gone, wal-get fetches it itself.  The prefetcher
+has the repository open already (botocore, age keys loaded), so a history file, the
+first segments, or the probe past the end of the archive cost one lookup, not a new
+process's imports.
+
+The spool is as untrusted as the repository: names are checked (segments and history
+files only),
 nothing is opened through a link, a segment is taken only while the prefetcher that
 wrote it holds the lock (what a crashed one left is never used: the next prefetcher
 removes it), and only when its inode, size and times are still those recorded when it
@@ -35,11 +49,15 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
 LOCK = "lock"
+READY = "ready"  # made by the live prefetcher once its repository is open: ask it
 JOURNAL = "journal"
 KEEP = "keep-journal"
 SUM = ".sum"
 NOTE = ".note"  # what the fetch of NAME is worth telling (read from another repository)
+MISSING = ".missing"  # the prefetcher's answer to a request: not archived
+FAILED = ".failed"  # the prefetcher's answer to a request: could not be read (wal-get says why)
 TMP = ".tmp-"
+ACK_S = 1.0  # a request the prefetcher is not working on for this long: wal-get fetches it
 JOURNAL_LIMIT = 64 << 20  # a longer journal is not read (untrusted)
 _HEX = frozenset("0123456789ABCDEF")
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -47,8 +65,39 @@ _REG = 0o100000  # stat.S_IFREG, without importing stat
 
 
 def is_segment(name: str) -> bool:
-    """A plain 24-hex-digit segment name (the only names the spool holds)."""
+    """A plain 24-hex-digit segment name."""
     return len(name) == 24 and _HEX.issuperset(name)
+
+
+def is_spooled(name: str) -> bool:
+    """A name the spool may hold: a plain segment or a timeline history file
+    (``.partial`` and ``.backup`` files are always read by wal-get itself)."""
+    return is_segment(name) or (
+        len(name) == 16 and name.endswith(".history") and _HEX.issuperset(name[:8])
+    )
+
+
+def answer(dfd: int, name: str) -> str | None:
+    """The prefetcher's answer to ``want NAME`` when it is not the file itself:
+    ``"missing"`` (not archived) or ``"failed"`` (wal-get reads it and says why),
+    the marker removed once read; None when there is none (yet)."""
+    for kind, suffix in (("missing", MISSING), ("failed", FAILED)):
+        raw = _read_small(dfd, name + suffix, 0)
+        if raw is not None:
+            _unlink(dfd, name + suffix)
+            return kind
+    return None
+
+
+def ready(dfd: int) -> bool:
+    """Has the prefetcher opened its repository (so that it answers requests)?"""
+    return _read_small(dfd, READY, 0) is not None
+
+
+def clear_answer(dfd: int, name: str) -> None:
+    """Remove an earlier answer's markers: only one written after this request counts."""
+    _unlink(dfd, name + MISSING)
+    _unlink(dfd, name + FAILED)
 
 
 def open_spool(path: str, *, make: bool = False) -> int | None:
@@ -178,7 +227,7 @@ def take(dfd: int, name: str, dest: str) -> str:
     """Move segment ``name`` from the spool to ``dest``: ``"spool"`` when done,
     ``"miss"`` when the spool does not hold it (or no live prefetcher wrote it),
     ``"damaged"`` when it was there but not what was written (it is removed)."""
-    if not is_segment(name) or holder(dfd) is None:
+    if not is_spooled(name) or holder(dfd) is None:
         return "miss"
     recorded = _parse_sum(_read_small(dfd, name + SUM))
     if recorded is None:
@@ -260,7 +309,7 @@ def in_flight(dfd: int, name: str) -> bool:
 def entries(dfd: int) -> Iterator[str]:
     """Every name in the spool but the lock and the journal's own files."""
     for n in os.listdir(dfd):
-        if n not in (LOCK, JOURNAL, KEEP):
+        if n not in (LOCK, JOURNAL, KEEP, READY):
             yield n
 
 
@@ -281,8 +330,8 @@ def parse_journal(text: str) -> Stats:
     out = Stats()
     for line in text.splitlines():
         parts = line.split()
-        if len(parts) != 4 or parts[0] != "got":
-            continue
+        if len(parts) != 4 or parts[0] != "got" or not is_segment(parts[1]):
+            continue  # history files are not counted
         try:
             seconds = float(parts[3])
         except ValueError:
