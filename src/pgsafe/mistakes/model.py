@@ -43,6 +43,9 @@ class Mistake:
 
     ``lsn`` is the commit record's LSN (``0/16B3740``), ``timeline`` the timeline it
     was committed on; ``undo`` is the exact command line that undoes it.
+    ``subxacts`` are its committed subtransactions (savepoints, exception blocks: their
+    rows carry these ids), ``multixacts`` the multixacts its updates made (the ``xmax``
+    of a row deleted or updated while another transaction held a lock on it).
     """
 
     xid: int
@@ -53,6 +56,8 @@ class Mistake:
     database_oid: int
     changes: tuple[TableChange, ...]
     undo: str = ""
+    subxacts: tuple[int, ...] = ()
+    multixacts: tuple[int, ...] = ()
 
     @property
     def rows(self) -> int:
