@@ -72,7 +72,10 @@ class MistakeRequest:
     tables that still exist, its ``pg_wal`` adds what is not archived yet): with
     ``live_optional`` an unreachable server is a note, not an error.  ``limit`` keeps
     the newest ones; ``command`` starts each undo command line; ``xid`` keeps only
-    that transaction (what ``undo XID`` checks its xid against)."""
+    that transaction (what ``undo XID`` checks its xid against).  ``name_dropped``:
+    relations no catalog names are named by a throwaway recovery to just before each
+    transaction that touched them (done by :func:`pgsafe.api.mistakes`, through
+    :mod:`pgsafe.undo.catalog`; the scan itself ignores it)."""
 
     since: datetime | None = None
     until: datetime | None = None
@@ -85,6 +88,7 @@ class MistakeRequest:
     limit: int | None = None
     command: str = "pgsafe"
     xid: int | None = None
+    name_dropped: bool = False
 
 
 @dataclass(frozen=True)
