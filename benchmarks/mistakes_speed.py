@@ -59,9 +59,11 @@ def _children_cpu() -> float:
 
 
 def _profile() -> list[str]:
-    from pgsafe.mistakes.collect import Collector
-    from pgsafe.mistakes.part import RMGRS, feed
+    from pgsafe.mistakes.filters import Filter
+    from pgsafe.mistakes.naming import Maps, Namer
+    from pgsafe.mistakes.scan import RMGRS, _feed, _Scan
     from pgsafe.mistakes.segments import Source, archived, fill
+    from pgsafe.mistakes.window import Start
     from pgsafe.pg.waldump import argv
     from pgsafe.repo.repository import Repository
     from pgsafe.wal import names
@@ -84,17 +86,18 @@ def _profile() -> list[str]:
         dump_s = (time.perf_counter() - t0, _children_cpu() - c0)
         with open(out) as f:
             lines = sum(1 for _ in f)
-        c = Collector(deferred=True)
+        scan = _Scan(Start(0, tli, None, None), Filter(min_rows=1000), Namer(None, Maps()),
+                     deque(maxlen=100))  # fmt: skip
         t0, c0 = time.perf_counter(), time.process_time()
         with open(out) as f:
-            feed(f, c, 0, None)
+            _feed(f, scan, batch[0], "pgsafe")
         feed_s = (time.perf_counter() - t0, time.process_time() - c0)
     return [
         "| step (16 segments) | wall | CPU |",
         "|---|---|---|",
         f"| decode from the repository (zstd) | {fill_s[0]:.2f} s | {fill_s[1]:.2f} s |",
         f"| pg_waldump, output to a file ({lines} lines) | {dump_s[0]:.2f} s | {dump_s[1]:.2f} s |",
-        f"| Python reads that output (part.feed) | {feed_s[0]:.2f} s | {feed_s[1]:.2f} s |",
+        f"| Python reads that output (scan._feed) | {feed_s[0]:.2f} s | {feed_s[1]:.2f} s |",
     ]
 
 
@@ -107,7 +110,7 @@ def main() -> None:
     lines = ["## Profile", "", *_profile(), "", "## find_mistakes(min_rows=1000), alternating", ""]
     lines += ["| round | code | wall | CPU (with children) | found | segments |"]
     lines += ["|---|---|---|---|---|---|"]
-    rows: deque[str] = deque()
+    rows: list[str] = []
     for i in range(a.rounds):
         for label, src in (("before", Path(a.before) / "src"), ("after", HERE / "src")):
             wall, cpu, found, segs = _run(src)

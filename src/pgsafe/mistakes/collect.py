@@ -29,7 +29,7 @@ class Counts:
 
 
 @dataclass
-class Pending:
+class _Pending:
     rows: dict[RelKey, Counts] = field(default_factory=dict)
     tablespaces: dict[RelKey, int] = field(default_factory=dict)
     created: set[RelKey] = field(default_factory=set)
@@ -38,7 +38,7 @@ class Pending:
     dropped_databases: list[int] = field(default_factory=list)
     multixacts: list[int] = field(default_factory=list)
 
-    def merge(self, other: Pending) -> None:
+    def merge(self, other: _Pending) -> None:
         for key, c in other.rows.items():
             mine = self.rows.setdefault(key, Counts())
             mine.deletes += c.deletes
@@ -71,45 +71,18 @@ class Committed:
 
 
 class Collector:
-    """Feed it records in WAL order (:meth:`feed`); it yields what committed.
+    """Feed it records in WAL order (:meth:`feed`); it yields what committed."""
 
-    With ``deferred`` (a worker reading one batch of segments), a COMMIT or ABORT is
-    kept in :attr:`ends` instead: the batch's records are a part of each transaction
-    only, and the part of the transactions, with the ends, is put together in WAL order
-    by the reader's collector (:meth:`absorb`)."""
-
-    def __init__(self, timeline: int = 1, *, deferred: bool = False) -> None:
+    def __init__(self, timeline: int = 1) -> None:
         self.timeline = timeline
-        self.deferred = deferred
-        self._pending: dict[int, Pending] = {}
-        self.ends: list[Record] = []  # deferred COMMIT / ABORT records, in WAL order
+        self._pending: dict[int, _Pending] = {}
         self.last_lsn: int | None = None  # of the last record fed
         self.last_time: datetime | None = None  # of the last commit or abort
 
-    @property
-    def pending(self) -> dict[int, Pending]:
-        return self._pending
-
-    def absorb(self, pending: dict[int, Pending], ends: list[Record]) -> Iterator[Committed]:
-        """A later batch's parts of transactions, then its ends: what committed there.
-        (A transaction's records all come before its end, so merging every part first
-        is the same as reading the records in order.)"""
-        for xid, part in pending.items():
-            mine = self._pending.get(xid)
-            if mine is None:
-                self._pending[xid] = part
-            else:
-                mine.merge(part)
-        for r in ends:
-            self.last_lsn = r.lsn
-            done = self._end(r)
-            if done is not None:
-                yield done
-
-    def _get(self, xid: int) -> Pending:
+    def _get(self, xid: int) -> _Pending:
         p = self._pending.get(xid)
         if p is None:
-            p = self._pending[xid] = Pending()
+            p = self._pending[xid] = _Pending()
         return p
 
     def feed(self, records: Iterable[Record]) -> Iterator[Committed]:
@@ -122,10 +95,6 @@ class Collector:
         """Take one record; what committed with it (a COMMIT's transaction), if any."""
         self.last_lsn = r.lsn
         if r.op in (Op.COMMIT, Op.ABORT):
-            if self.deferred:
-                self.ends.append(r)
-                self.last_time = r.time
-                return None
             return self._end(r)
         if r.xid == 0:
             return None
@@ -144,17 +113,18 @@ class Collector:
         return None
 
     def row(self, op: Op, xid: int, lsn: int, tablespace: int, db: int, rfn: int) -> None:
-        """A row deleted or updated (counted), or written (INSERT, a page: noted, and
-        kept at the end only for a relfilenode the transaction made — which may be in
-        an earlier batch).  The fast path of :meth:`add`, without a :class:`Record`: it
-        is called for most lines of a busy server's WAL."""
+        """A row deleted or updated (counted), or written (INSERT, a page: noted only in a
+        relfilenode the transaction made).  The fast path of :meth:`add`, without a
+        :class:`Record`: it is called for most lines of a busy server's WAL."""
         self.last_lsn = lsn
+        if op is Op.INSERT or op is Op.PAGE:
+            got = self._pending.get(xid)
+            if got is not None and got.created and (db, rfn) in got.created:
+                got.written.add((db, rfn))
+            return
         p = self._pending.get(xid)
         if p is None:
-            p = self._pending[xid] = Pending()
-        if op is Op.INSERT or op is Op.PAGE:
-            p.written.add((db, rfn))
-            return
+            p = self._pending[xid] = _Pending()
         key = (db, rfn)
         c = p.rows.get(key)
         if c is None:
@@ -173,18 +143,18 @@ class Collector:
             return None
         for s in subs:
             if s is not None:
-                p = p or Pending()
+                p = p or _Pending()
                 p.merge(s)
         if p is None and not r.dropped:
             return None
-        p = p or Pending()
+        p = p or _Pending()
         if not p.rows and not r.dropped and not p.dropped_databases:
             return None
         return Committed(
             xid=r.xid, lsn=r.lsn, time=r.time, timeline=self.timeline, rows=p.rows,
             tablespaces=p.tablespaces,
             dropped=tuple((d.database, d.relfilenode) for d in r.dropped),
-            created=frozenset(p.created), written=frozenset(p.written & p.created),
+            created=frozenset(p.created), written=frozenset(p.written),
             truncate_record=p.truncate_record, dropped_databases=tuple(p.dropped_databases),
             subxacts=r.subxacts, multixacts=tuple(p.multixacts),
         )  # fmt: skip

@@ -4,22 +4,21 @@ The window starts at the newest base backup (or, with ``since``, the newest one
 started before it; the oldest archived segment when none is) and ends at the end of
 the archived WAL, or of the live server's ``pg_wal`` when it is reachable.  The
 segments are read in batches by one pg_waldump each (:mod:`pgsafe.mistakes.segments`),
-several batches at once in worker processes (:mod:`~pgsafe.mistakes.part`), their
-records grouped per transaction (:mod:`~pgsafe.mistakes.collect`), named
+its records grouped per transaction (:mod:`~pgsafe.mistakes.collect`), named
 (:mod:`~pgsafe.mistakes.naming`) and classified (:mod:`~pgsafe.mistakes.classify`).
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import tempfile
 from collections import deque
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from pgsafe.errors import BadInput, ConnectionFailed, ToolFailed
+from pgsafe.errors import BadInput, ConnectionFailed
 from pgsafe.mistakes import segments
 from pgsafe.mistakes.classify import classify
 from pgsafe.mistakes.collect import Collector, Committed
@@ -27,15 +26,16 @@ from pgsafe.mistakes.filters import Filter
 from pgsafe.mistakes.live import LiveServer
 from pgsafe.mistakes.model import Mistake, MistakeReport, MistakeRequest
 from pgsafe.mistakes.naming import Namer, load_maps, unnamed_notes
-from pgsafe.mistakes.part import Job, Part, read
+from pgsafe.mistakes.records import heap_row, parse_line
 from pgsafe.mistakes.segments import Source, batches, fill, runs
 from pgsafe.mistakes.window import Start, plan_sources, start_of
+from pgsafe.pg.waldump import dump
 from pgsafe.repo.repository import Repository
 from pgsafe.wal import names, server_record
 
 __all__ = ["MistakeReport", "MistakeRequest", "find_mistakes"]
 
-WORKERS = max(1, min(4, (os.cpu_count() or 1)))  # pg_waldump readers, one process each
+RMGRS = ("Heap", "Transaction", "Storage", "Database", "XLOG", "MultiXact")
 UNTIL_SLACK = timedelta(seconds=60)  # commit times in WAL order are nearly sorted
 
 
@@ -82,6 +82,7 @@ class _Scan:
     segments: int = 0
     live_segments: int = 0
     collector: Collector = field(default_factory=Collector)
+    run_last: int | None = None  # LSN of the last record read in the current run
     stop: bool = False
 
     def take(self, c: Committed, command: str) -> None:
@@ -98,6 +99,31 @@ class _Scan:
         self.found.append(m)
 
 
+def _feed(lines: Iterator[str], scan: _Scan, first: Source, command: str) -> None:
+    """The batch's records that are this timeline's and not read before, into the
+    collector; what commits is classified and kept.  Heap row lines (most of them) take
+    the fast path (:func:`heap_row`, :meth:`Collector.row`)."""
+    after = -1 if scan.run_last is None else scan.run_last
+    begin, end = first.begin, first.end
+    collector = scan.collector
+    for line in lines:
+        if line.startswith("rmgr: Heap "):
+            row = heap_row(line)
+            if row is not None:
+                lsn = row[2]
+                if lsn > after and lsn >= begin and (end is None or lsn < end) and row[1]:
+                    collector.row(*row)
+                    scan.run_last = lsn
+                continue
+        r = parse_line(line)
+        if r is None or r.lsn <= after or r.lsn < begin or (end is not None and r.lsn >= end):
+            continue
+        scan.run_last = r.lsn
+        done = collector.add(r)
+        if done is not None:
+            scan.take(done, command)
+
+
 @dataclass(frozen=True)
 class _Reading:
     """How every batch is read: the repository, segment size, pg_waldump's major, the
@@ -110,33 +136,19 @@ class _Reading:
     until: datetime | None
 
 
-def _jobs(sources: list[Source], size: int) -> list[tuple[list[Source], int, int | None]]:
-    """Every batch, with the LSN range of the records that are its own (see
-    :mod:`pgsafe.mistakes.part`)."""
-    out: list[tuple[list[Source], int, int | None]] = []
-    for run in runs(sources):
-        todo = list(batches(run, segments.BATCH))
-        for i, b in enumerate(todo):
-            lo = b[0].begin if i == 0 else max(b[0].begin, names.segment_start(b[0].segno, size))
-            hi = b[0].end
-            if i + 1 < len(todo):
-                own = names.segment_start(b[-1].segno, size)
-                hi = own if hi is None else min(hi, own)
-            out.append((b, lo, hi))
-    return out
-
-
-def _absorb(scan: _Scan, how: _Reading, batch: list[Source], got: list[str], p: Part) -> None:
-    if p.error is not None:
-        raise ToolFailed(p.error)
+def _read_batch(scan: _Scan, how: _Reading, folder: str, batch: list[Source],
+                got: list[str]) -> None:  # fmt: skip
+    """Read one batch whose segments ``got`` are in ``folder``."""
+    if not got:
+        return
     scan.collector.timeline = batch[0].timeline
-    for done in scan.collector.absorb(p.pending, p.ends):
-        scan.take(done, how.command)
-    if p.last_lsn is not None:
-        scan.collector.last_lsn = p.last_lsn
-    t = scan.collector.last_time
-    if how.until is not None and t is not None and t > how.until + UNTIL_SLACK:
-        scan.stop = True
+    with dump(folder, got[0], got[-1], major=how.major, rmgrs=RMGRS) as d:
+        _feed(d.lines, scan, batch[0], how.command)
+        t = scan.collector.last_time
+        if how.until is not None and t is not None and t > how.until + UNTIL_SLACK:
+            d.stop()
+            scan.stop = True
+    d.check()
     for s in batch[: len(got)]:
         if s.live_folder:
             scan.live_segments += 1
@@ -145,43 +157,26 @@ def _absorb(scan: _Scan, how: _Reading, batch: list[Source], got: list[str], p: 
 
 
 def _read_all(scan: _Scan, how: _Reading, sources: list[Source], tmp: str) -> None:
-    """Every batch: fetched (decoded from the repository) in a thread, into one of
-    ``WORKERS + 1`` folders, and read by pg_waldump in ``WORKERS`` processes; the
-    parts are put together in WAL order."""
-    todo = _jobs(sources, how.size)
-    folders = [os.path.join(tmp, str(i)) for i in range(WORKERS + 1)]
+    """Every batch, in order; the next batch's segments are fetched (decoded from the
+    repository) in a thread while pg_waldump reads this one, into the other of two
+    folders."""
+    todo = [
+        (i == 0, b) for run in runs(sources) for i, b in enumerate(batches(run, segments.BATCH))
+    ]
+    folders = [os.path.join(tmp, "a"), os.path.join(tmp, "b")]
     for f in folders:
         os.mkdir(f, 0o700)
-
-    def start(i: int) -> tuple[list[str], Future[Part] | None]:
-        batch, lo, hi = todo[i]
-        folder = folders[i % len(folders)]
-        got = fill(how.repo, batch, folder, how.size)
-        if not got:
-            return got, None
-        return got, pool.submit(read, Job(folder, got[0], got[-1], how.major, lo, hi))
-
-    ctx = multiprocessing.get_context("spawn")
-    with (
-        ProcessPoolExecutor(WORKERS, mp_context=ctx) as pool,
-        ThreadPoolExecutor(1, thread_name_prefix="mistakes-fetch") as fetch,
-    ):
-        queue = deque(fetch.submit(start, i) for i in range(min(len(folders), len(todo))))
-        nxt = len(queue)
-        i = 0
-        try:
-            while queue and not scan.stop:
-                got, part = queue.popleft().result()
-                p = part.result() if part is not None else Part()
-                if nxt < len(todo):  # the folder of batch i is free again
-                    queue.append(fetch.submit(start, nxt))
-                    nxt += 1
-                _absorb(scan, how, todo[i][0], got, p)
-                i += 1
-        finally:
-            for waiting in queue:
-                waiting.cancel()
-            pool.shutdown(cancel_futures=True)
+    with ThreadPoolExecutor(1, thread_name_prefix="mistakes-fetch") as ahead:
+        nxt = ahead.submit(fill, how.repo, todo[0][1], folders[0], how.size)
+        for i, (first_in_run, batch) in enumerate(todo):
+            got = nxt.result()
+            if i + 1 < len(todo):
+                nxt = ahead.submit(fill, how.repo, todo[i + 1][1], folders[(i + 1) % 2], how.size)
+            if first_in_run:
+                scan.run_last = None
+            _read_batch(scan, how, folders[i % 2], batch, got)
+            if scan.stop:
+                return
 
 
 def find_mistakes(repo: Repository, request: MistakeRequest) -> MistakeReport:
