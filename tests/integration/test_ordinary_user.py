@@ -85,6 +85,8 @@ def as_user() -> Iterator[RunAsUser]:
             "HOME": str(home),
             "PGSAFE_HOME": str(home / "state"),
             "LANG": "C.UTF-8",
+            # where the test matrix's PostgreSQL is, as a user would set it in that account
+            **{k: v for k, v in os.environ.items() if k == "PGSAFE_PG_BINDIR"},
         }
         return subprocess.run(
             [python, "-I", "-c", code, *args],

@@ -34,8 +34,10 @@ def test_the_refusal_names_both_majors_and_the_package() -> None:
     path = find_program("pg_restore", major)
     client = program_version(path)
     check_loads("pg_restore", path, client)  # its own major: no refusal
+    if client < 15:
+        pytest.skip(f"no older server is known to reject what pg_restore {client} writes")
     with pytest.raises(BadInput) as exc:
-        check_loads("pg_restore", path, 13 if client >= 15 else 12, creates_database=True)
+        check_loads("pg_restore", path, 13, creates_database=True)
     assert exc.value.exit_code == 2
     assert f"pg_restore {client} would load into a PostgreSQL" in exc.value.message
     assert "postgresql-client-1" in (exc.value.hint or "")

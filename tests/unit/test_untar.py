@@ -314,3 +314,42 @@ def test_a_stream_cut_in_a_header_is_named(tmp_path: Path) -> None:
     u.feed(data[: 1024 + 100])  # in the middle of the header of 'base'
     with pytest.raises(VerificationFailed, match="ends in the middle of 'backup_label'"):
         u.finish()
+
+
+def _pg14_stream(manifest: bytes, trailer: bytes = bytes(2 * BLOCK)) -> bytes:
+    """What pg_basebackup 13 and 14 write with ``-Ft -D -``: the backup_manifest they
+    inject last is not padded to a block, and the two zero blocks follow its last byte."""
+    head = tarfile.TarInfo("backup_manifest")
+    head.size = len(manifest)
+    head.mode = 0o600
+    body = _archive().rstrip(b"\0")
+    body += bytes(-len(body) % BLOCK)
+    return body + head.tobuf(format=tarfile.USTAR_FORMAT) + manifest + trailer
+
+
+@pytest.mark.parametrize("size", [1, 13, 512, 4096])
+def test_the_unpadded_manifest_of_pg_13_and_14_is_read(tmp_path: Path, size: int) -> None:
+    manifest = b'{"PostgreSQL-Backup-Manifest-Version": 1}\n' * 7  # not a multiple of 512
+    assert len(manifest) % BLOCK
+    _feed(tmp_path, _pg14_stream(manifest), size)
+    assert (tmp_path / "backup_manifest").read_bytes() == manifest
+    assert (tmp_path / "global/pg_control").read_bytes() == b"\x01" * 8192
+
+
+def test_only_zero_bytes_may_follow_an_unpadded_manifest(tmp_path: Path) -> None:
+    manifest = b"x" * 700
+    trailer = bytearray(2 * BLOCK)
+    trailer[100] = 1
+    with pytest.raises(VerificationFailed, match="middle of 'backup_manifest'"):
+        _feed(tmp_path, _pg14_stream(manifest, bytes(trailer)), 4096)
+
+
+def test_no_other_member_may_end_unpadded(tmp_path: Path) -> None:
+    data = _pg14_stream(b"x" * 700).replace(b"backup_manifest", b"backup_manifesx")
+    data = bytearray(data)
+    at = data.index(b"backup_manifesx")
+    head = tarfile.TarInfo("backup_manifesx")  # a header with a correct checksum
+    head.size, head.mode = 700, 0o600
+    data[at : at + BLOCK] = head.tobuf(format=tarfile.USTAR_FORMAT)
+    with pytest.raises(VerificationFailed, match="middle of 'backup_manifesx'"):
+        _feed(tmp_path, bytes(data), 4096)

@@ -28,6 +28,12 @@ rules that keep every write inside the directory:
 * Names must be relative, without ``..``, ``.`` or empty components; hard links,
   devices, fifos and pax/GNU extension headers are refused.
 
+One quirk of PostgreSQL's own is accepted: pg_basebackup 13 and 14 (``-Ft -D -``) inject
+the ``backup_manifest`` last without padding it to a block, so its last byte is followed
+at once by the two zero blocks that end the archive (15 rewrote that code and pads it).
+Exactly that -- a top-level ``backup_manifest`` followed by 1,024 zero bytes and the end
+of the stream -- ends the archive too (:meth:`Untar._unpadded_manifest_ends`).
+
 Anything else in the stream (another member type, a header that fails its checksum or
 has a field that is not a number, a name that would land outside the directory, bytes
 after the end, a stream that stops in the middle of a member) is damage: it raises
@@ -110,6 +116,8 @@ class Untar:
         self._pad = 0  # padding bytes after it still to skip
         self._ended = False  # the zero blocks that end the archive were seen
         self._offset = 0  # bytes of the stream consumed
+        self._manifest_end = -1  # where the body of a top-level backup_manifest ended
+        self._tail_dirty = False  # a non-zero byte came in the padding after it
         self._made: set[str] = {""}  # folders written into (fsynced at the end)
         try:
             root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -128,9 +136,13 @@ class Untar:
                 self._left -= take
                 if not self._left:
                     self._close()
+                    if self._name == "backup_manifest":
+                        self._manifest_end = self._offset + pos
                 continue
             if self._pad:
                 take = min(self._pad, n - pos)
+                if self._manifest_end >= 0 and any(view[pos : pos + take]):
+                    self._tail_dirty = True
                 pos += take
                 self._pad -= take
                 continue
@@ -148,7 +160,7 @@ class Untar:
         wait until every file and folder is durable (OperationFailed if one cannot be).
         Everything is closed when it returns or raises."""
         try:
-            if self._left or self._pad or self._header:
+            if (self._left or self._pad or self._header) and not self._unpadded_manifest_ends():
                 raise VerificationFailed(
                     f"the tar stream ends in the middle of {self._name!r} "
                     f"(at offset {self._offset})"
@@ -166,6 +178,18 @@ class Untar:
                     ) from None
         finally:
             self.abort()
+
+    def _unpadded_manifest_ends(self) -> bool:
+        """Whether the stream is pg_basebackup 13/14's: the body of a top-level
+        ``backup_manifest``, then exactly two blocks of zero bytes, then its end."""
+        return (
+            self._manifest_end >= 0
+            and self._offset - self._manifest_end == 2 * BLOCK
+            and self._ended
+            and not self._left
+            and not self._tail_dirty
+            and not any(self._header)
+        )
 
     def abort(self) -> None:
         """Close the file being written and stop the syncer (after an error elsewhere)."""
