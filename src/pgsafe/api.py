@@ -70,6 +70,7 @@ from pgsafe.repo.repository import Repository
 from pgsafe.retention import expire as _expire
 from pgsafe.retention.expire import ExpiryResult
 from pgsafe.retention.policy import from_config
+from pgsafe.undo import catalog as _undo_catalog
 from pgsafe.undo import run as _undo
 from pgsafe.undo.model import OnConflict, RestoreTableRequest, UndoRequest, UndoResult
 from pgsafe.verify.backup import verify_backup as _verify_backup
@@ -307,8 +308,10 @@ def list_backups(repo: Repository) -> list[Backup | DamagedEntry]:
 
 def mistakes(repo: Repository, req: MistakeRequest) -> MistakeReport:
     """The destructive transactions (DELETE, UPDATE, TRUNCATE, DROP) of a window of WAL,
-    oldest commit first, each with the command line that undoes it."""
-    return _mistakes.find_mistakes(repo, req)
+    oldest commit first, each with the command line that undoes it; with
+    ``req.name_dropped``, relations no catalog names are named by throwaway recoveries."""
+    report = _mistakes.find_mistakes(repo, req)
+    return _undo_catalog.name_unnamed(repo, report) if req.name_dropped else report
 
 
 def undo(repo: Repository, req: UndoRequest) -> UndoResult:

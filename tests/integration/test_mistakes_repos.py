@@ -133,6 +133,10 @@ def test_table_made_after_the_backup_then_dropped(enc: Encrypted) -> None:
     plan = json.loads(r.stdout)
     assert [(t["table"], t["kind"]) for t in plan["tables"]] == [("public.late", "drop-table")]
     assert plan["applied"] is False
+    rc, doc, err = enc.run("--kind", "drop-table", "--name-dropped")  # through the codec too
+    assert rc == 0, err
+    [m] = [m for m in doc["mistakes"] if m["xid"] == xid]
+    assert [(c["table"], c["relfilenode"]) for c in m["changes"]] == [("public.late", node)]
     assert query(ci, "SELECT to_regclass('late') IS NULL") == [(True,)]
 
 

@@ -115,6 +115,30 @@ def test_aborted_and_subtransactions() -> None:
     assert got == {11: {(5, 16384): (1, 1)}}
 
 
+MULTI = (
+    "rmgr: MultiXact   len (rec/tot):     54/    54, tx:        728, lsn: 0/015211C0, prev"
+    " 0/01521188, desc: CREATE_ID 2 offset 3 nmembers 2: 727 (sh) 728 (upd) "
+)
+LOCK_MULTI = (
+    "rmgr: MultiXact   len (rec/tot):     54/    54, tx:        731, lsn: 0/015211D0, prev"
+    " 0/01521188, desc: CREATE_ID 3 offset 5 nmembers 2: 727 (keysh) 731 (forupd) "
+)
+
+
+def test_multixacts_and_subtransactions_come_out_with_their_transaction() -> None:
+    m = parse_line(MULTI)
+    assert m is not None and (m.op, m.xid, m.multixact) == (Op.MULTI, 728, 2)
+    assert parse_line(LOCK_MULTI) is None  # only locks: no row deleted or changed under it
+    nokey = parse_line(MULTI.replace("(upd)", "(nokeyupd)").replace("727 (sh)", "727 (keysh)"))
+    assert nokey is not None and nokey.multixact == 2
+    recs = [r for r in (parse_line(x) for x in (
+        MULTI, _line("DELETE", 728, "0/01521200"),
+        _xact("COMMIT", 727, "0/01521230", "; subxacts: 728"),
+    )) if r is not None]  # fmt: skip
+    (c,) = list(Collector().feed(recs))
+    assert (c.xid, c.subxacts, c.multixacts) == (727, (728,), (2,))
+
+
 def test_batches_overlap_by_one_segment() -> None:
     run = [Source(1, n) for n in range(10)]
     got = [[s.segno for s in b] for b in batches(run, 4)]

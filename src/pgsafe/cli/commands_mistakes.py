@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 
-from pgsafe import jsonshape
+from pgsafe import api, jsonshape
 from pgsafe.cli.common import (
     _META,
     conn,
@@ -21,7 +21,7 @@ from pgsafe.cli.common import (
     table,
 )
 from pgsafe.mistakes.model import ChangeKind, Mistake
-from pgsafe.mistakes.scan import MistakeReport, MistakeRequest, find_mistakes
+from pgsafe.mistakes.scan import MistakeReport, MistakeRequest
 from pgsafe.pg.conninfo import ConnOptions, dbname_of, split_password
 from pgsafe.repo.repository import Repository
 
@@ -119,10 +119,13 @@ def _full_commands(r: MistakeReport, full: tuple[Mistake, ...]) -> tuple[str, ..
 )
 @click.option("--limit", type=click.IntRange(1), default=DEFAULT_LIMIT, show_default=True,
               help="show the newest N")  # fmt: skip
+@click.option("--name-dropped", is_flag=True,
+              help="name tables no catalog map knows (one throwaway recovery each)")  # fmt: skip
 @conn_options
 @global_options
 def mistakes_cmd(since: str | None, until: str | None, table_name: str | None,
-                 kinds: tuple[str, ...], min_rows: int, limit: int, dbname: str | None,
+                 kinds: tuple[str, ...], min_rows: int, limit: int, name_dropped: bool,
+                 dbname: str | None,
                  host: str | None, port: int | None, username: str | None) -> None:  # fmt: skip
     """Destructive transactions in the WAL (DELETE, UPDATE, TRUNCATE, DROP), each with the
     command that undoes it.  -d names the database (and the live server to ask)."""
@@ -134,9 +137,9 @@ def mistakes_cmd(since: str | None, until: str | None, table_name: str | None,
         since=_time(since, zone), until=_time(until, zone),
         database=dbname_of(conninfo) if opts.dbname else None, table=table_name,
         kinds=frozenset(ChangeKind(k) for k in kinds), min_rows=min_rows,
-        conninfo=conninfo, live_optional=True, limit=limit,
+        conninfo=conninfo, live_optional=True, limit=limit, name_dropped=name_dropped,
     )  # fmt: skip
-    report = find_mistakes(repo, request)
+    report = api.mistakes(repo, request)
     front, back = _undo_prefix(opts)
     full = tuple(replace(m, undo=_undo(m, front, back, opts)) for m in report.mistakes)
     report = replace(report, mistakes=full, notes=_full_commands(report, full))

@@ -121,4 +121,5 @@ def classify(t: Committed, namer: Namer, command: str = "pgsafe") -> Mistake | N
         timeline=t.timeline,
         database=namer.database(db) if db else None, database_oid=db,
         changes=tuple(changes), undo=f"{command} undo {t.xid}",
+        subxacts=t.subxacts, multixacts=t.multixacts,
     )  # fmt: skip

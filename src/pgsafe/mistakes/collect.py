@@ -3,6 +3,9 @@
 Records of a transaction are kept until its COMMIT or ABORT; a subtransaction's
 records join its top transaction when the commit lists it (``subxacts: ...``), and are
 forgotten when it aborts on its own (``ROLLBACK TO SAVEPOINT``, an exception block).
+A transaction's subtransaction ids (from its commit) and the multixacts its updates
+made (a row another transaction had locked gets one as its ``xmax``) come out with it:
+the undo finds the rows it deleted or changed by those ``xmax`` too.
 Only transactions that deleted or changed rows, dropped relfilenodes or dropped a
 database come out (:class:`Committed`); the rest is forgotten at once, so memory
 holds the transactions in flight, not the window.
@@ -33,6 +36,7 @@ class _Pending:
     written: set[RelKey] = field(default_factory=set)  # created ones that got data
     truncate_record: bool = False
     dropped_databases: list[int] = field(default_factory=list)
+    multixacts: list[int] = field(default_factory=list)
 
     def merge(self, other: _Pending) -> None:
         for key, c in other.rows.items():
@@ -44,6 +48,7 @@ class _Pending:
         self.written |= other.written
         self.truncate_record |= other.truncate_record
         self.dropped_databases += other.dropped_databases
+        self.multixacts += other.multixacts
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,8 @@ class Committed:
     written: frozenset[RelKey]
     truncate_record: bool
     dropped_databases: tuple[int, ...]
+    subxacts: tuple[int, ...] = ()  # its committed subtransactions
+    multixacts: tuple[int, ...] = ()  # made by its (sub)transactions' updates
 
 
 class Collector:
@@ -101,6 +108,8 @@ class Collector:
             self._get(r.xid).truncate_record = True
         elif r.op is Op.DROP_DATABASE:
             self._get(r.xid).dropped_databases.append(r.database)
+        elif r.op is Op.MULTI:
+            self._get(r.xid).multixacts.append(r.multixact)
         return None
 
     def row(self, op: Op, xid: int, lsn: int, tablespace: int, db: int, rfn: int) -> None:
@@ -147,4 +156,5 @@ class Collector:
             dropped=tuple((d.database, d.relfilenode) for d in r.dropped),
             created=frozenset(p.created), written=frozenset(p.written),
             truncate_record=p.truncate_record, dropped_databases=tuple(p.dropped_databases),
+            subxacts=r.subxacts, multixacts=tuple(p.multixacts),
         )  # fmt: skip

@@ -43,6 +43,9 @@ class Mistake:
 
     ``lsn`` is the commit record's LSN (``0/16B3740``), ``timeline`` the timeline it
     was committed on; ``undo`` is the exact command line that undoes it.
+    ``subxacts`` are its committed subtransactions (savepoints, exception blocks: their
+    rows carry these ids), ``multixacts`` the multixacts its updates made (the ``xmax``
+    of a row deleted or updated while another transaction held a lock on it).
     """
 
     xid: int
@@ -53,6 +56,8 @@ class Mistake:
     database_oid: int
     changes: tuple[TableChange, ...]
     undo: str = ""
+    subxacts: tuple[int, ...] = ()
+    multixacts: tuple[int, ...] = ()
 
     @property
     def rows(self) -> int:
@@ -67,7 +72,10 @@ class MistakeRequest:
     tables that still exist, its ``pg_wal`` adds what is not archived yet): with
     ``live_optional`` an unreachable server is a note, not an error.  ``limit`` keeps
     the newest ones; ``command`` starts each undo command line; ``xid`` keeps only
-    that transaction (what ``undo XID`` checks its xid against)."""
+    that transaction (what ``undo XID`` checks its xid against).  ``name_dropped``:
+    relations no catalog names are named by a throwaway recovery to just before each
+    transaction that touched them (done by :func:`pgsafe.api.mistakes`, through
+    :mod:`pgsafe.undo.catalog`; the scan itself ignores it)."""
 
     since: datetime | None = None
     until: datetime | None = None
@@ -80,6 +88,7 @@ class MistakeRequest:
     limit: int | None = None
     command: str = "pgsafe"
     xid: int | None = None
+    name_dropped: bool = False
 
 
 @dataclass(frozen=True)

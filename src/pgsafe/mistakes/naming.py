@@ -5,9 +5,10 @@ knows (dropped, truncated, rewritten) is looked up in the catalog maps recorded 
 the base backups, the newest backup taken before the transaction first.  Backups
 older than the catalog map (or whose map is damaged) name nothing, and neither does any
 map a table created after the newest base backup and dropped (or truncated) before the
-next: the relfilenode is shown, and a note says how to get the name (``undo XID
---dry-run`` recovers a throwaway copy to just before the transaction, whose catalogs
-name it).  Damaged maps are skipped and reported in ``notes``.
+next: the relfilenode is shown, and a note says how to get the name (``mistakes
+--name-dropped``, :mod:`pgsafe.undo.catalog`, or ``undo XID --dry-run``: a throwaway
+copy recovered to just before the transaction, whose catalogs name it).  Damaged maps
+are skipped and reported in ``notes``.
 """
 
 from __future__ import annotations
@@ -176,7 +177,8 @@ def unnamed_notes(mistakes: Sequence[Mistake]) -> list[str]:
             f"transaction {m.xid} touched relfilenode(s) {nodes}, which neither the live server"
             " nor a catalog map names (a table created after the newest base backup, or a"
             f" backup older than catalog maps): `{m.undo} --dry-run` recovers a throwaway"
-            " copy to just before it and names the tables there, changing nothing"
+            " copy to just before it and names the tables there, changing nothing (as"
+            " `mistakes --name-dropped` does for each such transaction listed)"
         )
     if len(unnamed) > UNNAMED_NOTES:
         out.append(f"{len(unnamed) - UNNAMED_NOTES} older transaction(s) also touched"

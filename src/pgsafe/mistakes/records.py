@@ -8,6 +8,9 @@ Only what ``pgsafe mistakes`` needs is recognised; every other line gives None:
 * ``Storage`` CREATE (a new relfilenode: TRUNCATE and table rewrites make one);
 * ``XLOG`` FPI inside a transaction (a rewrite writes the new relfilenode's pages so);
 * ``Database`` DROP (``DROP DATABASE``);
+* ``MultiXact`` CREATE_ID whose members include an updater (``upd``, ``nokeyupd``): a
+  row deleted or updated while another transaction (or a savepoint's parent) held a
+  lock on it gets that multixact as its ``xmax``, not the updater's xid;
 * ``Transaction`` COMMIT / ABORT (also of prepared transactions), with the commit
   time, the relfilenodes it drops (``rels: base/5/16385``) and its subtransactions.
 
@@ -35,13 +38,18 @@ _SUBXACTS = re.compile(r"; subxacts:([\d ]+)")
 _RELIDS = re.compile(r"relids:?((?: \d+)+)")
 _DB_DIR = re.compile(r"dir \d+/(\d+)")
 _CREATE = re.compile(r"^CREATE (?:base|pg_tblspc/\d+/[^/ ]+)/(\d+)/(\d+)$")
+_MULTI = re.compile(r"^CREATE_ID (\d+) offset \d+ nmembers \d+:(.*)$")
+_UPDATER = re.compile(r"(\d+) \((?:upd|nokeyupd)\)")
 
 # the lines that are most of a busy server's WAL, read without making a Record
 _HEAP_ROW = re.compile(
     r"rmgr: Heap +len \(rec/tot\):[^,]*, tx: +(\d+), lsn: ([0-9A-F]+)/([0-9A-F]+),"
     r" prev [^,]*, desc: (DELETE|UPDATE|HOT_UPDATE|INSERT)[ +].*?rel (\d+)/(\d+)/(\d+)"
 )
-_WANTED = ("rmgr: Heap ", "rmgr: Transaction", "rmgr: Storage ", "rmgr: Database ", "rmgr: XLOG ")
+_WANTED = (
+    "rmgr: Heap ", "rmgr: Transaction", "rmgr: Storage ", "rmgr: Database ", "rmgr: XLOG ",
+    "rmgr: MultiXact ",
+)  # fmt: skip
 _HEAP_OPS = ("DELETE", "UPDATE", "HOT_UPDATE", "INSERT", "TRUNCATE")
 
 
@@ -53,6 +61,7 @@ class Op(StrEnum):
     CREATE = "create"  # Storage CREATE of a relfilenode
     PAGE = "page"  # an XLOG FPI written by a transaction
     DROP_DATABASE = "drop-database"
+    MULTI = "multixact"  # a multixact whose updater is the record's xid
     COMMIT = "commit"
     ABORT = "abort"
 
@@ -80,6 +89,7 @@ class Record:
     subxacts: tuple[int, ...] = ()  # COMMIT, ABORT
     relids: tuple[int, ...] = ()  # TRUNCATE: table OIDs
     database: int = 0  # DROP_DATABASE
+    multixact: int = 0  # MULTI
 
 
 HeapRow = tuple[Op, int, int, int, int, int]  # op, xid, lsn, tablespace, database, relfilenode
@@ -120,6 +130,8 @@ def parse_line(line: str) -> Record | None:
         if xid == 0 or not desc.startswith("FPI ") or r is None:
             return None
         return Record(Op.PAGE, xid, lsn, rel=_rel(r))
+    if rmgr == "MultiXact":
+        return _multi(lsn, desc)
     if rmgr == "Database" and desc.startswith("DROP"):
         d = _DB_DIR.search(desc)
         return Record(Op.DROP_DATABASE, xid, lsn, database=int(d.group(1))) if d else None
@@ -128,6 +140,15 @@ def parse_line(line: str) -> Record | None:
 
 def _rel(m: re.Match[str]) -> Rel:
     return Rel(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+
+
+def _multi(lsn: int, desc: str) -> Record | None:
+    """A multixact with an updater: the updater's (sub)transaction id and the multixact."""
+    m = _MULTI.match(desc.strip())
+    u = _UPDATER.search(m.group(2)) if m else None
+    if m is None or u is None:
+        return None
+    return Record(Op.MULTI, int(u.group(1)), lsn, multixact=int(m.group(1)))
 
 
 def _heap(xid: int, lsn: int, desc: str) -> Record | None:

@@ -35,7 +35,7 @@ from pgsafe.wal import names, server_record
 
 __all__ = ["MistakeReport", "MistakeRequest", "find_mistakes"]
 
-RMGRS = ("Heap", "Transaction", "Storage", "Database", "XLOG")
+RMGRS = ("Heap", "Transaction", "Storage", "Database", "XLOG", "MultiXact")
 UNTIL_SLACK = timedelta(seconds=60)  # commit times in WAL order are nearly sorted
 
 

@@ -2,7 +2,8 @@
 
 The rows to bring back are copied from the throwaway cluster into a temporary table of
 the live transaction (``ON COMMIT DROP``): for a transaction, the rows whose ``xmax``
-names it (what it deleted, and the old versions of what it updated); for a TRUNCATE or
+names it (what it deleted, and the old versions of what it updated: its xid, a
+subtransaction's or a multixact's, :mod:`pgsafe.undo.txids`); for a TRUNCATE or
 a time target, every row.  Each row is then classified against the live table:
 
 with a primary key, by the key —
@@ -28,6 +29,7 @@ from psycopg import sql
 from pgsafe.pg.connect import Connection
 from pgsafe.undo.model import Conflict, OnConflict, RowAction, TablePlan
 from pgsafe.undo.shape import Shape
+from pgsafe.undo.txids import TxIds, removed_by, written_by
 
 ACT, NOW, MINE, H, NEED, RN = (
     sql.Identifier(f"pgsafe${n}") for n in ("act", "now", "mine", "h", "need", "rn")
@@ -35,16 +37,12 @@ ACT, NOW, MINE, H, NEED, RN = (
 MAX_LISTED = 100
 
 
-def _xid_is(alias: str, column: str, xid: int) -> sql.Composed:
-    return sql.SQL("{} = {}::xid").format(sql.Identifier(alias, column), sql.Literal(str(xid)))
-
-
 def copy_rows(
     before: Connection,
     live: Connection,
     s: Shape,
     temp: str,
-    xid: int | None,
+    ids: TxIds | None,
 ) -> int:
     """The rows to bring back, into temporary table ``temp``; how many."""
     tmp = sql.Identifier(temp)
@@ -60,7 +58,7 @@ def copy_rows(
             "ADD COLUMN {} bigint"
         ).format(tmp, ACT, NOW, MINE, H, NEED, RN)
     )
-    where = sql.SQL("WHERE {}").format(_xid_is("t", "xmax", xid)) if xid else sql.SQL("")
+    where = sql.SQL("WHERE {}").format(removed_by("t", ids)) if ids else sql.SQL("")
     out = sql.SQL("COPY (SELECT {} FROM ONLY {} t {}) TO STDOUT").format(
         s.cols("t"), s.ident, where
     )
@@ -72,10 +70,10 @@ def copy_rows(
     return int(row[0]) if row else 0
 
 
-def classify_keyed(live: Connection, s: Shape, temp: str, xid: int | None, deleted: bool) -> None:
+def classify_keyed(live: Connection, s: Shape, temp: str, ids: TxIds | None, deleted: bool) -> None:
     """Key-matched classification (see the module doc)."""
     tmp = sql.Identifier(temp)
-    mine = _xid_is("l", "xmin", xid) if xid else sql.SQL("true")
+    mine = written_by("l", ids) if ids else sql.SQL("true")
     live.execute(
         sql.SQL(
             "UPDATE {tmp} b SET {now} = (SELECT {lrow} FROM ONLY {t} l WHERE {match}),"
@@ -90,7 +88,7 @@ def classify_keyed(live: Connection, s: Shape, temp: str, xid: int | None, delet
             is_mine=mine,
         )
     )
-    gone = RowAction.INSERT if deleted or not xid else RowAction.CONFLICT
+    gone = RowAction.INSERT if deleted or not ids else RowAction.CONFLICT
     live.execute(
         sql.SQL(
             "UPDATE {tmp} b SET {act} = CASE WHEN {now} IS NULL THEN {gone}"
@@ -106,7 +104,7 @@ def classify_whole_rows(
     live: Connection,
     s: Shape,
     temp: str,
-    xid: int | None,
+    ids: TxIds | None,
 ) -> None:
     """Content-matched classification, for a table without a primary key."""
     tmp = sql.Identifier(temp)
@@ -123,7 +121,7 @@ def classify_whole_rows(
             sql.Identifier(kept)
         )
     )
-    if xid:
+    if ids:
         h = sql.SQL("md5({})").format(s.row_text("t"))
         out = sql.SQL(
             "COPY (SELECT {h}, count(*) FROM ONLY {t} t WHERE NOT ({gone}) AND {h} IN"
@@ -131,9 +129,9 @@ def classify_whole_rows(
         ).format(
             h=h,
             t=s.ident,
-            gone=_xid_is("t", "xmax", xid),
+            gone=removed_by("t", ids),
             row2=s.row_text("t2"),
-            gone2=_xid_is("t2", "xmax", xid),
+            gone2=removed_by("t2", ids),
         )
         with (
             before.cursor().copy(out) as src,
@@ -141,7 +139,7 @@ def classify_whole_rows(
         ):
             for block in src:
                 dst.write(block)
-    other = sql.SQL("NOT ({})").format(_xid_is("l", "xmin", xid)) if xid else sql.SQL("true")
+    other = sql.SQL("NOT ({})").format(written_by("l", ids)) if ids else sql.SQL("true")
     live.execute(
         sql.SQL(
             "WITH lc AS (SELECT md5({lrow}) h, count(*) n FROM ONLY {t} l WHERE {other}"
@@ -167,20 +165,20 @@ def classify_whole_rows(
             rn=RN,
             now=NOW,
             kept=sql.Identifier(kept),
-            xid_mode=sql.Literal(bool(xid)),
+            xid_mode=sql.Literal(bool(ids)),
         )
     )
 
 
-def count_removed(live: Connection, s: Shape, temp: str, xid: int | None) -> int:
-    if not xid:
+def count_removed(live: Connection, s: Shape, temp: str, ids: TxIds | None) -> int:
+    if not ids:
         return 0
-    row = live.execute(_remove(s, temp, xid, sql.SQL("SELECT count(*)"))).fetchone()
+    row = live.execute(_remove(s, temp, ids, sql.SQL("SELECT count(*)"))).fetchone()
     return int(row[0]) if row else 0
 
 
-def _remove(s: Shape, temp: str, xid: int, verb: sql.Composable) -> sql.Composed:
-    q = sql.SQL("{} FROM ONLY {} l WHERE {}").format(verb, s.ident, _xid_is("l", "xmin", xid))
+def _remove(s: Shape, temp: str, ids: TxIds, verb: sql.Composable) -> sql.Composed:
+    q = sql.SQL("{} FROM ONLY {} l WHERE {}").format(verb, s.ident, written_by("l", ids))
     if s.key:
         q = sql.SQL("{} AND NOT EXISTS (SELECT 1 FROM {} b WHERE {})").format(
             q, sql.Identifier(temp), s.key_match("l", "b")
@@ -206,12 +204,12 @@ def summarise(live: Connection, s: Shape, temp: str, plan: TablePlan) -> None:
         plan.counts[RowAction.CONFLICT] = len(plan.conflicts)
 
 
-def apply(live: Connection, s: Shape, temp: str, xid: int | None, policy: OnConflict) -> None:
+def apply(live: Connection, s: Shape, temp: str, ids: TxIds | None, policy: OnConflict) -> None:
     """Remove, update, insert — in the caller's transaction."""
     tmp = sql.Identifier(temp)
     over = sql.Literal(policy is OnConflict.OVERWRITE)
-    if xid:
-        live.execute(_remove(s, temp, xid, sql.SQL("DELETE")))
+    if ids:
+        live.execute(_remove(s, temp, ids, sql.SQL("DELETE")))
     if s.key:
         live.execute(
             sql.SQL(

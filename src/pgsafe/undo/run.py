@@ -31,6 +31,7 @@ from pgsafe.undo.model import (
     UndoResult,
 )
 from pgsafe.undo.throwaway import recovered
+from pgsafe.undo.txids import TxIds
 from pgsafe.undo.validate import check_server, check_tables, known_mistake
 from pgsafe.wal import server_record
 
@@ -75,19 +76,19 @@ def _plan_rows(
     before: Connection,
     live: Connection,
     t: touched.Touched,
-    xid: int | None,
+    ids: TxIds | None,
     temp: str,
 ) -> tuple[TablePlan, shape.Shape]:
     s = shape.shape(before, live, t.table)
-    source = xid if t.kind in (ChangeKind.DELETE, ChangeKind.UPDATE) else None
+    source = ids if t.kind in (ChangeKind.DELETE, ChangeKind.UPDATE) else None
     rows.copy_rows(before, live, s, temp, source)
     if s.key:
-        rows.classify_keyed(live, s, temp, xid, deleted=t.kind != ChangeKind.UPDATE)
+        rows.classify_keyed(live, s, temp, ids, deleted=t.kind != ChangeKind.UPDATE)
     else:
-        rows.classify_whole_rows(before, live, s, temp, xid)
+        rows.classify_whole_rows(before, live, s, temp, ids)
     plan = TablePlan(t.table.qualified, TableAction.ROWS, "", list(s.key))
     rows.summarise(live, s, temp, plan)
-    removed = rows.count_removed(live, s, temp, xid)
+    removed = rows.count_removed(live, s, temp, ids)
     if removed:
         plan.counts[RowAction.REMOVE] = removed
     plan.kind = _kind_text(t, plan)
@@ -105,12 +106,16 @@ def undo(repo: Repository, req: UndoRequest) -> UndoResult:
     with connect(conninfo) as live:
         check_server(repo, live)
         db = _database(live)
-    what = f"transaction {xid}" if xid is not None else _describe(req.target)
     mistake = known_mistake(repo, xid, db, conninfo)
+    target = req.target
+    if mistake is not None and mistake.xid != xid:  # a subtransaction's id was given
+        xid, target = mistake.xid, TargetRequest("xid", str(mistake.xid))
+    ids = TxIds.of(xid, mistake) if xid is not None else None
+    what = f"transaction {xid}" if xid is not None else _describe(target)
     check_tables(mistake, req.tables, what)
-    result = UndoResult(_describe(req.target), db, xid, dry_run=req.dry_run)
+    result = UndoResult(_describe(target), db, xid, dry_run=req.dry_run)
     with (
-        recovered(repo, req.target, db, exclusive=True, major=major, timeout=req.timeout) as (
+        recovered(repo, target, db, exclusive=True, major=major, timeout=req.timeout) as (
             cluster,
             stop,
         ),
@@ -119,8 +124,8 @@ def undo(repo: Repository, req: UndoRequest) -> UndoResult:
     ):
         before.execute(shape.SESSION)
         live.execute(shape.SESSION)
-        if xid is not None:
-            found = touched.by_transaction(before, live, xid, stop.locked, mistake)
+        if ids is not None:
+            found = touched.by_transaction(before, live, ids, stop.locked, mistake)
         else:
             found = touched.since_target(before, live, req.tables)
         if not found:
@@ -132,7 +137,7 @@ def undo(repo: Repository, req: UndoRequest) -> UndoResult:
         if req.as_name:
             _as_new(cluster, db, before, live, chosen, req.as_name, result)
         else:
-            _rows_back(cluster, db, before, live, chosen, xid, req, result)
+            _rows_back(cluster, db, before, live, chosen, ids, req, result)
         if result.refused or req.dry_run:
             live.rollback()
         else:
@@ -148,7 +153,7 @@ def _rows_back(
     before: Connection,
     live: Connection,
     chosen: list[touched.Touched],
-    xid: int | None,
+    ids: TxIds | None,
     req: UndoRequest,
     result: UndoResult,
 ) -> None:
@@ -162,7 +167,7 @@ def _rows_back(
             )
             continue
         temp = f"pgsafe_undo_{i}"
-        plan, s = _plan_rows(before, live, t, xid, temp)
+        plan, s = _plan_rows(before, live, t, ids, temp)
         result.tables.append(plan)
         planned.append((plan, s, temp))
     if result.conflicts and req.on_conflict is OnConflict.REFUSE:
@@ -171,7 +176,7 @@ def _rows_back(
     if req.dry_run:
         return
     for _, s, temp in planned:
-        rows.apply(live, s, temp, xid, req.on_conflict)
+        rows.apply(live, s, temp, ids, req.on_conflict)
 
 
 def _as_new(

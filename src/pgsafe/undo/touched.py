@@ -3,7 +3,8 @@ throwaway cluster and the live database.
 
 For a transaction (the throwaway stopped just before its commit, then promoted):
 
-* rows it deleted or updated are the rows whose ``xmax`` names it;
+* rows it deleted or updated are the rows whose ``xmax`` names it, one of its
+  subtransactions or a multixact its update made (:mod:`pgsafe.undo.txids`);
 * a table it truncated or dropped was held in ACCESS EXCLUSIVE mode at the stop point
   (:class:`pgsafe.undo.throwaway.StopPoint`): gone from the live database, it was
   dropped; there with another relfilenode, it was truncated (or rewritten).
@@ -23,6 +24,7 @@ from pgsafe.errors import BadInput
 from pgsafe.logical.tables import Table, match
 from pgsafe.mistakes.model import ChangeKind, Mistake
 from pgsafe.pg.connect import Connection
+from pgsafe.undo.txids import TxIds, removed_by
 
 _RELATIONS_SQL = """
 SELECT c.oid::bigint, n.nspname, c.relname, c.relkind::text, c.relfilenode::bigint,
@@ -90,11 +92,11 @@ def _kinds(mistake: Mistake | None) -> dict[str, set[ChangeKind]] | None:
 def by_transaction(
     before: Connection,
     live: Connection,
-    xid: int,
+    ids: TxIds,
     locked: list[int],
     mistake: Mistake | None = None,
 ) -> list[Touched]:
-    """Tables transaction ``xid`` deleted or changed rows in, truncated or dropped;
+    """Tables transaction ``ids`` deleted or changed rows in, truncated or dropped;
     only those the WAL scan names, when it names every one."""
     scanned = _kinds(mistake)
     rels = relations(before)
@@ -122,8 +124,8 @@ def by_transaction(
             continue
         n = _count(
             before,
-            sql.SQL("SELECT count(*) FROM ONLY {} WHERE xmax = {}::xid").format(
-                _ident(r.table), sql.Literal(str(xid))
+            sql.SQL("SELECT count(*) FROM ONLY {} t WHERE {}").format(
+                _ident(r.table), removed_by("t", ids)
             ),
         )
         if n:

@@ -49,14 +49,15 @@ def known_mistake(
     repo: Repository, xid: int | None, database: str, conninfo: str
 ) -> Mistake | None:
     """Transaction ``xid`` as the WAL scan (``pgsafe mistakes``) lists it, before any
-    throwaway cluster is recovered; BadInput (exit 2) listing the destructive
+    throwaway cluster is recovered (also when ``xid`` is one of its subtransactions,
+    as pg_waldump shows a DELETE in a savepoint); BadInput (exit 2) listing the destructive
     transactions of the window when it is not one of them.  None for a time or
     restore-point target."""
     if xid is None:
         return None
     report = find_mistakes(repo, MistakeRequest(database=database, conninfo=conninfo))
     for m in report.mistakes:
-        if m.xid == xid:
+        if xid in (m.xid, *m.subxacts):
             return m
     start = report.start_time.isoformat(sep=" ") if report.start_time else report.start_lsn
     end = report.end_time.isoformat(sep=" ") if report.end_time else report.end_lsn

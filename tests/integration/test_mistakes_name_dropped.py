@@ -1,0 +1,63 @@
+"""``pgsafe mistakes --name-dropped``: a table created after the newest base backup and
+dropped before the next is in no catalog map; a throwaway recovery to just before the
+DROP names it (its index and TOAST table are not listed), and the note that said how
+to name it is gone.  Without the flag it is listed by relfilenode."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pgsafe.cluster.runas import repository_owner
+from pgsafe.physical.archiving import archive_settings
+from pgsafe.repo.repository import Repository
+from tests.conftest import make_cluster, psql_exec, reachable_tmpdir, run_pgsafe
+from tests.integration.test_undo import Live
+
+
+@pytest.fixture(scope="module")
+def live(state_home: Path) -> Iterator[Live]:
+    base = reachable_tmpdir("pgsafe-mistakes-named-")
+    repo_path = base / "repo"
+    repo = Repository.open(str(repo_path), "main", create=True, owner=repository_owner())
+    c = make_cluster(base, "live", archive_settings(repo, state_home))
+    psql_exec(c.conninfo(), "CREATE DATABASE shop")
+    psql_exec(c.conninfo("shop"), "CREATE TABLE kept (id int PRIMARY KEY)")
+    r = run_pgsafe("--repo", str(repo_path), "backup", "-d", c.conninfo(), "--json")
+    assert r.returncode == 0, r.stderr
+    yield Live(c, repo_path, base, state_home)
+    c.destroy()
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def _drop(live: Live) -> tuple[int, dict[str, Any], dict[str, Any]]:
+    r = live.pgsafe("mistakes", "--kind", "drop-table", "--json")
+    assert r.returncode == 0, r.stderr
+    named = live.pgsafe("mistakes", "--kind", "drop-table", "--name-dropped", "--json")
+    assert named.returncode == 0, named.stderr
+    (plain,) = json.loads(r.stdout)["mistakes"]
+    return plain["xid"], json.loads(r.stdout), json.loads(named.stdout)
+
+
+def test_a_table_no_map_knows_is_named_by_a_throwaway_recovery(live: Live) -> None:
+    psql_exec(
+        live.db,
+        "CREATE TABLE later (id int PRIMARY KEY, note text);"
+        "INSERT INTO later SELECT g, repeat('x', 10) FROM generate_series(1, 50) g",
+    )
+    xid = live.mistake("DROP TABLE later")
+    live.archive()
+    got, plain, named = _drop(live)
+    assert got == xid
+    (m,) = plain["mistakes"]
+    assert {c["table"] for c in m["changes"]} == {None}  # heap, index, TOAST, its index
+    assert any(f"transaction {xid} touched relfilenode" in n for n in plain["notes"])
+    (n,) = named["mistakes"]
+    assert [(c["kind"], c["table"]) for c in n["changes"]] == [("drop-table", "public.later")]
+    assert not any(f"transaction {xid} touched" in note for note in named["notes"])
+    assert live.leftovers() == []
