@@ -96,9 +96,10 @@ def run(bench: Bench, c: LocalCluster, runs: int) -> dict[str, Any]:
         conf = " ".join(f"-c {k}={v.strip(chr(39))}" for k, v in FAST_SETTINGS.items())
         port = free_port()
         prog = c.program
+        quiet = " --no-instructions" if c.major >= 14 else ""  # 13's initdb has none
         script = (
             f"{prog('initdb')} -D {d} -U postgres --auth-local=trust -E UTF8 "
-            f"--locale=C.UTF-8 --data-checksums --no-instructions >/dev/null && "
+            f"--locale=C.UTF-8 --data-checksums{quiet} >/dev/null && "
             f'{prog("pg_ctl")} -D {d} -l {d}.log -w -o "-p {port} -k {work} '
             f"-c listen_addresses='' {conf}\" start >/dev/null && "
             f"{prog('pg_restore')} -h {work} -p {port} -U postgres -d postgres "
