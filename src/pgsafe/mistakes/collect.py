@@ -13,7 +13,7 @@ holds the transactions in flight, not the window.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -24,6 +24,9 @@ RelKey = tuple[int, int]  # (database oid, relfilenode)
 # TABLESPACE/DATABASE/RELFILENODE (mistakes.blocks matches them so, in C)
 RowText = tuple[str, str, str]
 InsertText = tuple[str, str, str]  # xid, database, relfilenode of an INSERT
+# whether a plain commit (xid, lsn, rows deleted or updated) may be of use: when not, no
+# Committed is made of it (the caller's cheap test, made for each of a busy WAL's commits)
+Wanted = Callable[[int, int, int], bool]
 
 
 @dataclass
@@ -77,8 +80,9 @@ class Committed:
 class Collector:
     """Feed it records in WAL order (:meth:`feed`); it yields what committed."""
 
-    def __init__(self, timeline: int = 1) -> None:
+    def __init__(self, timeline: int = 1, wanted: Wanted | None = None) -> None:
         self.timeline = timeline
+        self.wanted = wanted
         self._pending: dict[int, _Pending] = {}
         self._creators: set[int] = set()  # the xids in flight that made a relfilenode
         self._rels: dict[str, tuple[int, RelKey]] = {}  # TS/DB/RFN: (tablespace, key)
@@ -196,6 +200,10 @@ class Collector:
             self._creators.discard(xid)
         if not p.rows and not p.dropped_databases:
             return None
+        if self.wanted is not None and not p.dropped_databases:
+            rows = sum([c.deletes + c.updates for c in p.rows.values()])
+            if not self.wanted(xid, lsn, rows):
+                return None
         return Committed(
             xid=xid, lsn=lsn, time=time, timeline=self.timeline, rows=p.rows,
             tablespaces=p.tablespaces, dropped=(), created=frozenset(p.created),

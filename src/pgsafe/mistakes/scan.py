@@ -85,6 +85,13 @@ class _Scan:
     run_last: int | None = None  # LSN of the last record read in the current run
     stop: bool = False
 
+    def __post_init__(self) -> None:
+        self.collector.wanted = self.wanted
+
+    def wanted(self, xid: int, lsn: int, rows: int) -> bool:
+        """What :meth:`take` tests first, for a commit that drops nothing."""
+        return lsn >= self.start.lsn and self.keep.may_keep(rows, False, xid)
+
     def take(self, c: Committed, command: str) -> None:
         if c.lsn < self.start.lsn:
             return  # committed before the window (read with the segment it starts in)
