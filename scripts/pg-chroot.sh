@@ -179,6 +179,10 @@ bind() { # bind FROM at the same path inside the chroot; extra args: mount optio
   MOUNTS+=("$to")
   (($# == 0)) || mount -o "remount,bind,$1" "$to"
 }
+# a run killed before its cleanup (a cut-off session, a SIGKILL) leaves its mounts; runs of
+# one chroot never overlap (the lock above), so whatever is mounted under it now is stale
+awk -v root="$ROOT/" 'index($2, root) == 1 { print $2 }' /proc/self/mounts | sort -r -u |
+  while read -r m; do umount -l "$m" 2>/dev/null || true; done
 mount -t proc proc "$ROOT/proc"
 MOUNTS+=("$ROOT/proc")
 mount --rbind /dev "$ROOT/dev"
