@@ -126,7 +126,7 @@ class Collector:
     def row(self, op: Op, xid: int, lsn: int, tablespace: int, db: int, rfn: int) -> None:
         """A row deleted or updated (counted), or written (INSERT, a page: noted only in a
         relfilenode the transaction made).  The fast path of :meth:`add`, without a
-        :class:`Record`: it is called for most lines of a busy server's WAL."""
+        :class:`Record`, for lines read one by one (a block's rows: :meth:`count_rows`)."""
         self.last_lsn = lsn
         if op is Op.INSERT or op is Op.PAGE:
             got = self._pending.get(xid)
