@@ -77,13 +77,13 @@ def _waldump_ab(repo: Repository, folder: str, n: int = 16) -> tuple[float, floa
     rm = ("Heap", "Transaction", "Storage", "Database", "XLOG")
     t0 = time.perf_counter()
     with dump(folder, got[0], got[-1], rmgrs=rm) as d:
-        for _ in d.lines:
+        for _ in d.blocks:
             pass
     one = time.perf_counter() - t0
     t0 = time.perf_counter()
     for name in got:
         with dump(folder, name, name, rmgrs=rm) as d:
-            for _ in d.lines:
+            for _ in d.blocks:
                 pass
     each = time.perf_counter() - t0
     return one, each

@@ -64,7 +64,7 @@ def _profile() -> list[str]:
     from pgsafe.mistakes.scan import RMGRS, _feed, _Scan
     from pgsafe.mistakes.segments import Source, archived, fill
     from pgsafe.mistakes.window import Start
-    from pgsafe.pg.waldump import argv
+    from pgsafe.pg.waldump import argv, text_blocks
     from pgsafe.repo.repository import Repository
     from pgsafe.wal import names
 
@@ -89,8 +89,8 @@ def _profile() -> list[str]:
         scan = _Scan(Start(0, tli, None, None), Filter(min_rows=1000), Namer(None, Maps()),
                      deque(maxlen=100))  # fmt: skip
         t0, c0 = time.perf_counter(), time.process_time()
-        with open(out) as f:
-            _feed(f, scan, batch[0], "pgsafe")
+        with open(out, "rb") as f:
+            _feed(text_blocks(f), scan, batch[0], "pgsafe")
         feed_s = (time.perf_counter() - t0, time.process_time() - c0)
     return [
         "| step (16 segments) | wall | CPU |",

@@ -13,13 +13,20 @@ holds the transactions in flight, not the window.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from pgsafe.mistakes.records import Op, Record
 
 RelKey = tuple[int, int]  # (database oid, relfilenode)
+# heap rows as pg_waldump writes them: xid, "D" for a DELETE ("" for an update),
+# TABLESPACE/DATABASE/RELFILENODE (mistakes.blocks matches them so, in C)
+RowText = tuple[str, str, str]
+InsertText = tuple[str, str, str]  # xid, database, relfilenode of an INSERT
+# whether a plain commit (xid, lsn, rows deleted or updated) may be of use: when not, no
+# Committed is made of it (the caller's cheap test, made for each of a busy WAL's commits)
+Wanted = Callable[[int, int, int], bool]
 
 
 @dataclass
@@ -73,9 +80,12 @@ class Committed:
 class Collector:
     """Feed it records in WAL order (:meth:`feed`); it yields what committed."""
 
-    def __init__(self, timeline: int = 1) -> None:
+    def __init__(self, timeline: int = 1, wanted: Wanted | None = None) -> None:
         self.timeline = timeline
+        self.wanted = wanted
         self._pending: dict[int, _Pending] = {}
+        self._creators: set[int] = set()  # the xids in flight that made a relfilenode
+        self._rels: dict[str, tuple[int, RelKey]] = {}  # TS/DB/RFN: (tablespace, key)
         self.last_lsn: int | None = None  # of the last record fed
         self.last_time: datetime | None = None  # of the last commit or abort
 
@@ -104,6 +114,7 @@ class Collector:
         elif r.op is Op.CREATE:
             assert r.rel is not None
             self._get(r.xid).created.add((r.rel.database, r.rel.relfilenode))
+            self._creators.add(r.xid)
         elif r.op is Op.TRUNCATE:
             self._get(r.xid).truncate_record = True
         elif r.op is Op.DROP_DATABASE:
@@ -115,7 +126,7 @@ class Collector:
     def row(self, op: Op, xid: int, lsn: int, tablespace: int, db: int, rfn: int) -> None:
         """A row deleted or updated (counted), or written (INSERT, a page: noted only in a
         relfilenode the transaction made).  The fast path of :meth:`add`, without a
-        :class:`Record`: it is called for most lines of a busy server's WAL."""
+        :class:`Record`, for lines read one by one (a block's rows: :meth:`count_rows`)."""
         self.last_lsn = lsn
         if op is Op.INSERT or op is Op.PAGE:
             got = self._pending.get(xid)
@@ -135,10 +146,78 @@ class Collector:
         else:
             c.updates += 1
 
+    def count_rows(self, counted: Mapping[RowText, int]) -> None:
+        """Rows deleted or updated, counted per transaction, relfilenode and kind: what
+        :meth:`row` does for each (but :attr:`last_lsn`, not known here)."""
+        pending, rels = self._pending, self._rels
+        for (x, d, rel), n in counted.items():
+            xid = int(x)
+            if not xid:
+                continue
+            p = pending.get(xid)
+            if p is None:
+                p = pending[xid] = _Pending()
+            got = rels.get(rel)
+            if got is None:
+                ts, db, rfn = (int(v) for v in rel.split("/"))
+                got = rels[rel] = (ts, (db, rfn))
+            key = got[1]
+            c = p.rows.get(key)
+            if c is None:
+                c = p.rows[key] = Counts()
+                p.tablespaces[key] = got[0]
+            if d:
+                c.deletes += n
+            else:
+                c.updates += n
+
+    @property
+    def creating(self) -> bool:
+        """Whether a transaction in flight made a relfilenode (INSERTs may matter)."""
+        return bool(self._creators)
+
+    def written(self, inserts: Iterable[InsertText]) -> None:
+        """INSERTs: what :meth:`row` does with them (noted in a relfilenode made by
+        their transaction), but :attr:`last_lsn`."""
+        for x, db, rfn in inserts:
+            xid = int(x)
+            if xid in self._creators:
+                got = self._pending[xid]
+                if (int(db), int(rfn)) in got.created:
+                    got.written.add((int(db), int(rfn)))
+
+    def end(self, commit: bool, xid: int, lsn: int, time: datetime) -> Committed | None:
+        """A COMMIT (else an ABORT) that drops no relfilenode and lists no subtransaction:
+        what :meth:`add` does with its record."""
+        self.last_lsn = lsn
+        self.last_time = time
+        p = self._pending.pop(xid, None)
+        if p is None or not commit:
+            if p is not None and self._creators:
+                self._creators.discard(xid)
+            return None
+        if self._creators:
+            self._creators.discard(xid)
+        if not p.rows and not p.dropped_databases:
+            return None
+        if self.wanted is not None and not p.dropped_databases:
+            rows = sum([c.deletes + c.updates for c in p.rows.values()])
+            if not self.wanted(xid, lsn, rows):
+                return None
+        return Committed(
+            xid=xid, lsn=lsn, time=time, timeline=self.timeline, rows=p.rows,
+            tablespaces=p.tablespaces, dropped=(), created=frozenset(p.created),
+            written=frozenset(p.written), truncate_record=p.truncate_record,
+            dropped_databases=tuple(p.dropped_databases), subxacts=(),
+            multixacts=tuple(p.multixacts),
+        )  # fmt: skip
+
     def _end(self, r: Record) -> Committed | None:
         self.last_time = r.time
         p = self._pending.pop(r.xid, None)
         subs = [self._pending.pop(s, None) for s in r.subxacts]
+        if self._creators:
+            self._creators.difference_update((r.xid, *r.subxacts))
         if r.op is Op.ABORT or r.time is None:
             return None
         for s in subs:

@@ -13,20 +13,20 @@ from __future__ import annotations
 import os
 import tempfile
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from pgsafe.errors import BadInput, ConnectionFailed
 from pgsafe.mistakes import segments
+from pgsafe.mistakes.blocks import Window, read_block
 from pgsafe.mistakes.classify import classify
 from pgsafe.mistakes.collect import Collector, Committed
 from pgsafe.mistakes.filters import Filter
 from pgsafe.mistakes.live import LiveServer
 from pgsafe.mistakes.model import Mistake, MistakeReport, MistakeRequest
 from pgsafe.mistakes.naming import Namer, load_maps, unnamed_notes
-from pgsafe.mistakes.records import heap_row, parse_line
 from pgsafe.mistakes.segments import Source, batches, fill, runs
 from pgsafe.mistakes.window import Start, plan_sources, start_of
 from pgsafe.pg.waldump import dump
@@ -85,6 +85,13 @@ class _Scan:
     run_last: int | None = None  # LSN of the last record read in the current run
     stop: bool = False
 
+    def __post_init__(self) -> None:
+        self.collector.wanted = self.wanted
+
+    def wanted(self, xid: int, lsn: int, rows: int) -> bool:
+        """What :meth:`take` tests first, for a commit that drops nothing."""
+        return lsn >= self.start.lsn and self.keep.may_keep(rows, False, xid)
+
     def take(self, c: Committed, command: str) -> None:
         if c.lsn < self.start.lsn:
             return  # committed before the window (read with the segment it starts in)
@@ -99,29 +106,20 @@ class _Scan:
         self.found.append(m)
 
 
-def _feed(lines: Iterator[str], scan: _Scan, first: Source, command: str) -> None:
+def _feed(blocks: Iterable[str], scan: _Scan, first: Source, command: str) -> None:
     """The batch's records that are this timeline's and not read before, into the
-    collector; what commits is classified and kept.  Heap row lines (most of them) take
-    the fast path (:func:`heap_row`, :meth:`Collector.row`)."""
-    after = -1 if scan.run_last is None else scan.run_last
-    begin, end = first.begin, first.end
+    collector; what commits is classified and kept.  Read a block of lines at a time
+    (:mod:`pgsafe.mistakes.blocks`)."""
+    window = Window(-1 if scan.run_last is None else scan.run_last, first.begin, first.end)
     collector = scan.collector
-    for line in lines:
-        if line.startswith("rmgr: Heap "):
-            row = heap_row(line)
-            if row is not None:
-                lsn = row[2]
-                if lsn > after and lsn >= begin and (end is None or lsn < end) and row[1]:
-                    collector.row(*row)
-                    scan.run_last = lsn
-                continue
-        r = parse_line(line)
-        if r is None or r.lsn <= after or r.lsn < begin or (end is not None and r.lsn >= end):
-            continue
-        scan.run_last = r.lsn
-        done = collector.add(r)
-        if done is not None:
-            scan.take(done, command)
+
+    def take(c: Committed) -> None:
+        scan.take(c, command)
+
+    for block in blocks:
+        last = read_block(block, collector, window, take)
+        if last is not None:
+            scan.run_last = collector.last_lsn = last
 
 
 @dataclass(frozen=True)
@@ -143,7 +141,7 @@ def _read_batch(scan: _Scan, how: _Reading, folder: str, batch: list[Source],
         return
     scan.collector.timeline = batch[0].timeline
     with dump(folder, got[0], got[-1], major=how.major, rmgrs=RMGRS) as d:
-        _feed(d.lines, scan, batch[0], how.command)
+        _feed(d.blocks, scan, batch[0], how.command)
         t = scan.collector.last_time
         if how.until is not None and t is not None and t > how.until + UNTIL_SLACK:
             d.stop()

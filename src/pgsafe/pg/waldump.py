@@ -6,7 +6,9 @@ segment loses them: it starts at the first record that begins in its segment).  
 start-up is not what costs: on 16 pgbench segments one process took 6.6 s and one per
 segment 6.2 s, on a loaded machine (``benchmarks/results/2026-12-02-mistakes.md``);
 decoding and printing the records, and reading them in Python, do.  The output is read
-line by line while it is produced, so a gigabyte of WAL never sits in memory.
+in blocks of whole lines (:data:`BLOCK` bytes or so) while it is produced, so a gigabyte
+of WAL never sits in memory, and a reader can match a block at a time in C rather than
+a line at a time in Python (:mod:`pgsafe.mistakes.blocks`).
 
 Times in pg_waldump's output are in the zone of its environment: it runs with
 ``TZ=UTC`` so that ``COMMIT 2024-01-15 10:30:00.123 UTC`` is always UTC.
@@ -19,10 +21,10 @@ ordinary end of the scan, not a failure (:attr:`Dump.reached_end`).
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import IO
 
 from pgsafe.errors import ToolFailed
 from pgsafe.pg.process import Exited, capture, spawn
@@ -30,6 +32,24 @@ from pgsafe.pg.programs import find_program
 
 END_OF_WAL = "error in WAL record at"  # how pg_waldump says the valid WAL stopped
 MULTI_RMGR_MAJOR = 15  # --rmgr may be given several times from PostgreSQL 15 on
+BLOCK = 4 << 20  # bytes read at a time from pg_waldump's output
+
+
+def text_blocks(stream: IO[bytes], size: int = BLOCK) -> Iterator[str]:
+    """``stream``'s text in blocks of whole lines (each ends with a newline but maybe the
+    last), of about ``size`` bytes; undecodable bytes replaced (a newline byte is never
+    part of a UTF-8 sequence: a block cut after one decodes alone)."""
+    tail = b""
+    while chunk := stream.read(size):
+        buf = tail + chunk if tail else chunk
+        cut = buf.rfind(b"\n") + 1
+        if cut == 0:
+            tail = buf
+            continue
+        tail = buf[cut:]
+        yield buf[:cut].decode("utf-8", errors="replace")
+    if tail:
+        yield tail.decode("utf-8", errors="replace")
 
 
 def _env() -> dict[str, str]:
@@ -57,10 +77,10 @@ def argv(
 
 @dataclass
 class Dump:
-    """A running pg_waldump: iterate :attr:`lines`; after the ``with`` block,
+    """A running pg_waldump: iterate :attr:`blocks` (of whole lines); after the ``with`` block,
     :attr:`exited` and :attr:`reached_end` say how it ended."""
 
-    lines: Iterator[str]
+    blocks: Iterator[str]
     exited: Exited | None = None
     stopped: bool = False  # the reader stopped early (:meth:`stop`): how it ended is moot
     _what: str = field(default="pg_waldump")
@@ -101,8 +121,7 @@ def dump(
     """
     cmd = argv(folder, first, last, major=major, rmgrs=rmgrs)
     with spawn(cmd, _env()) as run:
-        text = io.TextIOWrapper(run.stdout, encoding="utf-8", errors="replace")
-        result = Dump(iter(text), _what=f"pg_waldump {first}")
+        result = Dump(text_blocks(run.stdout), _what=f"pg_waldump {first}")
         yield result
         if result.stopped:
             run.kill()  # the caller has read enough: no need to let it run to the end
