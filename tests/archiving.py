@@ -14,6 +14,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import psycopg
+
 from pgsafe.cluster.local import LocalCluster
 from pgsafe.cluster.runas import repository_owner
 from pgsafe.physical.archiving import archive_settings
@@ -51,3 +53,13 @@ def archiving_cluster(prefix: str, state_home: Path) -> Iterator[Archiving]:
     finally:
         c.destroy()
         shutil.rmtree(base, ignore_errors=True)
+
+
+def committed_xid(conninfo: str, sql: str) -> int:
+    """Run ``sql`` in one transaction and commit it; its (top-level) xid."""
+    with psycopg.connect(conninfo) as conn:
+        conn.execute(sql)
+        row = conn.execute("SELECT pg_current_xact_id()::text::bigint").fetchone()
+        assert row is not None
+        conn.commit()
+    return int(str(row[0]))

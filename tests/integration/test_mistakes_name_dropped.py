@@ -6,33 +6,24 @@ to name it is gone.  Without the flag it is listed by relfilenode."""
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from pgsafe.cluster.runas import repository_owner
-from pgsafe.physical.archiving import archive_settings
-from pgsafe.repo.repository import Repository
-from tests.conftest import make_cluster, psql_exec, reachable_tmpdir, run_pgsafe
+from tests.archiving import archiving_cluster
+from tests.conftest import psql_exec
 from tests.integration.test_undo import Live
 
 
 @pytest.fixture(scope="module")
 def live(state_home: Path) -> Iterator[Live]:
-    base = reachable_tmpdir("pgsafe-mistakes-named-")
-    repo_path = base / "repo"
-    repo = Repository.open(str(repo_path), "main", create=True, owner=repository_owner())
-    c = make_cluster(base, "live", archive_settings(repo, state_home))
-    psql_exec(c.conninfo(), "CREATE DATABASE shop")
-    psql_exec(c.conninfo("shop"), "CREATE TABLE kept (id int PRIMARY KEY)")
-    r = run_pgsafe("--repo", str(repo_path), "backup", "-d", c.conninfo(), "--json")
-    assert r.returncode == 0, r.stderr
-    yield Live(c, repo_path, base, state_home)
-    c.destroy()
-    shutil.rmtree(base, ignore_errors=True)
+    with archiving_cluster("pgsafe-mistakes-named-", state_home) as a:
+        psql_exec(a.cluster.conninfo(), "CREATE DATABASE shop")
+        psql_exec(a.cluster.conninfo("shop"), "CREATE TABLE kept (id int PRIMARY KEY)")
+        a.backup()
+        yield Live(a.cluster, a.repo_path, a.base, state_home)
 
 
 def _drop(live: Live) -> tuple[int, dict[str, Any], dict[str, Any]]:

@@ -12,7 +12,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 
 from pgsafe.cluster.local import LocalCluster
@@ -20,6 +19,7 @@ from pgsafe.cluster.runas import repository_owner
 from pgsafe.physical.archiving import archive_settings
 from pgsafe.physical.switch import switch_and_wait
 from pgsafe.repo.repository import Repository
+from tests.archiving import committed_xid
 from tests.conftest import make_cluster, psql_exec, query, reachable_tmpdir, run_pgsafe
 from tests.fixtures_s3 import S3Server
 from tests.integration.test_physical_codecs import AgeKey, make_identity
@@ -38,15 +38,6 @@ class Encrypted:
                        "--json", *args, env=env)  # fmt: skip
         doc = json.loads(r.stdout) if r.returncode == 0 else {}
         return r.returncode, doc, r.stderr
-
-
-def _xid_of(ci: str, sql: str) -> int:
-    with psycopg.connect(ci) as conn:
-        conn.execute(sql)
-        row = conn.execute("SELECT pg_current_xact_id()::text::bigint").fetchone()
-        assert row is not None
-        conn.commit()
-    return int(str(row[0]))
 
 
 @pytest.fixture(scope="module")
@@ -72,9 +63,9 @@ def enc(state_home: Path) -> Iterator[Encrypted]:
 
 def test_encrypted_archive_and_live_wal(enc: Encrypted) -> None:
     ci = enc.cluster.conninfo()
-    archived = _xid_of(ci, "DELETE FROM t WHERE id <= 5")
+    archived = committed_xid(ci, "DELETE FROM t WHERE id <= 5")
     switch_and_wait(ci, Repository.open(str(enc.repo)), timeout=60)
-    live = _xid_of(ci, "DELETE FROM t WHERE id > 45")  # in pg_wal only, not archived yet
+    live = committed_xid(ci, "DELETE FROM t WHERE id > 45")  # in pg_wal only, not archived yet
     rc, doc, err = enc.run()
     assert rc == 0, err
     got = {m["xid"]: (m["tables"], m["rows"]) for m in doc["mistakes"]}
@@ -92,14 +83,14 @@ def test_backup_without_catalog_map(enc: Encrypted) -> None:
         repo.save(replace(m, objects=[o for o in m.objects if o.role != "catalog_map"]))
     ci = enc.cluster.conninfo()
     node = int(str(query(ci, "SELECT pg_relation_filenode('keep')")[0][0]))
-    xid = _xid_of(ci, "DROP TABLE keep")
+    xid = committed_xid(ci, "DROP TABLE keep")
     rc, doc, err = enc.run("--kind", "drop-table")
     assert rc == 0, err
     [m] = [m for m in doc["mistakes"] if m["xid"] == xid]
     assert {"kind": "drop-table", "table": None, "relfilenode": node, "rows": 0} in m["changes"]
     # with no live server either, a TRUNCATE (a new relfilenode for the old) is told
     # from a DROP, unnamed
-    truncated = _xid_of(ci, "TRUNCATE t")
+    truncated = committed_xid(ci, "TRUNCATE t")
     switch_and_wait(ci, repo, timeout=60)
     r = run_pgsafe("--repo", str(enc.repo), "mistakes", "-h", "/nonexistent", "-p", "1",
                    "--json", env={"PGSAFE_AGE_IDENTITY_FILE": str(enc.identity.path)})  # fmt: skip
@@ -117,7 +108,7 @@ def test_table_made_after_the_backup_then_dropped(enc: Encrypted) -> None:
     psql_exec(ci, "CREATE TABLE late (id int PRIMARY KEY); INSERT INTO late"
               " SELECT generate_series(1, 12)")  # fmt: skip
     node = int(str(query(ci, "SELECT pg_relation_filenode('late')")[0][0]))
-    xid = _xid_of(ci, "DROP TABLE late")
+    xid = committed_xid(ci, "DROP TABLE late")
     switch_and_wait(ci, Repository.open(str(enc.repo)), timeout=60)
     rc, doc, err = enc.run("--kind", "drop-table")
     assert rc == 0, err
@@ -176,11 +167,11 @@ def test_s3_repository(state_home: Path, s3_server: S3Server, s3_bucket: str) ->
                   " SELECT generate_series(1, 100); CREATE TABLE gone (x int)")  # fmt: skip
         r = run_pgsafe("--repo", url, "backup", "-d", ci, env=env)
         assert r.returncode == 0, r.stderr
-        deleted = _xid_of(ci, "DELETE FROM t WHERE id <= 7")
-        dropped = _xid_of(ci, "DROP TABLE gone")
+        deleted = committed_xid(ci, "DELETE FROM t WHERE id <= 7")
+        dropped = committed_xid(ci, "DROP TABLE gone")
         with patched_env(env):
             switch_and_wait(ci, Repository.open(url), timeout=60)
-        live = _xid_of(ci, "DELETE FROM t WHERE id > 97")  # in pg_wal only
+        live = committed_xid(ci, "DELETE FROM t WHERE id > 97")  # in pg_wal only
         r = run_pgsafe("--repo", url, "mistakes", "-d", ci, "--json", env=env)
         assert r.returncode == 0, r.stderr
         doc = json.loads(r.stdout)

@@ -9,20 +9,17 @@ a copy of the package that account can read (``as_user``, from test_ordinary_use
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from pgsafe.cluster.local import LocalCluster
-from pgsafe.cluster.runas import repository_owner
-from pgsafe.physical.archiving import archive_settings
 from pgsafe.physical.switch import switch_and_wait
 from pgsafe.repo.repository import Repository
-from tests.conftest import make_cluster, psql_exec, query, reachable_tmpdir, run_pgsafe
+from tests.archiving import archiving_cluster, committed_xid
+from tests.conftest import psql_exec, query
 from tests.integration.test_ordinary_user import RunAsUser, as_user
 
 __all__ = ["as_user"]  # the fixture, shared with test_ordinary_user
@@ -38,31 +35,20 @@ class Shop:
         return self.cluster.conninfo("shop")
 
     def mistake(self, sql: str) -> int:
-        with psycopg.connect(self.db) as conn:
-            conn.execute(sql)
-            row = conn.execute("SELECT pg_current_xact_id()::text::bigint").fetchone()
-            assert row is not None
-            conn.commit()
-        return int(str(row[0]))
+        return committed_xid(self.db, sql)
 
 
 @pytest.fixture(scope="module")
 def shop(state_home: Path) -> Iterator[Shop]:
-    base = reachable_tmpdir("pgsafe-undo-user-")
-    repo_path = base / "repo"
-    repo = Repository.open(str(repo_path), "main", create=True, owner=repository_owner())
-    c = make_cluster(base, "live", archive_settings(repo, state_home))
-    psql_exec(c.conninfo(), "CREATE DATABASE shop")
-    psql_exec(
-        c.conninfo("shop"),
-        "CREATE TABLE orders (id int PRIMARY KEY, amount int NOT NULL);"
-        "INSERT INTO orders SELECT g, g * 10 FROM generate_series(1, 40) g;",
-    )
-    r = run_pgsafe("--repo", str(repo_path), "backup", "-d", c.conninfo())
-    assert r.returncode == 0, r.stderr
-    yield Shop(c, repo_path)
-    c.destroy()
-    shutil.rmtree(base, ignore_errors=True)
+    with archiving_cluster("pgsafe-undo-user-", state_home) as a:
+        psql_exec(a.cluster.conninfo(), "CREATE DATABASE shop")
+        psql_exec(
+            a.cluster.conninfo("shop"),
+            "CREATE TABLE orders (id int PRIMARY KEY, amount int NOT NULL);"
+            "INSERT INTO orders SELECT g, g * 10 FROM generate_series(1, 40) g;",
+        )
+        a.backup()
+        yield Shop(a.cluster, a.repo_path)
 
 
 def test_mistakes_as_postgres(shop: Shop, as_user: RunAsUser) -> None:
