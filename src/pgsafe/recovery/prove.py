@@ -61,16 +61,24 @@ def verify_archive(repo: Repository, m: Manifest, scratch: Path) -> tuple[bool |
 
 
 def _problems(err: str) -> str:
-    """pg_verifybackup's error lines, the first three of them ("" when none)."""
-    problems = [
-        "".join(
-            ch if ch.isprintable() and ch != "\ufffd" else "?" for ch in ln.split("error: ", 1)[-1]
-        )
-        for ln in err.splitlines()
-        if "error" in ln
-    ]  # printable only: pg_verifybackup 18.6 can print garbage for an archive's name
+    """pg_verifybackup's error messages, the first three of them ("" when none).
+
+    A message is a line that starts with the program's name; any other line continues
+    the one before it: pg_verifybackup 18.6 can print garbage bytes for an archive's
+    name, line breaks among them, and the message's end must not be lost with them."""
+    messages: list[str] = []
+    for ln in err.splitlines():
+        if ln.startswith("pg_verifybackup:") or not messages:
+            messages.append(ln)
+        else:
+            messages[-1] += "?" + ln
+    problems = [_printable(m.split("error: ", 1)[-1]) for m in messages if "error" in m]
     more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
     return "; ".join(problems[:3]) + more if problems else ""
+
+
+def _printable(text: str) -> str:
+    return "".join(ch if ch.isprintable() and ch != "\ufffd" else "?" for ch in text)
 
 
 def verify_files(repo: Repository, m: Manifest, pgdata: Path) -> tuple[bool | None, str]:
