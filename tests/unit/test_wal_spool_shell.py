@@ -125,7 +125,9 @@ def test_without_ready_no_shell_path(
     _fell_through(_run(d, dest), d, dest)
 
 
-@pytest.mark.parametrize("how", ["link", "hardlink", "no-sum", "note", "size", "inode"])
+@pytest.mark.parametrize(
+    "how", ["link", "hardlink", "no-sum", "note", "size", "inode", "loose", "empty"]
+)
 def test_what_the_prefetcher_did_not_write_goes_to_python(
     live: tuple[Path, subprocess.Popen[bytes]], tmp_path: Path, how: str
 ) -> None:
@@ -146,8 +148,12 @@ def test_what_the_prefetcher_did_not_write_goes_to_python(
         h, size, ino, mt, ct = (d / (NAME + spool.SUM)).read_text().split()
         if how == "size":
             size = str(int(size) + 1)
-        else:
+        elif how == "inode":
             ino = str(int(ino) + 1)
+        elif how == "loose":  # find reads -N as "less than N": any file would match
+            size, ino = "-99999999999", "-99999999999"
+        else:
+            size, ino = "''", "''"
         (d / (NAME + spool.SUM)).write_text(f"{h} {size} {ino} {mt} {ct}\n")
     dest = tmp_path / "RECOVERYXLOG"
     _fell_through(_run(d, dest), d, dest)

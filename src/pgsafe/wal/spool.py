@@ -106,7 +106,8 @@ def shell_take(path: str, find: str, mv: str) -> str:
     * ``ready`` names a pid (digits only) that is alive: the prefetcher that wrote the
       spool still runs (the kernel's lock is what :func:`take` asks; a crash's
       ``ready`` is removed by the next prefetcher before it tidies);
-    * ``NAME.sum`` was recorded and no ``NAME.note`` waits to be printed;
+    * ``NAME.sum`` was recorded (its size and inode digits only) and no ``NAME.note``
+      waits to be printed;
     * ``find`` sees NAME as a regular file (not a link), one link, of the recorded
       inode and size, whose inode has not changed after the sum was written (ctime not
       newer than the sum's mtime: a write, chmod or rename since the check shows).
@@ -127,6 +128,8 @@ def shell_take(path: str, find: str, mv: str) -> str:
         "case \"$p\" in ''|*[!0-9]*) false;; esac",
         'kill -0 "$p"',
         f'read -r h s i m c <{f[:-1]}{SUM}"',
+        "case \"$s\" in ''|*[!0-9]*) false;; esac",  # find reads -N as "less than N"
+        "case \"$i\" in ''|*[!0-9]*) false;; esac",
         f'[ ! -e {f[:-1]}{NOTE}" ]',
         f'[ -n "$({q(find)} {d} -maxdepth 1 -name %f -type f -links 1 -inum "$i"'
         f' -size "${{s}}c" ! -cnewer {f[:-1]}{SUM}")" ]',
