@@ -184,8 +184,10 @@ def restore_command(repo: Repository, req: RecoverRequest) -> str:
 
     An encrypted repository's identity (or passphrase) file is named in the command
     (``PGSAFE_AGE_IDENTITY_FILE=...``); the server's user must be able to read it.
+    With a spool, the spool is tried in the shell first (:func:`walfetch.with_shell_path`).
     """
-    return proven.restore_command(state_home(), repo, runas.server_user(), req.config, req.spool)
+    command = proven.restore_command(state_home(), repo, runas.server_user(), req.config, req.spool)
+    return walfetch.with_shell_path(command, req.spool) if req.spool else command
 
 
 def _configure(

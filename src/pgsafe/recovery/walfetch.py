@@ -18,6 +18,7 @@ import contextlib
 import os
 import re
 import secrets
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,6 +91,16 @@ def hold(path: Path) -> None:
         pass
     finally:
         os.close(dfd)
+
+
+def with_shell_path(command: str, path: Path) -> str:
+    """``command`` (``wal-get --spool path``) preceded by the spool's shell path
+    (:func:`pgsafe.wal.spool.shell_take`): a spool hit starts no Python process.
+    Without ``find`` or ``mv`` on this machine, ``command`` alone."""
+    find, mv = shutil.which("find"), shutil.which("mv")
+    if find is None or mv is None:
+        return command
+    return spool.shell_take(str(path), find, mv) + command
 
 
 def collect(path: Path) -> WalFetch | None:
