@@ -87,6 +87,8 @@ class _Scan:
 
     def __post_init__(self) -> None:
         self.collector.wanted = self.wanted
+        self.collector.fewest_rows = max(1, self.keep.fewest_rows())
+        self.collector.only_xid = self.keep.xid
 
     def wanted(self, xid: int, lsn: int, rows: int) -> bool:
         """What :meth:`take` tests first, for a commit that drops nothing."""
