@@ -8,8 +8,9 @@ uses, :func:`pgsafe.undo.throwaway.recovered`), whose catalogs are read as a bas
 backup's map is (:func:`pgsafe.physical.catalogmap.take`): the relfilenodes are named
 there, and those that were an index, a TOAST table or a sequence of the table are left
 out (the table is listed).  One recovery per transaction: narrow the window (``-t``,
-``--since``, ``--kind``) before asking for many.  The map is used for this report only,
-not stored.
+``--since``, ``--kind``) before asking for many.  The map is stored beside the newest
+base backup before the transaction (:func:`pgsafe.physical.catalogmap.store_rebuilt`):
+the next ``pgsafe mistakes`` names the table from it, without recovering again.
 """
 
 from __future__ import annotations
@@ -74,7 +75,9 @@ def name_unnamed(repo: Repository, report: MistakeReport, timeout: float = 3600)
     for m in report.mistakes:
         if unnamed(m):
             cmap = _map_before(repo, m, record.pg_major or 0, timeout)
-            m = _renamed(m, cmap) if cmap is not None else m
+            if cmap is not None:
+                catalogmap.store_rebuilt(repo, cmap, m.xid, m.commit_time)
+                m = _renamed(m, cmap)
             if not unnamed(m):
                 done.add(m.xid)
         named.append(m)
