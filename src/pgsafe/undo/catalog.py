@@ -15,9 +15,10 @@ the next ``pgsafe mistakes`` names the table from it, without recovering again.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 
-from pgsafe.errors import BadInput
+from pgsafe.errors import BadInput, PgsafeError
 from pgsafe.mistakes.model import Mistake, MistakeReport, TableChange
 from pgsafe.models.catalogmap import CatalogMap
 from pgsafe.pg.connect import connect
@@ -26,6 +27,8 @@ from pgsafe.recovery.targets import TargetRequest
 from pgsafe.repo.repository import Repository
 from pgsafe.undo.throwaway import recovered
 from pgsafe.wal import server_record
+
+log = logging.getLogger(__name__)
 
 TABLE_KINDS = frozenset("rmp")
 SYSTEM_SCHEMAS = ("pg_catalog", "pg_toast", "information_schema")
@@ -61,6 +64,15 @@ def _renamed(m: Mistake, cmap: CatalogMap) -> Mistake:
     return replace(m, changes=tuple(out)) if out else m
 
 
+def _keep(repo: Repository, cmap: CatalogMap, m: Mistake) -> None:
+    """Store the map for the next run; an aid, so a repository that refuses it (read
+    only, locked too long) costs the next run a recovery, not this one its answer."""
+    try:
+        catalogmap.store_rebuilt(repo, cmap, m.xid, m.commit_time)
+    except (PgsafeError, OSError) as exc:
+        log.warning("the rebuilt catalog map was not stored: %s", exc)
+
+
 def name_unnamed(repo: Repository, report: MistakeReport, timeout: float = 3600) -> MistakeReport:
     """``report`` with the relfilenodes of its unnamed transactions named (see the module);
     their notes saying how to name them are dropped."""
@@ -76,7 +88,7 @@ def name_unnamed(repo: Repository, report: MistakeReport, timeout: float = 3600)
         if unnamed(m):
             cmap = _map_before(repo, m, record.pg_major or 0, timeout)
             if cmap is not None:
-                catalogmap.store_rebuilt(repo, cmap, m.xid, m.commit_time)
+                _keep(repo, cmap, m)
                 m = _renamed(m, cmap)
             if not unnamed(m):
                 done.add(m.xid)
