@@ -8,8 +8,10 @@ A cluster archives through ``pgsafe wal-push``; after a base backup, ``pgbench -
 writes at least 30 segments.  The backup is restored once (``pgsafe recover --latest``,
 not started) as a template; each run copies it and starts it with one restore_command:
 
-* ``pgsafe``: what ``recover`` writes (``wal-get --spool DIR``: prefetching);
-* ``pgsafe-no-prefetch``: the same without ``--spool`` (one fetch per call, as before);
+* ``pgsafe``: what ``recover`` writes (the spool tried in the shell, then
+  ``wal-get --spool DIR``: prefetching);
+* ``pgsafe-python``: the same without the shell path (a Python process per segment);
+* ``pgsafe-no-prefetch``: no spool at all (one fetch per call, as before);
 * ``cp``: ``cp PLAIN/%f %p`` from a folder of the same segments already decompressed.
 
 The repository (``--kind``): ``local-zstd`` (a local folder, the default codec),
@@ -116,9 +118,10 @@ def _one_call(command: list[str], dest: Path, runs: int) -> float:
     return statistics.median(walls)
 
 
-def _spool_hit(head: str, seg: Path, folder: Path, runs: int) -> float:
+def _spool_hit(head: str, seg: Path, folder: Path, runs: int, shell: str | None = None) -> float:
     """One wal-get call answered from the spool (a rename), as the server's user, with
-    another process holding the spool's lock as a live prefetcher does."""
+    another process holding the spool's lock as a live prefetcher does (and its pid in
+    ``ready``); with ``shell``, that restore_command's shell path (%f, %p in it) instead."""
     user = runas.server_user()
     sp = folder / "spool"
     sp.mkdir(mode=0o700)
@@ -128,9 +131,13 @@ def _spool_hit(head: str, seg: Path, folder: Path, runs: int) -> float:
         "import fcntl,os,sys,time;fd=os.open(sys.argv[1],os.O_RDWR);"
         "fcntl.lockf(fd,fcntl.LOCK_EX);print('ok',flush=True);time.sleep(600)"
     )
-    holder = subprocess.Popen([sys.executable, "-c", code, str(sp / walspool.LOCK)],
-                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    python = "/usr/bin/python3" if user is not None else sys.executable  # the user's
+    holder = subprocess.Popen([python, "-c", code, str(sp / walspool.LOCK)],
+                              stdout=subprocess.PIPE, text=True,
+                              **runas.popen_kwargs(user))  # fmt: skip
     assert holder.stdout is not None and holder.stdout.readline().strip() == "ok"
+    (sp / walspool.READY).write_text(f"{holder.pid}\n")
+    runas.chown(sp / walspool.READY, user)
     digest = hashlib.sha256(seg.read_bytes()).hexdigest()
     walls = []
     try:
@@ -140,12 +147,17 @@ def _spool_hit(head: str, seg: Path, folder: Path, runs: int) -> float:
             line = walspool.sum_line(digest, os.stat(sp / seg.name))
             (sp / (seg.name + walspool.SUM)).write_bytes(line)
             argv = ["/bin/sh", "-c", f'{head} wal-get --spool {sp} {seg.name} "$0"', "x"]
+            if shell is not None:
+                cmd = shell.replace("%f", seg.name).replace("%p", '"$0"').replace("%%", "%")
+                argv = ["/bin/sh", "-c", cmd, "x"]
             t0 = time.perf_counter()
             run_as = runas.popen_kwargs(user)
             run_as["cwd"] = str(folder)
             subprocess.run(argv, check=True, **run_as)
             walls.append(time.perf_counter() - t0)
             (folder / "x").unlink()
+            (sp / (seg.name + walspool.SUM)).unlink(missing_ok=True)
+            (sp / walspool.JOURNAL).unlink(missing_ok=True)
     finally:
         holder.kill()
         holder.wait()
@@ -200,7 +212,7 @@ def main() -> None:
     for name, v in doc["one_call_s"].items():
         md.append(f"- {name}: {v * 1000:.0f} ms")
     md += ["", "Runs (s): " + json.dumps(doc["runs_s"])]
-    md += ["", "pgsafe's journal per run: " + json.dumps(doc["pgsafe_wal_fetch"])]
+    md += ["", "The spool's journal per run: " + json.dumps(doc["pgsafe_wal_fetch"])]
     Path(a.out + ".md").write_text("\n".join(md) + "\n")
     print("\n".join(md))
 
@@ -271,21 +283,25 @@ def _bench(a: argparse.Namespace, base: Path, s3: Any) -> dict[str, Any]:
         shutil.rmtree(old)
     with_spool = _restore_line(template).split("=", 1)[1].strip()[1:-1].replace("''", "'")
     spool = base / "run.spool"
-    pgsafe_cmd = re.sub(r"--spool \S+ ", f"--spool {spool} ", with_spool)
-    plain_cmd = re.sub(r"--spool \S+ ", "", with_spool)
+    found = re.search(r"--spool (\S+) ", with_spool)
+    assert found is not None, with_spool
+    pgsafe_cmd = with_spool.replace(found.group(1), str(spool))  # the shell path's too
+    python_cmd = pgsafe_cmd.split(" 2>/dev/null; ", 1)[-1]  # without the shell path
+    plain_cmd = re.sub(r"--spool \S+ ", "", python_cmd)
     contenders = {
         "pgsafe": (pgsafe_cmd, spool),
+        "pgsafe-python": (python_cmd, spool),
         "pgsafe-no-prefetch": (plain_cmd, None),
         "cp": (f"cp {plain}/%f %p", None),
     }
     load = round(os.getloadavg()[0], 2)
     runs: dict[str, list[float]] = {n: [] for n in contenders}
-    fetch: list[object] = []
+    fetch: dict[str, list[object]] = {n: [] for n, (_, sp) in contenders.items() if sp}
     order = list(contenders)
     for i in range(a.rounds):
-        for name in order[i % 3 :] + order[: i % 3]:
+        for name in order[i % len(order) :] + order[: i % len(order)]:
             command, sp = contenders[name]
-            wall = _replay(template, base / "run", command, sp, fetch)
+            wall = _replay(template, base / "run", command, sp, fetch.get(name, []))
             runs[name].append(round(wall, 3))
             print(f"round {i + 1} {name}: {wall:.2f} s", flush=True)
     one = base / "one"
@@ -299,6 +315,14 @@ def _bench(a: argparse.Namespace, base: Path, s3: Any) -> dict[str, Any]:
                 "cp": _one_call(cp_argv, one / "x", 15), **extra}  # fmt: skip
     try:
         one_call["pgsafe wal-get from the spool"] = _spool_hit(head, plain / segs[1], one, 15)
+        other = base / "one-shell"
+        other.mkdir()
+        runas.chown(other, runas.server_user())
+        shell = pgsafe_cmd.split(" 2>/dev/null; ", 1)[0] + " 2>/dev/null; exit 1"
+        shell = shell.replace(str(spool), str(other / "spool"))
+        one_call["pgsafe shell path from the spool"] = _spool_hit(
+            head, plain / segs[1], other, 15, shell=shell
+        )
     except (OSError, subprocess.SubprocessError, AssertionError) as exc:
         print(f"spool hit not measured: {exc}", flush=True)
     return {

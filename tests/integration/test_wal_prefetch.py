@@ -193,6 +193,9 @@ def test_a_damaged_segment_in_the_spool_is_fetched_again(base: Path, state_home:
     assert _ids(r) == list(range(1, 9)), log[-3000:]  # the same end as an undamaged spool
     assert f"{victim}: damaged in the spool" in log
     assert f'restored log file "{victim}" from archive' in log
+    journal = (spool_dir / spool.JOURNAL).read_text().splitlines()
+    by_shell = [ln.split()[1] for ln in journal if ln.endswith(" spool 0")]  # Python: 0.0123
+    assert by_shell and victim not in by_shell, journal  # the shell path took the others
     fetch = walfetch.collect(spool_dir)
     assert fetch is not None and fetch.spool_damaged == 1, fetch
     assert fetch.segments_from_spool >= 2, fetch

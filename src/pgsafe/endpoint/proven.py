@@ -9,6 +9,7 @@ command line.  ``pgsafe archive enable`` / ``check`` and ``pgsafe recover`` use 
 from __future__ import annotations
 
 import shlex
+import shutil
 from pathlib import Path
 
 from pgsafe.cluster import runas
@@ -16,6 +17,7 @@ from pgsafe.endpoint.command import endpoint_command, endpoint_for, is_s3
 from pgsafe.endpoint.probe import check_repo_readable, check_repo_writable
 from pgsafe.endpoint.runtime import Runtime, wal_runtime
 from pgsafe.repo.repository import Repository
+from pgsafe.wal import spool as wal_spool
 
 
 def archive_command(
@@ -45,5 +47,11 @@ def restore_command(
     ep = endpoint_for(repo, config=config, decrypt=True)
     rt = wal_runtime(home, user, s3=is_s3(repo))
     check_repo_readable(rt, ep, user)
-    where = f"--spool {shlex.quote(str(spool)).replace('%', '%%')} " if spool else ""
-    return endpoint_command(rt, ep, f"wal-get {where}%f %p")
+    if spool is None:
+        return endpoint_command(rt, ep, "wal-get %f %p")
+    where = f"--spool {shlex.quote(str(spool)).replace('%', '%%')} "
+    command = endpoint_command(rt, ep, f"wal-get {where}%f %p")
+    find, mv = shutil.which("find"), shutil.which("mv")
+    if find is None or mv is None:
+        return command  # every call through Python
+    return wal_spool.shell_take(str(spool), find, mv) + command

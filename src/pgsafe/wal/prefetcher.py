@@ -184,8 +184,10 @@ class Prefetcher:
                 os.unlink(entry, dir_fd=self.dfd)
 
     def _present(self, name: str) -> bool:
+        """Fetched and not taken (the shell path takes the file and leaves its sum)."""
         try:
             os.stat(name + spool.SUM, dir_fd=self.dfd, follow_symlinks=False)
+            os.stat(name, dir_fd=self.dfd, follow_symlinks=False)
             return True
         except OSError:
             return False
@@ -283,7 +285,7 @@ class Prefetcher:
         except Exception:
             pass
         self.tidy([])  # what a crashed prefetcher left is never used
-        self._write_small(spool.READY, b"")  # wal-get may ask now
+        self._write_small(spool.READY, f"{os.getpid()}\n".encode())  # wal-get may ask now
         jfd = os.open(spool.JOURNAL, os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
                       0o600, dir_fd=self.dfd)  # fmt: skip
         pool = ThreadPoolExecutor(self.jobs, thread_name_prefix="pgsafe-prefetch")

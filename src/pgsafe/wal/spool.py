@@ -6,7 +6,8 @@ restore_command (``wal-get --spool DIR %f %p``).  The prefetcher
 (:mod:`pgsafe.wal.prefetcher`) writes into it; each ``wal-get`` takes from it.  Layout::
 
     lock            held (a POSIX lock) by the one live prefetcher: the kernel says who
-    ready           made by that prefetcher once its repository is open (it answers)
+    ready           made by that prefetcher once its repository is open (it answers):
+                    its pid, for the restore_command's shell path (:func:`shell_take`)
     journal         one line per request, appended by wal-get: ``want NAME`` before a
                     fetch, ``got NAME SOURCE SECONDS`` after (the prefetcher follows
                     it; recover sums it up: :func:`read_stats`)
@@ -37,7 +38,10 @@ was written — else its sha256 is compared, and a mismatch is reported as damag
 the file removed, and the segment fetched from the repository.  Taking is a rename
 (a copy across file systems).
 
-Built-in modules only (hashlib on a mismatch): this is the whole of a spool hit.
+Built-in modules only (hashlib on a mismatch): this is the whole of a spool hit in
+Python.  Most hits never start Python: the restore_command tries :func:`shell_take`
+first, the same rules in ``/bin/sh`` (which runs restore_command anyway), one ``find``
+and one ``mv`` -- the cost of ``cp``.
 """
 
 from __future__ import annotations
@@ -91,7 +95,48 @@ def answer(dfd: int, name: str) -> str | None:
 
 def ready(dfd: int) -> bool:
     """Has the prefetcher opened its repository (so that it answers requests)?"""
-    return _read_small(dfd, READY, 0) is not None
+    return _read_small(dfd, READY, 32) is not None
+
+
+def shell_take(path: str, find: str, mv: str) -> str:
+    """The restore_command's fast path in ``sh``: :func:`take`'s rules without starting
+    Python, for a file the live prefetcher holds.  It is taken (``mv``; ``"got NAME
+    spool 0"`` in the journal) and the shell exits 0 only when all of these hold:
+
+    * ``ready`` names a pid (digits only) that is alive: the prefetcher that wrote the
+      spool still runs (the kernel's lock is what :func:`take` asks; a crash's
+      ``ready`` is removed by the next prefetcher before it tidies);
+    * ``NAME.sum`` was recorded (its size and inode digits only) and no ``NAME.note``
+      waits to be printed;
+    * ``find`` sees NAME as a regular file (not a link), one link, of the recorded
+      inode and size, whose inode has not changed after the sum was written (ctime not
+      newer than the sum's mtime: a write, chmod or rename since the check shows).
+
+    Anything else -- a miss, a damaged file, a file being written, an error -- goes on
+    to the Python command that follows, which reads, compares the sha256, asks the
+    prefetcher or fetches.  ``path`` is quoted and ``%`` escaped for postgresql.conf;
+    ``%f`` and ``%p`` stay live.  ``find`` and ``mv`` are absolute paths.
+    """
+    import shlex
+
+    def q(word: str) -> str:
+        return shlex.quote(word).replace("%", "%%")
+
+    d, f = '"$d"', '"$d/%f"'
+    checks = " && ".join([
+        f'read -r p <"$d/{READY}"',
+        "case \"$p\" in ''|*[!0-9]*) false;; esac",
+        'kill -0 "$p"',
+        f'read -r h s i m c <{f[:-1]}{SUM}"',
+        "case \"$s\" in ''|*[!0-9]*) false;; esac",  # find reads -N as "less than N"
+        "case \"$i\" in ''|*[!0-9]*) false;; esac",
+        f'[ ! -e {f[:-1]}{NOTE}" ]',
+        f'[ -n "$({q(find)} {d} -maxdepth 1 -name %f -type f -links 1 -inum "$i"'
+        f' -size "${{s}}c" ! -cnewer {f[:-1]}{SUM}")" ]',
+        f"{q(mv)} -f {f} %p",
+    ])  # fmt: skip
+    taken = f'{{ echo "got %f spool 0" >>"$d/{JOURNAL}"; exit 0; }}'
+    return f"d={q(path)}; {{ {checks} && {taken}; }} 2>/dev/null; "
 
 
 def clear_answer(dfd: int, name: str) -> None:
