@@ -8,7 +8,7 @@ each batch starting with the last segment of the one before: a record that cross
 from one batch into the next is read whole in the next (records already seen are
 skipped by LSN).  The next batch is fetched into a second folder while the current one
 is read: at most ``2 * BATCH`` segments are on disk, with the current batch's pg_waldump
-output (a spool file read as it grows, :func:`pgsafe.pg.waldump.dump`; about 1.4 times
+output (a spool file read as it grows, :func:`pgsafe.pg.waldump.dump`; about 1.1 times
 the batch's size for busy pgbench WAL).
 """
 
