@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/mistakes_scan.py [--gb 1.0] [--out benchmarks/results/FILE.md]
     .venv/bin/python benchmarks/mistakes_scan.py --reuse   # measure the repository made before
+    .venv/bin/python benchmarks/mistakes_scan.py --gb 4 --base /tmp/pgsafe-bench-mistakes-4g
 
 Makes a cluster archiving into a fresh repository, takes a base backup, runs pgbench
 until ``--gb`` of WAL is written, with one DELETE of 10,000 rows in the middle, waits
@@ -94,8 +95,9 @@ def main() -> None:
     ap.add_argument("--gb", type=float, default=1.0)
     ap.add_argument("--out", default="benchmarks/results/2026-12-02-mistakes.md")
     ap.add_argument("--reuse", action="store_true", help="measure the repository of a run before")
+    ap.add_argument("--base", default="/tmp/pgsafe-bench-mistakes", help="emptied first")
     a = ap.parse_args()
-    base = Path("/tmp/pgsafe-bench-mistakes")
+    base = Path(a.base)
     if a.reuse:
         _write(a.out, _measure(base, None), "(repository of an earlier run, no live server)")
         return

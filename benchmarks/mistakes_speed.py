@@ -102,12 +102,17 @@ def _profile() -> list[str]:
 
 
 def main() -> None:
+    global BASE
     ap = argparse.ArgumentParser()
     ap.add_argument("--before", required=True, help="a directory holding another checkout's src")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--out", default="benchmarks/results/2026-12-03-mistakes-speed.md")
+    ap.add_argument("--base", default=str(BASE), help="where benchmarks/mistakes_scan.py made it")
+    ap.add_argument("--no-profile", action="store_true")
     a = ap.parse_args()
-    lines = ["## Profile", "", *_profile(), "", "## find_mistakes(min_rows=1000), alternating", ""]
+    BASE = Path(a.base)
+    profile = [] if a.no_profile else ["## Profile", "", *_profile(), ""]
+    lines = [*profile, "## find_mistakes(min_rows=1000), alternating", ""]
     lines += ["| round | code | wall | CPU (with children) | found | segments |"]
     lines += ["|---|---|---|---|---|---|"]
     rows: list[str] = []

@@ -20,6 +20,7 @@ History of the source, after one base backup (``t`` has a primary key, ``nopk`` 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from pgsafe.cluster.runas import repository_owner
 from pgsafe.mistakes import segments
 from pgsafe.mistakes.model import ChangeKind
 from pgsafe.mistakes.scan import MistakeRequest, find_mistakes
+from pgsafe.pg.waldump import dump
 from pgsafe.physical.archiving import archive_settings
 from pgsafe.physical.switch import switch_and_wait
 from pgsafe.repo.repository import Repository
@@ -185,3 +187,23 @@ def test_cli_json(src: Source) -> None:
     assert m["undo"].startswith(f"pgsafe --repo {src.repo} undo {src.xids['D']} -d ")
     assert "dbname=postgres" in m["undo"] and m["database"] == "postgres"
     assert doc["window"]["segments"] >= 1 and doc["omitted"] == 0
+
+
+def test_pg_waldump_through_a_spool_file(src: Source, tmp_path: Path) -> None:
+    """The spool (what a scan reads through) gives pg_waldump's output as the pipe does,
+    is removed after, and a reader that stops early leaves no pg_waldump running."""
+    wal = src.cluster.datadir / "pg_wal"
+    names = sorted(n for n in os.listdir(wal) if len(n) == 24 and n.isalnum())
+    first, last = names[0], names[-1]
+    with dump(str(wal), first, last, major=src.cluster.major) as d:
+        piped = "".join(d.blocks)
+    spool = str(tmp_path / "out")
+    with dump(str(wal), first, last, major=src.cluster.major, spool=spool) as d:
+        spooled = "".join(d.blocks)
+    assert spooled == piped and "rmgr: Heap" in piped and not os.path.exists(spool)
+    d.check()
+    with dump(str(wal), first, last, major=src.cluster.major, spool=spool) as d:
+        next(d.blocks)
+        d.stop()
+    assert d.exited is not None and not os.path.exists(spool)
+    d.check()  # stopped: how it ended is moot

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from pgsafe.repo.repository import Repository
 from tests.archiving import archiving_cluster
 from tests.conftest import psql_exec
 from tests.integration.test_undo import Live
@@ -52,3 +53,27 @@ def test_a_table_no_map_knows_is_named_by_a_throwaway_recovery(live: Live) -> No
     assert [(c["kind"], c["table"]) for c in n["changes"]] == [("drop-table", "public.later")]
     assert not any(f"transaction {xid} touched" in note for note in named["notes"])
     assert live.leftovers() == []
+    _the_rebuilt_map_is_kept(live, xid)
+
+
+def _the_rebuilt_map_is_kept(live: Live, xid: int) -> None:
+    """The map the recovery rebuilt is stored beside the base backup: the next run names
+    the table without recovering (no flag, no note); damaged, it is a note, not a name."""
+    repo = Repository.open(str(live.repo), "main")
+    [m] = repo.list_backups()
+    [obj] = [o for o in m.objects if o.role == "catalog_map_rebuilt"]
+    assert obj.name.startswith(f"catalog_map-before-{xid}.json")
+    r = live.pgsafe("mistakes", "--kind", "drop-table", "--json")
+    assert r.returncode == 0, r.stderr
+    [n] = json.loads(r.stdout)["mistakes"]
+    assert [(c["kind"], c["table"]) for c in n["changes"]] == [("drop-table", "public.later")]
+    assert not any("touched relfilenode" in note for note in json.loads(r.stdout)["notes"])
+    again = live.pgsafe("mistakes", "--kind", "drop-table", "--name-dropped", "--json")
+    assert again.returncode == 0 and again.stdout == r.stdout  # nothing to recover for
+    path = live.repo / repo.object_key(m.id, obj.name)
+    path.write_bytes(path.read_bytes()[:-3] + b"xyz")
+    r = live.pgsafe("mistakes", "--kind", "drop-table", "--json")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert {c["table"] for c in doc["mistakes"][0]["changes"]} == {None}
+    assert any(obj.name in note and "unusable" in note for note in doc["notes"])

@@ -117,6 +117,58 @@ def test_a_plain_commit_not_wanted_makes_nothing() -> None:
     assert got == kept and len(kept) < len(want) and plain
 
 
+def _settling(fewest: int, only: int | None = None) -> Collector:
+    """A collector that wants what ``fewest`` and ``only`` say, and is told so."""
+    c = Collector(wanted=lambda xid, lsn, rows: rows >= fewest and only in (None, xid))
+    c.fewest_rows, c.only_xid = fewest, only
+    return c
+
+
+def test_transactions_too_small_are_dropped_uncounted_with_the_same_result() -> None:
+    """Told the fewest rows ``wanted`` accepts, a block skips the transactions that write
+    and end in it with fewer: what comes out is what the line reader keeps, for blocks
+    of any size (a transaction's rows spread over several blocks add up), the last LSN
+    and time too."""
+    want, last, lines = _by_lines()
+    big = [x for x in want if x.dropped_databases or x.dropped or x.subxacts
+           or sum(n.deletes + n.updates for n in x.rows.values()) >= 10]  # fmt: skip
+    multi_block = [x for x in big if not x.dropped_databases and not x.dropped]
+    assert multi_block and len(big) < len(want)
+    for fewest in (2, 10):
+        for n in (1, 2, 3, 7, 50, len(LINES)):
+            c = _settling(fewest)
+            got, got_last, _ = _by_blocks(n, c=c)
+            assert c.settles
+            kept = [x for x in want if x.xid not in _plain() or x.dropped_databases
+                    or sum(v.deletes + v.updates for v in x.rows.values()) >= fewest]  # fmt: skip
+            assert got == kept, (fewest, n)
+            assert got_last == last and (c.last_lsn, c.last_time) == (lines.last_lsn,
+                                                                      lines.last_time)  # fmt: skip
+
+
+def test_the_time_read_so_far_is_the_last_commit_s_after_each_block() -> None:
+    """``last_time`` (what ``--until`` stops on) follows the commits a block skips."""
+    plain, settling = Collector(), _settling(10)
+    for i in range(0, len(LINES), 7):
+        block = "".join(LINES[i : i + 7])
+        read_block(block, plain, EVERYTHING, lambda _: None)
+        read_block(block, settling, EVERYTHING, lambda _: None)
+        assert settling.last_time == plain.last_time, i
+
+
+def test_only_the_xid_wanted_is_counted() -> None:
+    want, _, _ = _by_lines()
+    target = max((x for x in want if x.xid in _plain()), key=lambda x: len(x.rows))
+    for n in (1, 7, len(LINES)):
+        got, _, _ = _by_blocks(n, c=_settling(1, target.xid))
+        plain_kept = [x for x in got if x.xid in _plain() and not x.dropped_databases]
+        assert plain_kept == [target], n
+
+
+def _plain() -> set[int]:
+    return {int(x) for x in re.findall(r"tx: +(\d+), [^\n]*desc: COMMIT [-\d:. ]+ UTC\n", TEXT)}
+
+
 def test_text_blocks_are_whole_lines() -> None:
     data = TEXT.encode() + b"no newline at the end"
     for size in (1, 100, 4096, len(data) * 2):

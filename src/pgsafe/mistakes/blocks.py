@@ -40,7 +40,7 @@ from pgsafe.mistakes.records import heap_row, parse_line
 # (the expression of records.heap_row, over a block: a field cannot run into the next line).
 _ROWS = re.compile(
     r"\nrmgr: Heap +len \(rec/tot\):[^,\n]*, tx: +(\d+), lsn: [0-9A-F]+/[0-9A-F]+,"
-    r" prev [^,\n]*, desc: (?:(D)ELETE|UPDATE|HOT_UPDATE)[ +][^\n]*?rel (\d+/\d+/\d+)"
+    r" prev [^,\n]*, desc: (?:(D)ELETE|UPDATE|HOT_UPDATE)[ +][^\n]*rel (\d+/\d+/\d+)"
 )
 _INSERTS = re.compile(
     r"\nrmgr: Heap +len \(rec/tot\):[^,\n]*, tx: +(\d+), lsn: [0-9A-F]+/[0-9A-F]+,"
@@ -55,13 +55,15 @@ _XACTS = re.compile(
     r" (\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(?:\.\d+)?) UTC(?=\n|$)"
     r"|\n(rmgr: Transaction [^\n]*desc: (?:COMMIT|ABORT)[^\n]*)"
 )
-# ... and the rare ones (the first, Storage lines, cut the block)
-_RARE = (  # each with a string it needs, looked for first (faster)
-    (re.compile(r"\n(rmgr: Storage [^\n]*)"), "\nrmgr: Storage "),
-    (re.compile(r"\n(rmgr: Database [^\n]*)"), "\nrmgr: Database "),
-    (re.compile(r"\n(rmgr: MultiXact [^\n]*)"), "\nrmgr: MultiXact "),
-    (re.compile(r"\n(rmgr: XLOG [^\n]*desc: FPI [^\n]*)"), "desc: FPI "),
+# ... and the rare ones (the first, Storage lines, cut the block), looked for first by
+# one search (_ANY_RARE: its literal start is found fast) and "desc: TRUNCATE" in the block
+_RARE = (
+    re.compile(r"\n(rmgr: Storage [^\n]*)"),
+    re.compile(r"\n(rmgr: Database [^\n]*)"),
+    re.compile(r"\n(rmgr: MultiXact [^\n]*)"),
+    re.compile(r"\n(rmgr: XLOG [^\n]*desc: FPI [^\n]*)"),
 )
+_ANY_RARE = re.compile(r"\nrmgr: (?:Storage |Database |MultiXact |XLOG [^\n]*desc: FPI )")
 _TRUNCATE = re.compile(r"\n(rmgr: Heap [^\n]*desc: TRUNCATE[^\n]*)")
 _LSN = re.compile(r"rmgr: [^\n]*?, lsn: ([0-9A-F]+)/([0-9A-F]+),")
 
@@ -121,17 +123,23 @@ def read_lines(lines: Iterable[str], collector: Collector, window: Window,
 
 def _read_whole(text: str, collector: Collector, take: Take) -> None:
     """A block whose records are all to be read (``text`` starts with a newline)."""
-    rare = [m for r, hint in _RARE for m in (r.finditer(text) if hint in text else ())]
+    rare = [m for r in _RARE for m in r.finditer(text)] if _ANY_RARE.search(text) else []
     if "desc: TRUNCATE" in text:
         rare += _TRUNCATE.finditer(text)
     if not rare:
+        if collector.settles:
+            if collector.creating:
+                collector.written(set(_INSERTS.findall(text)))
+            collector.settle(_ROWS.findall(text), _XACTS.findall(text),
+                             lambda line: _read_event(line, collector, take), take)  # fmt: skip
+            return
         _read_piece(text, 0, len(text), collector)
         _read_xacts(_XACTS.findall(text), collector, take)
         return
     events = sorted([*_XACTS.finditer(text), *rare], key=lambda m: m.start())
     pos = 0
     i = 0
-    for cut in [m.start() for m in events if m.re is _RARE[0][0]] + [len(text)]:
+    for cut in [m.start() for m in events if m.re is _RARE[0]] + [len(text)]:
         _read_piece(text, pos, cut, collector)
         while i < len(events) and events[i].start() <= cut:
             m = events[i]
@@ -165,12 +173,15 @@ def _read_xacts(found: Iterable[tuple[str, str, str, str, str, str]], collector:
             take(done)
 
 
-def _read_event(line: str, collector: Collector, take: Take) -> None:
+def _read_event(line: str, collector: Collector, take: Take) -> bool:
+    """One line read in order; whether it was a record that matters."""
     r = parse_line(line)
-    if r is not None:
-        done = collector.add(r)
-        if done is not None:
-            take(done)
+    if r is None:
+        return False
+    done = collector.add(r)
+    if done is not None:
+        take(done)
+    return True
 
 
 def _lsn(m: re.Match[str]) -> int:

@@ -13,9 +13,11 @@ holds the transactions in flight, not the window.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+from operator import itemgetter
 
 from pgsafe.mistakes.records import Op, Record
 
@@ -24,9 +26,14 @@ RelKey = tuple[int, int]  # (database oid, relfilenode)
 # TABLESPACE/DATABASE/RELFILENODE (mistakes.blocks matches them so, in C)
 RowText = tuple[str, str, str]
 InsertText = tuple[str, str, str]  # xid, database, relfilenode of an INSERT
+# a COMMIT / ABORT line as mistakes.blocks matches it: xid, LSN's two halves, "COMMIT" or
+# "ABORT", time, and "" -- or only the whole line (last) when it holds more than the time
+XactText = tuple[str, str, str, str, str, str]
 # whether a plain commit (xid, lsn, rows deleted or updated) may be of use: when not, no
 # Committed is made of it (the caller's cheap test, made for each of a busy WAL's commits)
 Wanted = Callable[[int, int, int], bool]
+
+Take = Callable[["Committed"], None]  # what a caller does with a transaction that committed
 
 
 @dataclass
@@ -83,6 +90,10 @@ class Collector:
     def __init__(self, timeline: int = 1, wanted: Wanted | None = None) -> None:
         self.timeline = timeline
         self.wanted = wanted
+        # what ``wanted`` needs at least (:meth:`settle`): rows deleted or updated, and
+        # the one xid it may want (None: any)
+        self.fewest_rows = 1
+        self.only_xid: int | None = None
         self._pending: dict[int, _Pending] = {}
         self._creators: set[int] = set()  # the xids in flight that made a relfilenode
         self._rels: dict[str, tuple[int, RelKey]] = {}  # TS/DB/RFN: (tablespace, key)
@@ -170,6 +181,52 @@ class Collector:
                 c.deletes += n
             else:
                 c.updates += n
+
+    @property
+    def settles(self) -> bool:
+        """Whether :meth:`settle` pays: ``wanted`` refuses some transactions with rows."""
+        return self.fewest_rows > 1 or self.only_xid is not None
+
+    def settle(self, rows: Sequence[RowText], xacts: Sequence[XactText],
+               event: Callable[[str], bool], take: Take) -> None:  # fmt: skip
+        """A piece of WAL's heap rows, then its COMMIT / ABORT lines: what
+        :meth:`count_rows` and :meth:`end` do with them (``event`` reads a line with more
+        than the time; True when it was a record), without visiting a transaction that
+        both writes and ends here by a plain COMMIT / ABORT and has fewer rows than
+        :attr:`fewest_rows` (or is not :attr:`only_xid`): ``wanted`` would refuse it,
+        so nothing is made of it.
+
+        The test is made on totals per xid counted in C (most of a busy server's
+        transactions are small): only those in flight before, not ended here, or big
+        enough get their rows per relfilenode counted (:meth:`count_rows`).
+        """
+        totals = Counter(map(itemgetter(0), rows))
+        ended = {x[0] for x in xacts if not x[5]}
+        need = totals.keys() - ended
+        need.update(str(x) for x in self._pending)
+        if max(totals.values(), default=0) >= self.fewest_rows:
+            big = {x for x, n in totals.items() if n >= self.fewest_rows}
+            need |= big if self.only_xid is None else big & {str(self.only_xid)}
+        if need:
+            self.count_rows(Counter([r for r in rows if r[0] in need]))
+        end = self.end
+        skipped = None  # the last plain COMMIT / ABORT, when nothing was read after it
+        for xact in xacts:
+            x, hi, lo, kind, when, line = xact
+            if line:
+                if event(line):
+                    skipped = None
+            elif x in need:
+                skipped = None
+                done = end(kind == "COMMIT", int(x), (int(hi, 16) << 32) | int(lo, 16),
+                           datetime.fromisoformat(when).replace(tzinfo=UTC))  # fmt: skip
+                if done is not None:
+                    take(done)
+            else:
+                skipped = xact
+        if skipped is not None:  # what end() would have noted
+            self.last_lsn = (int(skipped[1], 16) << 32) | int(skipped[2], 16)
+            self.last_time = datetime.fromisoformat(skipped[4]).replace(tzinfo=UTC)
 
     @property
     def creating(self) -> bool:

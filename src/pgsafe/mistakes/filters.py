@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -60,6 +61,13 @@ class Filter:
         if self.kinds and not self.kinds & ROW_KINDS:
             return False
         return rows >= self.min_rows
+
+    def fewest_rows(self) -> int:
+        """The fewest rows deleted or updated that :meth:`may_keep` accepts of a
+        transaction that drops nothing (whatever its xid; ``sys.maxsize`` when none)."""
+        if self.kinds and not self.kinds & ROW_KINDS:
+            return sys.maxsize
+        return self.min_rows
 
     def __call__(self, m: Mistake) -> bool:
         if self.xid is not None and m.xid != self.xid:

@@ -23,10 +23,11 @@ from pgsafe.mistakes.live import LiveServer
 from pgsafe.mistakes.model import Mistake
 from pgsafe.models.catalogmap import MAX_BYTES, CatalogMap, parse
 from pgsafe.models.kinds import BackupKind
-from pgsafe.repo.catalog import Manifest
+from pgsafe.repo.catalog import Manifest, StoredObject
 from pgsafe.repo.repository import Repository
 
 ROLE = "catalog_map"
+REBUILT_ROLE = "catalog_map_rebuilt"  # a map a throwaway recovery rebuilt (pgsafe.undo.catalog)
 SYSTEM_SCHEMAS = frozenset({"pg_catalog", "pg_toast", "information_schema"})
 FIRST_NORMAL_OID = 16384  # relfilenodes below belong to the system catalogs (initdb)
 UNNAMED_NOTES = 5  # transactions with unnamed relations told one by one; the rest counted
@@ -57,8 +58,7 @@ class Maps:
     notes: list[str] = field(default_factory=list)
 
 
-def _read(repo: Repository, m: Manifest) -> CatalogMap | None:
-    obj = m.object(ROLE)
+def _read(repo: Repository, m: Manifest, obj: StoredObject | None) -> CatalogMap | None:
     if obj is None:
         return None
     if obj.raw_size > MAX_BYTES:
@@ -78,13 +78,38 @@ def load_maps(repo: Repository) -> Maps:
         if m.kind != BackupKind.PHYSICAL or not m.ok:
             continue
         try:
-            cmap = _read(repo, m)
+            cmap = _read(repo, m, m.object(ROLE))
         except (ValueError, PgsafeError) as exc:
             out.notes.append(f"the catalog map of backup {m.id} is unusable ({exc}):"
                              " its relations are shown by relfilenode")  # fmt: skip
             continue
         if cmap is not None:
             out.maps.append((datetime.fromisoformat(m.started_at), cmap))
+        out.maps += _rebuilt(repo, m, out.notes)
+    out.maps.sort(key=lambda tm: tm[0])
+    return out
+
+
+def _rebuilt(repo: Repository, m: Manifest, notes: list[str]) -> list[tuple[datetime, CatalogMap]]:
+    """The maps of backup ``m`` that throwaway recoveries rebuilt, with their time (read
+    from the repository: checked like the backup's own; damage is a note)."""
+    out = []
+    for obj in m.objects:
+        if obj.role != REBUILT_ROLE:
+            continue
+        try:
+            when = obj.extra.get("taken_at")
+            if not isinstance(when, str):
+                raise ValueError("no time recorded")
+            taken = datetime.fromisoformat(when)
+            if taken.tzinfo is None:
+                raise ValueError(f"time {when!r} has no zone")
+            cmap = _read(repo, m, obj)
+        except (ValueError, PgsafeError) as exc:
+            notes.append(f"the catalog map {obj.name} of backup {m.id} is unusable ({exc})")
+            continue
+        if cmap is not None:
+            out.append((taken, cmap))
     return out
 
 

@@ -87,6 +87,8 @@ class _Scan:
 
     def __post_init__(self) -> None:
         self.collector.wanted = self.wanted
+        self.collector.fewest_rows = max(1, self.keep.fewest_rows())
+        self.collector.only_xid = self.keep.xid
 
     def wanted(self, xid: int, lsn: int, rows: int) -> bool:
         """What :meth:`take` tests first, for a commit that drops nothing."""
@@ -140,7 +142,8 @@ def _read_batch(scan: _Scan, how: _Reading, folder: str, batch: list[Source],
     if not got:
         return
     scan.collector.timeline = batch[0].timeline
-    with dump(folder, got[0], got[-1], major=how.major, rmgrs=RMGRS) as d:
+    spool = folder + ".out"  # pg_waldump's output, read as it grows (pgsafe.pg.waldump)
+    with dump(folder, got[0], got[-1], major=how.major, rmgrs=RMGRS, spool=spool) as d:
         _feed(d.blocks, scan, batch[0], how.command)
         t = scan.collector.last_time
         if how.until is not None and t is not None and t > how.until + UNTIL_SLACK:

@@ -7,7 +7,9 @@ place of a segment).  A scan reads batches of ``BATCH`` segments, one after anot
 each batch starting with the last segment of the one before: a record that crosses
 from one batch into the next is read whole in the next (records already seen are
 skipped by LSN).  The next batch is fetched into a second folder while the current one
-is read: at most ``2 * BATCH`` segments are on disk.
+is read: at most ``2 * BATCH`` segments are on disk, with the current batch's pg_waldump
+output (a spool file read as it grows, :func:`pgsafe.pg.waldump.dump`; about 1.1 times
+the batch's size for busy pgbench WAL).
 """
 
 from __future__ import annotations

@@ -145,9 +145,11 @@ def spawn(
     env: Mapping[str, str] | None,
     *,
     stdout: bool = True,
+    stdout_fd: int | None = None,
     popen_kwargs: RunAs | None = None,
 ) -> Iterator[Running]:
-    """Start ``argv``; the body consumes :attr:`Running.stdout`.
+    """Start ``argv``; the body consumes :attr:`Running.stdout` (or, with ``stdout_fd``,
+    its output goes to that file descriptor: the caller closes it).
 
     On leaving the block normally the program is waited for and :attr:`Running.exited`
     set (the caller decides what a failure means, often with :meth:`Exited.check`); if
@@ -155,11 +157,12 @@ def spawn(
     user to run as and a working folder (its ``env`` applies when ``env`` is None).
     """
     run_as: RunAs = popen_kwargs or {}
+    out = stdout_fd if stdout_fd is not None else subprocess.PIPE if stdout else subprocess.DEVNULL
     proc = subprocess.Popen(
         list(argv),
         env=dict(env) if env is not None else run_as.get("env"),
         stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE if stdout else subprocess.DEVNULL,
+        stdout=out,
         stderr=subprocess.PIPE,
         user=run_as.get("user"),
         group=run_as.get("group"),

@@ -16,26 +16,66 @@ Times in pg_waldump's output are in the zone of its environment: it runs with
 The end of valid WAL inside the last segment (a live server's current segment, or a
 recycled one) makes pg_waldump exit 1 with ``error in WAL record at ...``: that is the
 ordinary end of the scan, not a failure (:attr:`Dump.reached_end`).
+
+With ``spool`` (a path in a private folder), pg_waldump writes to that file and the
+blocks are read from it as it grows: pg_waldump is then never held back by its reader
+(through a pipe it is: the pipe's 64 KiB fill while the reader works on a block, and the
+two take turns on one core instead of running on two;
+``benchmarks/results/2026-12-03-mistakes-long-window.md``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import IO
+from typing import IO, Protocol
 
 from pgsafe.errors import ToolFailed
-from pgsafe.pg.process import Exited, capture, spawn
+from pgsafe.pg.process import Exited, Running, capture, spawn
 from pgsafe.pg.programs import find_program
 
 END_OF_WAL = "error in WAL record at"  # how pg_waldump says the valid WAL stopped
 MULTI_RMGR_MAJOR = 15  # --rmgr may be given several times from PostgreSQL 15 on
 BLOCK = 4 << 20  # bytes read at a time from pg_waldump's output
+_WAIT = 0.005  # seconds between looks at a spool file that has not grown
 
 
-def text_blocks(stream: IO[bytes], size: int = BLOCK) -> Iterator[str]:
+class Readable(Protocol):
+    def read(self, size: int, /) -> bytes: ...
+
+
+class _Following:
+    """A file a running program writes, read as a stream: ``read`` waits for more
+    while the program runs, and gives ``b""`` only once it has exited and all is read."""
+
+    def __init__(self, f: IO[bytes], run: Running) -> None:
+        self._f = f
+        self._run = run
+        self._done = False
+
+    def read(self, size: int, /) -> bytes:
+        parts: list[bytes] = []
+        n = 0
+        while n < size:
+            got = self._f.read(size - n)
+            if got:
+                parts.append(got)
+                n += len(got)
+            elif self._done:
+                break
+            elif self._run.proc.poll() is not None:
+                self._done = True  # read once more: what it wrote before exiting
+            elif parts:
+                break  # the reader is ahead: give it what there is
+            else:
+                time.sleep(_WAIT)
+        return b"".join(parts)
+
+
+def text_blocks(stream: Readable, size: int = BLOCK) -> Iterator[str]:
     """``stream``'s text in blocks of whole lines (each ends with a newline but maybe the
     last), of about ``size`` bytes; undecodable bytes replaced (a newline byte is never
     part of a UTF-8 sequence: a block cut after one decodes alone)."""
@@ -113,19 +153,41 @@ def dump(
     *,
     major: int | None = None,
     rmgrs: Sequence[str] = (),
+    spool: str | None = None,
 ) -> Iterator[Dump]:
-    """Stream pg_waldump's records of segments ``first`` .. ``last`` in ``folder``.
+    """Stream pg_waldump's records of segments ``first`` .. ``last`` in ``folder``
+    (through the file ``spool``, made and removed here, when given: see the module).
 
     Leaving the block early kills pg_waldump (nothing is left running); on a normal end,
     :meth:`Dump.check` raises for anything but success or the end of valid WAL.
     """
     cmd = argv(folder, first, last, major=major, rmgrs=rmgrs)
-    with spawn(cmd, _env()) as run:
-        result = Dump(text_blocks(run.stdout), _what=f"pg_waldump {first}")
-        yield result
-        if result.stopped:
-            run.kill()  # the caller has read enough: no need to let it run to the end
-    result.exited = run.exited
+    if spool is None:
+        with spawn(cmd, _env()) as run:
+            result = Dump(text_blocks(run.stdout), _what=f"pg_waldump {first}")
+            yield result
+            if result.stopped:
+                run.kill()  # the caller has read enough: no need to let it run to the end
+        result.exited = run.exited
+        return
+    flags = os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(spool, flags | os.O_WRONLY, 0o600)
+    try:
+        with os.fdopen(os.open(spool, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC), "rb", 0) as f:
+            try:
+                with spawn(cmd, _env(), stdout_fd=fd) as run:
+                    os.close(fd)
+                    fd = -1
+                    result = Dump(text_blocks(_Following(f, run)), _what=f"pg_waldump {first}")
+                    yield result
+                    if result.stopped:
+                        run.kill()
+            finally:
+                if fd >= 0:
+                    os.close(fd)
+        result.exited = run.exited
+    finally:
+        os.unlink(spool)
 
 
 def dump_text(path: str, *, major: int | None, rmgrs: Sequence[str] = ()) -> str:

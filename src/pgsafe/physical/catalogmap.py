@@ -11,11 +11,14 @@ pgsafe cannot connect to is left out, and a failure leaves the backup without a 
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 import psycopg
 
 from pgsafe.errors import PgsafeError
+from pgsafe.models.backup import JsonObject
 from pgsafe.models.catalogmap import CatalogMap, DatabaseMap, MappedRelation
+from pgsafe.models.kinds import BackupKind
 from pgsafe.pg.connect import Connection, connect
 from pgsafe.repo.catalog import StoredObject
 from pgsafe.repo.codec.hashing import Hasher
@@ -66,3 +69,35 @@ def store(repo: Repository, backup_id: str, encoder: Pipeline, cmap: CatalogMap)
     stored = Hasher(encoder.encode([raw]))
     repo.storage.put(repo.object_key(backup_id, name), stored)
     return StoredObject(name, stored.size, stored.sha256, len(raw), encoder.spec.label, ROLE)
+
+
+REBUILT_ROLE = "catalog_map_rebuilt"
+REBUILT_PREFIX = "catalog_map-before-"
+
+
+def store_rebuilt(repo: Repository, cmap: CatalogMap, xid: int, taken_at: datetime) -> bool:
+    """Keep a map rebuilt by a throwaway recovery to just before transaction ``xid``
+    (committed at ``taken_at``) beside the newest physical backup started before it:
+    an object ``catalog_map-before-XID.json`` (role ``catalog_map_rebuilt``, its time in
+    the entry's ``taken_at``), added to that backup's manifest under the catalog lock.
+    ``pgsafe mistakes`` then names from it as from a backup's own map
+    (:func:`pgsafe.mistakes.naming.load_maps`), without recovering again.  False when
+    no backup can hold it or one holds it already."""
+    with repo.lock("catalog"):
+        older = [m for m in repo.list_backups() if m.kind == BackupKind.PHYSICAL and m.ok
+                 and datetime.fromisoformat(m.started_at) <= taken_at]  # fmt: skip
+        if not older:
+            return False
+        m = repo.load(max(older, key=lambda b: b.started_at).id)
+        encoder = repo.encoder()
+        name = f"{REBUILT_PREFIX}{xid}.json{encoder.suffix}"
+        if any(o.name == name for o in m.objects):
+            return False
+        raw = cmap.to_json()
+        stored = Hasher(encoder.encode([raw]))
+        repo.storage.put(repo.object_key(m.id, name), stored)
+        extra: JsonObject = {"before_xid": xid, "taken_at": taken_at.isoformat()}
+        m.objects.append(StoredObject(name, stored.size, stored.sha256, len(raw),
+                                      encoder.spec.label, REBUILT_ROLE, extra))  # fmt: skip
+        repo.save(m)
+    return True

@@ -8,15 +8,17 @@ uses, :func:`pgsafe.undo.throwaway.recovered`), whose catalogs are read as a bas
 backup's map is (:func:`pgsafe.physical.catalogmap.take`): the relfilenodes are named
 there, and those that were an index, a TOAST table or a sequence of the table are left
 out (the table is listed).  One recovery per transaction: narrow the window (``-t``,
-``--since``, ``--kind``) before asking for many.  The map is used for this report only,
-not stored.
+``--since``, ``--kind``) before asking for many.  The map is stored beside the newest
+base backup before the transaction (:func:`pgsafe.physical.catalogmap.store_rebuilt`):
+the next ``pgsafe mistakes`` names the table from it, without recovering again.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 
-from pgsafe.errors import BadInput
+from pgsafe.errors import BadInput, PgsafeError
 from pgsafe.mistakes.model import Mistake, MistakeReport, TableChange
 from pgsafe.models.catalogmap import CatalogMap
 from pgsafe.pg.connect import connect
@@ -25,6 +27,8 @@ from pgsafe.recovery.targets import TargetRequest
 from pgsafe.repo.repository import Repository
 from pgsafe.undo.throwaway import recovered
 from pgsafe.wal import server_record
+
+log = logging.getLogger(__name__)
 
 TABLE_KINDS = frozenset("rmp")
 SYSTEM_SCHEMAS = ("pg_catalog", "pg_toast", "information_schema")
@@ -60,6 +64,15 @@ def _renamed(m: Mistake, cmap: CatalogMap) -> Mistake:
     return replace(m, changes=tuple(out)) if out else m
 
 
+def _keep(repo: Repository, cmap: CatalogMap, m: Mistake) -> None:
+    """Store the map for the next run; an aid, so a repository that refuses it (read
+    only, locked too long) costs the next run a recovery, not this one its answer."""
+    try:
+        catalogmap.store_rebuilt(repo, cmap, m.xid, m.commit_time)
+    except (PgsafeError, OSError) as exc:
+        log.warning("the rebuilt catalog map was not stored: %s", exc)
+
+
 def name_unnamed(repo: Repository, report: MistakeReport, timeout: float = 3600) -> MistakeReport:
     """``report`` with the relfilenodes of its unnamed transactions named (see the module);
     their notes saying how to name them are dropped."""
@@ -74,7 +87,9 @@ def name_unnamed(repo: Repository, report: MistakeReport, timeout: float = 3600)
     for m in report.mistakes:
         if unnamed(m):
             cmap = _map_before(repo, m, record.pg_major or 0, timeout)
-            m = _renamed(m, cmap) if cmap is not None else m
+            if cmap is not None:
+                _keep(repo, cmap, m)
+                m = _renamed(m, cmap)
             if not unnamed(m):
                 done.add(m.xid)
         named.append(m)
