@@ -286,7 +286,7 @@ def _bench(a: argparse.Namespace, base: Path, s3: Any) -> dict[str, Any]:
     found = re.search(r"--spool (\S+) ", with_spool)
     assert found is not None, with_spool
     pgsafe_cmd = with_spool.replace(found.group(1), str(spool))  # the shell path's too
-    python_cmd = pgsafe_cmd.split(" 2>/dev/null; ", 1)[-1]  # without the shell path
+    shell_part, _, python_cmd = pgsafe_cmd.rpartition(" 2>/dev/null; ")  # shell, then Python
     plain_cmd = re.sub(r"--spool \S+ ", "", python_cmd)
     contenders = {
         "pgsafe": (pgsafe_cmd, spool),
@@ -318,7 +318,7 @@ def _bench(a: argparse.Namespace, base: Path, s3: Any) -> dict[str, Any]:
         other = base / "one-shell"
         other.mkdir()
         runas.chown(other, runas.server_user())
-        shell = pgsafe_cmd.split(" 2>/dev/null; ", 1)[0] + " 2>/dev/null; exit 1"
+        shell = shell_part + " 2>/dev/null; exit 1"
         shell = shell.replace(str(spool), str(other / "spool"))
         one_call["pgsafe shell path from the spool"] = _spool_hit(
             head, plain / segs[1], other, 15, shell=shell

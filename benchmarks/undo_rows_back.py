@@ -38,6 +38,7 @@ from pgsafe.recovery.targets import TargetRequest
 from pgsafe.repo.repository import Repository
 from pgsafe.undo.model import UndoRequest
 from pgsafe.undo.run import undo
+from tests.archiving import committed_xid
 
 
 def _cluster(base: Path, home: Path) -> tuple[LocalCluster, Repository]:
@@ -47,15 +48,6 @@ def _cluster(base: Path, home: Path) -> tuple[LocalCluster, Repository]:
     c.initdb()
     c.start()
     return c, repo
-
-
-def _xid_of(ci: str, sql: str) -> int:
-    with psycopg.connect(ci) as conn:
-        conn.execute(sql)
-        row = conn.execute("SELECT pg_current_xact_id()::text::bigint").fetchone()
-        assert row is not None
-        conn.commit()
-    return int(row[0])
 
 
 def _measure(repo: Repository, ci: str, xid: int, check: str) -> dict[str, float | int | str]:
@@ -90,8 +82,8 @@ def demo_case(base: Path, home: Path) -> dict[str, float | int | str]:
         with psycopg.connect(ci, autocommit=True) as conn:
             for i in range(1, 5):
                 conn.execute("INSERT INTO transactions VALUES (%s, %s, %s)", (i, i * 10, f"t{i}"))
-        xid = _xid_of(ci, "DELETE FROM transactions")
-        _xid_of(ci, "INSERT INTO transactions VALUES (5, 50, 't5')")
+        xid = committed_xid(ci, "DELETE FROM transactions")
+        committed_xid(ci, "INSERT INTO transactions VALUES (5, 50, 't5')")
         switch_and_wait(ci, repo)
         return _measure(
             repo, ci, xid, "SELECT array_agg(id ORDER BY id) = '{1,2,3,4,5}' FROM transactions"
@@ -111,7 +103,7 @@ def pgbench_case(base: Path, home: Path, scale: int) -> dict[str, float | int | 
         t0 = time.perf_counter()
         backup(ci, repo, label="bench")
         took = time.perf_counter() - t0
-        xid = _xid_of(ci, "DELETE FROM pgbench_accounts WHERE aid BETWEEN 100001 AND 110000")
+        xid = committed_xid(ci, "DELETE FROM pgbench_accounts WHERE aid BETWEEN 100001 AND 110000")
         subprocess.run([bench, "-n", "-c", "2", "-t", "2000", ci], check=True, capture_output=True)
         switch_and_wait(ci, repo, timeout=300)
         out = _measure(

@@ -21,13 +21,11 @@ from pgsafe.errors import PgsafeError
 from pgsafe.logical.materialize import chunks
 from pgsafe.mistakes.live import LiveServer
 from pgsafe.mistakes.model import Mistake
-from pgsafe.models.catalogmap import MAX_BYTES, CatalogMap, parse
+from pgsafe.models.catalogmap import MAX_BYTES, REBUILT_ROLE, ROLE, CatalogMap, parse
 from pgsafe.models.kinds import BackupKind
 from pgsafe.repo.catalog import Manifest, StoredObject
 from pgsafe.repo.repository import Repository
 
-ROLE = "catalog_map"
-REBUILT_ROLE = "catalog_map_rebuilt"  # a map a throwaway recovery rebuilt (pgsafe.undo.catalog)
 SYSTEM_SCHEMAS = frozenset({"pg_catalog", "pg_toast", "information_schema"})
 FIRST_NORMAL_OID = 16384  # relfilenodes below belong to the system catalogs (initdb)
 UNNAMED_NOTES = 5  # transactions with unnamed relations told one by one; the rest counted

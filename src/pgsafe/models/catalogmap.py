@@ -17,6 +17,8 @@ import json
 from dataclasses import dataclass, field
 
 FORMAT = 1
+ROLE = "catalog_map"  # the object role of a backup's own map
+REBUILT_ROLE = "catalog_map_rebuilt"  # of a map a throwaway recovery rebuilt (pgsafe.undo)
 MAX_BYTES = 256 << 20  # a map is ~100 bytes per relation
 MAX_NAME = 1024  # bytes; PostgreSQL's NAMEDATALEN is 64
 RELKINDS = frozenset("rpmtiSIvfc")

@@ -17,7 +17,7 @@ import psycopg
 
 from pgsafe.errors import PgsafeError
 from pgsafe.models.backup import JsonObject
-from pgsafe.models.catalogmap import CatalogMap, DatabaseMap, MappedRelation
+from pgsafe.models.catalogmap import REBUILT_ROLE, ROLE, CatalogMap, DatabaseMap, MappedRelation
 from pgsafe.models.kinds import BackupKind
 from pgsafe.pg.connect import Connection, connect
 from pgsafe.repo.catalog import StoredObject
@@ -28,7 +28,6 @@ from pgsafe.repo.repository import Repository
 log = logging.getLogger(__name__)
 
 OBJECT_BASE = "catalog_map.json"
-ROLE = "catalog_map"
 _RELATIONS = """
 SELECT c.oid::bigint, coalesce(pg_relation_filenode(c.oid), 0)::bigint,
        n.nspname::text, c.relname::text, c.relkind::text
@@ -64,14 +63,18 @@ def take(conninfo: str, conn: Connection) -> CatalogMap | None:
 
 def store(repo: Repository, backup_id: str, encoder: Pipeline, cmap: CatalogMap) -> StoredObject:
     """Put the map beside the backup; its catalog entry (role ``catalog_map``)."""
+    return _put(repo, backup_id, encoder, cmap, OBJECT_BASE + encoder.suffix, ROLE)
+
+
+def _put(repo: Repository, backup_id: str, encoder: Pipeline, cmap: CatalogMap, name: str,
+         role: str, extra: JsonObject | None = None) -> StoredObject:  # fmt: skip
     raw = cmap.to_json()
-    name = OBJECT_BASE + encoder.suffix
     stored = Hasher(encoder.encode([raw]))
     repo.storage.put(repo.object_key(backup_id, name), stored)
-    return StoredObject(name, stored.size, stored.sha256, len(raw), encoder.spec.label, ROLE)
+    return StoredObject(name, stored.size, stored.sha256, len(raw), encoder.spec.label, role,
+                        extra or {})  # fmt: skip
 
 
-REBUILT_ROLE = "catalog_map_rebuilt"
 REBUILT_PREFIX = "catalog_map-before-"
 
 
@@ -93,11 +96,7 @@ def store_rebuilt(repo: Repository, cmap: CatalogMap, xid: int, taken_at: dateti
         name = f"{REBUILT_PREFIX}{xid}.json{encoder.suffix}"
         if any(o.name == name for o in m.objects):
             return False
-        raw = cmap.to_json()
-        stored = Hasher(encoder.encode([raw]))
-        repo.storage.put(repo.object_key(m.id, name), stored)
         extra: JsonObject = {"before_xid": xid, "taken_at": taken_at.isoformat()}
-        m.objects.append(StoredObject(name, stored.size, stored.sha256, len(raw),
-                                      encoder.spec.label, REBUILT_ROLE, extra))  # fmt: skip
+        m.objects.append(_put(repo, m.id, encoder, cmap, name, REBUILT_ROLE, extra))
         repo.save(m)
     return True

@@ -122,17 +122,17 @@ def shell_take(path: str, find: str, mv: str) -> str:
     def q(word: str) -> str:
         return shlex.quote(word).replace("%", "%%")
 
-    d, f = '"$d"', '"$d/%f"'
+    d, f, fsum, fnote = '"$d"', '"$d/%f"', f'"$d/%f{SUM}"', f'"$d/%f{NOTE}"'
     checks = " && ".join([
         f'read -r p <"$d/{READY}"',
         "case \"$p\" in ''|*[!0-9]*) false;; esac",
         'kill -0 "$p"',
-        f'read -r h s i m c <{f[:-1]}{SUM}"',
+        f"read -r h s i m c <{fsum}",
         "case \"$s\" in ''|*[!0-9]*) false;; esac",  # find reads -N as "less than N"
         "case \"$i\" in ''|*[!0-9]*) false;; esac",
-        f'[ ! -e {f[:-1]}{NOTE}" ]',
+        f"[ ! -e {fnote} ]",
         f'[ -n "$({q(find)} {d} -maxdepth 1 -name %f -type f -links 1 -inum "$i"'
-        f' -size "${{s}}c" ! -cnewer {f[:-1]}{SUM}")" ]',
+        f' -size "${{s}}c" ! -cnewer {fsum})" ]',
         f"{q(mv)} -f {f} %p",
     ])  # fmt: skip
     taken = f'{{ echo "got %f spool 0" >>"$d/{JOURNAL}"; exit 0; }}'
