@@ -47,17 +47,27 @@ def _lsn(ci: str) -> int:
         return names.parse_lsn(str(row[0]))
 
 
-def _load(c: LocalCluster, gb: float) -> tuple[int, float]:
+def _load(c: LocalCluster, gb: float, transactions: int | None) -> tuple[int, float]:
+    """pgbench until ``gb`` of WAL is written (or, given, ``transactions`` are run)."""
     ci = c.conninfo()
     bench = c.program("pgbench")
     subprocess.run([bench, "-i", "-q", "-s", "10", ci], check=True, capture_output=True)
     start = _lsn(ci)
     target = int(gb * (1 << 30))
     deleted = False
+    done = 0
     t0 = time.perf_counter()
-    while _lsn(ci) - start < target:
+
+    def more() -> bool:
+        return done < transactions if transactions else _lsn(ci) - start < target
+
+    def half() -> bool:
+        return done >= transactions // 2 if transactions else _lsn(ci) - start > target // 2
+
+    while more():
         subprocess.run([bench, "-n", "-c", "2", "-t", "5000", ci], check=True, capture_output=True)
-        if not deleted and _lsn(ci) - start > target // 2:
+        done += 10000
+        if not deleted and half():
             with psycopg.connect(ci, autocommit=True) as conn:
                 conn.execute("DELETE FROM pgbench_accounts WHERE aid <= 10000")
             deleted = True
@@ -93,6 +103,7 @@ def _waldump_ab(repo: Repository, folder: str, n: int = 16) -> tuple[float, floa
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--gb", type=float, default=1.0)
+    ap.add_argument("--transactions", type=int, help="run this many pgbench transactions instead")
     ap.add_argument("--out", default="benchmarks/results/2026-12-02-mistakes.md")
     ap.add_argument("--reuse", action="store_true", help="measure the repository of a run before")
     ap.add_argument("--base", default="/tmp/pgsafe-bench-mistakes", help="emptied first")
@@ -113,7 +124,7 @@ def main() -> None:
     c.start()
     try:
         backup(c.conninfo(), repo)
-        wal, load_s = _load(c, a.gb)
+        wal, load_s = _load(c, a.gb, a.transactions)
         switch_and_wait(c.conninfo(), repo, timeout=600)
         figures = _measure(base, c.conninfo())
     finally:

@@ -8,7 +8,8 @@ main src | tar -x -C DIR``).  It measures:
 
 * the profile: for 16 segments, decoding them from the repository, pg_waldump alone
   (its output to a file), and the Python side reading that output;
-* ``find_mistakes(min_rows=1000)`` over the whole repository with the code of ``DIR``
+* ``find_mistakes(min_rows=N, limit=100)`` (``--min-rows``, 1000 unless given; 0 is what
+  ``pgsafe mistakes`` asks with no option) over the whole repository with the code of ``DIR``
   and of this checkout, one after the other, ``--rounds`` times (a child process each:
   wall time, and the CPU time of it and its children).
 
@@ -36,18 +37,18 @@ from pgsafe.repo.repository import Repository
 from pgsafe.mistakes.scan import MistakeRequest, find_mistakes
 repo = Repository.open(sys.argv[1], "main")
 t0 = time.perf_counter()
-r = find_mistakes(repo, MistakeRequest(min_rows=1000))
+r = find_mistakes(repo, MistakeRequest(min_rows=int(sys.argv[2]), limit=100))
 wall = time.perf_counter() - t0
 me, ch = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
 cpu = me.ru_utime + me.ru_stime + ch.ru_utime + ch.ru_stime
-print(f"{wall:.1f} {cpu:.1f} {len(r.mistakes)} {r.segments}")
+print(f"{wall:.1f} {cpu:.1f} {len(r.mistakes) + r.omitted} {r.segments}")
 """
 
 
-def _run(src: Path) -> tuple[float, float, int, int]:
+def _run(src: Path, min_rows: int) -> tuple[float, float, int, int]:
     env = {**os.environ, "PYTHONPATH": str(src), "PGSAFE_HOME": str(BASE / "home")}
     out = subprocess.run(
-        [sys.executable, "-c", CHILD, str(BASE / "repo")],
+        [sys.executable, "-c", CHILD, str(BASE / "repo"), str(min_rows)],
         env=env, check=True, capture_output=True, text=True,
     ).stdout.split()  # fmt: skip
     return float(out[0]), float(out[1]), int(out[2]), int(out[3])
@@ -109,16 +110,18 @@ def main() -> None:
     ap.add_argument("--out", default="benchmarks/results/2026-12-03-mistakes-speed.md")
     ap.add_argument("--base", default=str(BASE), help="where benchmarks/mistakes_scan.py made it")
     ap.add_argument("--no-profile", action="store_true")
+    ap.add_argument("--min-rows", type=int, default=1000, help="0: the CLI's default request")
     a = ap.parse_args()
     BASE = Path(a.base)
     profile = [] if a.no_profile else ["## Profile", "", *_profile(), ""]
-    lines = [*profile, "## find_mistakes(min_rows=1000), alternating", ""]
+    request = f"find_mistakes(min_rows={a.min_rows}, limit=100)"
+    lines = [*profile, f"## {request}, alternating", ""]
     lines += ["| round | code | wall | CPU (with children) | found | segments |"]
     lines += ["|---|---|---|---|---|---|"]
     rows: list[str] = []
     for i in range(a.rounds):
         for label, src in (("before", Path(a.before) / "src"), ("after", HERE / "src")):
-            wall, cpu, found, segs = _run(src)
+            wall, cpu, found, segs = _run(src, a.min_rows)
             rows.append(f"| {i + 1} | {label} | {wall:.1f} s | {cpu:.1f} s | {found} | {segs} |")
             print(rows[-1], flush=True)
     load = os.getloadavg()

@@ -21,19 +21,47 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from pgsafe.mistakes.collect import Committed, RelKey
 from pgsafe.mistakes.model import ChangeKind, Mistake, TableChange
 from pgsafe.mistakes.naming import FIRST_NORMAL_OID, Named, Namer
 from pgsafe.wal import names
 
 TABLE_KINDS = frozenset("rm")
+PG_NAMESPACE = 2615  # pg_namespace's relfilenode (and oid) since initdb
 
 
-def _database_of(t: Committed) -> int:
+def database_of(t: Committed) -> int:
     for db, _ in (*t.rows.keys(), *t.dropped):
         if db:
             return db
     return t.dropped_databases[0] if t.dropped_databases else 0
+
+
+def row_owner(namer: Namer, db: int, tablespace: int, rfn: int,
+              at: datetime) -> tuple[bool, str | None]:  # fmt: skip
+    """Whether rows deleted or changed in this relation are listed (a user table's, not
+    a shared or system catalog's, an index's or a TOAST table's), and the table's name
+    (None: unnamed)."""
+    if db == 0:
+        return False, None  # a shared catalog (pg_database, pg_authid...)
+    named = namer.relation(db, tablespace, rfn, at)
+    if named is None:
+        return rfn >= FIRST_NORMAL_OID, None
+    if named.system or named.kind not in TABLE_KINDS:
+        return False, None
+    return True, named.qualified
+
+
+def _is_namespace(namer: Namer, db: int, tablespace: int, rfn: int, at: datetime) -> bool:
+    """Whether the relation is ``pg_namespace`` (a schema's row: DROP SCHEMA)."""
+    if db == 0:
+        return False
+    named = namer.relation(db, tablespace, rfn, at)
+    if named is None:
+        return rfn == PG_NAMESPACE  # never rewritten, so never renumbered
+    return named.qualified == "pg_catalog.pg_namespace"
 
 
 def _row_changes(t: Committed, namer: Namer) -> tuple[list[TableChange], bool]:
@@ -41,19 +69,11 @@ def _row_changes(t: Committed, namer: Namer) -> tuple[list[TableChange], bool]:
     out: list[TableChange] = []
     schema_dropped = False
     for (db, rfn), c in t.rows.items():
-        if db == 0:
-            continue  # a shared catalog (pg_database, pg_authid...)
-        named = namer.relation(db, t.tablespaces.get((db, rfn), 0), rfn, t.time)
-        if named is not None and named.system:
-            if named.qualified == "pg_catalog.pg_namespace" and c.deletes:
-                schema_dropped = True
+        ts = t.tablespaces.get((db, rfn), 0)
+        listed, table = row_owner(namer, db, ts, rfn, t.time)
+        if not listed:
+            schema_dropped |= c.deletes > 0 and _is_namespace(namer, db, ts, rfn, t.time)
             continue
-        if named is None and rfn < FIRST_NORMAL_OID:
-            schema_dropped |= rfn == 2615 and c.deletes > 0  # pg_namespace, never rewritten
-            continue
-        if named is not None and named.kind not in TABLE_KINDS:
-            continue
-        table = named.qualified if named else None
         if c.deletes:
             out.append(TableChange(ChangeKind.DELETE, rfn, table, c.deletes))
         if c.updates:
@@ -115,7 +135,7 @@ def classify(t: Committed, namer: Namer, command: str = "pgsafe") -> Mistake | N
     changes += [TableChange(ChangeKind.DROP_DATABASE, 0, None, 0) for _ in t.dropped_databases]
     if not changes:
         return None
-    db = _database_of(t)
+    db = database_of(t)
     return Mistake(
         xid=t.xid, commit_time=t.time, lsn=names.format_lsn(t.lsn),
         timeline=t.timeline,

@@ -34,6 +34,12 @@ XactText = tuple[str, str, str, str, str, str]
 Wanted = Callable[[int, int, int], bool]
 
 Take = Callable[["Committed"], None]  # what a caller does with a transaction that committed
+# a transaction that wrote and committed within one block: its xid, its COMMIT's LSN
+# halves and time (as pg_waldump wrote them), and its rows as counted there: per
+# relation and kind, ("D" or "", TABLESPACE/DATABASE/RELFILENODE, rows)
+LocalRows = tuple[tuple[str, str, int], ...]
+Local = Callable[[str, str, str, str, LocalRows], None]
+_NONE: frozenset[RelKey] = frozenset()
 
 
 @dataclass
@@ -42,7 +48,7 @@ class Counts:
     updates: int = 0
 
 
-@dataclass
+@dataclass(slots=True)
 class _Pending:
     rows: dict[RelKey, Counts] = field(default_factory=dict)
     tablespaces: dict[RelKey, int] = field(default_factory=dict)
@@ -65,9 +71,11 @@ class _Pending:
         self.multixacts += other.multixacts
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Committed:
-    """A committed transaction that may have destroyed data (named later)."""
+    """A committed transaction that may have destroyed data (named later).  Not changed
+    once made (not frozen: a busy WAL makes a million of them, and a frozen one costs
+    four times as much to make)."""
 
     xid: int
     lsn: int
@@ -94,6 +102,9 @@ class Collector:
         # the one xid it may want (None: any)
         self.fewest_rows = 1
         self.only_xid: int | None = None
+        # what is done instead with a transaction that writes and commits in one block
+        # (:meth:`settle`; None: it is made a Committed like any other)
+        self.local: Local | None = None
         self._pending: dict[int, _Pending] = {}
         self._creators: set[int] = set()  # the xids in flight that made a relfilenode
         self._rels: dict[str, tuple[int, RelKey]] = {}  # TS/DB/RFN: (tablespace, key)
@@ -185,7 +196,7 @@ class Collector:
     @property
     def settles(self) -> bool:
         """Whether :meth:`settle` pays: ``wanted`` refuses some transactions with rows."""
-        return self.fewest_rows > 1 or self.only_xid is not None
+        return self.fewest_rows > 1 or self.only_xid is not None or self.local is not None
 
     def settle(self, rows: Sequence[RowText], xacts: Sequence[XactText],
                event: Callable[[str], bool], take: Take) -> None:  # fmt: skip
@@ -199,17 +210,34 @@ class Collector:
         The test is made on totals per xid counted in C (most of a busy server's
         transactions are small): only those in flight before, not ended here, or big
         enough get their rows per relfilenode counted (:meth:`count_rows`).
+
+        With :attr:`local` set (every transaction with rows may be wanted), each one
+        that writes and commits here by a plain COMMIT is given to it instead, with its
+        rows as counted in C: nothing is made of it unless :attr:`local` asks
+        (:meth:`made`).
         """
         totals = Counter(map(itemgetter(0), rows))
         ended = {x[0] for x in xacts if not x[5]}
         need = totals.keys() - ended
         need.update(str(x) for x in self._pending)
-        if max(totals.values(), default=0) >= self.fewest_rows:
-            big = {x for x, n in totals.items() if n >= self.fewest_rows}
-            need |= big if self.only_xid is None else big & {str(self.only_xid)}
-        if need:
-            self.count_rows(Counter([r for r in rows if r[0] in need]))
-        end = self.end
+        mine: dict[str, list[tuple[str, str, int]]] = {}
+        if self.local is not None:
+            counted = Counter(rows)
+            self.count_rows({k: n for k, n in counted.items() if k[0] in need})
+            for (x, d, rel), n in counted.items():
+                if x not in need:
+                    got = mine.get(x)
+                    if got is None:
+                        mine[x] = [(d, rel, n)]
+                    else:
+                        got.append((d, rel, n))
+        else:
+            if max(totals.values(), default=0) >= self.fewest_rows:
+                big = {x for x, n in totals.items() if n >= self.fewest_rows}
+                need |= big if self.only_xid is None else big & {str(self.only_xid)}
+            if need:
+                self.count_rows(Counter([r for r in rows if r[0] in need]))
+        end, local = self.end, self.local
         skipped = None  # the last plain COMMIT / ABORT, when nothing was read after it
         for xact in xacts:
             x, hi, lo, kind, when, line = xact
@@ -224,9 +252,35 @@ class Collector:
                     take(done)
             else:
                 skipped = xact
+                if local is not None and kind == "COMMIT":
+                    got = mine.get(x)
+                    if got is not None:
+                        local(x, hi, lo, when, tuple(got))
         if skipped is not None:  # what end() would have noted
             self.last_lsn = (int(skipped[1], 16) << 32) | int(skipped[2], 16)
             self.last_time = datetime.fromisoformat(skipped[4]).replace(tzinfo=UTC)
+
+    def made(self, x: str, hi: str, lo: str, when: str, rows: LocalRows) -> Committed:
+        """The :class:`Committed` a transaction :attr:`local` was given stands for: what
+        :meth:`count_rows` and :meth:`end` make of its rows and COMMIT (the collector's
+        state unchanged)."""
+        p = _Pending()
+        for d, rel, n in rows:
+            ts, db, rfn = (int(v) for v in rel.split("/"))
+            c = p.rows.get((db, rfn))
+            if c is None:
+                c = p.rows[(db, rfn)] = Counts()
+                p.tablespaces[(db, rfn)] = ts
+            if d:
+                c.deletes += n
+            else:
+                c.updates += n
+        return Committed(
+            xid=int(x), lsn=(int(hi, 16) << 32) | int(lo, 16),
+            time=datetime.fromisoformat(when).replace(tzinfo=UTC), timeline=self.timeline,
+            rows=p.rows, tablespaces=p.tablespaces, dropped=(), created=_NONE, written=_NONE,
+            truncate_record=False, dropped_databases=(),
+        )  # fmt: skip
 
     @property
     def creating(self) -> bool:
@@ -263,10 +317,11 @@ class Collector:
                 return None
         return Committed(
             xid=xid, lsn=lsn, time=time, timeline=self.timeline, rows=p.rows,
-            tablespaces=p.tablespaces, dropped=(), created=frozenset(p.created),
-            written=frozenset(p.written), truncate_record=p.truncate_record,
-            dropped_databases=tuple(p.dropped_databases), subxacts=(),
-            multixacts=tuple(p.multixacts),
+            tablespaces=p.tablespaces, dropped=(),
+            created=frozenset(p.created) if p.created else _NONE,
+            written=frozenset(p.written) if p.written else _NONE,
+            truncate_record=p.truncate_record, dropped_databases=tuple(p.dropped_databases),
+            subxacts=(), multixacts=tuple(p.multixacts),
         )  # fmt: skip
 
     def _end(self, r: Record) -> Committed | None:

@@ -69,20 +69,28 @@ class Filter:
             return sys.maxsize
         return self.min_rows
 
-    def __call__(self, m: Mistake) -> bool:
-        if self.xid is not None and m.xid != self.xid:
+    def in_window(self, xid: int, time: datetime) -> bool:
+        """The tests on a transaction's xid and commit time."""
+        if self.xid is not None and xid != self.xid:
             return False
-        if self.since is not None and m.commit_time < self.since:
+        if self.since is not None and time < self.since:
             return False
-        if self.until is not None and m.commit_time > self.until:
-            return False
-        if self.database_oids is not None and m.database_oid not in self.database_oids:
-            return False
-        changes = m.changes
+        return self.until is None or time <= self.until
+
+    def kept_changes(self, changes: tuple[TableChange, ...]) -> tuple[TableChange, ...]:
+        """The changes the table and kind filters keep (what :meth:`__call__` weighs)."""
         if self.table is not None:
             changes = tuple(c for c in changes if table_matches(self.table, c))
         if self.kinds:
             changes = tuple(c for c in changes if c.kind in self.kinds)
+        return changes
+
+    def __call__(self, m: Mistake) -> bool:
+        if not self.in_window(m.xid, m.commit_time):
+            return False
+        if self.database_oids is not None and m.database_oid not in self.database_oids:
+            return False
+        changes = self.kept_changes(m.changes)
         if not changes:
             return False
         if any(c.kind not in ROW_KINDS for c in changes):

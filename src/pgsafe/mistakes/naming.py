@@ -150,6 +150,14 @@ class Namer:
         """The relation behind a relfilenode when the transaction ran, or None."""
         return self._from_live(db, tablespace, relfilenode) or self._from_maps(db, relfilenode, at)
 
+    def steady(self, db: int, tablespace: int, relfilenode: int) -> bool:
+        """Whether :meth:`relation` names this relfilenode the same at any time: the live
+        server names it, or the catalog maps name it alike (or none does)."""
+        if self._from_live(db, tablespace, relfilenode) is not None:
+            return True
+        self._from_maps(db, relfilenode, None)
+        return len({n for _, n in self._mapped[(db, relfilenode)]}) <= 1
+
     def live_by_oid(self, db: int, oid: int) -> Named | None:
         if self.live is None:
             return None

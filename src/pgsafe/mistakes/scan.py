@@ -17,17 +17,19 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from pgsafe.errors import BadInput, ConnectionFailed
 from pgsafe.mistakes import segments
 from pgsafe.mistakes.blocks import Window, read_block
 from pgsafe.mistakes.classify import classify
-from pgsafe.mistakes.collect import Collector, Committed
+from pgsafe.mistakes.collect import Collector, Committed, LocalRows
 from pgsafe.mistakes.filters import Filter
 from pgsafe.mistakes.live import LiveServer
 from pgsafe.mistakes.model import Mistake, MistakeReport, MistakeRequest
 from pgsafe.mistakes.naming import Namer, load_maps, unnamed_notes
 from pgsafe.mistakes.segments import Source, batches, fill, runs
+from pgsafe.mistakes.shapes import Shapes
 from pgsafe.mistakes.window import Start, plan_sources, start_of
 from pgsafe.pg.waldump import dump
 from pgsafe.repo.repository import Repository
@@ -70,6 +72,16 @@ def _check_system(live: LiveServer, repo: Repository) -> None:
         )
 
 
+class _Local(NamedTuple):
+    """A transaction that wrote and committed in one block, as read (:meth:`Collector.made`)."""
+
+    x: str
+    hi: str
+    lo: str
+    when: str
+    rows: LocalRows
+
+
 @dataclass
 class _Scan:
     """The state of one scan over all batches."""
@@ -77,7 +89,8 @@ class _Scan:
     start: Start
     keep: Filter
     namer: Namer
-    found: deque[Mistake]
+    found: deque[Mistake | Committed | _Local]  # the newest kept (classified at the end)
+    command: str = "pgsafe"
     omitted: int = 0
     segments: int = 0
     live_segments: int = 0
@@ -89,6 +102,9 @@ class _Scan:
         self.collector.wanted = self.wanted
         self.collector.fewest_rows = max(1, self.keep.fewest_rows())
         self.collector.only_xid = self.keep.xid
+        self.shapes = Shapes(self.namer, self.keep)
+        if self.collector.fewest_rows <= 1 and self.keep.xid is None:
+            self.collector.local = self.local
 
     def wanted(self, xid: int, lsn: int, rows: int) -> bool:
         """What :meth:`take` tests first, for a commit that drops nothing."""
@@ -97,15 +113,50 @@ class _Scan:
     def take(self, c: Committed, command: str) -> None:
         if c.lsn < self.start.lsn:
             return  # committed before the window (read with the segment it starts in)
+        kept = self.shapes.judge(c)
+        if kept is not None:
+            if kept:
+                self._keep(c)  # classified at the end, if still among the newest
+            return
         rows = sum(n.deletes + n.updates for n in c.rows.values())
         if not self.keep.may_keep(rows, bool(c.dropped or c.dropped_databases), c.xid):
             return
         m = classify(c, self.namer, command)
-        if m is None or not self.keep(m):
+        if m is not None and self.keep(m):
+            self._keep(m)
+
+    def local(self, x: str, hi: str, lo: str, when: str, rows: LocalRows) -> None:
+        """A transaction that wrote and committed within one block (the most of a busy
+        WAL's), judged by its shape; made a :class:`Committed` only if need be."""
+        lsn = (int(hi, 16) << 32) | int(lo, 16)
+        if lsn < self.start.lsn:
             return
+
+        def made() -> Committed:
+            return self.collector.made(x, hi, lo, when, rows)
+
+        kept = self.shapes.judge_local(rows, made)
+        if kept is None:
+            self.take(made(), self.command)
+        elif kept:
+            self._keep(_Local(x, hi, lo, when, rows))
+
+    def _keep(self, m: Mistake | Committed | _Local) -> None:
         if self.found.maxlen is not None and len(self.found) == self.found.maxlen:
             self.omitted += 1
         self.found.append(m)
+
+    def mistakes(self) -> list[Mistake]:
+        """What was kept, classified (what the shapes judged is classified now)."""
+        out = []
+        for f in self.found:
+            if isinstance(f, _Local):
+                f = self.collector.made(*f)
+            m = f if isinstance(f, Mistake) else classify(f, self.namer, self.command)
+            if m is None:  # pragma: no cover - Shapes.judge said classify makes one
+                raise AssertionError(f"transaction {f.xid} was judged a mistake by its shape")
+            out.append(m)
+        return out
 
 
 def _feed(blocks: Iterable[str], scan: _Scan, first: Source, command: str) -> None:
@@ -196,11 +247,11 @@ def find_mistakes(repo: Repository, request: MistakeRequest) -> MistakeReport:
         keep = Filter.of(request, namer)
         start = start_of(repo, request.since, size)
         sources = plan_sources(repo, start, size, live, notes)
-        found: deque[Mistake] = deque(maxlen=request.limit)
-        scan = _Scan(start, keep, namer, found)
+        scan = _Scan(start, keep, namer, deque(maxlen=request.limit), request.command)
         how = _Reading(repo, size, major, request.command, request.until)
         with tempfile.TemporaryDirectory(prefix="pgsafe-mistakes-") as tmp:
             _read_all(scan, how, sources, tmp)
+        found = scan.mistakes()
     finally:
         if live is not None:
             live.close()
