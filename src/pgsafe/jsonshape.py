@@ -230,6 +230,7 @@ def mistakes(r: MistakeReport) -> Doc:
         },
         "mistakes": [mistake(m) for m in r.mistakes],
         "omitted": r.omitted,
+        "largest_omitted": [mistake(m) for m in r.largest_omitted],
         "notes": list(r.notes),
     }
 

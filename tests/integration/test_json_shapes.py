@@ -63,7 +63,7 @@ WAL_FETCH = {
     "wait_s": (float, int),
 }  # fmt: skip
 TARGET = {"kind": S, "inclusive": B, "description": S}
-MISTAKES = {"window": D, "mistakes": L, "omitted": INT, "notes": L}
+MISTAKES = {"window": D, "mistakes": L, "omitted": INT, "largest_omitted": L, "notes": L}
 WINDOW = {
     "start_time": (S, N), "end_time": (S, N), "start_lsn": S, "end_lsn": (S, N),
     "backup": (S, N), "segments": INT, "live_segments": INT,

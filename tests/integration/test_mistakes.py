@@ -166,6 +166,25 @@ def test_filters(src: Source) -> None:
     }
 
 
+def test_the_largest_of_what_the_limit_leaves_out_are_shown(src: Source) -> None:
+    """The newest one is listed; of the older, a TRUNCATE or DROP first, then by rows,
+    the older first among equals -- through the CLI too."""
+    x = src.xids
+    repo = Repository.open(str(src.repo))
+    report = find_mistakes(repo, MistakeRequest(conninfo=src.cluster.conninfo(), limit=1))
+    assert [m.changes[0].kind for m in report.mistakes] == [ChangeKind.DROP_DATABASE]
+    assert report.omitted == 8
+    assert [m.xid for m in report.largest_omitted] == [x["TR"], x["DROP"], x["SCHEMA"], x["D"],
+                                                       x["U"]]  # fmt: skip
+    r = run_pgsafe("--repo", str(src.repo), "mistakes", "-d", src.cluster.conninfo(),
+                   "--limit", "2", "--kind", "delete")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    head, largest = r.stdout.split("the largest of them")
+    assert "2 older one(s) not shown" in head and f" {x['PART']} " in head
+    assert f" {x['D']} " in largest and f"undo {x['D']} -d " in largest
+    assert largest.index(f" {x['D']} ") < largest.index(f" {x['TWO']} ")
+
+
 def test_small_batches_read_the_same(src: Source, monkeypatch: pytest.MonkeyPatch) -> None:
     """Batches of 2 segments (each starting with the last one of the batch before, the
     next one fetched while this one is read) find what one batch finds."""

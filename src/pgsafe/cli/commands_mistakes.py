@@ -73,9 +73,12 @@ def _undo(m: Mistake, front: list[str], back: list[str], opts: ConnOptions) -> s
     return shlex.join([*front, "undo", str(m.xid), *target, *back])
 
 
-def _text(r: MistakeReport) -> str:
+HEADER = ["commit time (UTC)", "xid", "lsn", "database", "table", "kind", "rows", "undo"]
+
+
+def _rows(mistakes: tuple[Mistake, ...]) -> list[list[str]]:
     rows = []
-    for m in r.mistakes:
+    for m in mistakes:
         for i, c in enumerate(m.changes):
             first = i == 0
             rows.append([
@@ -86,16 +89,22 @@ def _text(r: MistakeReport) -> str:
                 str(c.rows) if c.kind in (ChangeKind.DELETE, ChangeKind.UPDATE) else "-",
                 m.undo if first else "",
             ])  # fmt: skip
+    return rows
+
+
+def _text(r: MistakeReport) -> str:
     start = r.start_time.isoformat(sep=" ") if r.start_time else r.start_lsn
     head = (f"{len(r.mistakes)} destructive transaction(s) from {start}"
             f" ({r.segments} archived + {r.live_segments} live WAL segments read)")  # fmt: skip
     lines = [head]
-    if rows:
-        lines.append(table(["commit time (UTC)", "xid", "lsn", "database", "table", "kind",
-                            "rows", "undo"], rows))  # fmt: skip
+    if r.mistakes:
+        lines.append(table(HEADER, _rows(r.mistakes)))
     if r.omitted:
         lines.append(f"{r.omitted} older one(s) not shown: narrow with --since, -t, --kind,"
                      " --min-rows, or raise --limit")  # fmt: skip
+    if r.largest_omitted:
+        lines.append("the largest of them (a TRUNCATE or DROP first, then by rows):")
+        lines.append(table(HEADER, _rows(r.largest_omitted)))
     return "\n".join(lines)
 
 
@@ -142,7 +151,9 @@ def mistakes_cmd(since: str | None, until: str | None, table_name: str | None,
     report = api.mistakes(repo, request)
     front, back = _undo_prefix(opts)
     full = tuple(replace(m, undo=_undo(m, front, back, opts)) for m in report.mistakes)
-    report = replace(report, mistakes=full, notes=_full_commands(report, full))
+    largest = tuple(replace(m, undo=_undo(m, front, back, opts)) for m in report.largest_omitted)
+    report = replace(report, mistakes=full, notes=_full_commands(report, full),
+                     largest_omitted=largest)  # fmt: skip
     for note in report.notes:
         info(f"note: {note}")
     emit(jsonshape.mistakes(report), lambda: _text(report))

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from operator import itemgetter
+from typing import NamedTuple
 
 from pgsafe.mistakes.records import Op, Record
 
@@ -39,6 +40,19 @@ Take = Callable[["Committed"], None]  # what a caller does with a transaction th
 # relation and kind, ("D" or "", TABLESPACE/DATABASE/RELFILENODE, rows)
 LocalRows = tuple[tuple[str, str, int], ...]
 Local = Callable[[str, str, str, str, LocalRows], None]
+
+
+class LocalCommit(NamedTuple):
+    """A transaction :attr:`Collector.local` was given, kept as read (:meth:`Collector.made`
+    makes it a :class:`Committed`)."""
+
+    x: str
+    hi: str
+    lo: str
+    when: str
+    rows: LocalRows
+
+
 _NONE: frozenset[RelKey] = frozenset()
 
 

@@ -17,14 +17,14 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import NamedTuple
 
 from pgsafe.errors import BadInput, ConnectionFailed
 from pgsafe.mistakes import segments
 from pgsafe.mistakes.blocks import Window, read_block
 from pgsafe.mistakes.classify import classify
-from pgsafe.mistakes.collect import Collector, Committed, LocalRows
+from pgsafe.mistakes.collect import Collector, Committed, LocalCommit, LocalRows
 from pgsafe.mistakes.filters import Filter
+from pgsafe.mistakes.largest import Largest
 from pgsafe.mistakes.live import LiveServer
 from pgsafe.mistakes.model import Mistake, MistakeReport, MistakeRequest
 from pgsafe.mistakes.naming import Namer, load_maps, unnamed_notes
@@ -72,16 +72,6 @@ def _check_system(live: LiveServer, repo: Repository) -> None:
         )
 
 
-class _Local(NamedTuple):
-    """A transaction that wrote and committed in one block, as read (:meth:`Collector.made`)."""
-
-    x: str
-    hi: str
-    lo: str
-    when: str
-    rows: LocalRows
-
-
 @dataclass
 class _Scan:
     """The state of one scan over all batches."""
@@ -89,7 +79,7 @@ class _Scan:
     start: Start
     keep: Filter
     namer: Namer
-    found: deque[Mistake | Committed | _Local]  # the newest kept (classified at the end)
+    found: deque[Mistake | Committed | LocalCommit]  # the newest kept (classified at the end)
     command: str = "pgsafe"
     omitted: int = 0
     segments: int = 0
@@ -103,6 +93,7 @@ class _Scan:
         self.collector.fewest_rows = max(1, self.keep.fewest_rows())
         self.collector.only_xid = self.keep.xid
         self.shapes = Shapes(self.namer, self.keep)
+        self._largest = Largest()
         if self.collector.fewest_rows <= 1 and self.keep.xid is None:
             self.collector.local = self.local
 
@@ -139,24 +130,28 @@ class _Scan:
         if kept is None:
             self.take(made(), self.command)
         elif kept:
-            self._keep(_Local(x, hi, lo, when, rows))
+            self._keep(LocalCommit(x, hi, lo, when, rows))
 
-    def _keep(self, m: Mistake | Committed | _Local) -> None:
+    def _keep(self, m: Mistake | Committed | LocalCommit) -> None:
         if self.found.maxlen is not None and len(self.found) == self.found.maxlen:
             self.omitted += 1
+            self._largest.add(self.found[0])  # the oldest, about to leave the newest
         self.found.append(m)
 
+    def _made(self, f: Mistake | Committed | LocalCommit) -> Mistake:
+        """A kept one, classified (what the shapes judged is classified now)."""
+        if isinstance(f, LocalCommit):
+            f = self.collector.made(*f)
+        m = f if isinstance(f, Mistake) else classify(f, self.namer, self.command)
+        if m is None:  # pragma: no cover - Shapes.judge said classify makes one
+            raise AssertionError(f"transaction {f.xid} was judged a mistake by its shape")
+        return m
+
     def mistakes(self) -> list[Mistake]:
-        """What was kept, classified (what the shapes judged is classified now)."""
-        out = []
-        for f in self.found:
-            if isinstance(f, _Local):
-                f = self.collector.made(*f)
-            m = f if isinstance(f, Mistake) else classify(f, self.namer, self.command)
-            if m is None:  # pragma: no cover - Shapes.judge said classify makes one
-                raise AssertionError(f"transaction {f.xid} was judged a mistake by its shape")
-            out.append(m)
-        return out
+        return [self._made(f) for f in self.found]
+
+    def largest_omitted(self) -> tuple[Mistake, ...]:
+        return tuple(self._made(f) for f in self._largest.ordered())
 
 
 def _feed(blocks: Iterable[str], scan: _Scan, first: Source, command: str) -> None:
@@ -252,6 +247,7 @@ def find_mistakes(repo: Repository, request: MistakeRequest) -> MistakeReport:
         with tempfile.TemporaryDirectory(prefix="pgsafe-mistakes-") as tmp:
             _read_all(scan, how, sources, tmp)
         found = scan.mistakes()
+        largest = scan.largest_omitted()
     finally:
         if live is not None:
             live.close()
@@ -264,4 +260,5 @@ def find_mistakes(repo: Repository, request: MistakeRequest) -> MistakeReport:
         end_lsn=names.format_lsn(last) if last is not None else None,
         backup_id=start.backup_id, segments=scan.segments, live_segments=scan.live_segments,
         mistakes=ordered, omitted=scan.omitted, notes=tuple(notes),
+        largest_omitted=largest,
     )  # fmt: skip
