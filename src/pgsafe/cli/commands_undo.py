@@ -39,6 +39,8 @@ def _finish(r: UndoResult) -> None:
 )
 @click.option("--as", "as_name", default=None, help="bring the table back whole under this name")
 @click.option("--dry-run", is_flag=True, help="print the plan, change nothing")
+@click.option("--fire-triggers", is_flag=True,
+              help="let the tables' triggers run on the rows written back")  # fmt: skip
 @conn_options
 @global_options
 def undo_cmd(
@@ -49,6 +51,7 @@ def undo_cmd(
     on_conflict: str,
     as_name: str | None,
     dry_run: bool,
+    fire_triggers: bool,
     dbname: str | None,
     host: str | None,
     port: int | None,
@@ -70,6 +73,7 @@ def undo_cmd(
         on_conflict=OnConflict(on_conflict),
         as_name=as_name,
         dry_run=dry_run,
+        fire_triggers=fire_triggers,
     )
     _finish(undo(open_repo(), req))
 

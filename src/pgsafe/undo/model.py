@@ -35,7 +35,9 @@ class TableAction(StrEnum):
 @dataclass(frozen=True)
 class UndoRequest:
     """Undo transaction ``target`` (kind ``xid``), or everything after a ``time`` /
-    ``name`` target, in database ``conn`` (the live server pgsafe backs up)."""
+    ``name`` target, in database ``conn`` (the live server pgsafe backs up).  The
+    tables' user triggers are held off while rows are written back (they would rewrite
+    them) unless ``fire_triggers``."""
 
     target: TargetRequest
     conn: ConnOptions = field(default_factory=ConnOptions)
@@ -44,6 +46,7 @@ class UndoRequest:
     as_name: str | None = None
     dry_run: bool = False
     timeout: float = 3600
+    fire_triggers: bool = False  # let the tables' triggers run on the rows written back
 
 
 @dataclass(frozen=True)

@@ -244,3 +244,33 @@ def apply(live: Connection, s: Shape, temp: str, ids: TxIds | None, policy: OnCo
             which=which.format(act=ACT, over=over, now=NOW, rn=RN, need=NEED),
         )
     )
+
+
+def differing(live: Connection, s: Shape, temp: str, policy: OnConflict) -> int:
+    """After :func:`apply`: how many of the rows written back are not, in the live table,
+    what they were before the transaction (a trigger or rule rewrote them): each
+    inserted or updated row is looked for by its key and whole contents, or, without a
+    key, by its contents."""
+    over = sql.Literal(policy is OnConflict.OVERWRITE)
+    if s.key:
+        found = sql.SQL("{match} AND {lrow} = {brow}").format(
+            match=s.key_match("l", "b"), lrow=s.row_text("l"), brow=s.row_text("b")
+        )
+        written = sql.SQL("(b.{act} IN ('insert', 'update') OR ({over} AND b.{act} = 'conflict'))")
+    else:
+        found = sql.SQL("md5({lrow}) = b.{h}").format(lrow=s.row_text("l"), h=H)
+        written = sql.SQL(
+            "(b.{act} = 'insert' OR ({over} AND b.{act} = 'conflict')) AND b.{rn} <= b.{need}"
+        )
+    row = live.execute(
+        sql.SQL(
+            "SELECT count(*) FROM {tmp} b WHERE {written}"
+            " AND NOT EXISTS (SELECT 1 FROM ONLY {t} l WHERE {found})"
+        ).format(
+            tmp=sql.Identifier(temp),
+            written=written.format(act=ACT, over=over, rn=RN, need=NEED),
+            t=s.ident,
+            found=found,
+        )
+    ).fetchone()
+    return int(row[0]) if row else 0

@@ -14,13 +14,13 @@ from __future__ import annotations
 import time
 
 from pgsafe.cluster.local import LocalCluster
-from pgsafe.errors import BadInput
+from pgsafe.errors import BadInput, VerificationFailed
 from pgsafe.logical.tables import Table, match
 from pgsafe.mistakes.model import ChangeKind
 from pgsafe.pg.connect import Connection, connect
 from pgsafe.recovery.targets import TargetRequest, parse_xid
 from pgsafe.repo.repository import Repository
-from pgsafe.undo import rows, shape, touched, wholetable
+from pgsafe.undo import rows, shape, touched, triggers, wholetable
 from pgsafe.undo.model import (
     OnConflict,
     RestoreTableRequest,
@@ -170,13 +170,46 @@ def _rows_back(
         plan, s = _plan_rows(before, live, t, ids, temp)
         result.tables.append(plan)
         planned.append((plan, s, temp))
+    held = [[] if req.fire_triggers else triggers.enabled(live, s.table.pattern())
+            for _, s, _ in planned]  # fmt: skip
+    for (plan, _, _), off in zip(planned, held, strict=True):
+        if off:
+            names = ", ".join(sorted({t.name for t in off}))
+            result.notes.append(
+                f"{plan.table}: {len(off)} trigger(s) held off while its rows are written"
+                f" back ({names}; --fire-triggers runs them)"
+            )
     if result.conflicts and req.on_conflict is OnConflict.REFUSE:
         result.refused = True
         return
     if req.dry_run:
         return
-    for _, s, temp in planned:
+    for (plan, s, temp), off in zip(planned, held, strict=True):
+        triggers.hold_off(live, plan.table, off)
         rows.apply(live, s, temp, ids, req.on_conflict)
+        triggers.put_back(live, off)
+        _prove(live, plan, s, temp, req, result)
+
+
+def _prove(live: Connection, plan: TablePlan, s: shape.Shape, temp: str, req: UndoRequest,
+           result: UndoResult) -> None:  # fmt: skip
+    """Every row written back is as it was before (else nothing is committed; with
+    --fire-triggers, a note: the triggers were asked to run)."""
+    bad = rows.differing(live, s, temp, req.on_conflict)
+    if not bad:
+        return
+    if req.fire_triggers:
+        result.notes.append(
+            f"{plan.table}: {bad} row(s) written back differ from before the transaction:"
+            " its triggers rewrote them (--fire-triggers)"
+        )
+        return
+    raise VerificationFailed(
+        f"{bad} row(s) of {plan.table} are not, once written back, what they were before"
+        " (a rule or trigger rewrote them): nothing was changed",
+        hint="look at the table's rules and ALWAYS triggers; --fire-triggers accepts rows"
+        " as the triggers leave them",
+    )
 
 
 def _as_new(
