@@ -16,7 +16,6 @@ from pgsafe.physical.switch import switch_and_wait
 from tests.archiving import archiving_cluster, committed_xid
 from tests.conftest import load_pagila, pagila_fingerprint, psql_exec, query, run_pgsafe
 
-
 AUDIT = """
 CREATE TABLE film_audit (film_id int, at timestamptz DEFAULT now());
 CREATE FUNCTION film_audit() RETURNS trigger LANGUAGE plpgsql AS
