@@ -5,11 +5,12 @@ A DELETE of a partitioned table's rows and an UPDATE of a table whose triggers r
 the rows they touch are undone after later good work: every table is then exactly as it
 was before the mistakes (pagila's own fingerprint), but for the good work, and the
 triggers held off during the undo are back as they were (one enabled ALWAYS, one the
-user had disabled).
+user had disabled, one on the partitioned table, cloned onto its partitions).
 """
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 from pgsafe.physical.switch import switch_and_wait
@@ -23,6 +24,9 @@ CREATE FUNCTION film_audit() RETURNS trigger LANGUAGE plpgsql AS
 CREATE TRIGGER film_audit AFTER UPDATE ON film FOR EACH ROW EXECUTE FUNCTION film_audit();
 ALTER TABLE film DISABLE TRIGGER film_audit;
 ALTER TABLE film ENABLE ALWAYS TRIGGER film_fulltext_trigger;
+CREATE FUNCTION payment_now() RETURNS trigger LANGUAGE plpgsql AS
+  $$BEGIN NEW.payment_date := now(); RETURN NEW; END$$;
+CREATE TRIGGER payment_now BEFORE INSERT ON payment FOR EACH ROW EXECUTE FUNCTION payment_now();
 """
 TRIGGERS = (
     "SELECT tgrelid::regclass::text, tgname::text, tgenabled::text FROM pg_trigger"
@@ -58,3 +62,12 @@ def test_undo_on_pagila_brings_the_rows_back_as_they_were(state_home: Path) -> N
         assert query(db, "SELECT count(*) FROM actor WHERE last_name = 'WORK'") == [(1,)]
         assert query(db, TRIGGERS) == triggers
         assert query(db, "SELECT count(*) FROM film_audit") == [(0,)]
+        # asked to, the triggers run on the rows written back, and the undo says so
+        again = committed_xid(db, "UPDATE film SET rental_rate = 9 WHERE film_id = 1")
+        switch_and_wait(a.conninfo, a.repo, timeout=60)
+        r = run_pgsafe("--repo", str(a.repo_path), "undo", str(again), "-d", db,
+                       "--fire-triggers", timeout=600)  # fmt: skip
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "public.film: 1 row(s) written back differ" in r.stdout
+        assert query(db, "SELECT rental_rate, last_update > now() - interval '1 hour'"
+                         " FROM film WHERE film_id = 1") == [(Decimal("0.99"), True)]  # fmt: skip
