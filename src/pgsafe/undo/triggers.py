@@ -8,7 +8,9 @@ keys are still checked) of every relation rows are written to -- the table, and 
 partitions when it has some -- is disabled by name, the rows are written, and each is
 enabled again in the mode it had (``ENABLE``, ``ENABLE ALWAYS``, ``ENABLE REPLICA``);
 triggers the user had disabled stay so.  ``ALTER TABLE`` needs the table's owner, and
-holds the table's ACCESS EXCLUSIVE lock until the undo commits.
+holds its SHARE ROW EXCLUSIVE lock until the undo commits: writers to the table wait,
+readers do not, and nobody else ever sees the triggers disabled (the change is the
+transaction's own, and undone before it commits).
 
 ``--fire-triggers`` lets them run instead.
 """
