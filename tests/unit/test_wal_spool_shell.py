@@ -100,6 +100,37 @@ def test_a_segment_changed_after_its_sum_goes_to_python(
     assert (d / NAME).exists()  # left for Python, which compares its sha256
 
 
+def test_a_change_at_once_after_the_sum_is_seen(
+    live: tuple[Path, subprocess.Popen[bytes]], tmp_path: Path
+) -> None:
+    """The sum written as the prefetcher writes it (spool.write_sum), a tick after the
+    segment's last write; the segment changed at once -- in the same tick of the file
+    system's clock as the sum, so that its new ctime would equal the sum's mtime: the
+    shell path still hands it to Python, whose rule (times not those recorded: compare
+    the sha256) sees the change too; thirty times over."""
+    d, _ = live
+    dfd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
+    dest = tmp_path / "RECOVERYXLOG"
+    try:
+        for i in range(30):
+            data = b"segment bytes %d" % i
+            fd = os.open(NAME, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600, dir_fd=dfd)
+            try:
+                os.write(fd, data)
+                time.sleep(0.01)  # the sum in a later tick than the segment's write
+                spool.write_sum(dfd, NAME, hashlib.sha256(data).hexdigest(), fd)
+                os.pwrite(fd, b"\xff", 3)
+            finally:
+                os.close(fd)
+            _fell_through(_run(d, dest), d, dest)
+            _, size, ino, mtime, ctime = (d / (NAME + spool.SUM)).read_text().split()
+            st = (d / NAME).stat()
+            assert (st.st_size, st.st_ino) == (int(size), int(ino))
+            assert (st.st_mtime_ns, st.st_ctime_ns) != (int(mtime), int(ctime)), i
+    finally:
+        os.close(dfd)
+
+
 @pytest.mark.parametrize("pid", ["", "-1", "0 1", "abc", "dead"])
 def test_no_live_prefetcher_no_shell_path(
     live: tuple[Path, subprocess.Popen[bytes]], tmp_path: Path, pid: str

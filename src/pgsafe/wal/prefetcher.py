@@ -227,7 +227,7 @@ class Prefetcher:
                 self._write_small(name + spool.NOTE, "".join(n + "\n" for n in notes).encode())
             os.rename(tmp, name, src_dir_fd=self.dfd, dst_dir_fd=self.dfd)
             done = True
-            self._write_sum(name, spool.sum_line(digest, os.fstat(fd)))
+            spool.write_sum(self.dfd, name, digest, fd)
         except Exception:  # damaged, unreadable: wal-get reads it itself and says why
             self.failed.add(name)
             return "failed"
@@ -250,9 +250,6 @@ class Prefetcher:
                 self.answered.add(name)
                 self.flying[name] = asks.submit(self.answer, name)
         self.asked = waiting
-
-    def _write_sum(self, name: str, line: bytes) -> None:
-        self._write_small(name + spool.SUM, line)
 
     def _write_small(self, final: str, data: bytes) -> None:
         tmp = spool.TMP + final

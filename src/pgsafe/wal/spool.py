@@ -61,6 +61,7 @@ NOTE = ".note"  # what the fetch of NAME is worth telling (read from another rep
 MISSING = ".missing"  # the prefetcher's answer to a request: not archived
 FAILED = ".failed"  # the prefetcher's answer to a request: could not be read (wal-get says why)
 TMP = ".tmp-"
+CLOCK_S = 2.0  # at most this long for the file system's clock to pass a segment's ctime
 ACK_S = 1.0  # a request the prefetcher is not working on for this long: wal-get fetches it
 JOURNAL_LIMIT = 64 << 20  # a longer journal is not read (untrusted)
 _HEX = frozenset("0123456789ABCDEF")
@@ -204,6 +205,45 @@ def note(dfd: int, line: str) -> None:
 
 def sum_line(digest: str, st: os.stat_result) -> bytes:
     return f"{digest} {st.st_size} {st.st_ino} {st.st_mtime_ns} {st.st_ctime_ns}\n".encode()
+
+
+def write_sum(dfd: int, name: str, digest: str, fd: int) -> None:
+    """Record the sum of segment ``name`` (``fd`` open on it, complete) so that any
+    later change to the segment shows in its times.
+
+    A change made within the same tick of the file system's clock as the segment's own
+    last change could keep its times (and a change made in the tick the sum is written
+    is not newer than the sum): so the file system's clock is let pass the segment's
+    ctime first (at most :data:`CLOCK_S`; a tick is a few ms), the segment is checked
+    unchanged, and the sum's mtime is set to that ctime, the shell path's ``! -cnewer``
+    reference (:func:`shell_take`).  OSError when the clock does not move or the segment
+    changed meanwhile: no sum, so the segment is never taken unchecked."""
+    import time
+
+    st = os.fstat(fd)
+    tmp = TMP + name + SUM
+    sfd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC,
+                  0o600, dir_fd=dfd)  # fmt: skip
+    try:
+        os.write(sfd, sum_line(digest, st))
+        deadline = time.monotonic() + CLOCK_S
+        while os.fstat(sfd).st_mtime_ns <= st.st_ctime_ns:
+            if time.monotonic() > deadline:
+                raise OSError(f"the file system's clock did not pass {name}'s change time")
+            time.sleep(0.0005)
+            os.utime(sfd)
+        now = os.fstat(fd)
+        if (now.st_ino, now.st_size, now.st_mtime_ns, now.st_ctime_ns) != (
+            st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
+        ):  # fmt: skip
+            raise OSError(f"{name} changed while its sum was written")
+        os.utime(sfd, ns=(st.st_ctime_ns, st.st_ctime_ns))
+    except BaseException:
+        os.close(sfd)
+        _unlink(dfd, tmp)
+        raise
+    os.close(sfd)
+    os.rename(tmp, name + SUM, src_dir_fd=dfd, dst_dir_fd=dfd)
 
 
 def _read_small(dfd: int, name: str, limit: int = 512) -> bytes | None:
