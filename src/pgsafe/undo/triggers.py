@@ -5,7 +5,9 @@ A table's triggers would otherwise rewrite the rows coming back: pagila's
 mistake changed would come back with today's time, not as they were.  So, in the undo's
 one transaction, each enabled user trigger (not a constraint's internal one: foreign
 keys are still checked) of every relation rows are written to -- the table, and its
-partitions when it has some -- is disabled by name, the rows are written, and each is
+partitions when it has some, with the triggers cloned onto them from the partitioned
+table (marked internal before PostgreSQL 15, so told from a constraint's by having no
+constraint) -- is disabled by name, the rows are written, and each is
 enabled again in the mode it had (``ENABLE``, ``ENABLE ALWAYS``, ``ENABLE REPLICA``);
 triggers the user had disabled stay so.  ``ALTER TABLE`` needs the table's owner, and
 holds its SHARE ROW EXCLUSIVE lock until the undo commits: writers to the table wait,
@@ -33,7 +35,7 @@ SELECT n.nspname::text, c.relname::text, t.tgname::text, t.tgenabled::text
   JOIN pg_catalog.pg_class c ON c.oid = p.relid
   JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
   JOIN pg_catalog.pg_trigger t ON t.tgrelid = c.oid
- WHERE NOT t.tgisinternal AND t.tgenabled <> 'D'
+ WHERE (NOT t.tgisinternal OR t.tgconstraint = 0) AND t.tgenabled <> 'D'
  ORDER BY p.level, c.oid, t.tgname
 """
 _MODE = {"O": "ENABLE", "A": "ENABLE ALWAYS", "R": "ENABLE REPLICA"}
