@@ -23,7 +23,7 @@ BASE = Path("/tmp/pgsafe-bench-mistakes")
 HERE = Path(__file__).resolve().parent.parent
 
 CHILD = """
-import sys, time
+import inspect, sys, time
 from collections import deque
 from pgsafe.mistakes import scan
 from pgsafe.mistakes.filters import Filter
@@ -41,7 +41,9 @@ except ImportError:  # before: a line at a time
 else:
     f = open(sys.argv[1], "rb")
     c0 = time.process_time()
-    scan._feed(text_blocks(f), s, Source(1, 0), "pgsafe")
+    # a checkout from before 2026-12-03 passes the undo command's start too
+    extra = ["pgsafe"] if len(inspect.signature(scan._feed).parameters) == 4 else []
+    scan._feed(text_blocks(f), s, Source(1, 0), *extra)
 cpu = time.process_time() - c0
 print(f"{cpu:.2f} {s.collector.last_lsn} {len(s.found)}")
 """

@@ -91,7 +91,7 @@ def _profile() -> list[str]:
                      deque(maxlen=100))  # fmt: skip
         t0, c0 = time.perf_counter(), time.process_time()
         with open(out, "rb") as f:
-            _feed(text_blocks(f), scan, batch[0], "pgsafe")
+            _feed(text_blocks(f), scan, batch[0])
         feed_s = (time.perf_counter() - t0, time.process_time() - c0)
     return [
         "| step (16 segments) | wall | CPU |",

@@ -105,6 +105,6 @@ class MistakeReport:
     mistakes: tuple[Mistake, ...]
     omitted: int = 0  # older ones left out by the limit
     notes: tuple[str, ...] = field(default=())
-    # the largest of the omitted ones (a TRUNCATE or DROP first, then by rows; the newer
+    # the largest of the omitted ones (a TRUNCATE or DROP first, then by rows; the older
     # first among equals), at most LARGEST: what a busy server's newest hid
     largest_omitted: tuple[Mistake, ...] = ()

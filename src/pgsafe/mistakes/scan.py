@@ -80,7 +80,7 @@ class _Scan:
     keep: Filter
     namer: Namer
     found: deque[Mistake | Committed | LocalCommit]  # the newest kept (classified at the end)
-    command: str = "pgsafe"
+    command: str = "pgsafe"  # how each undo command line starts
     omitted: int = 0
     segments: int = 0
     live_segments: int = 0
@@ -101,7 +101,7 @@ class _Scan:
         """What :meth:`take` tests first, for a commit that drops nothing."""
         return lsn >= self.start.lsn and self.keep.may_keep(rows, False, xid)
 
-    def take(self, c: Committed, command: str) -> None:
+    def take(self, c: Committed) -> None:
         if c.lsn < self.start.lsn:
             return  # committed before the window (read with the segment it starts in)
         kept = self.shapes.judge(c)
@@ -112,7 +112,7 @@ class _Scan:
         rows = sum(n.deletes + n.updates for n in c.rows.values())
         if not self.keep.may_keep(rows, bool(c.dropped or c.dropped_databases), c.xid):
             return
-        m = classify(c, self.namer, command)
+        m = classify(c, self.namer, self.command)
         if m is not None and self.keep(m):
             self._keep(m)
 
@@ -128,7 +128,7 @@ class _Scan:
 
         kept = self.shapes.judge_local(rows, made)
         if kept is None:
-            self.take(made(), self.command)
+            self.take(made())
         elif kept:
             self._keep(LocalCommit(x, hi, lo, when, rows))
 
@@ -154,31 +154,27 @@ class _Scan:
         return tuple(self._made(f) for f in self._largest.ordered())
 
 
-def _feed(blocks: Iterable[str], scan: _Scan, first: Source, command: str) -> None:
+def _feed(blocks: Iterable[str], scan: _Scan, first: Source) -> None:
     """The batch's records that are this timeline's and not read before, into the
     collector; what commits is classified and kept.  Read a block of lines at a time
     (:mod:`pgsafe.mistakes.blocks`)."""
     window = Window(-1 if scan.run_last is None else scan.run_last, first.begin, first.end)
     collector = scan.collector
 
-    def take(c: Committed) -> None:
-        scan.take(c, command)
-
     for block in blocks:
-        last = read_block(block, collector, window, take)
+        last = read_block(block, collector, window, scan.take)
         if last is not None:
             scan.run_last = collector.last_lsn = last
 
 
 @dataclass(frozen=True)
 class _Reading:
-    """How every batch is read: the repository, segment size, pg_waldump's major, the
-    undo command's start and the end of the window."""
+    """How every batch is read: the repository, segment size, pg_waldump's major and the
+    end of the window."""
 
     repo: Repository
     size: int
     major: int | None
-    command: str
     until: datetime | None
 
 
@@ -190,7 +186,7 @@ def _read_batch(scan: _Scan, how: _Reading, folder: str, batch: list[Source],
     scan.collector.timeline = batch[0].timeline
     spool = folder + ".out"  # pg_waldump's output, read as it grows (pgsafe.pg.waldump)
     with dump(folder, got[0], got[-1], major=how.major, rmgrs=RMGRS, spool=spool) as d:
-        _feed(d.blocks, scan, batch[0], how.command)
+        _feed(d.blocks, scan, batch[0])
         t = scan.collector.last_time
         if how.until is not None and t is not None and t > how.until + UNTIL_SLACK:
             d.stop()
@@ -243,7 +239,7 @@ def find_mistakes(repo: Repository, request: MistakeRequest) -> MistakeReport:
         start = start_of(repo, request.since, size)
         sources = plan_sources(repo, start, size, live, notes)
         scan = _Scan(start, keep, namer, deque(maxlen=request.limit), request.command)
-        how = _Reading(repo, size, major, request.command, request.until)
+        how = _Reading(repo, size, major, request.until)
         with tempfile.TemporaryDirectory(prefix="pgsafe-mistakes-") as tmp:
             _read_all(scan, how, sources, tmp)
         found = scan.mistakes()
